@@ -10,7 +10,7 @@ const VALID: &str = "route { exit; }\n";
 /// `t_relay()` without its `;`.
 const MISSING_SEMICOLON: &str = "route { t_relay() }\n";
 /// A `}` where only items may stand: the error is at line 3, column 1.
-const ERROR_ON_LINE_3: &str = "# a comment\ndebug=3\n}\nroute { exit; }\n";
+const ERROR_ON_LINE_3: &str = "# a comment\n# another\n}\nroute { exit; }\n";
 
 /// A directory of its own under the system's temporary directory, removed on drop.
 struct TempDir(PathBuf);

@@ -66,6 +66,12 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
             prev_block_end = None;
             continue;
         }
+        if let Some(d) = too_complex(slice) {
+            diags.push(d);
+            items.push(Item { kind: ItemKind::Error, span: slice[0].span.to(slice[slice.len() - 1].span) });
+            prev_block_end = None;
+            continue;
+        }
         let mut toks = slice.to_vec();
         if range.unclosed.is_some() {
             let end = toks[toks.len() - 1].span.end_point();
@@ -76,6 +82,46 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
         prev_block_end = if is_block { Some(slice[slice.len() - 1].span) } else { None };
     }
     items
+}
+
+/// Deepest nesting of `(`, `[` and `{` an item may have.
+pub const MAX_NESTING: usize = 128;
+/// Most operators one statement may have.
+pub const MAX_OPERATORS: usize = 256;
+
+/// Bounds what later passes walk recursively: a real config nests a few levels
+/// and has a handful of operators per condition; fuzzed text can have 100,000.
+fn too_complex(toks: &[Token]) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    let mut operators = 0usize;
+    for t in toks {
+        match t.tok {
+            Tok::LParen | Tok::LBrack | Tok::LBrace => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(
+                        Diagnostic::error(Kind::Syntax, t.span, format!("nested more than {MAX_NESTING} levels deep"))
+                            .with_note("serc does not read an item nested this deeply; split it into sub-routes"),
+                    );
+                }
+            }
+            Tok::RParen | Tok::RBrack | Tok::RBrace => depth = depth.saturating_sub(1),
+            Tok::Semi => operators = 0,
+            Tok::And | Tok::Or | Tok::Not | Tok::Minus | Tok::Plus | Tok::Star | Tok::Slash | Tok::Percent
+            | Tok::Amp | Tok::Pipe | Tok::Caret | Tok::Tilde | Tok::Shl | Tok::Shr | Tok::EqEq | Tok::Ne
+            | Tok::Match | Tok::NotMatch | Tok::Lt | Tok::Gt | Tok::Le | Tok::Ge | Tok::Comma => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Some(
+                        Diagnostic::error(Kind::Syntax, t.span, format!("more than {MAX_OPERATORS} operators in one statement"))
+                            .with_note("serc does not read expressions this long; split the condition"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Reads `name =` at the top level (and inside TLS domain blocks) as one
@@ -321,8 +367,9 @@ impl Repair {
             Some(t) => t.span.file != prev.span.file || line_of(t.span) > line_of(prev.span),
             None => true,
         };
+        let in_block = brace_depth(toks, at) > 0;
         // `t_relay()` ⏎ `exit;` or `t_relay() }`
-        if expects(";") && (next_line || matches!(found, Some(Tok::RBrace))) && prev.tok != Tok::Semi {
+        if in_block && expects(";") && (next_line || matches!(found, Some(Tok::RBrace))) && prev.tok != Tok::Semi {
             return Some(Repair::Insert { at, tok: Tok::Semi });
         }
         // `if (a == b {`, `f("x";`
@@ -449,11 +496,23 @@ fn unmatched_open_paren(toks: &[Token], before: usize) -> Option<usize> {
     None
 }
 
+fn brace_depth(toks: &[Token], at: usize) -> i32 {
+    toks[..at.min(toks.len())].iter().fold(0i32, |d, t| match t.tok {
+        Tok::LBrace => d + 1,
+        Tok::RBrace => d - 1,
+        _ => d,
+    })
+}
+
 fn error_diagnostic(toks: &[Token], error: &Error, _sources: &SourceMap) -> Option<Diagnostic> {
     let (span, found, expected) = match error {
         ParseError::UnrecognizedToken { token: (l, tok, _), expected } => {
             if *tok == Tok::Error {
                 return None;
+            }
+            // Text after a complete top-level item, on a new line: say what may come next.
+            if *l > 0 && brace_depth(toks, *l) == 0 && line_of(toks[*l].span) > line_of(toks[*l - 1].span) {
+                return Some(junk_item(&toks[*l..], None));
             }
             (toks[*l].span, tok.describe(), expected)
         }
