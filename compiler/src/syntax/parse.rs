@@ -107,14 +107,38 @@ fn too_complex(toks: &[Token]) -> Option<Diagnostic> {
             }
             Tok::RParen | Tok::RBrack | Tok::RBrace => depth = depth.saturating_sub(1),
             Tok::Semi => operators = 0,
-            Tok::And | Tok::Or | Tok::Not | Tok::Minus | Tok::Plus | Tok::Star | Tok::Slash | Tok::Percent
-            | Tok::Amp | Tok::Pipe | Tok::Caret | Tok::Tilde | Tok::Shl | Tok::Shr | Tok::EqEq | Tok::Ne
-            | Tok::Match | Tok::NotMatch | Tok::Lt | Tok::Gt | Tok::Le | Tok::Ge | Tok::Comma => {
+            Tok::And
+            | Tok::Or
+            | Tok::Not
+            | Tok::Minus
+            | Tok::Plus
+            | Tok::Star
+            | Tok::Slash
+            | Tok::Percent
+            | Tok::Amp
+            | Tok::Pipe
+            | Tok::Caret
+            | Tok::Tilde
+            | Tok::Shl
+            | Tok::Shr
+            | Tok::EqEq
+            | Tok::Ne
+            | Tok::Match
+            | Tok::NotMatch
+            | Tok::Lt
+            | Tok::Gt
+            | Tok::Le
+            | Tok::Ge
+            | Tok::Comma => {
                 operators += 1;
                 if operators > MAX_OPERATORS {
                     return Some(
-                        Diagnostic::error(Kind::Syntax, t.span, format!("more than {MAX_OPERATORS} operators in one statement"))
-                            .with_note("serc does not read expressions this long; split the condition"),
+                        Diagnostic::error(
+                            Kind::Syntax,
+                            t.span,
+                            format!("more than {MAX_OPERATORS} operators in one statement"),
+                        )
+                        .with_note("serc does not read expressions this long; split the condition"),
                     );
                 }
             }
