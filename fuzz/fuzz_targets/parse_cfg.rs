@@ -15,10 +15,7 @@ fuzz_target!(|data: &[u8]| {
             // What rendering a diagnostic does: find the file, then line and column.
             let file = parse.sources.get(span.file);
             assert!(span.start <= span.end, "inverted span {span:?}");
-            assert!(
-                span.end as usize <= file.text.len(),
-                "span {span:?} past the end"
-            );
+            assert!(span.end as usize <= file.text.len(), "span {span:?} past the end");
             let (line, col) = file.line_col(span.start);
             let (end_line, _) = file.line_col(span.end);
             assert!(line >= 1 && col >= 1 && line <= end_line && end_line <= file.line_count());

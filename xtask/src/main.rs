@@ -195,14 +195,7 @@ fn ci(passthrough: &[String]) -> Result {
     progress.stage("formatting");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     progress.stage("clippy");
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     test_stages(&mut progress, passthrough)?;
     progress.done();
     Ok(())
@@ -219,19 +212,14 @@ fn test_stages(progress: &mut Progress, passthrough: &[String]) -> Result {
 }
 
 fn install_debian_packages() -> Result {
-    let missing: Vec<&(&str, &str, &str)> = DEBIAN_PACKAGES
-        .iter()
-        .filter(|(_, binary, _)| find_binary(binary).is_none())
-        .collect();
+    let missing: Vec<&(&str, &str, &str)> =
+        DEBIAN_PACKAGES.iter().filter(|(_, binary, _)| find_binary(binary).is_none()).collect();
     if DEBIAN_PACKAGES.is_empty() {
         eprintln!("none needed yet");
         return Ok(());
     }
     if missing.is_empty() {
-        let all: Vec<&str> = DEBIAN_PACKAGES
-            .iter()
-            .map(|(package, _, _)| *package)
-            .collect();
+        let all: Vec<&str> = DEBIAN_PACKAGES.iter().map(|(package, _, _)| *package).collect();
         eprintln!("all present: {}", all.join(", "));
         return Ok(());
     }
@@ -243,14 +231,10 @@ fn install_debian_packages() -> Result {
     }
     let packages: Vec<&str> = missing.iter().map(|(package, _, _)| *package).collect();
     run(apt_get().arg("update"))?;
-    run(apt_get()
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&packages))?;
+    run(apt_get().args(["install", "-y", "--no-install-recommends"]).args(&packages))?;
     for (package, binary, _) in &missing {
         if find_binary(binary).is_none() {
-            return Err(format!(
-                "{package} is installed but `{binary}` is still not found: fix DEBIAN_PACKAGES"
-            ));
+            return Err(format!("{package} is installed but `{binary}` is still not found: fix DEBIAN_PACKAGES"));
         }
     }
     Ok(())
@@ -265,16 +249,12 @@ fn apt_get() -> Command {
         sudo.arg("apt-get");
         sudo
     };
-    cmd.env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null());
+    cmd.env("DEBIAN_FRONTEND", "noninteractive").stdin(Stdio::null());
     cmd
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }
 
 /// Looks for an executable on PATH, and in the sbin directories that a
@@ -309,9 +289,7 @@ fn cargo_test(passthrough: &[String]) -> Result {
         eprintln!("note: no Cargo.lock yet, so no --locked (commit Cargo.lock)");
     }
     run(all_targets.args(passthrough))?;
-    run(cargo()
-        .args(["test", "--workspace", "--doc"])
-        .args(passthrough))
+    run(cargo().args(["test", "--workspace", "--doc"]).args(passthrough))
 }
 
 // ---------------------------------------------------------------------------
@@ -325,11 +303,7 @@ struct FuzzArgs {
 
 impl FuzzArgs {
     fn parse(flags: &[String]) -> Result<FuzzArgs> {
-        let mut args = FuzzArgs {
-            target: "parse_cfg".to_owned(),
-            seconds: 60,
-            list: false,
-        };
+        let mut args = FuzzArgs { target: "parse_cfg".to_owned(), seconds: 60, list: false };
         let mut target = None;
         let mut flags = flags.iter();
         while let Some(flag) = flags.next() {
@@ -339,15 +313,12 @@ impl FuzzArgs {
                 None => None,
             };
             if let Some(seconds) = seconds {
-                args.seconds = seconds
-                    .parse()
-                    .map_err(|_| format!("--seconds wants a whole number, not `{seconds}`"))?;
+                args.seconds =
+                    seconds.parse().map_err(|_| format!("--seconds wants a whole number, not `{seconds}`"))?;
             } else if flag == "--list" {
                 args.list = true;
             } else if flag.starts_with('-') || target.is_some() {
-                return Err(format!(
-                    "unexpected argument `{flag}` (see `cargo xtask fuzz --help`)"
-                ));
+                return Err(format!("unexpected argument `{flag}` (see `cargo xtask fuzz --help`)"));
             } else {
                 target = Some(flag.clone());
             }
@@ -370,10 +341,7 @@ fn fuzz(args: &FuzzArgs, libfuzzer_args: &[String]) -> Result {
     }
     let target = &args.target;
     if !targets.contains(target) {
-        return Err(format!(
-            "no fuzz target `{target}` (there are: {})",
-            targets.join(", ")
-        ));
+        return Err(format!("no fuzz target `{target}` (there are: {})", targets.join(", ")));
     }
     let mut progress = Progress::new("fuzz", 3);
     progress.stage("cargo-fuzz");
@@ -406,10 +374,7 @@ fn fuzz_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
 }
 
 fn ensure_cargo_fuzz() -> Result {
-    let version = cargo()
-        .args(["fuzz", "--version"])
-        .stderr(Stdio::null())
-        .output();
+    let version = cargo().args(["fuzz", "--version"]).stderr(Stdio::null()).output();
     match version {
         Ok(out) if out.status.success() => {
             eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
@@ -438,8 +403,7 @@ fn seed_corpus(root: &Path, corpus: &Path) -> Result {
     collect_cfgs(&tests, root, true, &mut seeds)?;
     for (src, name) in &seeds {
         let dst = corpus.join(format!("seed-{name}"));
-        fs::copy(src, &dst)
-            .map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
+        fs::copy(src, &dst).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
     }
     eprintln!("{} seed configs copied", seeds.len());
     Ok(())
@@ -447,12 +411,7 @@ fn seed_corpus(root: &Path, corpus: &Path) -> Result {
 
 /// Adds the `*.cfg` files of `dir` (and of its subdirectories if `recursive`)
 /// to `out`, each with a flat file name made of its path relative to `base`.
-fn collect_cfgs(
-    dir: &Path,
-    base: &Path,
-    recursive: bool,
-    out: &mut Vec<(PathBuf, String)>,
-) -> Result {
+fn collect_cfgs(dir: &Path, base: &Path, recursive: bool, out: &mut Vec<(PathBuf, String)>) -> Result {
     if !dir.is_dir() {
         return Ok(());
     }
@@ -515,9 +474,7 @@ fn cargo() -> Command {
 fn run(cmd: &mut Command) -> Result {
     let shown = show(cmd);
     eprintln!("$ {shown}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    let status = cmd.status().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -527,20 +484,12 @@ fn run(cmd: &mut Command) -> Result {
 
 /// A command as one would type it in a shell.
 fn show(cmd: &Command) -> String {
-    let envs = cmd
-        .get_envs()
-        .filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value?.to_str()?)));
+    let envs = cmd.get_envs().filter_map(|(key, value)| Some(format!("{}={}", key.to_str()?, value?.to_str()?)));
     let program = cmd.get_program().to_string_lossy().into_owned();
     let args = cmd.get_args().map(|arg| arg.to_string_lossy().into_owned());
     envs.chain([program])
         .chain(args)
-        .map(|word| {
-            if word.is_empty() || word.contains(char::is_whitespace) {
-                format!("'{word}'")
-            } else {
-                word
-            }
-        })
+        .map(|word| if word.is_empty() || word.contains(char::is_whitespace) { format!("'{word}'") } else { word })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -566,12 +515,7 @@ struct Progress {
 
 impl Progress {
     fn new(task: &'static str, stages: usize) -> Progress {
-        Progress {
-            task,
-            stage: 0,
-            stages,
-            start: Instant::now(),
-        }
+        Progress { task, stage: 0, stages, start: Instant::now() }
     }
 
     fn stage(&mut self, what: &str) {
@@ -582,11 +526,6 @@ impl Progress {
 
     fn done(self) {
         let secs = self.start.elapsed().as_secs();
-        eprintln!(
-            "\n==> cargo xtask {}: ok in {}m{:02}s",
-            self.task,
-            secs / 60,
-            secs % 60
-        );
+        eprintln!("\n==> cargo xtask {}: ok in {}m{:02}s", self.task, secs / 60, secs % 60);
     }
 }
