@@ -41,6 +41,34 @@ pub enum Kind {
     DialectAmbiguity,
     /// An old spelling with a modern equivalent.
     Deprecated,
+    /// `loadmodule` of a module serc does not know.
+    UnknownModule,
+    /// A function or parameter of a module the config does not load.
+    ModuleNotLoaded,
+    /// A call of a function no loaded module has.
+    UnknownFunction,
+    /// A call with a number of arguments the function does not take.
+    Arity,
+    /// A literal argument that does not fit its kind (checked like OpenSER's fixups).
+    Argument,
+    /// A function called in a route type that does not allow it.
+    RouteType,
+    /// A reference to a route block that does not exist.
+    UndefinedRoute,
+    /// A route block defined twice.
+    DuplicateRoute,
+    /// A `modparam` of a parameter the module does not have.
+    UnknownParam,
+    /// A `modparam` value of the wrong type.
+    ParamType,
+    /// A route block nothing calls or arms.
+    UnusedRoute,
+    /// A statement no path reaches.
+    Unreachable,
+    /// A request-route path that ends without relaying, replying or dropping.
+    UnhandledRequest,
+    /// A flag tested but never set.
+    FlagNeverSet,
 }
 
 impl Kind {
@@ -53,6 +81,20 @@ impl Kind {
             Kind::Dialect => "dialect",
             Kind::DialectAmbiguity => "dialect-ambiguity",
             Kind::Deprecated => "deprecated",
+            Kind::UnknownModule => "unknown-module",
+            Kind::ModuleNotLoaded => "module-not-loaded",
+            Kind::UnknownFunction => "unknown-function",
+            Kind::Arity => "arity",
+            Kind::Argument => "argument",
+            Kind::RouteType => "route-type",
+            Kind::UndefinedRoute => "undefined-route",
+            Kind::DuplicateRoute => "duplicate-route",
+            Kind::UnknownParam => "unknown-param",
+            Kind::ParamType => "param-type",
+            Kind::UnusedRoute => "unused-route",
+            Kind::Unreachable => "unreachable",
+            Kind::UnhandledRequest => "unhandled-request",
+            Kind::FlagNeverSet => "flag-never-set",
         }
     }
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::check::CheckArgs;
+use crate::cli::modules::ModulesArgs;
 
 const ABOUT: &str = "Compiles OpenSER routing scripts (openser.cfg) into native SIP proxies";
 
@@ -22,7 +23,7 @@ reports every problem it finds with the file, line and column (like rustc), and 
 follows OpenSER 1.3's behaviour where the dialects disagree.";
 
 const AFTER_HELP: &str = "\
-Start with `serc check openser.cfg`; `serc help check` tells the exit status, the \
+Start with `serc check openser.cfg`; `serc modules tm` shows what a module offers; `serc help check` tells the exit status, the \
 dialects and the output formats (JSON Lines, GitHub annotations).";
 
 #[derive(Debug, Parser)]
@@ -36,12 +37,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Check(CheckArgs),
+    Modules(ModulesArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Check(args) => cli::check::run(&args),
+        Command::Modules(args) => cli::modules::run(&args),
     };
     status.into()
 }

@@ -3,3 +3,7 @@
 //!
 //! Nothing is implemented yet: the runtime is built from issue 4 on (see
 //! ARCHITECTURE.md). The crate exists so the workspace has its final shape.
+
+/// The module manifests (functions and parameters of every module), shared with
+/// the compiler: the one source of truth for the script-visible surface.
+pub use serc_manifest as manifest;

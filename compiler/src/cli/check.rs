@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serc::diag::{render, Diagnostic, Severity};
 use serc::source::SourceMap;
-use serc::syntax;
 
 use crate::cli::args::ReadArgs;
 use crate::cli::{Color, Status, Stderr};
@@ -92,7 +91,7 @@ pub fn run(args: &CheckArgs) -> Status {
     let mut status = Status::Ok;
     let mut all = Vec::new();
     for path in &args.files {
-        match syntax::parse_file(path, &opts) {
+        match serc::check_file(path, &opts) {
             Ok(parse) => {
                 if parse.has_errors() {
                     status = status.max(Status::Errors);

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod check;
+pub mod modules;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -327,6 +327,8 @@ pub enum ExprKind {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
+    /// A SER/Kamailio select: `@ruri.user`, `@hf_value.contact[1]` (its text).
+    Select(String),
     /// `( … )`: kept so that dumps and checks can see what the author grouped.
     Paren(Box<Expr>),
     /// Could not be read (already reported).
@@ -424,6 +426,10 @@ pub enum UnaryOp {
     BitNot,
     /// `-`
     Neg,
+    /// Kamailio's `(int)` cast.
+    IntCast,
+    /// Kamailio's `(str)` cast.
+    StrCast,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -411,6 +411,7 @@ fn write_compact(w: &mut impl Write, e: &Expr) -> fmt::Result {
             NetMask::Addr(mask) => write!(w, "{addr}/{mask}"),
         },
         ExprKind::Word(word) => write!(w, "word:{word}"),
+        ExprKind::Select(sel) => write!(w, "@{sel}"),
         ExprKind::Call(c) => {
             write!(w, "(call {}", c.name.name)?;
             for arg in &c.args {
@@ -550,6 +551,8 @@ fn unary_op(op: UnaryOp) -> &'static str {
         UnaryOp::Not => "not",
         UnaryOp::BitNot => "~",
         UnaryOp::Neg => "neg",
+        UnaryOp::IntCast => "int",
+        UnaryOp::StrCast => "str",
     }
 }
 

@@ -124,6 +124,8 @@ pub static GLOBALS: &[Global] = &[
     g("disable_503_translation", &[], V::Bool, P),
     g("disable_core_dump", &[], V::Bool, ALL),
     g("disable_dns_blacklist", &[], V::Bool, OP),
+    // Kamailio 5.5 renamed it; the old spelling stays an alias.
+    g("disable_dns_blocklist", &["disable_dns_blacklist"], V::Bool, K),
     g("disable_dns_failover", &[], V::Bool, OP),
     g("disable_sctp", &[], V::Bool, K),
     g("disable_stateless_fwd", &[], V::Bool, P),

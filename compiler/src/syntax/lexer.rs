@@ -90,7 +90,8 @@ impl<'a> Lexer<'a> {
             {
                 return Some(self.directive(diags));
             }
-            if c == b'#' {
+            // `#` comments; Kamailio's `//` too (never valid text in any dialect).
+            if c == b'#' || (c == b'/' && self.peek_at(1) == b'/') {
                 self.pos = memchr_nl(self.bytes, self.pos);
                 continue;
             }
@@ -183,6 +184,12 @@ impl<'a> Lexer<'a> {
             b'"' => return self.dq_string(diags),
             b'\'' => return self.sq_string(diags),
             b'$' => return self.pvar(diags),
+            b'@' if self.peek_at(1).is_ascii_alphabetic() => return self.select(),
+            b'(' => {
+                if let Some(tok) = self.cast() {
+                    return tok;
+                }
+            }
             b'0'..=b'9' => return self.number(diags),
             c if c.is_ascii_alphabetic() || c == b'_' => return self.word(),
             _ => {}
@@ -274,7 +281,47 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+        if word == "mod" {
+            return Tok::Percent; // Kamailio's spelling of `%`
+        }
         keyword(word).unwrap_or_else(|| Tok::Ident(word.to_string()))
+    }
+
+    /// `@ruri.user`, `@hf_value["contact"][1].uri`: a select, up to the first
+    /// character that cannot be part of one.
+    fn select(&mut self) -> Tok {
+        self.pos += 1;
+        let start = self.pos;
+        let mut depth = 0usize;
+        while self.pos < self.bytes.len() {
+            let c = self.peek();
+            match c {
+                b'[' => depth += 1,
+                b']' if depth > 0 => depth -= 1,
+                b'"' if depth > 0 => {}
+                _ if depth > 0 => {}
+                _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' => {}
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        Tok::Select(self.text[start..self.pos].to_string())
+    }
+
+    /// Kamailio's `(int)` / `(str)` casts.
+    fn cast(&mut self) -> Option<Tok> {
+        let rest = &self.text[self.pos + 1..];
+        let inner = rest.trim_start_matches([' ', '\t']);
+        for (word, tok) in [("int", Tok::CastInt), ("str", Tok::CastStr)] {
+            if let Some(after) = inner.strip_prefix(word) {
+                let after_ws = after.trim_start_matches([' ', '\t']);
+                if after_ws.starts_with(')') {
+                    self.pos = self.text.len() - after_ws.len() + 1;
+                    return Some(tok);
+                }
+            }
+        }
+        None
     }
 
     fn number(&mut self, diags: &mut Vec<Diagnostic>) -> Tok {
@@ -547,6 +594,17 @@ impl<'a> Lexer<'a> {
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
     bytes[from.min(bytes.len())..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| from + i)
+}
+
+/// Reads the pseudo-variable at the start of `text` (which starts with `$`):
+/// its parts and its length in bytes; `None` when it is malformed.
+pub fn parse_pvar(text: &str) -> Option<(PVar, usize)> {
+    let mut lx = Lexer::new(text, FileId(0));
+    let mut diags = Vec::new();
+    match lx.pvar(&mut diags) {
+        Tok::PVar(p) => Some((*p, lx.pos)),
+        _ => None,
+    }
 }
 
 /// Lexes a whole text with no preprocessing (for tests and define values).

@@ -320,6 +320,18 @@ impl Lower<'_> {
                 StmtKind::Break
             }
             Dialect::Kamailio | Dialect::OpenSips if ctx.in_switch || ctx.in_while => StmtKind::Break,
+            Dialect::Kamailio => {
+                self.diags.push(
+                    Diagnostic::warning(
+                        Kind::Deprecated,
+                        span,
+                        "`break` outside a `switch` or `while` leaves the route",
+                    )
+                    .with_note("Kamailio ends the current route here, as `return` does")
+                    .with_help("write `return;`"),
+                );
+                StmtKind::Return(None)
+            }
             _ => {
                 let name = self.dialect.display_name();
                 let e = self.error(span, "`break` outside a `switch`");
@@ -484,7 +496,11 @@ impl Lower<'_> {
                 Chain::Logic => ("`&&` and `||` at one level, left to right", "`&&` before `||`"),
                 Chain::Arith => ("`+ - * / %` at one level, left to right", "`* / %` before `+ -`"),
             };
-            let here = if c_like { c } else { same };
+            let (here, other) = if c_like {
+                (c, format!("OpenSER and OpenSIPS read {same}"))
+            } else {
+                (same, format!("Kamailio (3.0+) reads {c}"))
+            };
             self.diags.push(
                 Diagnostic::warning(
                     Kind::DialectAmbiguity,
@@ -493,8 +509,7 @@ impl Lower<'_> {
                         "this mix of operators reads differently across dialects (`{loose}` after a looser operator)"
                     ),
                 )
-                .with_note(format!("{} reads {here}", self.dialect.display_name()))
-                .with_note(format!("OpenSER and OpenSIPS read {same}; Kamailio (3.0+) reads {c}",))
+                .with_note(format!("{} reads {here}; {other}", self.dialect.display_name()))
                 .with_help("add parentheses to say which is meant"),
             );
         }

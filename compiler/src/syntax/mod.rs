@@ -19,6 +19,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use dialect::Dialect;
+pub(crate) use lexer::parse_pvar;
+pub(crate) use parse::did_you_mean;
+
+/// The closest of `candidates` to `word` ("did you mean"), within a small edit distance.
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    did_you_mean(word, candidates)
+}
+pub(crate) use token::KEYWORDS;
 
 use crate::diag::Diagnostic;
 use crate::source::SourceMap;

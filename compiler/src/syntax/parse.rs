@@ -188,6 +188,17 @@ fn mark_settings(tokens: Vec<Token>) -> Vec<Token> {
                     name.push_str(next);
                     j += 2;
                 }
+                // Kamailio's `loadpath "dir"` / `mpath "dir"` (no `=`).
+                if j == i + 1
+                    && depth == 0
+                    && matches!(name.as_str(), "loadpath" | "mpath" | "cfgengine")
+                    && matches!(tokens.get(j).map(|t| &t.tok), Some(Tok::Str(_)))
+                {
+                    out.push(Token { tok: Tok::Setting(name), span: t.span });
+                    out.push(Token { tok: Tok::Assign, span: t.span.end_point() });
+                    i = j;
+                    continue;
+                }
                 if matches!(tokens.get(j).map(|t| &t.tok), Some(Tok::Assign)) {
                     out.push(Token { tok: Tok::Setting(name), span: t.span.to(tokens[j - 1].span) });
                     i = j;
@@ -326,8 +337,49 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a
 type Recovery = ErrorRecovery<usize, Tok, ()>;
 type Error = ParseError<usize, Tok, ()>;
 
-fn parse_item(mut toks: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Item {
+fn parse_item(toks: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Item {
+    let (item, found, ok) = attempt(toks.clone(), sources);
+    if !ok && toks.iter().any(|t| matches!(t.tok, Tok::Pipe | Tok::Amp)) {
+        // SER and OpenSER 0.9–1.1 read `|` and `&` as `||` and `&&`.
+        let mut logical = toks.clone();
+        let mut first = None;
+        for t in logical.iter_mut() {
+            let new = match t.tok {
+                Tok::Pipe => Tok::Or,
+                Tok::Amp => Tok::And,
+                _ => continue,
+            };
+            first.get_or_insert((t.span, t.tok.text()));
+            t.tok = new;
+        }
+        let (item2, found2, ok2) = attempt(logical, sources);
+        if ok2 {
+            if let Some((span, op)) = first {
+                let logical_op = if op == "|" { "||" } else { "&&" };
+                diags.push(
+                    Diagnostic::warning(
+                        Kind::DialectAmbiguity,
+                        span,
+                        format!("`{op}` is read as `{logical_op}` here, as SER and OpenSER 0.9–1.1 read it"),
+                    )
+                    .with_label(format!("logical, not bitwise `{op}`"))
+                    .with_note(format!("OpenSER 1.2 and later read `{op}` as a bitwise operator, which makes this a syntax error there"))
+                    .with_help(format!("write `{logical_op}`")),
+                );
+            }
+            diags.extend(found2);
+            return item2;
+        }
+    }
+    diags.extend(found);
+    item
+}
+
+/// Parses one item, repairing common slips; returns the item, its
+/// diagnostics, and whether it read without error.
+fn attempt(mut toks: Vec<Token>, sources: &SourceMap) -> (Item, Vec<Diagnostic>, bool) {
     let parser = grammar::ItemParser::new();
+    let mut diags = Vec::new();
     let mut repairs = 0;
     loop {
         let cx = Cx::new(&toks, sources);
@@ -352,7 +404,8 @@ fn parse_item(mut toks: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnos
             }
         }
         diags.extend(cx.diags.into_inner());
-        return match result {
+        let clean = repairs == 0 && recoveries.is_empty() && result.is_ok() && !diags.iter().any(Diagnostic::is_error);
+        let item = match result {
             Ok(item) => item,
             Err(e) => {
                 if let Some(d) = error_diagnostic(&toks, &e, sources) {
@@ -361,6 +414,7 @@ fn parse_item(mut toks: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnos
                 Item { kind: ItemKind::Error, span: toks[0].span.to(toks[toks.len() - 1].span) }
             }
         };
+        return (item, diags, clean);
     }
 }
 
@@ -493,10 +547,18 @@ pub fn with_lines<R>(sources: &SourceMap, f: impl FnOnce() -> R) -> R {
 
 /// How to name the statement ending at token `end` in a message: `` `t_relay()` ``.
 fn statement_text(toks: &[Token], end: usize, sources: &SourceMap) -> String {
-    let start = toks[..end]
+    let mut start = toks[..end]
         .iter()
         .rposition(|t| matches!(t.tok, Tok::Semi | Tok::LBrace | Tok::RBrace | Tok::Colon | Tok::Else))
         .map_or(0, |i| i + 1);
+    // A call ending the statement: name it alone (`if (x) route(1)` → `route(1)`).
+    if toks[end].tok == Tok::RParen {
+        if let Some(open) = unmatched_open_paren(toks, end) {
+            if open > start && matches!(toks[open - 1].tok, Tok::Ident(_) | Tok::RouteKw(_)) {
+                start = open - 1;
+            }
+        }
+    }
     let span = toks[start].span.to(toks[end].span);
     let text = sources.snippet(span);
     if text.len() <= 40 && !text.contains('\n') && span.file == toks[end].span.file {

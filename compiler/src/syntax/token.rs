@@ -21,6 +21,11 @@ pub enum Tok {
     /// A string literal's value (escapes resolved).
     Str(String),
     PVar(Box<PVar>),
+    /// `@ruri.user`: a select (its text without `@`).
+    Select(String),
+    /// Kamailio's `(int)` and `(str)` casts.
+    CastInt,
+    CastStr,
 
     If,
     Else,
@@ -110,6 +115,9 @@ impl Tok {
             Tok::Net(ip, _) => format!("network `{ip}/…`"),
             Tok::Str(_) => "a string".to_string(),
             Tok::PVar(p) => format!("pseudo-variable `${}`", p.name),
+            Tok::Select(s) => format!("select `@{s}`"),
+            Tok::CastInt => "`(int)`".to_string(),
+            Tok::CastStr => "`(str)`".to_string(),
             Tok::RouteKw(t) => format!("`{}`", t.keyword()),
             Tok::Error => "invalid text".to_string(),
             other => format!("`{}`", other.text()),

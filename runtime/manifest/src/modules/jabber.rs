@@ -1,0 +1,115 @@
+//! jabber: SIP-to-Jabber (XMPP) instant-messaging gateway with per-user Jabber connections.
+use crate::{Default as D, Function, Module, Param, ParamType as T, Routes as R};
+
+pub static MODULE: Module = Module {
+    name: "jabber",
+    summary: "SIP-to-Jabber (XMPP) instant-messaging gateway with per-user Jabber connections",
+    functions: &[
+        Function {
+            name: "jab_exit_jconf",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "leave the Jabber conference named in the To URI",
+        },
+        Function {
+            name: "jab_go_offline",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "log the SIP user's Jabber identity out of the Jabber server",
+        },
+        Function {
+            name: "jab_go_online",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "log the SIP user's Jabber identity in to the Jabber server",
+        },
+        Function {
+            name: "jab_join_jconf",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "join the Jabber conference named in the To URI",
+        },
+        Function {
+            name: "jab_send_message",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "convert the SIP MESSAGE into a Jabber message and send it",
+        },
+    ],
+    params: &[
+        Param {
+            name: "aliases",
+            ty: T::Str,
+            default: D::None,
+            summary: "other IM networks reached through Jabber transports, with their delimiters",
+        },
+        Param {
+            name: "cache_time",
+            ty: T::Int,
+            default: D::Int(600),
+            summary: "seconds an idle Jabber connection is kept",
+        },
+        Param {
+            name: "check_time",
+            ty: T::Int,
+            default: D::Int(20),
+            summary: "seconds between checks of the worker processes",
+        },
+        Param {
+            name: "db_url",
+            ty: T::Str,
+            default: D::Str("mysql://root@127.0.0.1/sip_jab"),
+            summary: "database URL of the SIP-to-Jabber user map",
+        },
+        Param {
+            name: "delay_time",
+            ty: T::Int,
+            default: D::Int(90),
+            summary: "seconds a SIP message waits for its Jabber connection",
+        },
+        Param { name: "jaddress", ty: T::Str, default: D::Str("127.0.0.1"), summary: "address of the Jabber server" },
+        Param {
+            name: "jdomain",
+            ty: T::Str,
+            default: D::None,
+            summary: "SIP domain of Jabber destinations and its delimiter (domain=delim)",
+        },
+        Param { name: "jport", ty: T::Int, default: D::Int(5222), summary: "port of the Jabber server" },
+        Param { name: "max_jobs", ty: T::Int, default: D::Int(10), summary: "maximum connections per worker" },
+        Param {
+            name: "priority",
+            ty: T::Str,
+            default: D::Str("9"),
+            summary: "presence priority announced by the gateway",
+        },
+        Param {
+            name: "proxy",
+            ty: T::Str,
+            default: D::None,
+            summary: "outbound proxy (host:port) for SIP messages the gateway generates",
+        },
+        Param {
+            name: "registrar",
+            ty: T::Str,
+            default: D::None,
+            summary: "address on whose behalf the gateway sends INFO and error messages",
+        },
+        Param {
+            name: "sleep_time",
+            ty: T::Int,
+            default: D::Int(20),
+            summary: "seconds between sweeps for expired Jabber connections",
+        },
+        Param { name: "workers", ty: T::Int, default: D::Int(2), summary: "number of worker processes" },
+    ],
+};

@@ -1,0 +1,173 @@
+//! registrar: SIP registrar.
+use crate::{Arg, ArgKind as K, Default as D, Function, Module, Param, ParamType as T, Routes as R};
+
+pub static MODULE: Module = Module {
+    name: "registrar",
+    summary: "Processes REGISTER requests into usrloc and looks up registered contacts",
+    functions: &[
+        Function {
+            name: "add_sock_hdr",
+            args: &[Arg { name: "name", kind: K::HeaderName }],
+            routes: R::REQUEST,
+            returns: &[],
+            implemented: false,
+            summary: "add a header with this name describing the receiving socket (proto:ip:port) to the REGISTER",
+        },
+        Function {
+            name: "lookup",
+            args: &[Arg { name: "table", kind: K::Table }],
+            routes: R::REQUEST.or(R::FAILURE),
+            returns: &[
+                (1, "contacts found; R-URI rewritten, other contacts appended as branches"),
+                (-1, "no contact found"),
+                (-2, "contacts found, but none supports the request method"),
+                (-3, "internal error"),
+            ],
+            implemented: false,
+            summary: "rewrite the R-URI to the registered contact(s) of its address of record",
+        },
+        Function {
+            name: "registered",
+            args: &[Arg { name: "table", kind: K::Table }],
+            routes: R::REQUEST.or(R::FAILURE),
+            returns: &[],
+            implemented: false,
+            summary: "true if the R-URI's address of record has a valid contact",
+        },
+        Function {
+            name: "save",
+            args: &[Arg { name: "table", kind: K::Table }],
+            routes: R::REQUEST,
+            returns: &[
+                (1, "bindings updated and the 200 reply sent"),
+                (0, "REGISTER refused: an error reply was sent and the script stops"),
+                (-1, "the bindings were updated but the reply could not be sent"),
+            ],
+            implemented: false,
+            summary: "store the REGISTER's contacts and reply with the current bindings",
+        },
+        Function {
+            name: "save",
+            args: &[Arg { name: "table", kind: K::Table }, Arg { name: "flags", kind: K::Int }],
+            routes: R::REQUEST,
+            returns: &[
+                (1, "bindings updated (and the 200 reply sent unless flag 0x2)"),
+                (0, "REGISTER refused: an error reply was sent (unless flag 0x2) and the script stops"),
+                (-1, "the bindings were updated but the reply could not be sent"),
+            ],
+            implemented: false,
+            summary: "save with flags: 0x1 memory only (no DB write), 0x2 send no reply",
+        },
+    ],
+    params: &[
+        Param {
+            name: "aor_avp",
+            ty: T::Str,
+            default: D::None,
+            summary: "AVP holding the address of record to use instead of the To/R-URI one",
+        },
+        Param {
+            name: "append_branches",
+            ty: T::Int,
+            default: D::Int(1),
+            summary: "lookup appends the other contacts as branches",
+        },
+        Param {
+            name: "case_sensitive",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "compare AOR usernames case-sensitively",
+        },
+        Param {
+            name: "default_expires",
+            ty: T::Int,
+            default: D::Int(3600),
+            summary: "expires in seconds when the REGISTER gives none",
+        },
+        Param {
+            name: "default_q",
+            ty: T::Int,
+            default: D::Int(-1),
+            summary: "q value (x1000) for contacts without one; -1 leaves it unspecified",
+        },
+        Param { name: "max_contacts", ty: T::Int, default: D::Int(0), summary: "most contacts per AOR (0: no limit)" },
+        Param {
+            name: "max_expires",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "largest accepted expires in seconds (0: no limit)",
+        },
+        Param {
+            name: "method_filtering",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "lookup skips contacts that do not support the request method",
+        },
+        Param {
+            name: "min_expires",
+            ty: T::Int,
+            default: D::Int(60),
+            summary: "smallest accepted expires in seconds; smaller values are raised (0: no check)",
+        },
+        Param {
+            name: "path_mode",
+            ty: T::Int,
+            default: D::Int(2),
+            summary: "Path in replies: 0 off, 1 lazy (only if supported), 2 strict (error if unsupported)",
+        },
+        Param {
+            name: "path_use_received",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "use the received parameter of the last Path URI for NAT detection",
+        },
+        Param {
+            name: "realm_prefix",
+            ty: T::Str,
+            default: D::Str(""),
+            summary: "prefix stripped from the domain before it is used as the AOR domain",
+        },
+        Param {
+            name: "received_avp",
+            ty: T::Str,
+            default: D::None,
+            summary: "AVP with the received URI to store (set by nathelper's fix_nated_register)",
+        },
+        Param {
+            name: "received_param",
+            ty: T::Str,
+            default: D::Str("received"),
+            summary: "name of the Contact parameter holding the received address in replies",
+        },
+        Param {
+            name: "retry_after",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "value of Retry-After in 5xx replies (0: no header)",
+        },
+        Param {
+            name: "sock_flag",
+            ty: T::Int,
+            default: D::Int(-1),
+            summary: "flag telling save to take the socket from the sock_hdr_name header (-1: off)",
+        },
+        Param {
+            name: "sock_hdr_name",
+            ty: T::Str,
+            default: D::None,
+            summary: "header carrying the socket description read when sock_flag is set",
+        },
+        Param {
+            name: "tcp_persistent_flag",
+            ty: T::Int,
+            default: D::Int(-1),
+            summary: "flag keeping the TCP connection open for the registration's lifetime (-1: off)",
+        },
+        Param {
+            name: "use_path",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "store Path headers and use them on lookup",
+        },
+    ],
+};

@@ -1,0 +1,105 @@
+//! uri_db: database-backed URI checks.
+use crate::{Default as D, Function, Module, Param, ParamType as T, Routes as R};
+
+pub static MODULE: Module = Module {
+    name: "uri_db",
+    summary: "Checks URIs against the subscriber (or uri) table",
+    functions: &[
+        Function {
+            name: "check_from",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[
+                (1, "the URI username matches the authenticated user"),
+                (-1, "the header or its URI cannot be parsed"),
+                (-2, "no authorized credentials (call www/proxy_authorize first)"),
+                (-4, "the URI has no username"),
+                (-7, "database error selecting the uri table"),
+                (-8, "database query failed"),
+                (-9, "no uri table entry allows this username (use_uri_table mode)"),
+                (-10, "the URI username differs from the digest username"),
+            ],
+            implemented: false,
+            summary: "check the From username against the digest credentials",
+        },
+        Function {
+            name: "check_to",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[
+                (1, "the URI username matches the authenticated user"),
+                (-1, "the header or its URI cannot be parsed"),
+                (-2, "no authorized credentials (call www/proxy_authorize first)"),
+                (-4, "the URI has no username"),
+                (-7, "database error selecting the uri table"),
+                (-8, "database query failed"),
+                (-9, "no uri table entry allows this username (use_uri_table mode)"),
+                (-10, "the URI username differs from the digest username"),
+            ],
+            implemented: false,
+            summary: "check the To username against the digest credentials",
+        },
+        Function {
+            name: "does_uri_exist",
+            args: &[],
+            routes: R::REQUEST,
+            returns: &[
+                (1, "the user exists"),
+                (-1, "the R-URI cannot be parsed"),
+                (-2, "database error selecting the uri table"),
+                (-3, "database error selecting the subscriber table"),
+                (-4, "database query failed"),
+                (-5, "no such user"),
+            ],
+            implemented: false,
+            summary: "true if the R-URI user exists in the subscriber (or uri) table",
+        },
+    ],
+    params: &[
+        Param {
+            name: "db_url",
+            ty: T::Str,
+            default: D::Str("mysql://openserro:openserro@localhost/openser"),
+            summary: "database URL",
+        },
+        Param {
+            name: "subscriber_domain_column",
+            ty: T::Str,
+            default: D::Str("domain"),
+            summary: "domain column of the subscriber table",
+        },
+        Param { name: "subscriber_table", ty: T::Str, default: D::Str("subscriber"), summary: "subscriber table name" },
+        Param {
+            name: "subscriber_user_column",
+            ty: T::Str,
+            default: D::Str("username"),
+            summary: "username column of the subscriber table",
+        },
+        Param {
+            name: "uri_domain_column",
+            ty: T::Str,
+            default: D::Str("domain"),
+            summary: "domain column of the uri table",
+        },
+        Param { name: "uri_table", ty: T::Str, default: D::Str("uri"), summary: "uri table name" },
+        Param {
+            name: "uri_uriuser_column",
+            ty: T::Str,
+            default: D::Str("uri_user"),
+            summary: "column of the uri table with the allowed URI username",
+        },
+        Param {
+            name: "uri_user_column",
+            ty: T::Str,
+            default: D::Str("username"),
+            summary: "column of the uri table with the digest username",
+        },
+        Param { name: "use_domain", ty: T::Int, default: D::Int(0), summary: "does_uri_exist also matches the domain" },
+        Param {
+            name: "use_uri_table",
+            ty: T::Int,
+            default: D::Int(0),
+            summary: "check against the uri table instead of subscriber",
+        },
+    ],
+};
