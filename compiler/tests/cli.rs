@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const VALID: &str = "route { exit; }\n";
-/// `t_relay()` without its `;`.
-const MISSING_SEMICOLON: &str = "route { t_relay() }\n";
+const VALID: &str = "route { drop; }\n";
+/// `forward()` (a core function) without its `;`.
+const MISSING_SEMICOLON: &str = "route { forward() }\n";
 /// A `}` where only items may stand: the error is at line 3, column 1.
 const ERROR_ON_LINE_3: &str = "# a comment\n# another\n}\nroute { exit; }\n";
 
@@ -80,7 +80,7 @@ fn syntax_error_exits_1_with_a_rustc_style_message() {
     assert_eq!(run.stdout, "", "human diagnostics go to stderr");
     assert!(run.stderr.contains("error[syntax]: "), "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("--> bad.cfg:1:"), "stderr:\n{}", run.stderr);
-    assert!(run.stderr.contains("route { t_relay() }"), "the source line is shown:\n{}", run.stderr);
+    assert!(run.stderr.contains("route { forward() }"), "the source line is shown:\n{}", run.stderr);
     assert!(run.stderr.contains("error: found "), "a summary line ends the output:\n{}", run.stderr);
     assert!(!run.stderr.contains('\x1b'), "no colour when stderr is not a terminal");
 }
@@ -149,7 +149,7 @@ fn json_reports_1_based_positions() {
 
 #[test]
 fn json_is_empty_for_a_valid_config() {
-    let dir = TempDir::new().with("ok.cfg", VALID).with("k.cfg", "#!KAMAILIO\nroute { exit; }\n");
+    let dir = TempDir::new().with("ok.cfg", VALID).with("k.cfg", "#!KAMAILIO\nroute { drop; }\n");
     let run = serc(&dir, &["check", "--format", "json", "ok.cfg", "k.cfg"]);
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
     assert_eq!(run.stdout, "");

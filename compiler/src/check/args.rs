@@ -73,7 +73,8 @@ pub fn check_str(kind: ArgKind, lit: &StrLit, what: &str, sources: &SourceMap, s
             }
         }
         ArgKind::Socket => {
-            if !dynamic && !valid_socket(v) {
+            // (tm's `t_relay("0x01")` reads a number as flags.)
+            if !dynamic && !valid_socket(v) && parse_int(v).is_none() {
                 bad(format!("{what} must be `[proto:]host[:port]`, found \"{v}\""), "not a socket");
             }
         }
@@ -104,16 +105,34 @@ pub fn check_str(kind: ArgKind, lit: &StrLit, what: &str, sources: &SourceMap, s
             }
         }
         ArgKind::LogLevel => {
+            // OpenSER 1.3's xlog reads the third letter only: `L_E…` is L_ERR.
             const LEVELS: &[&str] = &["L_ALERT", "L_CRIT", "L_ERR", "L_WARN", "L_NOTICE", "L_INFO", "L_DBG"];
-            if !dynamic && !LEVELS.contains(&v) && parse_int(v).is_none() {
-                let mut d =
-                    Diagnostic::error(Kind::Argument, lit.span, format!("{what} must be a log level, found \"{v}\""))
-                        .with_label("not a log level")
-                        .with_note(format!("levels are {}", LEVELS.join(", ")));
-                if let Some(s) = crate::syntax::did_you_mean(v, LEVELS) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
+            let third = v.as_bytes().get(2).copied();
+            let canonical = LEVELS.iter().find(|l| l.as_bytes()[2] == third.unwrap_or(0)).copied();
+            match canonical {
+                _ if dynamic || !strict_pvars => {}
+                Some(level) if v.len() >= 3 => {
+                    if v != level {
+                        out.push(
+                            Diagnostic::warning(Kind::Argument, lit.span, format!("{what} `{v}` is read as `{level}`"))
+                                .with_label(format!("OpenSER looks at the third letter only: `{level}`"))
+                                .with_help(format!("write `{level}`")),
+                        );
+                    }
                 }
-                out.push(d);
+                _ => {
+                    let mut d = Diagnostic::error(
+                        Kind::Argument,
+                        lit.span,
+                        format!("{what} must be a log level, found \"{v}\""),
+                    )
+                    .with_label("not a log level")
+                    .with_note(format!("levels are {}", LEVELS.join(", ")));
+                    if let Some(s) = crate::syntax::suggest(v, LEVELS) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    out.push(d);
+                }
             }
         }
     }
@@ -172,17 +191,79 @@ fn valid_socket(v: &str) -> bool {
     valid_hostport(rest)
 }
 
-/// The span of bytes `range` of a string literal's value, when the literal's
-/// source text is its value verbatim (no escapes); else the whole literal.
-fn inner_span(lit: &StrLit, range: std::ops::Range<usize>, sources: &SourceMap) -> Span {
+/// The span of bytes `range` of a string literal's value in the source, read
+/// through the literal's escapes; the whole literal when the value was built
+/// from several pieces (adjacent strings, a `#!define`).
+pub fn inner_span(lit: &StrLit, range: std::ops::Range<usize>, sources: &SourceMap) -> Span {
     let src = sources.snippet(lit.span);
-    if src.len() == lit.value.len() + 2 && src[1..src.len() - 1] == lit.value {
-        let start = lit.span.start as usize + 1 + range.start;
-        let end = lit.span.start as usize + 1 + range.end.max(range.start + 1).min(lit.value.len());
-        Span::new(lit.span.file, start, end.max(start))
-    } else {
-        lit.span
+    let Some(map) = value_offsets(src) else { return lit.span };
+    if map.len() != lit.value.len() + 1 {
+        return lit.span;
     }
+    let at = |i: usize| map[i.min(map.len() - 1)];
+    let start = at(range.start);
+    let end = at(range.end.max(range.start + 1)).max(start + 1).min(src.len() - 1);
+    Span::new(lit.span.file, lit.span.start as usize + start, lit.span.start as usize + end)
+}
+
+/// For a string literal's source text (with its quotes), the source offset of
+/// each byte of its value, and one past the end — the escapes of cfg.lex.
+fn value_offsets(src: &str) -> Option<Vec<usize>> {
+    let b = src.as_bytes();
+    let quote = *b.first()?;
+    if !(quote == b'"' || quote == b'\'') || b.len() < 2 || b[b.len() - 1] != quote {
+        return None;
+    }
+    let end = b.len() - 1;
+    let mut map = Vec::with_capacity(end);
+    let mut i = 1;
+    while i < end {
+        if quote == b'"' && b[i] == b'\\' && i + 1 < end {
+            let n = b[i + 1];
+            let len = match n {
+                b'n' | b'r' | b'a' | b't' | b'"' | b'\\' => 2,
+                b'\n' => {
+                    i += 2; // an escaped line end adds nothing
+                    continue;
+                }
+                b'x' if b.get(i + 2).is_some_and(u8::is_ascii_hexdigit) => {
+                    if b.get(i + 3).is_some_and(u8::is_ascii_hexdigit) {
+                        4
+                    } else {
+                        3
+                    }
+                }
+                b'0'..=b'7' if matches!(b.get(i + 2), Some(b'0'..=b'7')) => {
+                    if matches!(b.get(i + 3), Some(b'0'..=b'7')) {
+                        4
+                    } else {
+                        3
+                    }
+                }
+                _ => {
+                    map.push(i); // an unknown escape keeps its backslash
+                    i += 1;
+                    continue;
+                }
+            };
+            // One value char (possibly two bytes when ≥ 0x80): all map to the escape.
+            let ch_len = match n {
+                b'x' | b'0'..=b'7' => {
+                    let digits = &src[i + if n == b'x' { 2 } else { 1 }..i + len];
+                    let v = u32::from_str_radix(digits, if n == b'x' { 16 } else { 8 }).unwrap_or(0) & 0xff;
+                    char::from_u32(v).map_or(1, char::len_utf8)
+                }
+                _ => 1,
+            };
+            map.extend(std::iter::repeat_n(i, ch_len));
+            i += len;
+        } else {
+            map.push(i);
+            i += 1;
+        }
+    }
+    map.push(end);
+    Some(map)
 }
 
 /// Compiles a regular expression now, so a bad one is an error at build time

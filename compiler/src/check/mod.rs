@@ -40,7 +40,31 @@ pub fn check(config: &Config, sources: &SourceMap, syntax_ok: bool) -> Vec<Diagn
         cx.flags();
         flow::check(config, &table, &mut cx.diags);
     }
+    if !cx.strict() {
+        surface_warnings(config.dialect, &mut cx.diags);
+    }
     cx.diags
+}
+
+/// The manifests describe OpenSER 1.3's modules. Kamailio and OpenSIPS grew
+/// their own versions of them (functions renamed, moved or added, parameters
+/// changed), so in those dialects what only the manifests can tell is a warning.
+fn surface_warnings(dialect: Dialect, diags: &mut [Diagnostic]) {
+    for d in diags.iter_mut().filter(|d| d.is_error()) {
+        let surface = match d.kind {
+            Kind::UnknownFunction | Kind::UnknownParam | Kind::Arity | Kind::ParamType | Kind::RouteType => true,
+            Kind::ModuleNotLoaded => true,
+            Kind::Argument => !d.message.contains("regular expression"),
+            _ => false,
+        };
+        if surface {
+            d.severity = crate::diag::Severity::Warning;
+            d.notes.push(format!(
+                "serc checks modules against OpenSER 1.3's; {}'s version of this module may differ",
+                dialect.display_name()
+            ));
+        }
+    }
 }
 
 /// The route-type bit of a block type.
@@ -140,21 +164,36 @@ impl<'a> Checker<'a> {
         }
         let module = manifest::module(&name).filter(|m| m.name != "core");
         if module.is_none() {
-            let names: Vec<&str> = manifest::all().iter().map(|m| m.name).filter(|n| *n != "core").collect();
-            let mut d = if self.strict() {
-                Diagnostic::error(Kind::UnknownModule, path.span, format!("unknown module `{name}`"))
-                    .with_label("OpenSER 1.3 has no such module")
-            } else {
-                Diagnostic::warning(Kind::UnknownModule, path.span, format!("serc does not know the module `{name}`"))
-                    .with_label("its functions and parameters are not checked")
-                    .with_note("serc knows the modules of OpenSER 1.3")
-            };
-            if let Some(s) = did_you_mean(&name, &names) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            self.diags.push(d);
+            self.unknown_module(&name, path.span);
         }
         self.loaded.push(Loaded { name, module });
+    }
+
+    /// A module OpenSER 1.3 does not have: a warning when another version or
+    /// descendant has it (or nobody we know does), an error when it looks like a
+    /// misspelt 1.3 module.
+    fn unknown_module(&mut self, name: &str, span: Span) {
+        let known: Vec<&str> = manifest::all().iter().map(|m| m.name).filter(|n| *n != "core").collect();
+        if let Some((_, where_)) = manifest::modules::elsewhere::ELSEWHERE.iter().find(|(n, _)| *n == name) {
+            self.diags.push(
+                Diagnostic::warning(Kind::UnknownModule, span, format!("`{name}` is not an OpenSER 1.3 module"))
+                    .with_label(format!("found in {where_}"))
+                    .with_note("serc knows OpenSER 1.3's modules: the functions and parameters of this one are not checked, and `serc build` cannot provide it"),
+            );
+            return;
+        }
+        match did_you_mean(name, &known) {
+            Some(s) => self.diags.push(
+                Diagnostic::error(Kind::UnknownModule, span, format!("unknown module `{name}`"))
+                    .with_label("no such module")
+                    .with_help(format!("did you mean `{s}`?")),
+            ),
+            None => self.diags.push(
+                Diagnostic::warning(Kind::UnknownModule, span, format!("serc does not know the module `{name}`"))
+                    .with_label("not a module of OpenSER 1.3 or of its descendants")
+                    .with_note("its functions and parameters are not checked, and `serc build` cannot provide it"),
+            ),
+        }
     }
 
     fn modparam(&mut self, p: &ModParam) {
@@ -212,6 +251,18 @@ impl<'a> Checker<'a> {
             let Some(module) = self.loaded[i].module else { continue };
             let name = &p.param.value;
             let forms: Vec<&serc_manifest::Param> = module.params.iter().filter(|q| q.name == name.as_str()).collect();
+            if forms.is_empty() && manifest::modules::removed_in_1_3::PARAMS.contains(&(module.name, name.as_str())) {
+                self.diags.push(
+                    Diagnostic::warning(
+                        Kind::UnknownParam,
+                        p.param.span,
+                        format!("`{name}` is an OpenSER 1.2 parameter of `{}` that 1.3 removed", module.name),
+                    )
+                    .with_label("ignored")
+                    .with_help("delete the line"),
+                );
+                continue;
+            }
             if forms.is_empty() {
                 let names: Vec<&str> = module.params.iter().map(|p| p.name).collect();
                 let mut d = Diagnostic::error(
@@ -358,6 +409,13 @@ impl<'a> Checker<'a> {
             return;
         }
         let arity = c.args.len();
+        // SER/OpenSER 0.9: `forward(host, port)` and its relatives.
+        if self.dialect == Dialect::Ser09
+            && arity == 2
+            && matches!(name, "forward" | "forward_udp" | "forward_tcp" | "send" | "send_tcp")
+        {
+            return;
+        }
         let Some(&(module, function)) = candidates.iter().find(|(_, f)| f.args.len() == arity) else {
             let mut arities: Vec<usize> = candidates.iter().map(|(_, f)| f.args.len()).collect();
             arities.sort_unstable();
@@ -524,6 +582,25 @@ impl<'a> Checker<'a> {
 
     fn unresolved(&mut self, c: &Call) {
         let name = c.name.name.as_str();
+        if let Some((m, _, _)) = manifest::modules::removed_in_1_3::FUNCTIONS
+            .iter()
+            .find(|(m, f, _)| *f == name && self.loaded.iter().any(|l| l.name == *m))
+        {
+            self.diags.push(
+                Diagnostic::warning(
+                    Kind::UnknownFunction,
+                    c.name.span,
+                    format!("`{name}` is an OpenSER 1.2 function of `{m}` that 1.3 removed"),
+                )
+                .with_label("not in OpenSER 1.3")
+                .with_note("serc cannot check or build it"),
+            );
+            return;
+        }
+        // A module serc does not know may provide it.
+        if self.loaded.iter().any(|l| l.module.is_none()) {
+            return;
+        }
         // A function of a known module that is not loaded?
         if let Some(m) = manifest::all().iter().find(|m| m.name != "core" && m.function(name).next().is_some()) {
             self.diags.push(

@@ -1,7 +1,7 @@
 //! Pseudo-variables: which names exist, and format strings that use them.
 
 use crate::diag::{Diagnostic, Kind};
-use crate::source::{SourceMap, Span};
+use crate::source::SourceMap;
 use crate::syntax::ast::{PVar, StrLit};
 
 /// The pseudo-variables of OpenSER 1.3 (core pvar.c, and the modules that export
@@ -121,10 +121,6 @@ pub fn parse_one(text: &str) -> Option<PVar> {
 /// Checks every pseudo-variable inside a format string (`"$ru from $si"`).
 pub fn check_format(lit: &StrLit, sources: &SourceMap, strict: bool) -> Vec<Diagnostic> {
     let v = &lit.value;
-    let verbatim = {
-        let src = sources.snippet(lit.span);
-        src.len() == v.len() + 2 && &src[1..src.len() - 1] == v.as_str()
-    };
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(off) = v[i..].find('$') {
@@ -135,14 +131,7 @@ pub fn check_format(lit: &StrLit, sources: &SourceMap, strict: bool) -> Vec<Diag
             i = at + 1;
             continue;
         }
-        let span_of = |len: usize| {
-            if verbatim {
-                let s = lit.span.start as usize + 1 + at;
-                Span::new(lit.span.file, s, s + len)
-            } else {
-                lit.span
-            }
-        };
+        let span_of = |len: usize| super::args::inner_span(lit, at..at + len, sources);
         match crate::syntax::parse_pvar(&v[at..]) {
             Some((p, len)) => {
                 if strict && !known(&p.name) {

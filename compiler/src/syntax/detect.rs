@@ -110,6 +110,23 @@ pub fn detect(tokens: &Tokens, items: &[Item]) -> Option<(Dialect, Diagnostic)> 
             }
         }
     }
+    // `forward(host, port)`: SER/OpenSER 0.9 (1.x takes one "proto:host:port").
+    let mut old_forward = None;
+    for r in items.iter().filter_map(|i| match &i.kind {
+        ItemKind::Route(r) => Some(r),
+        _ => None,
+    }) {
+        visit_calls(&r.body.stmts, &mut |c: &Call| {
+            let forwards =
+                matches!(c.name.name.as_str(), "forward" | "forward_udp" | "forward_tcp" | "send" | "send_tcp");
+            if forwards && c.args.len() == 2 && old_forward.is_none() {
+                old_forward = Some((c.name.name.clone(), c.span));
+            }
+        });
+    }
+    if let Some((name, span)) = old_forward {
+        return Some(note(Dialect::Ser09, span, format!("`{name}(host, port)` is SER/OpenSER 0.9 syntax")));
+    }
     // More than two call arguments: OpenSER 1.4 and OpenSIPS (same precedence as OpenSER).
     let mut many_args = None;
     for r in items.iter().filter_map(|i| match &i.kind {

@@ -153,6 +153,15 @@ impl Lower<'_> {
                 }
             }
         }
+        if let GlobalValue::Int(IntLit { value, span }) = &g.value {
+            if *value < 0 && is_openser(self.dialect) {
+                self.dialect_error(
+                    *span,
+                    "a negative value",
+                    "OpenSER 1.3 global parameters take unsigned numbers; Kamailio and OpenSIPS accept a sign",
+                );
+            }
+        }
         let ok = match (def.kind, &g.value) {
             (ValueKind::Any, _) => true,
             (ValueKind::Int | ValueKind::Bool, GlobalValue::Int(_)) => true,
@@ -190,7 +199,11 @@ impl Lower<'_> {
         let kamailio_only = matches!(kw, "request_route" | "reply_route" | "onsend_route");
         let opensips_only = matches!(r.rtype, RouteType::Startup | RouteType::Timer | RouteType::Local);
         if kamailio_only && d != Dialect::Kamailio {
-            self.dialect_error(r.keyword.span, &format!("`{kw}`"), &format!("`{kw}` is Kamailio (3.0+) syntax"));
+            self.dialect_error(
+                r.keyword.span,
+                &format!("`{kw}`"),
+                &format!("`{kw}` is Kamailio (3.0 and later) syntax"),
+            );
         } else if opensips_only && d != Dialect::OpenSips {
             self.dialect_error(r.keyword.span, &format!("`{kw}`"), &format!("`{kw}` is OpenSIPS syntax"));
         } else if r.rtype == RouteType::Event && is_openser(d) {
@@ -233,6 +246,11 @@ impl Lower<'_> {
         if r.interval.is_some() && r.rtype != RouteType::Timer {
             let span = r.interval.as_ref().map(|i| i.span).unwrap_or(r.span);
             self.error(span, "only `timer_route` takes an interval");
+        }
+        // `route[0]` and `onreply_route[0]` are the main blocks: `route {}`.
+        if matches!(r.rtype, RouteType::Request | RouteType::OnReply) && matches!(r.name, Some(RouteName::Number(0, _)))
+        {
+            r.name = None;
         }
         r.body = self.block(r.body, Ctx::default());
         r
@@ -286,7 +304,9 @@ impl Lower<'_> {
                             e.help.push(format!("quote it (`case \"{w}\":`) or define it with `#!define`"));
                         }
                         let label = c.label.map(|l| self.expr(l));
-                        let inner = Ctx { last_in_case: true, in_switch: true, in_while: ctx.in_while };
+                        // OpenSER 1.3: `default: actions` takes no `break`.
+                        let last_in_case = label.is_some() || self.dialect != Dialect::OpenSer13;
+                        let inner = Ctx { last_in_case, in_switch: true, in_while: ctx.in_while };
                         let body = self.block(Block { stmts: c.body, span: c.span }, inner).stmts;
                         Case { label, body, span: c.span }
                     })
@@ -369,7 +389,7 @@ impl Lower<'_> {
                     self.dialect_error(
                         v.span,
                         "`return` without parentheses",
-                        "OpenSER 1.3 writes `return(N)`; `return N` is Kamailio (3.0+) and OpenSIPS syntax",
+                        "OpenSER 1.3 writes `return(N)`; `return N` is Kamailio (3.0 and later) and OpenSIPS syntax",
                     )
                     .help
                     .insert(0, format!("write `{text}`"));
@@ -420,10 +440,18 @@ impl Lower<'_> {
     // ------------------------------------------------------------ expressions
 
     fn expr(&mut self, e: Expr) -> Expr {
+        if self.dialect == Dialect::Kamailio {
+            return self.kamailio_comparison(e);
+        }
+        self.expr_default(e)
+    }
+
+    fn expr_default(&mut self, e: Expr) -> Expr {
         let span = e.span;
         let kind = match e.kind {
             ExprKind::Binary { op, .. } if op.is_logical() => return self.chain(e, Chain::Logic),
             ExprKind::Binary { op, .. } if is_arith(op) => return self.chain(e, Chain::Arith),
+            ExprKind::Binary { op, .. } if is_bit(op) => return self.chain(e, Chain::Bit),
             ExprKind::Binary { op, lhs, rhs } => {
                 ExprKind::Binary { op, lhs: Box::new(self.expr(*lhs)), rhs: Box::new(self.expr(*rhs)) }
             }
@@ -480,33 +508,43 @@ impl Lower<'_> {
         let mut ops = Vec::new();
         flatten(e, family, &mut operands, &mut ops);
         let operands: Vec<Expr> = operands.into_iter().map(|o| self.expr(o)).collect();
-        let (tight, loose): (fn(BinaryOp) -> bool, &str) = match family {
-            Chain::Logic => (|op| op == BinaryOp::And, "&&"),
-            Chain::Arith => (|op| matches!(op, BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod), "*"),
+        // Kamailio's levels (cfg.y: `||` < `&&`; `|` < `&` < `^` < shifts;
+        // `+ -` < `* / %`); OpenSER and OpenSIPS read each family at one level.
+        let prec: fn(BinaryOp) -> u8 = |op| match op {
+            BinaryOp::And | BinaryOp::BitAnd | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 1,
+            BinaryOp::BitXor => 2,
+            BinaryOp::Shl | BinaryOp::Shr => 3,
+            _ => 0,
         };
-        // Dialects differ only when a tight operator follows a loose one.
-        let differs = ops.iter().enumerate().any(|(i, (op, _))| tight(*op) && ops[..i].iter().any(|(o, _)| !tight(*o)));
         let c_like = match family {
             Chain::Logic => self.dialect.and_binds_tighter(),
-            Chain::Arith => self.dialect == Dialect::Kamailio,
+            Chain::Arith | Chain::Bit => self.dialect == Dialect::Kamailio,
         };
-        if differs {
+        // The readings differ only where a tighter operator follows a looser one.
+        let differs = ops
+            .iter()
+            .enumerate()
+            .find_map(|(i, (op, _))| ops[..i].iter().find(|(o, _)| prec(*o) < prec(*op)).map(|(o, _)| (*o, *op)));
+        if let Some((loose, tight)) = differs {
             let span = operands[0].span.to(operands[operands.len() - 1].span);
             let (same, c) = match family {
                 Chain::Logic => ("`&&` and `||` at one level, left to right", "`&&` before `||`"),
                 Chain::Arith => ("`+ - * / %` at one level, left to right", "`* / %` before `+ -`"),
+                Chain::Bit => ("`| & ^` at one level, left to right", "`^` before `&` before `|`"),
             };
             let (here, other) = if c_like {
                 (c, format!("OpenSER and OpenSIPS read {same}"))
             } else {
-                (same, format!("Kamailio (3.0+) reads {c}"))
+                (same, format!("Kamailio (3.0 and later) reads {c}"))
             };
             self.diags.push(
                 Diagnostic::warning(
                     Kind::DialectAmbiguity,
                     span,
                     format!(
-                        "this mix of operators reads differently across dialects (`{loose}` after a looser operator)"
+                        "this mix of operators reads differently across dialects (`{}` after `{}`)",
+                        tight.as_str(),
+                        loose.as_str()
                     ),
                 )
                 .with_note(format!("{} reads {here}; {other}", self.dialect.display_name()))
@@ -514,17 +552,81 @@ impl Lower<'_> {
             );
         }
         if c_like {
-            build_c_like(operands, ops, tight)
+            build_prec(operands, ops, prec)
         } else {
-            build_left(operands, ops)
+            build_prec(operands, ops, |_| 0)
         }
     }
+
+    /// Kamailio reads `!` before a comparison (`!$a == 1` is `(!$a) == 1`), and
+    /// comparisons before bitwise operators (`$a & 1 == 1` is `$a & (1 == 1)`);
+    /// OpenSER reads the comparison as one element. Rebuilds the Kamailio tree.
+    fn kamailio_comparison(&mut self, e: Expr) -> Expr {
+        let span = e.span;
+        match e.kind {
+            // (`!uri == myself` stays `!(uri == myself)`: core operands are not values in Kamailio.)
+            ExprKind::Unary { op: UnaryOp::Not, expr }
+                if matches!(&expr.kind, ExprKind::Binary { op, lhs, .. }
+                    if op.is_comparison() && !matches!(lhs.kind, ExprKind::Operand(_) | ExprKind::Myself | ExprKind::Word(_))) =>
+            {
+                let ExprKind::Binary { op, lhs, rhs } = expr.kind else { unreachable!("matched above") };
+                self.diags.push(
+                    Diagnostic::warning(Kind::DialectAmbiguity, span, "`!` before a comparison reads differently across dialects")
+                        .with_note("Kamailio (3.0 and later) applies `!` to the left operand; OpenSER and OpenSIPS negate the comparison")
+                        .with_help("write `!(a == b)` or `(!a) == b`"),
+                );
+                let not = Expr { span: lhs.span, kind: ExprKind::Unary { op: UnaryOp::Not, expr: lhs } };
+                let e = Expr { span, kind: ExprKind::Binary { op, lhs: Box::new(not), rhs } };
+                self.expr_default(e)
+            }
+            ExprKind::Binary { op, lhs, rhs } if op.is_comparison() && (is_bit_chain(&lhs) || is_bit_chain(&rhs)) => {
+                let mut operands = Vec::new();
+                let mut ops = Vec::new();
+                flatten(*lhs, Chain::Bit, &mut operands, &mut ops);
+                let mut right = Vec::new();
+                let mut right_ops = Vec::new();
+                flatten(*rhs, Chain::Bit, &mut right, &mut right_ops);
+                let last = operands.pop().expect("a chain has an operand");
+                let mut right = right.into_iter();
+                let first = right.next().expect("a chain has an operand");
+                let cmp_span = last.span.to(first.span);
+                operands.push(Expr {
+                    span: cmp_span,
+                    kind: ExprKind::Binary { op, lhs: Box::new(last), rhs: Box::new(first) },
+                });
+                operands.extend(right);
+                ops.extend(right_ops);
+                self.diags.push(
+                    Diagnostic::warning(Kind::DialectAmbiguity, span, "a comparison next to a bitwise operator reads differently across dialects")
+                        .with_note("Kamailio (3.0 and later) compares before applying `| & ^`; OpenSER and OpenSIPS apply them first")
+                        .with_help("add parentheses to say which is meant"),
+                );
+                let operands: Vec<Expr> = operands.into_iter().map(|o| self.expr(o)).collect();
+                build_prec(operands, ops, |op| match op {
+                    BinaryOp::BitAnd => 1,
+                    BinaryOp::BitXor => 2,
+                    BinaryOp::Shl | BinaryOp::Shr => 3,
+                    _ => 0,
+                })
+            }
+            kind => self.expr_default(Expr { kind, span }),
+        }
+    }
+}
+
+fn is_bit_chain(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Binary { op, .. } if is_bit(*op))
+}
+
+fn is_bit(op: BinaryOp) -> bool {
+    matches!(op, BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor | BinaryOp::Shl | BinaryOp::Shr)
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Chain {
     Logic,
     Arith,
+    Bit,
 }
 
 fn is_arith(op: BinaryOp) -> bool {
@@ -535,6 +637,7 @@ fn in_family(op: BinaryOp, family: Chain) -> bool {
     match family {
         Chain::Logic => op.is_logical(),
         Chain::Arith => is_arith(op),
+        Chain::Bit => is_bit(op),
     }
 }
 
@@ -567,31 +670,33 @@ fn join(op: BinaryOp, a: Expr, b: Expr) -> Expr {
     Expr { kind: ExprKind::Binary { op, lhs: Box::new(a), rhs: Box::new(b) }, span }
 }
 
-fn build_left(operands: Vec<Expr>, ops: Vec<(BinaryOp, Span)>) -> Expr {
-    let mut it = operands.into_iter();
-    let mut acc = it.next().expect("a chain has an operand");
-    for ((op, _), rhs) in ops.into_iter().zip(it) {
-        acc = join(op, acc, rhs);
-    }
-    acc
-}
-
 /// Two levels: runs joined by tight operators first, then the loose ones, each
 /// left-associative.
-fn build_c_like(operands: Vec<Expr>, ops: Vec<(BinaryOp, Span)>, tight: fn(BinaryOp) -> bool) -> Expr {
-    let mut groups: Vec<Expr> = Vec::new();
-    let mut loose_ops = Vec::new();
+/// Builds a left-associative tree from a flat chain with operator levels
+/// `prec` (higher binds tighter).
+fn build_prec(operands: Vec<Expr>, ops: Vec<(BinaryOp, Span)>, prec: fn(BinaryOp) -> u8) -> Expr {
+    let mut out: Vec<Expr> = Vec::with_capacity(operands.len());
+    let mut pending: Vec<BinaryOp> = Vec::new();
+    let reduce = |out: &mut Vec<Expr>, op: BinaryOp| {
+        let b = out.pop().expect("an operand");
+        let a = out.pop().expect("an operand");
+        out.push(join(op, a, b));
+    };
     let mut it = operands.into_iter();
-    let mut acc = it.next().expect("a chain has an operand");
-    for ((op, span), rhs) in ops.into_iter().zip(it) {
-        if tight(op) {
-            acc = join(op, acc, rhs);
-        } else {
-            groups.push(acc);
-            loose_ops.push((op, span));
-            acc = rhs;
+    out.push(it.next().expect("a chain has an operand"));
+    for ((op, _), rhs) in ops.into_iter().zip(it) {
+        while let Some(&top) = pending.last() {
+            if prec(top) < prec(op) {
+                break;
+            }
+            pending.pop();
+            reduce(&mut out, top);
         }
+        pending.push(op);
+        out.push(rhs);
     }
-    groups.push(acc);
-    build_left(groups, loose_ops)
+    while let Some(top) = pending.pop() {
+        reduce(&mut out, top);
+    }
+    out.pop().expect("one tree")
 }

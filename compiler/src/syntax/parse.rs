@@ -288,9 +288,22 @@ fn split_items(tokens: &[Token]) -> Vec<ItemRange> {
                 continue;
             }
         }
-        // Any other item runs to the next token that starts one.
+        // A global parameter's value ends with its line (outside brackets);
+        // any other item runs to the next token that starts one.
+        let setting = matches!(tokens[i].tok, Tok::Setting(_));
+        let (file, line) = (tokens[i].span.file, line_of(tokens[i].span));
+        let mut depth = 0i32;
         i += 1;
         while i < tokens.len() && !starts_item(tokens, i) {
+            match tokens[i].tok {
+                Tok::LBrace | Tok::LParen | Tok::LBrack => depth += 1,
+                Tok::RBrace | Tok::RParen | Tok::RBrack => depth -= 1,
+                _ => {}
+            }
+            let new_line = tokens[i].span.file != file || line_of(tokens[i].span) > line;
+            if setting && depth <= 0 && new_line && tokens[i].tok != Tok::RBrace {
+                break;
+            }
             i += 1;
         }
         ranges.push(ItemRange { start, end: i, unclosed: None });
@@ -309,6 +322,8 @@ fn junk_item(slice: &[Token], prev_block_end: Option<Span>) -> Diagnostic {
     if let Tok::Ident(word) = &first.tok {
         if let Some(kw) = did_you_mean(word, KEYWORDS) {
             d = d.with_help(format!("did you mean `{kw}`?"));
+        } else if matches!(slice.get(1).map(|t| &t.tok), Some(Tok::LParen | Tok::Semi)) {
+            d = d.with_help("statements go inside a route block: `route { … }`");
         } else if slice.len() > 1 {
             d = d.with_help(format!("a global parameter is written `{word} = value`"));
         }
@@ -381,6 +396,13 @@ fn attempt(mut toks: Vec<Token>, sources: &SourceMap) -> (Item, Vec<Diagnostic>,
     let parser = grammar::ItemParser::new();
     let mut diags = Vec::new();
     let mut repairs = 0;
+    // Lines where the lexer rejected text: a parse error there or on the next
+    // line is most likely the same mistake, already reported.
+    let lexer_errors: Vec<(crate::source::FileId, u32)> =
+        toks.iter().filter(|t| t.tok == Tok::Error).map(|t| (t.span.file, line_of(t.span))).collect();
+    let after_lexer_error = |d: &Diagnostic| {
+        d.span.is_some_and(|s| lexer_errors.iter().any(|(f, l)| *f == s.file && (*l..=*l + 1).contains(&line_of(s))))
+    };
     loop {
         let cx = Cx::new(&toks, sources);
         let result = parser.parse(&cx, toks.iter().enumerate().map(|(i, t)| Ok((i, t.tok.clone(), i + 1))));
@@ -400,7 +422,9 @@ fn attempt(mut toks: Vec<Token>, sources: &SourceMap) -> (Item, Vec<Diagnostic>,
         }
         for r in &recoveries {
             if let Some(d) = error_diagnostic(&toks, &r.error, sources) {
-                diags.push(d);
+                if !after_lexer_error(&d) {
+                    diags.push(d);
+                }
             }
         }
         diags.extend(cx.diags.into_inner());
@@ -409,7 +433,9 @@ fn attempt(mut toks: Vec<Token>, sources: &SourceMap) -> (Item, Vec<Diagnostic>,
             Ok(item) => item,
             Err(e) => {
                 if let Some(d) = error_diagnostic(&toks, &e, sources) {
-                    diags.push(d);
+                    if !after_lexer_error(&d) {
+                        diags.push(d);
+                    }
                 }
                 Item { kind: ItemKind::Error, span: toks[0].span.to(toks[toks.len() - 1].span) }
             }
@@ -447,7 +473,22 @@ impl Repair {
         };
         let in_block = brace_depth(toks, at) > 0;
         // `t_relay()` ⏎ `exit;` or `t_relay() }`
-        if in_block && expects(";") && (next_line || matches!(found, Some(Tok::RBrace))) && prev.tok != Tok::Semi {
+        let ends_statement = matches!(
+            prev.tok,
+            Tok::RParen
+                | Tok::Ident(_)
+                | Tok::Int(_)
+                | Tok::Str(_)
+                | Tok::PVar(_)
+                | Tok::Ip(_)
+                | Tok::Net(..)
+                | Tok::Select(_)
+                | Tok::Exit
+                | Tok::Drop
+                | Tok::Return
+                | Tok::Break
+        );
+        if in_block && ends_statement && expects(";") && (next_line || matches!(found, Some(Tok::RBrace))) {
             return Some(Repair::Insert { at, tok: Tok::Semi });
         }
         // `if (a == b {`, `f("x";`
