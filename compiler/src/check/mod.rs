@@ -544,6 +544,8 @@ impl<'a> Checker<'a> {
             _ => RouteType::Branch,
         };
         let name = match lit.value.trim().parse::<i64>() {
+            // `t_on_failure("0")` disarms the route: tm's route 0 means none.
+            Ok(0) => return,
             Ok(n) => RouteName::Number(n, lit.span),
             Err(_) => RouteName::Name(lit.value.trim().to_string(), lit.span),
         };

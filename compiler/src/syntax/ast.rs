@@ -235,6 +235,8 @@ pub enum StmtKind {
     Ser09Break,
     /// A statement that could not be read (already reported).
     Error,
+    /// `;` alone. Never in a finished tree: blocks drop it.
+    Null,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -305,6 +305,7 @@ impl Dumper<'_> {
             StmtKind::Break => self.line(indent, "break", span),
             StmtKind::Ser09Break => self.line(indent, "ser09-break", span),
             StmtKind::Error => self.line(indent, "error-stmt", span),
+            StmtKind::Null => self.line(indent, "null-stmt", span),
         }
     }
 

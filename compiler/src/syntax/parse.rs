@@ -737,6 +737,12 @@ impl<'t> Cx<'t> {
         }
     }
 
+    /// A block without its null statements.
+    pub fn block(&self, l: usize, r: usize, mut stmts: Vec<Stmt>) -> Block {
+        stmts.retain(|s| s.kind != StmtKind::Null);
+        Block { stmts, span: self.span(l, r) }
+    }
+
     pub fn item(&self, l: usize, r: usize, kind: ItemKind) -> Item {
         Item { kind, span: self.span(l, r) }
     }
@@ -772,6 +778,7 @@ impl<'t> Cx<'t> {
     fn block_of(stmt: Stmt) -> Block {
         match stmt.kind {
             StmtKind::Block(b) => b,
+            StmtKind::Null => Block { span: stmt.span, stmts: Vec::new() },
             _ => Block { span: stmt.span, stmts: vec![stmt] },
         }
     }
