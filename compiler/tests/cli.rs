@@ -208,3 +208,21 @@ fn help_and_version() {
         assert!(run.stdout.contains(needle), "`{needle}` in check --help:\n{}", run.stdout);
     }
 }
+
+#[test]
+fn modules_lists_functions_and_parameters_from_the_manifests() {
+    let dir = TempDir::new();
+    let run = serc(&dir, &["modules", "tm"]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert!(run.stdout.contains("t_relay(destination: socket)"), "{}", run.stdout);
+    assert!(run.stdout.contains("fr_timer: int = 30"), "{}", run.stdout);
+    let json = serc(&dir, &["modules", "--json", "sl"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value[0]["name"], "sl");
+    assert!(value[0]["functions"].as_array().is_some_and(|f| f.iter().any(|f| f["name"] == "sl_send_reply")));
+    let all = serc(&dir, &["modules"]);
+    assert!(all.stdout.contains("registrar —") && all.stdout.contains("core —"));
+    let unknown = serc(&dir, &["modules", "tmm"]);
+    assert_eq!(unknown.code, Some(2));
+    assert!(unknown.stderr.contains("did you mean `tm`?"), "{}", unknown.stderr);
+}
