@@ -488,7 +488,7 @@ impl<'a> Lexer<'a> {
         diags.push(
             Diagnostic::error(Kind::Syntax, self.span(start, start + 1), "unterminated string")
                 .with_label("this quote is never closed")
-                .with_help("close the string on the same line, or escape a quote inside it as `\\\"`"),
+                .with_help("close the string with a quote; a quote inside a string is written `\\\"`"),
         );
         self.pos = line_end;
         Tok::Error

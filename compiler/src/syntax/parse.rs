@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 use super::ast::*;
-use super::dialect::Dialect;
 use super::token::{Tok, Token, KEYWORDS};
 use crate::diag::{Diagnostic, Kind};
 use crate::source::{SourceMap, Span};
@@ -976,6 +975,3 @@ impl<'t> Cx<'t> {
         self.expr(l, r, ExprKind::Word(text))
     }
 }
-
-#[allow(dead_code)]
-fn _dialect_unused(_: Dialect) {}

@@ -50,7 +50,6 @@ struct CondFrame {
 
 struct Frame {
     file: FileId,
-    pos: usize,
     /// `import_file` and `include_file` nest; this is the chain for cycle messages.
     path: PathBuf,
 }
@@ -92,7 +91,7 @@ pub fn expand(
         pre.defines.insert(name.clone(), Define { value: value.clone() });
     }
     let path = pre.sources.get(main).path.clone();
-    pre.file(Frame { file: main, pos: 0, path }, &mut Vec::new());
+    pre.file(Frame { file: main, path }, &mut Vec::new());
     for frame in pre.conds.drain(..).rev() {
         pre.diags.push(
             Diagnostic::error(Kind::Preprocessor, frame.span, "this conditional block is never closed")
@@ -112,7 +111,6 @@ impl Pre<'_> {
         let text = self.sources.get(frame.file).text.clone();
         let mut lx = Lexer::new(&text, frame.file);
         lx.directives = true;
-        let _ = frame.pos;
         chain.push(frame.path.clone());
         let mut pending: Option<Lexed> = None;
         loop {
@@ -425,9 +423,13 @@ impl Pre<'_> {
         if chain.iter().any(|p| same_file(p, &resolved)) {
             let cycle: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
             self.diags.push(
-                Diagnostic::error(Kind::Preprocessor, path_span, format!("`{path}` includes itself"))
-                    .with_label("include cycle")
-                    .with_note(format!("include chain: {} → {}", cycle.join(" → "), resolved.display())),
+                Diagnostic::error(
+                    Kind::Preprocessor,
+                    path_span,
+                    format!("`{path}` is already being read: an include cycle"),
+                )
+                .with_label("include cycle")
+                .with_note(format!("include chain: {} → {}", cycle.join(" → "), resolved.display())),
             );
             return;
         }
@@ -442,7 +444,7 @@ impl Pre<'_> {
         match self.loader.load(&resolved) {
             Ok(text) => {
                 let id = self.sources.add(SourceFile::new(resolved.display().to_string(), resolved.clone(), text));
-                self.file(Frame { file: id, pos: 0, path: resolved }, chain);
+                self.file(Frame { file: id, path: resolved }, chain);
             }
             Err(e) if must_exist || e.kind() != std::io::ErrorKind::NotFound => {
                 self.diags.push(
