@@ -26,7 +26,30 @@ pub fn check_file(path: &Path, opts: &syntax::ParseOptions) -> io::Result<syntax
 /// Adds the checker's diagnostics to a parse.
 pub fn check_parse(parse: &mut syntax::Parse) {
     let syntax_ok = !parse.has_errors();
-    let mut diags = check::check(&parse.config, &parse.sources, syntax_ok);
+    let mut diags = on_big_stack(|| check::check(&parse.config, &parse.sources, syntax_ok));
     parse.diagnostics.append(&mut diags);
     diag::sort(&mut parse.diagnostics);
+}
+
+/// Stack for the passes that walk the tree recursively: the tree is bounded
+/// (`syntax::MAX_DEPTH`), but callers' threads may have small stacks (2 MiB for
+/// test threads, less in some embedders). The memory is reserved, not used.
+const STACK_SIZE: usize = 256 << 20;
+
+/// Runs `f` on a thread with a large stack (inline if no thread can be made).
+pub(crate) fn on_big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let slot = std::sync::Mutex::new(Some(f));
+    let take = || slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let spawned = std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("serc-front-end".into())
+            .stack_size(STACK_SIZE)
+            .spawn_scoped(scope, || take().map(|f| f()))
+            .ok()?;
+        Some(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    match spawned.flatten() {
+        Some(r) => r,
+        None => take().map(|f| f()).expect("the closure runs exactly once"),
+    }
 }

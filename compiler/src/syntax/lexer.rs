@@ -55,6 +55,12 @@ impl<'a> Lexer<'a> {
         self.bytes.get(self.pos + n).copied().unwrap_or(0)
     }
 
+    fn bang_directive(&self) -> bool {
+        let rest = &self.text[self.pos + 2..];
+        let word_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        BANG_DIRECTIVES.contains(&&rest[..word_len])
+    }
+
     /// Skips to the next directive line (for text in a false `#!ifdef` branch):
     /// returns it, or `None` at the end of the file.
     pub fn next_directive_line(&mut self, diags: &mut Vec<Diagnostic>) -> Option<Lexed> {
@@ -86,7 +92,7 @@ impl<'a> Lexer<'a> {
             // Directives: `#!` anywhere a token may start; `!!name` when a word follows.
             if self.directives
                 && ((c == b'#' && self.peek_at(1) == b'!')
-                    || (c == b'!' && self.peek_at(1) == b'!' && self.peek_at(2).is_ascii_alphabetic()))
+                    || (c == b'!' && self.peek_at(1) == b'!' && self.bang_directive()))
             {
                 return Some(self.directive(diags));
             }
@@ -246,17 +252,26 @@ impl<'a> Lexer<'a> {
             b'>' => Tok::Gt,
             b'!' => Tok::Not,
             _ => {
-                let ch = self.text[self.pos..].chars().next().unwrap_or('\u{fffd}');
+                // One diagnostic for a run of characters the language has no use for (`@@@`).
                 let start = self.pos;
-                self.pos += ch.len_utf8().max(1);
+                let ch = self.text[self.pos..].chars().next().unwrap_or('\u{fffd}');
+                let mut chars = 0;
+                while let Some(c) = self.text[self.pos..].chars().next() {
+                    if chars > 0 && !is_stray(c) {
+                        break;
+                    }
+                    self.pos += c.len_utf8();
+                    chars += 1;
+                }
                 let shown = if ch.is_control() { format!("{:?}", ch) } else { format!("`{ch}`") };
+                let message = if chars > 1 {
+                    format!("unexpected characters, starting with {shown}")
+                } else {
+                    format!("unexpected character {shown}")
+                };
                 diags.push(
-                    Diagnostic::error(
-                        Kind::Syntax,
-                        self.span(start, self.pos),
-                        format!("unexpected character {shown}"),
-                    )
-                    .with_label("not part of the cfg language"),
+                    Diagnostic::error(Kind::Syntax, self.span(start, self.pos), message)
+                        .with_label("not part of the cfg language"),
                 );
                 return Tok::Error;
             }
@@ -591,6 +606,34 @@ impl<'a> Lexer<'a> {
         Tok::Error
     }
 }
+
+/// A character no token starts with.
+fn is_stray(c: char) -> bool {
+    !(c.is_ascii_alphanumeric() || c.is_whitespace() || "\"'$#_()[]{},;:./-+*%&|^~=<>!".contains(c))
+}
+
+/// Kamailio's `!!` directive prefix (`!!define`, `!!ifdef` …): only before a
+/// directive name, so `!!is_method(…)` stays a double negation.
+const BANG_DIRECTIVES: &[&str] = &[
+    "define",
+    "trydef",
+    "redefine",
+    "undef",
+    "ifdef",
+    "ifndef",
+    "else",
+    "endif",
+    "subst",
+    "substdef",
+    "substdefs",
+    "include_file",
+    "import_file",
+    "KAMAILIO",
+    "OPENSER",
+    "SER",
+    "ALL",
+    "MAXCOMPAT",
+];
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
     bytes[from.min(bytes.len())..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| from + i)

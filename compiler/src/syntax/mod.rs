@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use dialect::Dialect;
 pub(crate) use lexer::parse_pvar;
 pub(crate) use parse::did_you_mean;
+pub use parse::{MAX_DEPTH, MAX_NESTING, MAX_OPERATORS};
 
 /// The closest of `candidates` to `word` ("did you mean"), within a small edit distance.
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
@@ -42,7 +43,7 @@ pub struct ParseOptions {
 }
 
 /// Where included files come from.
-pub trait FileLoader {
+pub trait FileLoader: Sync {
     /// The text of the file at `path`, already resolved against the including file.
     fn load(&self, path: &Path) -> io::Result<String>;
 }
@@ -121,6 +122,10 @@ pub fn parse_str(name: &str, text: &str, opts: &ParseOptions) -> Parse {
 
 /// Reads config text: `name` is shown in diagnostics, `path` resolves includes.
 pub fn parse_source(name: &str, path: &Path, text: &str, opts: &ParseOptions, loader: &dyn FileLoader) -> Parse {
+    crate::on_big_stack(|| parse_source_here(name, path, text, opts, loader))
+}
+
+fn parse_source_here(name: &str, path: &Path, text: &str, opts: &ParseOptions, loader: &dyn FileLoader) -> Parse {
     let mut sources = SourceMap::new();
     let main = sources.add(crate::source::SourceFile::new(name, PathBuf::from(path), text));
     let mut diagnostics = Vec::new();

@@ -77,11 +77,29 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
             toks.push(Token { tok: Tok::RBrace, span: end });
         }
         let is_block = toks.last().is_some_and(|t| t.tok == Tok::RBrace);
-        items.push(parse_item(toks, sources, diags));
+        let mut item = parse_item(toks, sources, diags);
+        if let ItemKind::Route(r) = &item.kind {
+            if depth(&r.body) > MAX_DEPTH {
+                diags.push(
+                    Diagnostic::error(
+                        Kind::Syntax,
+                        r.keyword.span,
+                        format!("statements nested more than {MAX_DEPTH} deep"),
+                    )
+                    .with_help("a long `else if` chain reads better as a `switch`"),
+                );
+                item.kind = ItemKind::Error;
+            }
+        }
+        items.push(item);
         prev_block_end = if is_block { Some(slice[slice.len() - 1].span) } else { None };
     }
     items
 }
+
+/// Deepest nesting of statements in a route (an `else if` counts as a level):
+/// bounds every recursive pass over the tree.
+pub const MAX_DEPTH: usize = 1000;
 
 /// Deepest nesting of `(`, `[` and `{` an item may have.
 pub const MAX_NESTING: usize = 128;
@@ -145,6 +163,33 @@ fn too_complex(toks: &[Token]) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+/// The deepest statement nesting of a block, computed without recursion.
+fn depth(block: &Block) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&[Stmt], usize)> = vec![(&block.stmts, 1)];
+    while let Some((stmts, d)) = stack.pop() {
+        max = max.max(d);
+        if max > MAX_DEPTH {
+            break;
+        }
+        for s in stmts {
+            match &s.kind {
+                StmtKind::If { then, otherwise, .. } => {
+                    stack.push((&then.stmts, d + 1));
+                    if let Some(o) = otherwise {
+                        stack.push((&o.stmts, d + 1));
+                    }
+                }
+                StmtKind::While { body, .. } => stack.push((&body.stmts, d + 1)),
+                StmtKind::Block(inner) => stack.push((&inner.stmts, d + 1)),
+                StmtKind::Switch { cases, .. } => stack.extend(cases.iter().map(|c| (c.body.as_slice(), d + 1))),
+                _ => {}
+            }
+        }
+    }
+    max
 }
 
 /// Reads `name =` at the top level (and inside TLS domain blocks) as one
@@ -449,6 +494,8 @@ enum Repair {
     Insert { at: usize, tok: Tok },
     /// Remove a token the lexer already reported.
     Remove { at: usize },
+    /// Remove a line that is not a statement (`from..to`).
+    RemoveLine { from: usize, to: usize },
 }
 
 impl Repair {
@@ -494,6 +541,21 @@ impl Repair {
         if expects(")") && matches!(found, Some(Tok::LBrace | Tok::Semi)) {
             return Some(Repair::Insert { at, tok: Tok::RParen });
         }
+        // A line of stray words inside a block (`foo bar`): drop the line.
+        if in_block && found.is_some() {
+            let start = toks[..at]
+                .iter()
+                .rposition(|t| matches!(t.tok, Tok::Semi | Tok::LBrace | Tok::RBrace))
+                .map_or(0, |i| i + 1);
+            let line = line_of(toks[start].span);
+            let same_line = |t: &Token| t.span.file == toks[start].span.file && line_of(t.span) == line;
+            let end = (at..toks.len()).find(|&i| !same_line(&toks[i])).unwrap_or(toks.len());
+            let plain = toks[start..end].iter().all(|t| !matches!(t.tok, Tok::Semi | Tok::LBrace | Tok::RBrace));
+            let starts_line = start == 0 || !same_line(&toks[start - 1]);
+            if start < at && same_line(&toks[at]) && plain && starts_line && end < toks.len() {
+                return Some(Repair::RemoveLine { from: start, to: end });
+            }
+        }
         None
     }
 
@@ -506,12 +568,27 @@ impl Repair {
             Repair::Remove { at } => {
                 toks.remove(at);
             }
+            Repair::RemoveLine { from, to } => {
+                toks.drain(from..to);
+            }
         }
     }
 
     fn diagnostic(&self, toks: &[Token], sources: &SourceMap) -> Option<Diagnostic> {
         match self {
             Repair::Remove { .. } => None, // the lexer reported it
+            Repair::RemoveLine { from, to } => {
+                let span = toks[*from].span.to(toks[to - 1].span);
+                let text = sources.snippet(span);
+                let mut d = Diagnostic::error(Kind::Syntax, span, format!("`{text}` is not a statement"))
+                    .with_label("expected a function call, an assignment or a keyword statement");
+                if let Tok::Ident(word) = &toks[*from].tok {
+                    if let Some(kw) = did_you_mean(word, KEYWORDS) {
+                        d = d.with_help(format!("did you mean `{kw}`?"));
+                    }
+                }
+                Some(d)
+            }
             Repair::Insert { at, tok: Tok::Semi } => {
                 let prev = &toks[at - 1];
                 let what = statement_text(toks, at - 1, sources);
