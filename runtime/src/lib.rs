@@ -1,8 +1,10 @@
 //! serc-runtime: the SIP core (parser, transports, transactions, modules) that
 //! every proxy compiled by serc links against.
 //!
-//! Nothing is implemented yet: the runtime is built from issue 4 on (see
-//! ARCHITECTURE.md). The crate exists so the workspace has its final shape.
+//! Built from issue 4 on (see ARCHITECTURE.md): so far the sans-IO SIP message
+//! parser ([`sip`]).
+
+pub mod sip;
 
 /// The module manifests (functions and parameters of every module), shared with
 /// the compiler: the one source of truth for the script-visible surface.

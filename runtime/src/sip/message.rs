@@ -1,0 +1,674 @@
+//! SIP messages: a zero-copy parser over `bytes::Bytes` (RFC 3261 §7, §25).
+//!
+//! Parsing a message finds the start line and every header line (names
+//! recognised once, values kept as byte ranges of the buffer), and parses and
+//! validates on receipt what every transaction needs — the Request-URI's form,
+//! Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length (and Date,
+//! Contact and Expires when present, whose malformed forms RFC 4475 asks to
+//! refuse). Everything else is parsed when asked for. An invalid message gets
+//! the answer RFC 3261 gives (400, or 505 for a bad version; a malformed
+//! response is dropped) and never reaches the script.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::header::HeaderName;
+use super::values::{self, NameAddr, Via};
+
+/// A byte range of the message buffer (u32: messages are at most 64 KiB over UDP,
+/// and the TCP framing caps them too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// A SIP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Register,
+    Options,
+    Info,
+    Prack,
+    Update,
+    Subscribe,
+    Notify,
+    Message,
+    Refer,
+    Publish,
+    /// An extension method: its name is in the message.
+    Other,
+}
+
+impl Method {
+    /// Methods are case-sensitive (RFC 3261 §7.1).
+    pub fn parse(m: &[u8]) -> Method {
+        match m {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"BYE" => Method::Bye,
+            b"CANCEL" => Method::Cancel,
+            b"REGISTER" => Method::Register,
+            b"OPTIONS" => Method::Options,
+            b"INFO" => Method::Info,
+            b"PRACK" => Method::Prack,
+            b"UPDATE" => Method::Update,
+            b"SUBSCRIBE" => Method::Subscribe,
+            b"NOTIFY" => Method::Notify,
+            b"MESSAGE" => Method::Message,
+            b"REFER" => Method::Refer,
+            b"PUBLISH" => Method::Publish,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// The first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: Method, method_span: Span, uri: Span },
+    Response { code: u16, reason: Span },
+}
+
+/// One header line: `name: value` (a folded value spans several lines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: HeaderName,
+    pub name_span: Span,
+    /// The value, without leading and trailing white space.
+    pub value: Span,
+    /// The whole line(s), from the name to the end of the line end.
+    pub line: Span,
+}
+
+/// How the message arrived: a datagram carries one message (trailing bytes
+/// after Content-Length are ignored, a missing Content-Length means "the rest");
+/// a stream transport has framed it by Content-Length already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Datagram,
+    Stream,
+}
+
+/// Why a message was refused, and what to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// 400, 505 or 501 for a request; `None`: drop it (a malformed response,
+    /// or a request that cannot be answered because it has no usable Via).
+    pub status: Option<u16>,
+    pub reason: &'static str,
+    /// What is wrong, for the log.
+    pub detail: String,
+    /// The raw Via, From, To, Call-ID and CSeq lines a reply copies (RFC 3261 §8.2.6.2).
+    pub reply_headers: Vec<Span>,
+}
+
+/// A parsed SIP message.
+#[derive(Clone, Debug)]
+pub struct Message {
+    buf: Bytes,
+    pub start: StartLine,
+    pub headers: Vec<Header>,
+    /// Where the body starts (after the empty line) and its extent.
+    pub body: Span,
+    pub call_id: Span,
+    pub cseq: u32,
+    pub cseq_method: Method,
+    pub cseq_method_span: Span,
+    pub from_tag: Option<Span>,
+    pub to_tag: Option<Span>,
+    pub max_forwards: Option<u32>,
+    pub content_length: Option<u32>,
+    /// The Content-Length header's value (for rewriting it).
+    pub content_length_span: Option<Span>,
+    /// The top Via, parsed.
+    pub via: Via,
+}
+
+/// Largest CSeq number (RFC 3261 §8.1.1.5: less than 2^31).
+const MAX_CSEQ: u64 = (1 << 31) - 1;
+
+impl Message {
+    /// Parses and validates a message.
+    pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
+        Parser { buf: &buf, reply_headers: Vec::new(), is_request: true }.parse(framing).map(|p| Message {
+            buf: buf.clone(),
+            start: p.start,
+            headers: p.headers,
+            body: p.body,
+            call_id: p.call_id,
+            cseq: p.cseq,
+            cseq_method: p.cseq_method,
+            cseq_method_span: p.cseq_method_span,
+            from_tag: p.from_tag,
+            to_tag: p.to_tag,
+            max_forwards: p.max_forwards,
+            content_length: p.content_length,
+            content_length_span: p.content_length_span,
+            via: p.via,
+        })
+    }
+
+    /// The whole message as received.
+    pub fn bytes(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// The text of a span (SIP is UTF-8 where it is text; bytes that are not
+    /// give `""`).
+    pub fn text(&self, span: Span) -> &str {
+        std::str::from_utf8(&self.buf[span.range()]).unwrap_or("")
+    }
+
+    pub fn slice(&self, span: Span) -> Bytes {
+        self.buf.slice(span.range())
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<Method> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The method's name as written (for extension methods).
+    pub fn method_text(&self) -> &str {
+        match self.start {
+            StartLine::Request { method_span, .. } => self.text(method_span),
+            StartLine::Response { .. } => self.text(self.cseq_method_span),
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<&str> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(self.text(uri)),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// Every header line with this name, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header> {
+        self.headers.iter().filter(move |h| h.name == name)
+    }
+
+    /// The first header with this name.
+    pub fn header(&self, name: HeaderName) -> Option<&Header> {
+        self.headers.iter().find(|h| h.name == name)
+    }
+
+    /// Every header whose name is `name` (case-insensitive, compact forms included).
+    pub fn headers_by_text<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+        let known = HeaderName::parse(name.as_bytes());
+        self.headers.iter().filter(move |h| {
+            if known != HeaderName::Other {
+                h.name == known
+            } else {
+                h.name == HeaderName::Other && self.buf[h.name_span.range()].eq_ignore_ascii_case(name.as_bytes())
+            }
+        })
+    }
+
+    /// The values of list headers with this name (`Via: a, b` + `Via: c` → a, b, c).
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = Span> + '_ {
+        self.headers_named(name).flat_map(move |h| values::split_list(&self.buf, h.value))
+    }
+
+    /// The Via values, top first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via, &'static str>> + '_ {
+        self.values(HeaderName::Via).map(move |v| Via::parse(&self.buf, v))
+    }
+
+    pub fn from(&self) -> NameAddr {
+        let h = self.header(HeaderName::From).expect("validated on receipt");
+        NameAddr::parse(&self.buf, h.value).expect("validated on receipt")
+    }
+
+    pub fn to(&self) -> NameAddr {
+        let h = self.header(HeaderName::To).expect("validated on receipt");
+        NameAddr::parse(&self.buf, h.value).expect("validated on receipt")
+    }
+
+    /// The Contact values (`*` is a value of its own).
+    pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr, &'static str>> + '_ {
+        self.values(HeaderName::Contact).map(move |v| NameAddr::parse(&self.buf, v))
+    }
+
+    pub fn body_bytes(&self) -> Bytes {
+        self.slice(self.body)
+    }
+}
+
+struct Parsed {
+    start: StartLine,
+    headers: Vec<Header>,
+    body: Span,
+    call_id: Span,
+    cseq: u32,
+    cseq_method: Method,
+    cseq_method_span: Span,
+    from_tag: Option<Span>,
+    to_tag: Option<Span>,
+    max_forwards: Option<u32>,
+    content_length: Option<u32>,
+    content_length_span: Option<Span>,
+    via: Via,
+}
+
+struct Parser<'b> {
+    buf: &'b [u8],
+    reply_headers: Vec<Span>,
+    is_request: bool,
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn trim(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && matches!(buf[s], b' ' | b'\t' | b'\r' | b'\n') {
+        s += 1;
+    }
+    while e > s && matches!(buf[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        e -= 1;
+    }
+    (s, e)
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+impl Parser<'_> {
+    fn reject(&self, status: u16, reason: &'static str, detail: impl Into<String>) -> Rejected {
+        let can_answer = self.is_request && !self.reply_headers.is_empty();
+        Rejected {
+            status: can_answer.then_some(status),
+            reason,
+            detail: detail.into(),
+            reply_headers: self.reply_headers.clone(),
+        }
+    }
+
+    fn bad(&self, detail: impl Into<String>) -> Rejected {
+        self.reject(400, "Bad Request", detail)
+    }
+
+    /// The end of the line starting at `from` (the index of its `\n`, or the
+    /// buffer's end), and where the next line starts.
+    fn line_end(&self, from: usize) -> (usize, usize) {
+        match memchr::memchr(b'\n', &self.buf[from..]) {
+            Some(i) => {
+                let nl = from + i;
+                let end = if nl > from && self.buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+                (end, nl + 1)
+            }
+            None => (self.buf.len(), self.buf.len()),
+        }
+    }
+
+    fn parse(&mut self, framing: Framing) -> Result<Parsed, Rejected> {
+        let buf = self.buf;
+        // Leading CRLFs (keep-alives on streams) are skipped (RFC 3261 §7.5).
+        let mut pos = 0;
+        while pos < buf.len() && matches!(buf[pos], b'\r' | b'\n') {
+            pos += 1;
+        }
+        let (line_end, mut next) = self.line_end(pos);
+        let line = &buf[pos..line_end];
+        let start = if line.starts_with(b"SIP/") {
+            self.is_request = false;
+            self.status_line(pos, line)
+        } else {
+            self.request_line(pos, line)
+        };
+        let start = match start {
+            Ok(start) => start,
+            Err(rejected) => {
+                // Still find the headers a reply copies.
+                self.collect_reply_headers(next);
+                return Err(Rejected {
+                    status: rejected.status.or(self.reply_status(&rejected)),
+                    reply_headers: self.reply_headers.clone(),
+                    ..rejected
+                });
+            }
+        };
+        // Header lines, up to the empty line.
+        let mut headers: Vec<Header> = Vec::with_capacity(16);
+        let body_start;
+        loop {
+            if next >= buf.len() {
+                return Err(self.bad("the message ends before the empty line after the headers"));
+            }
+            let (end, after) = self.line_end(next);
+            if end == next {
+                body_start = after;
+                break;
+            }
+            if matches!(buf[next], b' ' | b'\t') {
+                // A continuation line (folding) of the previous header.
+                match headers.last_mut() {
+                    Some(h) => {
+                        let (_, e) = trim(buf, h.value.start as usize, end);
+                        if e > h.value.end as usize {
+                            h.value.end = e as u32;
+                        }
+                        if h.value.is_empty() {
+                            let (s, e) = trim(buf, next, end);
+                            h.value = Span::new(s, e);
+                        }
+                        h.line.end = after as u32;
+                    }
+                    None => return Err(self.bad("a header line starts with white space")),
+                }
+                next = after;
+                continue;
+            }
+            let name_end = buf[next..end].iter().position(|&b| !is_token(b)).map_or(end, |i| next + i);
+            if name_end == next {
+                return Err(
+                    self.bad(format!("a header line has no name: {:?}", String::from_utf8_lossy(&buf[next..end])))
+                );
+            }
+            let mut colon = name_end;
+            while colon < end && matches!(buf[colon], b' ' | b'\t') {
+                colon += 1;
+            }
+            if colon >= end || buf[colon] != b':' {
+                return Err(self.bad(format!(
+                    "expected `:` after the header name {:?}",
+                    String::from_utf8_lossy(&buf[next..name_end])
+                )));
+            }
+            let name = HeaderName::parse(&buf[next..name_end]);
+            let (vs, ve) = trim(buf, colon + 1, end);
+            let header = Header {
+                name,
+                name_span: Span::new(next, name_end),
+                value: Span::new(vs, ve),
+                line: Span::new(next, after),
+            };
+            if matches!(
+                name,
+                HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+            ) {
+                self.reply_headers.push(header.line);
+            }
+            headers.push(header);
+            next = after;
+        }
+        self.validate(start, headers, body_start, framing)
+    }
+
+    /// The status a request-line rejection gets once the reply headers are known.
+    fn reply_status(&self, rejected: &Rejected) -> Option<u16> {
+        if !self.is_request || self.reply_headers.is_empty() {
+            return None;
+        }
+        Some(if rejected.reason == "Version Not Supported" { 505 } else { 400 })
+    }
+
+    /// Finds the Via, From, To, Call-ID and CSeq lines from `next` on, without
+    /// validating anything (for the reply to a request refused at its first line).
+    fn collect_reply_headers(&mut self, mut next: usize) {
+        let buf = self.buf;
+        while next < buf.len() {
+            let (end, after) = self.line_end(next);
+            if end == next {
+                break;
+            }
+            let name_end = buf[next..end].iter().position(|&b| !is_token(b)).map_or(end, |i| next + i);
+            let name = HeaderName::parse(&buf[next..name_end]);
+            if matches!(
+                name,
+                HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+            ) {
+                let mut line_end = after;
+                while line_end < buf.len() && matches!(buf[line_end], b' ' | b'\t') {
+                    line_end = self.line_end(line_end).1;
+                }
+                self.reply_headers.push(Span::new(next, line_end));
+            }
+            next = after;
+        }
+    }
+
+    fn request_line(&self, pos: usize, line: &[u8]) -> Result<StartLine, Rejected> {
+        // Method SP Request-URI SP SIP-Version, single spaces (RFC 4475 §3.1.2.9/10).
+        let sp1 =
+            line.iter().position(|&b| b == b' ').ok_or_else(|| self.bad("the request line has no Request-URI"))?;
+        let method = &line[..sp1];
+        if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+            return Err(self.bad("the method is not a token"));
+        }
+        let rest = &line[sp1 + 1..];
+        let sp2 =
+            rest.iter().position(|&b| b == b' ').ok_or_else(|| self.bad("the request line has no SIP version"))?;
+        let uri = &rest[..sp2];
+        let version = &rest[sp2 + 1..];
+        if uri.is_empty() {
+            return Err(self.bad("more than one space between request-line elements"));
+        }
+        if version.contains(&b' ') || version.contains(&b'\t') {
+            return Err(self.bad("white space inside or after the SIP version"));
+        }
+        self.version(version)?;
+        values::check_request_uri(uri).map_err(|why| self.bad(format!("bad Request-URI: {why}")))?;
+        let method_span = Span::new(pos, pos + sp1);
+        let uri_start = pos + sp1 + 1;
+        Ok(StartLine::Request {
+            method: Method::parse(method),
+            method_span,
+            uri: Span::new(uri_start, uri_start + sp2),
+        })
+    }
+
+    fn version(&self, v: &[u8]) -> Result<(), Rejected> {
+        if v.eq_ignore_ascii_case(b"SIP/2.0") {
+            return Ok(());
+        }
+        let well_formed = v.len() > 4
+            && v[..4].eq_ignore_ascii_case(b"SIP/")
+            && v[4..].split(|&b| b == b'.').count() == 2
+            && v[4..].iter().all(|&b| b.is_ascii_digit() || b == b'.');
+        if well_formed {
+            Err(self.reject(505, "Version Not Supported", format!("SIP version {}", String::from_utf8_lossy(v))))
+        } else {
+            Err(self.bad("malformed SIP version"))
+        }
+    }
+
+    fn status_line(&self, _pos: usize, line: &[u8]) -> Result<StartLine, Rejected> {
+        // SIP-Version SP Status-Code SP Reason-Phrase
+        let sp1 = line.iter().position(|&b| b == b' ').ok_or_else(|| self.bad("no status code"))?;
+        self.version(&line[..sp1]).map_err(|_| self.bad("bad SIP version in a response"))?;
+        let rest = &line[sp1 + 1..];
+        let code_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let code = &rest[..code_len];
+        if code.len() != 3 {
+            return Err(self.bad("the status code is not three digits"));
+        }
+        let code =
+            parse_u64(code).filter(|c| (100..=699).contains(c)).ok_or_else(|| self.bad("status code out of range"))?;
+        let reason_start = _pos + sp1 + 1 + (code_len + 1).min(rest.len());
+        Ok(StartLine::Response { code: code as u16, reason: Span::new(reason_start, _pos + line.len()) })
+    }
+
+    fn validate(
+        &self,
+        start: StartLine,
+        headers: Vec<Header>,
+        body_start: usize,
+        framing: Framing,
+    ) -> Result<Parsed, Rejected> {
+        let buf = self.buf;
+        let one = |name: HeaderName, what: &str| -> Result<Header, Rejected> {
+            let mut it = headers.iter().filter(|h| h.name == name);
+            let first = it.next().copied().ok_or_else(|| self.bad(format!("no {what} header")))?;
+            if it.next().is_some() {
+                return Err(self.bad(format!("more than one {what} header")));
+            }
+            Ok(first)
+        };
+        // Via
+        let mut top_via = None;
+        let mut n_vias = 0;
+        for h in headers.iter().filter(|h| h.name == HeaderName::Via) {
+            for v in values::split_list(buf, h.value) {
+                let via = Via::parse(buf, v).map_err(|why| self.bad(format!("bad Via: {why}")))?;
+                if top_via.is_none() {
+                    top_via = Some(via);
+                }
+                n_vias += 1;
+            }
+            if values::has_empty_list_element(buf, h.value) {
+                return Err(self.bad("an empty value in a Via list"));
+            }
+        }
+        let via = top_via.ok_or_else(|| self.bad("no Via header"))?;
+        let _ = n_vias;
+        // From, To
+        let from = one(HeaderName::From, "From")?;
+        let from = NameAddr::parse(buf, from.value).map_err(|why| self.bad(format!("bad From: {why}")))?;
+        let to = one(HeaderName::To, "To")?;
+        let to = NameAddr::parse(buf, to.value).map_err(|why| self.bad(format!("bad To: {why}")))?;
+        // Call-ID
+        let call_id = one(HeaderName::CallId, "Call-ID")?.value;
+        let cid = &buf[call_id.range()];
+        if cid.is_empty() || cid.iter().any(|b| b.is_ascii_whitespace()) {
+            return Err(self.bad("bad Call-ID"));
+        }
+        // CSeq: number LWS method
+        let cseq_h = one(HeaderName::CSeq, "CSeq")?.value;
+        let cs = &buf[cseq_h.range()];
+        let num_end = cs.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cs.len());
+        let cseq = parse_u64(&cs[..num_end]).filter(|n| *n <= MAX_CSEQ).ok_or_else(|| self.bad("bad CSeq number"))?;
+        let (ms, me) = trim(buf, cseq_h.start as usize + num_end, cseq_h.end as usize);
+        if ms == cseq_h.start as usize + num_end || ms == me || !buf[ms..me].iter().all(|&b| is_token(b)) {
+            return Err(self.bad("bad CSeq method"));
+        }
+        let cseq_method = Method::parse(&buf[ms..me]);
+        if let StartLine::Request { method, method_span, .. } = start {
+            if buf[method_span.range()] != buf[ms..me] {
+                return Err(if method == Method::Other {
+                    self.reject(501, "Not Implemented", "the CSeq method differs from the request's unknown method")
+                } else {
+                    self.bad("the CSeq method differs from the request method")
+                });
+            }
+        }
+        // Max-Forwards: 0..=255
+        let max_forwards = match headers.iter().filter(|h| h.name == HeaderName::MaxForwards).count() {
+            0 => None,
+            1 => {
+                let v = one(HeaderName::MaxForwards, "Max-Forwards")?.value;
+                Some(parse_u64(&buf[v.range()]).filter(|n| *n <= 255).ok_or_else(|| self.bad("bad Max-Forwards"))?
+                    as u32)
+            }
+            _ => return Err(self.bad("more than one Max-Forwards header")),
+        };
+        // Content-Length
+        let (content_length, content_length_span) =
+            match headers.iter().filter(|h| h.name == HeaderName::ContentLength).count() {
+                0 => (None, None),
+                1 => {
+                    let v = one(HeaderName::ContentLength, "Content-Length")?.value;
+                    let n = parse_u64(&buf[v.range()])
+                        .filter(|n| *n <= u32::MAX as u64)
+                        .ok_or_else(|| self.bad("bad Content-Length"))?;
+                    (Some(n as u32), Some(v))
+                }
+                _ => return Err(self.bad("more than one Content-Length header")),
+            };
+        let available = buf.len().saturating_sub(body_start);
+        let body_len = match (content_length, framing) {
+            (Some(n), _) if n as usize > available => {
+                return Err(self.bad(format!("Content-Length {n} is larger than the {available} bytes of body")));
+            }
+            (Some(n), _) => n as usize,
+            (None, Framing::Datagram) => available,
+            (None, Framing::Stream) => return Err(self.bad("no Content-Length on a stream transport")),
+        };
+        // Expires (when present): a number below 2^32.
+        for h in headers.iter().filter(|h| h.name == HeaderName::Expires) {
+            parse_u64(&buf[h.value.range()])
+                .filter(|n| *n <= u32::MAX as u64)
+                .ok_or_else(|| self.bad("bad Expires"))?;
+        }
+        // Date (when present): an RFC 1123 date in GMT (RFC 3261 §20.17).
+        for h in headers.iter().filter(|h| h.name == HeaderName::Date) {
+            if !values::valid_date(&buf[h.value.range()]) {
+                return Err(self.bad("bad Date (not an RFC 1123 date in GMT)"));
+            }
+        }
+        // Contact (when present): `*` or name-addr / addr-spec values.
+        for h in headers.iter().filter(|h| h.name == HeaderName::Contact) {
+            if values::has_empty_list_element(buf, h.value) {
+                return Err(self.bad("an empty value in a Contact list"));
+            }
+            for v in values::split_list(buf, h.value) {
+                if &buf[v.range()] == b"*" {
+                    continue;
+                }
+                let c = NameAddr::parse(buf, v).map_err(|why| self.bad(format!("bad Contact: {why}")))?;
+                if let Some(e) = c.param(buf, "expires") {
+                    parse_u64(e.as_bytes())
+                        .filter(|n| *n <= u32::MAX as u64)
+                        .ok_or_else(|| self.bad("bad Contact expires"))?;
+                }
+            }
+        }
+        Ok(Parsed {
+            start,
+            body: Span::new(body_start, body_start + body_len),
+            call_id,
+            cseq: cseq as u32,
+            cseq_method,
+            cseq_method_span: Span::new(ms, me),
+            from_tag: from.tag,
+            to_tag: to.tag,
+            max_forwards,
+            content_length,
+            content_length_span,
+            via,
+            headers,
+        })
+    }
+}

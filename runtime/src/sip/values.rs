@@ -1,0 +1,496 @@
+//! Header values: list splitting, Via, name-addr (From, To, Contact, Route …),
+//! and the checks the parser makes on receipt. Everything borrows the message
+//! buffer through spans; nothing is copied.
+
+use super::message::Span;
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn skip_lws(buf: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && is_lws(buf[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn trimmed(buf: &[u8], mut s: usize, mut e: usize) -> Span {
+    while s < e && is_lws(buf[s]) {
+        s += 1;
+    }
+    while e > s && is_lws(buf[e - 1]) {
+        e -= 1;
+    }
+    Span { start: s as u32, end: e as u32 }
+}
+
+/// The end of the quoted string starting at `i` (at its `"`): the index after
+/// the closing quote.
+fn quoted_end(buf: &[u8], i: usize, end: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < end {
+        match buf[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// Splits a list header's value at the commas that are not inside a quoted
+/// string or `<…>`; each element trimmed. Empty elements are skipped (see
+/// `has_empty_list_element`).
+pub fn split_list(buf: &[u8], value: Span) -> impl Iterator<Item = Span> + '_ {
+    let end = value.end as usize;
+    let mut pos = value.start as usize;
+    std::iter::from_fn(move || loop {
+        if pos >= end {
+            return None;
+        }
+        let start = pos;
+        let mut in_angle = false;
+        while pos < end {
+            match buf[pos] {
+                b'"' => pos = quoted_end(buf, pos, end).unwrap_or(end),
+                b'<' => {
+                    in_angle = true;
+                    pos += 1;
+                }
+                b'>' => {
+                    in_angle = false;
+                    pos += 1;
+                }
+                b',' if !in_angle => break,
+                _ => pos += 1,
+            }
+        }
+        let span = trimmed(buf, start, pos);
+        pos += 1;
+        if !span.is_empty() {
+            return Some(span);
+        }
+    })
+}
+
+/// `a, , b` or a trailing comma.
+pub fn has_empty_list_element(buf: &[u8], value: Span) -> bool {
+    let (start, end) = (value.start as usize, value.end as usize);
+    let mut pos = start;
+    let mut seen = false;
+    let mut in_angle = false;
+    while pos < end {
+        match buf[pos] {
+            b'"' => {
+                seen = true;
+                pos = quoted_end(buf, pos, end).unwrap_or(end);
+                continue;
+            }
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b',' if !in_angle => {
+                if !seen {
+                    return true;
+                }
+                seen = false;
+            }
+            b if !is_lws(b) => seen = true,
+            _ => {}
+        }
+        pos += 1;
+    }
+    !seen && end > start
+}
+
+/// `;name[=value]` parameters from `i` to `end`: calls `f(name, value)` for each.
+/// Fails on an empty parameter (`;;`) or a malformed value.
+fn params(buf: &[u8], mut i: usize, end: usize, mut f: impl FnMut(Span, Option<Span>)) -> Result<(), &'static str> {
+    loop {
+        i = skip_lws(buf, i, end);
+        if i >= end {
+            return Ok(());
+        }
+        if buf[i] != b';' {
+            return Err("expected `;` before a parameter");
+        }
+        i = skip_lws(buf, i + 1, end);
+        let ns = i;
+        while i < end && is_token(buf[i]) {
+            i += 1;
+        }
+        if i == ns {
+            return Err("an empty parameter");
+        }
+        let name = Span { start: ns as u32, end: i as u32 };
+        let j = skip_lws(buf, i, end);
+        if j < end && buf[j] == b'=' {
+            i = skip_lws(buf, j + 1, end);
+            let vs = i;
+            if i < end && buf[i] == b'"' {
+                i = quoted_end(buf, i, end).ok_or("an unterminated quoted parameter value")?;
+            } else if i < end && buf[i] == b'[' {
+                while i < end && buf[i] != b']' {
+                    i += 1;
+                }
+                i = (i + 1).min(end);
+            } else {
+                while i < end && (is_token(buf[i]) || buf[i] == b':') {
+                    i += 1;
+                }
+            }
+            if i == vs {
+                return Err("a parameter with `=` and no value");
+            }
+            f(name, Some(Span { start: vs as u32, end: i as u32 }));
+        } else {
+            i = j;
+            f(name, None);
+        }
+    }
+}
+
+fn eq(buf: &[u8], s: Span, name: &str) -> bool {
+    buf[s.range()].eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// A parsed Via value: `SIP/2.0/UDP host:port;branch=…;received=…;rport`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Via {
+    pub value: Span,
+    pub transport: Span,
+    pub host: Span,
+    pub port: Option<u16>,
+    /// From the first `;` to the end of the value.
+    pub params: Span,
+    pub branch: Option<Span>,
+    pub received: Option<Span>,
+    /// `rport` present (`Some(None)`), with a value (`Some(Some(_))`).
+    pub rport: Option<Option<Span>>,
+    pub maddr: Option<Span>,
+    pub ttl: Option<Span>,
+}
+
+impl Via {
+    pub fn parse(buf: &[u8], value: Span) -> Result<Via, &'static str> {
+        let end = value.end as usize;
+        let mut i = value.start as usize;
+        // sent-protocol: name SLASH version SLASH transport (LWS allowed around SLASH)
+        let mut parts = [Span::default(); 3];
+        for (n, part) in parts.iter_mut().enumerate() {
+            i = skip_lws(buf, i, end);
+            let s = i;
+            while i < end && is_token(buf[i]) {
+                i += 1;
+            }
+            if i == s {
+                return Err("malformed sent-protocol");
+            }
+            *part = Span { start: s as u32, end: i as u32 };
+            if n < 2 {
+                i = skip_lws(buf, i, end);
+                if i >= end || buf[i] != b'/' {
+                    return Err("malformed sent-protocol");
+                }
+                i += 1;
+            }
+        }
+        if !eq(buf, parts[0], "SIP") || &buf[parts[1].range()] != b"2.0" {
+            return Err("not SIP/2.0");
+        }
+        // sent-by: host [ : port ]
+        let after = skip_lws(buf, i, end);
+        if after == i {
+            return Err("no white space before sent-by");
+        }
+        i = after;
+        let hs = i;
+        if i < end && buf[i] == b'[' {
+            while i < end && buf[i] != b']' {
+                i += 1;
+            }
+            if i >= end {
+                return Err("unterminated IPv6 reference");
+            }
+            i += 1;
+            std::str::from_utf8(&buf[hs + 1..i - 1])
+                .ok()
+                .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+                .ok_or("bad IPv6 reference")?;
+        } else {
+            while i < end && (buf[i].is_ascii_alphanumeric() || buf[i] == b'.' || buf[i] == b'-') {
+                i += 1;
+            }
+        }
+        if i == hs {
+            return Err("no sent-by host");
+        }
+        let host = Span { start: hs as u32, end: i as u32 };
+        let mut port = None;
+        let j = skip_lws(buf, i, end);
+        if j < end && buf[j] == b':' {
+            i = skip_lws(buf, j + 1, end);
+            let ps = i;
+            while i < end && buf[i].is_ascii_digit() {
+                i += 1;
+            }
+            let p = std::str::from_utf8(&buf[ps..i]).ok().and_then(|s| s.parse::<u16>().ok()).filter(|p| *p > 0);
+            port = Some(p.ok_or("bad port")?);
+        }
+        let params_start = skip_lws(buf, i, end);
+        let mut via = Via {
+            value,
+            transport: parts[2],
+            host,
+            port,
+            params: Span { start: params_start as u32, end: end as u32 },
+            ..Via::default()
+        };
+        params(buf, i, end, |name, val| {
+            if eq(buf, name, "branch") {
+                via.branch = val;
+            } else if eq(buf, name, "received") {
+                via.received = val;
+            } else if eq(buf, name, "rport") {
+                via.rport = Some(val);
+            } else if eq(buf, name, "maddr") {
+                via.maddr = val;
+            } else if eq(buf, name, "ttl") {
+                via.ttl = val;
+            }
+        })?;
+        Ok(via)
+    }
+}
+
+/// A name-addr or addr-spec with header parameters: From, To, Contact, Route …
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameAddr {
+    pub value: Span,
+    /// The display name as written (quoted or tokens).
+    pub display: Option<Span>,
+    /// The URI, without `<>`.
+    pub uri: Span,
+    /// Whether the URI was enclosed in `<>`.
+    pub angle: bool,
+    /// From the first `;` after the URI to the end of the value.
+    pub params: Span,
+    pub tag: Option<Span>,
+}
+
+impl NameAddr {
+    pub fn parse(buf: &[u8], value: Span) -> Result<NameAddr, &'static str> {
+        let end = value.end as usize;
+        let mut i = skip_lws(buf, value.start as usize, end);
+        let mut display = None;
+        let ds = i;
+        if i < end && buf[i] == b'"' {
+            i = quoted_end(buf, i, end).ok_or("unterminated quoted display name")?;
+            display = Some(Span { start: ds as u32, end: i as u32 });
+            i = skip_lws(buf, i, end);
+            if i >= end || buf[i] != b'<' {
+                return Err("expected `<` after the display name");
+            }
+        } else if let Some(lt) = buf[i..end].iter().position(|&b| b == b'<').map(|p| i + p) {
+            // Tokens before `<` are the display name (only token characters and LWS).
+            if buf[i..lt].iter().all(|&b| is_token(b) || is_lws(b)) {
+                if lt > i {
+                    display = Some(trimmed(buf, i, lt));
+                }
+                i = lt;
+            } else if !looks_like_uri_start(&buf[i..end]) {
+                return Err("the display name has characters that need quotes");
+            }
+        }
+        let (uri, angle);
+        if i < end && buf[i] == b'<' {
+            let close = buf[i..end].iter().position(|&b| b == b'>').map(|p| i + p).ok_or("no `>`")?;
+            let u = &buf[i + 1..close];
+            if u.is_empty() || u.iter().any(|&b| is_lws(b)) {
+                return Err("white space inside `<…>`");
+            }
+            check_uri(u)?;
+            uri = Span { start: (i + 1) as u32, end: close as u32 };
+            angle = true;
+            i = close + 1;
+        } else {
+            // addr-spec: up to `;` (header parameters) — it may not contain `,` `?` `;`.
+            let s = i;
+            while i < end && !is_lws(buf[i]) && buf[i] != b';' {
+                i += 1;
+            }
+            let u = &buf[s..i];
+            check_uri(u)?;
+            if u.contains(&b'?') || u.contains(&b',') {
+                return Err("a URI with `?` or `,` must be enclosed in `<>`");
+            }
+            uri = Span { start: s as u32, end: i as u32 };
+            angle = false;
+        }
+        let ps = skip_lws(buf, i, end);
+        let mut na =
+            NameAddr { value, display, uri, angle, params: Span { start: ps as u32, end: end as u32 }, tag: None };
+        params(buf, i, end, |name, val| {
+            if eq(buf, name, "tag") {
+                na.tag = val;
+            }
+        })?;
+        Ok(na)
+    }
+
+    /// A header parameter's value (`expires`, `q` …); `Some("")` when present
+    /// without a value.
+    pub fn param<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b str> {
+        let mut found = None;
+        let _ = params(buf, self.params.start as usize, self.params.end as usize, |n, v| {
+            if found.is_none() && eq(buf, n, name) {
+                found = Some(v.map_or("", |v| std::str::from_utf8(&buf[v.range()]).unwrap_or("")));
+            }
+        });
+        found
+    }
+}
+
+fn looks_like_uri_start(s: &[u8]) -> bool {
+    let colon = s.iter().position(|&b| b == b':');
+    match colon {
+        Some(c) if c > 0 => {
+            s[0].is_ascii_alphabetic() && s[..c].iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        }
+        _ => false,
+    }
+}
+
+/// A URI as the grammar's `absoluteURI`/`SIP-URI` need it: a scheme, a colon,
+/// something after it, no white space and no `<` `>` `"`.
+fn check_uri(u: &[u8]) -> Result<(), &'static str> {
+    if !looks_like_uri_start(u) {
+        return Err("not a URI (no scheme)");
+    }
+    if u.iter().any(|&b| is_lws(b) || b == b'<' || b == b'>' || b == b'"') {
+        return Err("a URI with white space, `<`, `>` or `\"`");
+    }
+    let colon = u.iter().position(|&b| b == b':').unwrap_or(0);
+    if colon + 1 >= u.len() {
+        return Err("a URI with nothing after its scheme");
+    }
+    Ok(())
+}
+
+/// The Request-URI: a URI (RFC 4475 §3.1.2.7: not in `<>`); a SIP or SIPS
+/// Request-URI carries no headers (§3.1.2.11) and has a host.
+pub fn check_request_uri(u: &[u8]) -> Result<(), &'static str> {
+    check_uri(u)?;
+    let colon = u.iter().position(|&b| b == b':').unwrap_or(0);
+    let scheme = &u[..colon];
+    if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
+        let rest = &u[colon + 1..];
+        // The user part may hold `?` (user-unreserved); headers follow the host.
+        let hostpart = match rest.iter().rposition(|&b| b == b'@') {
+            Some(at) => &rest[at + 1..],
+            None => rest,
+        };
+        if hostpart.contains(&b'?') {
+            return Err("escaped headers in a SIP Request-URI");
+        }
+        if hostpart.is_empty() || matches!(hostpart[0], b';' | b':') {
+            return Err("no host");
+        }
+    }
+    Ok(())
+}
+
+/// `Sat, 13 Nov 2010 23:29:00 GMT` (RFC 1123 in GMT, RFC 3261 §20.17).
+pub fn valid_date(d: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(d) else { return false };
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    const DAYS: [&str; 7] = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    parts.len() == 6
+        && DAYS.contains(&parts[0])
+        && parts[1].len() == 2
+        && parts[1].bytes().all(|b| b.is_ascii_digit())
+        && MONTHS.contains(&parts[2])
+        && parts[3].len() == 4
+        && parts[3].bytes().all(|b| b.is_ascii_digit())
+        && parts[4].len() == 8
+        && parts[4].bytes().enumerate().all(|(i, b)| if i == 2 || i == 5 { b == b':' } else { b.is_ascii_digit() })
+        && parts[5] == "GMT"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(s: &str) -> Span {
+        Span { start: 0, end: s.len() as u32 }
+    }
+
+    #[test]
+    fn via_with_folding_and_params() {
+        let v = "SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw ; rport;received=1.2.3.4";
+        let via = Via::parse(v.as_bytes(), span(v)).unwrap();
+        assert_eq!(&v[via.transport.range()], "UDP");
+        assert_eq!(&v[via.host.range()], "192.0.2.2");
+        assert_eq!(via.branch.map(|b| &v[b.range()]), Some("390skdjuw"));
+        assert_eq!(via.rport, Some(None));
+        assert_eq!(via.received.map(|b| &v[b.range()]), Some("1.2.3.4"));
+        let v6 = "SIP/2.0/TCP [2001:db8::10]:5070;branch=z9hG4bK1";
+        assert_eq!(Via::parse(v6.as_bytes(), span(v6)).unwrap().port, Some(5070));
+        for bad in
+            ["SIP/2.0/UDP 192.0.2.15;;", "SIP/2.0/UDP", "SIP/3.0/UDP h", "SIP/2.0/UDP h:0", "SIP/2.0/UDP h;branch="]
+        {
+            assert!(Via::parse(bad.as_bytes(), span(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_split_outside_quotes_and_angles() {
+        let v = r#""a, b" <sip:x@y>;q=1, sip:z@w , <sip:u,v@w>"#;
+        let parts: Vec<&str> = split_list(v.as_bytes(), span(v)).map(|s| &v[s.range()]).collect();
+        assert_eq!(parts, vec![r#""a, b" <sip:x@y>;q=1"#, "sip:z@w", "<sip:u,v@w>"]);
+        assert!(has_empty_list_element(b"a,,b", span("a,,b")));
+        assert!(has_empty_list_element(b"a, ", span("a, ")));
+        assert!(!has_empty_list_element(b"a, b", span("a, b")));
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let ok = [
+            (r#""Joe" <sip:joe@example.org>;tag=1"#, Some("1")),
+            (r#""caller"<sip:caller@example.com>;tag=323"#, Some("323")),
+            ("sip:caller@example.net;tag=134", Some("134")),
+            ("Bob <sip:bob@biloxi.example.com>", None),
+            ("<isbn:2983792873>", None),
+            ("<http://www.example.com>;tag=x", Some("x")),
+        ];
+        for (v, tag) in ok {
+            let na = NameAddr::parse(v.as_bytes(), span(v)).unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert_eq!(na.tag.map(|t| &v[t.range()]), tag, "{v}");
+        }
+        let bad = [
+            r#""Mr. J. User <sip:j.user@example.com>"#,
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+            r#""Watson, Thomas" < sip:t.watson@example.org >"#,
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            r#""Joe" <sip:joe@example.org>;;;;"#,
+        ];
+        for v in bad {
+            assert!(NameAddr::parse(v.as_bytes(), span(v)).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn request_uris_and_dates() {
+        assert!(check_request_uri(b"sip:user@example.com").is_ok());
+        assert!(check_request_uri(b"soap.beep://192.0.2.103:3002").is_ok());
+        assert!(check_request_uri(b"<sip:user@example.com>").is_err());
+        assert!(check_request_uri(b"sip:user@example.com?Route=%3Csip:example.com%3E").is_err());
+        assert!(valid_date(b"Sat, 13 Nov 2010 23:29:00 GMT"));
+        assert!(!valid_date(b"Fri, 01 Jan 2010 16:00:00 EST"));
+    }
+}
