@@ -198,26 +198,31 @@ impl<'a> Checker<'a> {
 
     fn modparam(&mut self, p: &ModParam) {
         let pattern = &p.module.value;
-        // OpenSER: a case-insensitive regex anchored at both ends, over the modules loaded so far.
-        let re = match regex::RegexBuilder::new(&format!("^(?:{pattern})$")).case_insensitive(true).build() {
-            Ok(re) => re,
-            Err(_) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        Kind::Argument,
-                        p.module.span,
-                        "the module of a `modparam` is not a valid regular expression",
-                    )
-                    .with_note(
-                        "OpenSER reads it as a case-insensitive regular expression matched against module names",
-                    ),
-                );
-                return;
-            }
+        // OpenSER: a case-insensitive regex anchored at both ends, over the modules
+        // loaded so far. Most patterns are a plain name: no regex needed.
+        let plain = pattern.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let matched: Vec<usize> = if plain {
+            (0..self.loaded.len()).filter(|&i| self.loaded[i].name.eq_ignore_ascii_case(pattern)).collect()
+        } else {
+            let re = match regex::RegexBuilder::new(&format!("^(?:{pattern})$")).case_insensitive(true).build() {
+                Ok(re) => re,
+                Err(_) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Kind::Argument,
+                            p.module.span,
+                            "the module of a `modparam` is not a valid regular expression",
+                        )
+                        .with_note(
+                            "OpenSER reads it as a case-insensitive regular expression matched against module names",
+                        ),
+                    );
+                    return;
+                }
+            };
+            (0..self.loaded.len()).filter(|&i| re.is_match(&self.loaded[i].name)).collect()
         };
-        let matched: Vec<usize> = (0..self.loaded.len()).filter(|&i| re.is_match(&self.loaded[i].name)).collect();
         if matched.is_empty() {
-            let plain = pattern.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             let d = match manifest::module(pattern).filter(|_| plain) {
                 Some(_) => Diagnostic::error(
                     Kind::ModuleNotLoaded,

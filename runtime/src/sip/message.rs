@@ -154,21 +154,23 @@ const MAX_CSEQ: u64 = (1 << 31) - 1;
 impl Message {
     /// Parses and validates a message.
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
-        Parser { buf: &buf, reply_headers: Vec::new(), is_request: true }.parse(framing).map(|p| Message {
-            buf: buf.clone(),
-            start: p.start,
-            headers: p.headers,
-            body: p.body,
-            call_id: p.call_id,
-            cseq: p.cseq,
-            cseq_method: p.cseq_method,
-            cseq_method_span: p.cseq_method_span,
-            from_tag: p.from_tag,
-            to_tag: p.to_tag,
-            max_forwards: p.max_forwards,
-            content_length: p.content_length,
-            content_length_span: p.content_length_span,
-            via: p.via,
+        Parser { buf: &buf, reply_headers: Vec::new(), headers: Vec::new(), is_request: true }.parse(framing).map(|p| {
+            Message {
+                buf: buf.clone(),
+                start: p.start,
+                headers: p.headers,
+                body: p.body,
+                call_id: p.call_id,
+                cseq: p.cseq,
+                cseq_method: p.cseq_method,
+                cseq_method_span: p.cseq_method_span,
+                from_tag: p.from_tag,
+                to_tag: p.to_tag,
+                max_forwards: p.max_forwards,
+                content_length: p.content_length,
+                content_length_span: p.content_length_span,
+                via: p.via,
+            }
         })
     }
 
@@ -290,13 +292,13 @@ struct Parsed {
 
 struct Parser<'b> {
     buf: &'b [u8],
+    /// Found before the headers were read (a refused request line).
     reply_headers: Vec<Span>,
+    headers: Vec<Header>,
     is_request: bool,
 }
 
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
-}
+use super::values::is_token;
 
 fn trim(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     while s < e && matches!(buf[s], b' ' | b'\t' | b'\r' | b'\n') {
@@ -317,13 +319,25 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 
 impl Parser<'_> {
     fn reject(&self, status: u16, reason: &'static str, detail: impl Into<String>) -> Rejected {
-        let can_answer = self.is_request && !self.reply_headers.is_empty();
-        Rejected {
-            status: can_answer.then_some(status),
-            reason,
-            detail: detail.into(),
-            reply_headers: self.reply_headers.clone(),
-        }
+        let mut reply_headers = self.reply_headers.clone();
+        reply_headers.extend(
+            self.headers
+                .iter()
+                .filter(|h| {
+                    matches!(
+                        h.name,
+                        HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+                    )
+                })
+                .map(|h| h.line),
+        );
+        let can_answer = self.is_request
+            && reply_headers.iter().any(|s| {
+                HeaderName::parse(
+                    &self.buf[s.range()][..self.buf[s.range()].iter().position(|&b| !is_token(b)).unwrap_or(0)],
+                ) == HeaderName::Via
+            });
+        Rejected { status: can_answer.then_some(status), reason, detail: detail.into(), reply_headers }
     }
 
     fn bad(&self, detail: impl Into<String>) -> Rejected {
@@ -371,7 +385,7 @@ impl Parser<'_> {
             }
         };
         // Header lines, up to the empty line.
-        let mut headers: Vec<Header> = Vec::with_capacity(16);
+        let mut headers: Vec<Header> = Vec::with_capacity(20);
         let body_start;
         loop {
             if next >= buf.len() {
@@ -434,7 +448,8 @@ impl Parser<'_> {
             headers.push(header);
             next = after;
         }
-        self.validate(start, headers, body_start, framing)
+        self.headers = headers;
+        self.validate(start, body_start, framing)
     }
 
     /// The status a request-line rejection gets once the reply headers are known.
@@ -531,14 +546,9 @@ impl Parser<'_> {
         Ok(StartLine::Response { code: code as u16, reason: Span::new(reason_start, _pos + line.len()) })
     }
 
-    fn validate(
-        &self,
-        start: StartLine,
-        headers: Vec<Header>,
-        body_start: usize,
-        framing: Framing,
-    ) -> Result<Parsed, Rejected> {
+    fn validate(&mut self, start: StartLine, body_start: usize, framing: Framing) -> Result<Parsed, Rejected> {
         let buf = self.buf;
+        let headers = &self.headers;
         let one = |name: HeaderName, what: &str| -> Result<Header, Rejected> {
             let mut it = headers.iter().filter(|h| h.name == name);
             let first = it.next().copied().ok_or_else(|| self.bad(format!("no {what} header")))?;
@@ -668,7 +678,7 @@ impl Parser<'_> {
             content_length,
             content_length_span,
             via,
-            headers,
+            headers: std::mem::take(&mut self.headers),
         })
     }
 }

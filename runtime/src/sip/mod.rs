@@ -4,6 +4,7 @@
 
 pub mod header;
 pub mod message;
+pub mod uri;
 pub mod values;
 
 pub use header::HeaderName;

@@ -4,8 +4,22 @@
 
 use super::message::Span;
 
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+/// RFC 3261's `token` characters, as a table (the hot loops test one byte at a time).
+pub(crate) static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
 fn is_lws(b: u8) -> bool {
@@ -49,7 +63,16 @@ fn quoted_end(buf: &[u8], i: usize, end: usize) -> Option<usize> {
 pub fn split_list(buf: &[u8], value: Span) -> impl Iterator<Item = Span> + '_ {
     let end = value.end as usize;
     let mut pos = value.start as usize;
+    // Most values hold one element: no comma, nothing to split.
+    let single = memchr::memchr(b',', &buf[value.range()]).is_none();
     std::iter::from_fn(move || loop {
+        if single {
+            if pos >= end || value.is_empty() {
+                return None;
+            }
+            pos = end;
+            return Some(value);
+        }
         if pos >= end {
             return None;
         }
@@ -81,6 +104,9 @@ pub fn split_list(buf: &[u8], value: Span) -> impl Iterator<Item = Span> + '_ {
 /// `a, , b` or a trailing comma.
 pub fn has_empty_list_element(buf: &[u8], value: Span) -> bool {
     let (start, end) = (value.start as usize, value.end as usize);
+    if memchr::memchr(b',', &buf[start..end]).is_none() {
+        return false; // a trimmed value with no comma has one element
+    }
     let mut pos = start;
     let mut seen = false;
     let mut in_angle = false;
@@ -381,25 +407,13 @@ fn check_uri(u: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The Request-URI: a URI (RFC 4475 §3.1.2.7: not in `<>`); a SIP or SIPS
-/// Request-URI carries no headers (§3.1.2.11) and has a host.
+/// The Request-URI: a URI (RFC 4475 §3.1.2.7: not in `<>`, no white space);
+/// a SIP or SIPS Request-URI carries no headers (§3.1.2.11).
 pub fn check_request_uri(u: &[u8]) -> Result<(), &'static str> {
-    check_uri(u)?;
-    let colon = u.iter().position(|&b| b == b':').unwrap_or(0);
-    let scheme = &u[..colon];
-    if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
-        let rest = &u[colon + 1..];
-        // The user part may hold `?` (user-unreserved); headers follow the host.
-        let hostpart = match rest.iter().rposition(|&b| b == b'@') {
-            Some(at) => &rest[at + 1..],
-            None => rest,
-        };
-        if hostpart.contains(&b'?') {
-            return Err("escaped headers in a SIP Request-URI");
-        }
-        if hostpart.is_empty() || matches!(hostpart[0], b';' | b':') {
-            return Err("no host");
-        }
+    let text = std::str::from_utf8(u).map_err(|_| "a Request-URI that is not UTF-8")?;
+    let uri = super::uri::parse(text).map_err(|_| "malformed")?;
+    if matches!(uri.scheme, super::uri::Scheme::Sip | super::uri::Scheme::Sips) && !uri.headers.is_empty() {
+        return Err("escaped headers in a SIP Request-URI");
     }
     Ok(())
 }
