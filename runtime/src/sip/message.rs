@@ -387,11 +387,17 @@ impl Parser<'_> {
         // Header lines, up to the empty line.
         let mut headers: Vec<Header> = Vec::with_capacity(20);
         let body_start;
+        // One scan for the line ends of the whole head (cheaper than one search a line).
+        let head_start = next;
+        let mut newlines = memchr::memchr_iter(b'\n', &buf[head_start..]).map(move |i| i + head_start);
         loop {
             if next >= buf.len() {
                 return Err(self.bad("the message ends before the empty line after the headers"));
             }
-            let (end, after) = self.line_end(next);
+            let (end, after) = match newlines.next() {
+                Some(nl) => (if nl > next && buf[nl - 1] == b'\r' { nl - 1 } else { nl }, nl + 1),
+                None => (buf.len(), buf.len()),
+            };
             if end == next {
                 body_start = after;
                 break;
@@ -450,6 +456,26 @@ impl Parser<'_> {
         }
         self.headers = headers;
         self.validate(start, body_start, framing)
+    }
+
+    /// A Contact header: `*` or name-addr / addr-spec values.
+    fn contact(&self, value: Span) -> Result<(), Rejected> {
+        let buf = self.buf;
+        if values::has_empty_list_element(buf, value) {
+            return Err(self.bad("an empty value in a Contact list"));
+        }
+        for v in values::split_list(buf, value) {
+            if &buf[v.range()] == b"*" {
+                continue;
+            }
+            let c = NameAddr::parse(buf, v).map_err(|why| self.bad(format!("bad Contact: {why}")))?;
+            if let Some(e) = c.param(buf, "expires") {
+                parse_u64(e.as_bytes())
+                    .filter(|n| *n <= u32::MAX as u64)
+                    .ok_or_else(|| self.bad("bad Contact expires"))?;
+            }
+        }
+        Ok(())
     }
 
     /// The status a request-line rejection gets once the reply headers are known.
@@ -549,44 +575,76 @@ impl Parser<'_> {
     fn validate(&mut self, start: StartLine, body_start: usize, framing: Framing) -> Result<Parsed, Rejected> {
         let buf = self.buf;
         let headers = &self.headers;
-        let one = |name: HeaderName, what: &str| -> Result<Header, Rejected> {
-            let mut it = headers.iter().filter(|h| h.name == name);
-            let first = it.next().copied().ok_or_else(|| self.bad(format!("no {what} header")))?;
-            if it.next().is_some() {
-                return Err(self.bad(format!("more than one {what} header")));
-            }
-            Ok(first)
-        };
-        // Via
+        // One pass: where the single-valued headers are (and that they are single).
+        let mut slot = [usize::MAX; 6];
+        const FROM: usize = 0;
+        const TO: usize = 1;
+        const CALL_ID: usize = 2;
+        const CSEQ: usize = 3;
+        const MAX_FORWARDS: usize = 4;
+        const CONTENT_LENGTH: usize = 5;
+        const NAMES: [&str; 6] = ["From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"];
         let mut top_via = None;
-        let mut n_vias = 0;
-        for h in headers.iter().filter(|h| h.name == HeaderName::Via) {
-            for v in values::split_list(buf, h.value) {
-                let via = Via::parse(buf, v).map_err(|why| self.bad(format!("bad Via: {why}")))?;
-                if top_via.is_none() {
-                    top_via = Some(via);
+        for (k, h) in headers.iter().enumerate() {
+            let which = match h.name {
+                HeaderName::From => FROM,
+                HeaderName::To => TO,
+                HeaderName::CallId => CALL_ID,
+                HeaderName::CSeq => CSEQ,
+                HeaderName::MaxForwards => MAX_FORWARDS,
+                HeaderName::ContentLength => CONTENT_LENGTH,
+                HeaderName::Via => {
+                    if values::has_empty_list_element(buf, h.value) {
+                        return Err(self.bad("an empty value in a Via list"));
+                    }
+                    // The top Via is parsed now; the others when a reply is routed.
+                    if top_via.is_none() {
+                        let v = values::split_list(buf, h.value).next().ok_or_else(|| self.bad("an empty Via"))?;
+                        top_via = Some(Via::parse(buf, v).map_err(|why| self.bad(format!("bad Via: {why}")))?);
+                    }
+                    continue;
                 }
-                n_vias += 1;
+                HeaderName::Expires => {
+                    // A number below 2^32.
+                    parse_u64(&buf[h.value.range()])
+                        .filter(|n| *n <= u32::MAX as u64)
+                        .ok_or_else(|| self.bad("bad Expires"))?;
+                    continue;
+                }
+                HeaderName::Date => {
+                    // An RFC 1123 date in GMT (RFC 3261 §20.17).
+                    if !values::valid_date(&buf[h.value.range()]) {
+                        return Err(self.bad("bad Date (not an RFC 1123 date in GMT)"));
+                    }
+                    continue;
+                }
+                HeaderName::Contact => {
+                    self.contact(h.value)?;
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot[which] != usize::MAX {
+                return Err(self.bad(format!("more than one {} header", NAMES[which])));
             }
-            if values::has_empty_list_element(buf, h.value) {
-                return Err(self.bad("an empty value in a Via list"));
-            }
+            slot[which] = k;
         }
         let via = top_via.ok_or_else(|| self.bad("no Via header"))?;
-        let _ = n_vias;
-        // From, To
-        let from = one(HeaderName::From, "From")?;
+        let required = |which: usize| -> Result<Header, Rejected> {
+            headers.get(slot[which]).copied().ok_or_else(|| self.bad(format!("no {} header", NAMES[which])))
+        };
+        let optional = |which: usize| headers.get(slot[which]).copied();
+        let from = required(FROM)?;
         let from = NameAddr::parse(buf, from.value).map_err(|why| self.bad(format!("bad From: {why}")))?;
-        let to = one(HeaderName::To, "To")?;
+        let to = required(TO)?;
         let to = NameAddr::parse(buf, to.value).map_err(|why| self.bad(format!("bad To: {why}")))?;
-        // Call-ID
-        let call_id = one(HeaderName::CallId, "Call-ID")?.value;
+        let call_id = required(CALL_ID)?.value;
         let cid = &buf[call_id.range()];
         if cid.is_empty() || cid.iter().any(|b| b.is_ascii_whitespace()) {
             return Err(self.bad("bad Call-ID"));
         }
+        let cseq_h = required(CSEQ)?.value;
         // CSeq: number LWS method
-        let cseq_h = one(HeaderName::CSeq, "CSeq")?.value;
         let cs = &buf[cseq_h.range()];
         let num_end = cs.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cs.len());
         let cseq = parse_u64(&cs[..num_end]).filter(|n| *n <= MAX_CSEQ).ok_or_else(|| self.bad("bad CSeq number"))?;
@@ -605,28 +663,23 @@ impl Parser<'_> {
             }
         }
         // Max-Forwards: 0..=255
-        let max_forwards = match headers.iter().filter(|h| h.name == HeaderName::MaxForwards).count() {
-            0 => None,
-            1 => {
-                let v = one(HeaderName::MaxForwards, "Max-Forwards")?.value;
-                Some(parse_u64(&buf[v.range()]).filter(|n| *n <= 255).ok_or_else(|| self.bad("bad Max-Forwards"))?
-                    as u32)
-            }
-            _ => return Err(self.bad("more than one Max-Forwards header")),
+        let max_forwards = match optional(MAX_FORWARDS) {
+            None => None,
+            Some(h) => Some(
+                parse_u64(&buf[h.value.range()]).filter(|n| *n <= 255).ok_or_else(|| self.bad("bad Max-Forwards"))?
+                    as u32,
+            ),
         };
         // Content-Length
-        let (content_length, content_length_span) =
-            match headers.iter().filter(|h| h.name == HeaderName::ContentLength).count() {
-                0 => (None, None),
-                1 => {
-                    let v = one(HeaderName::ContentLength, "Content-Length")?.value;
-                    let n = parse_u64(&buf[v.range()])
-                        .filter(|n| *n <= u32::MAX as u64)
-                        .ok_or_else(|| self.bad("bad Content-Length"))?;
-                    (Some(n as u32), Some(v))
-                }
-                _ => return Err(self.bad("more than one Content-Length header")),
-            };
+        let (content_length, content_length_span) = match optional(CONTENT_LENGTH) {
+            None => (None, None),
+            Some(h) => {
+                let n = parse_u64(&buf[h.value.range()])
+                    .filter(|n| *n <= u32::MAX as u64)
+                    .ok_or_else(|| self.bad("bad Content-Length"))?;
+                (Some(n as u32), Some(h.value))
+            }
+        };
         let available = buf.len().saturating_sub(body_start);
         let body_len = match (content_length, framing) {
             (Some(n), _) if n as usize > available => {
@@ -636,35 +689,6 @@ impl Parser<'_> {
             (None, Framing::Datagram) => available,
             (None, Framing::Stream) => return Err(self.bad("no Content-Length on a stream transport")),
         };
-        // Expires (when present): a number below 2^32.
-        for h in headers.iter().filter(|h| h.name == HeaderName::Expires) {
-            parse_u64(&buf[h.value.range()])
-                .filter(|n| *n <= u32::MAX as u64)
-                .ok_or_else(|| self.bad("bad Expires"))?;
-        }
-        // Date (when present): an RFC 1123 date in GMT (RFC 3261 §20.17).
-        for h in headers.iter().filter(|h| h.name == HeaderName::Date) {
-            if !values::valid_date(&buf[h.value.range()]) {
-                return Err(self.bad("bad Date (not an RFC 1123 date in GMT)"));
-            }
-        }
-        // Contact (when present): `*` or name-addr / addr-spec values.
-        for h in headers.iter().filter(|h| h.name == HeaderName::Contact) {
-            if values::has_empty_list_element(buf, h.value) {
-                return Err(self.bad("an empty value in a Contact list"));
-            }
-            for v in values::split_list(buf, h.value) {
-                if &buf[v.range()] == b"*" {
-                    continue;
-                }
-                let c = NameAddr::parse(buf, v).map_err(|why| self.bad(format!("bad Contact: {why}")))?;
-                if let Some(e) = c.param(buf, "expires") {
-                    parse_u64(e.as_bytes())
-                        .filter(|n| *n <= u32::MAX as u64)
-                        .ok_or_else(|| self.bad("bad Contact expires"))?;
-                }
-            }
-        }
         Ok(Parsed {
             start,
             body: Span::new(body_start, body_start + body_len),

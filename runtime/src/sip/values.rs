@@ -321,50 +321,52 @@ impl NameAddr {
             if i >= end || buf[i] != b'<' {
                 return Err("expected `<` after the display name");
             }
-        } else if let Some(lt) = buf[i..end].iter().position(|&b| b == b'<').map(|p| i + p) {
-            // Tokens before `<` are the display name (only token characters and LWS).
-            if buf[i..lt].iter().all(|&b| is_token(b) || is_lws(b)) {
-                if lt > i {
-                    display = Some(trimmed(buf, i, lt));
+        } else {
+            // One scan: tokens and LWS up to `<` are a display name; a `:` first
+            // means an addr-spec (`sip:…` with no `<>`).
+            let mut j = i;
+            while j < end && (is_token(buf[j]) || is_lws(buf[j])) {
+                j += 1;
+            }
+            if j < end && buf[j] == b'<' {
+                if j > i {
+                    display = Some(trimmed(buf, i, j));
                 }
-                i = lt;
-            } else if !looks_like_uri_start(&buf[i..end]) {
+                i = j;
+            } else if !(j < end && buf[j] == b':') && !(j == end && j > i) {
                 return Err("the display name has characters that need quotes");
             }
         }
         let (uri, angle);
         if i < end && buf[i] == b'<' {
-            let close = buf[i..end].iter().position(|&b| b == b'>').map(|p| i + p).ok_or("no `>`")?;
-            let u = &buf[i + 1..close];
-            if u.is_empty() || u.iter().any(|&b| is_lws(b)) {
-                return Err("white space inside `<…>`");
-            }
-            check_uri(u)?;
+            let close = memchr::memchr(b'>', &buf[i..end]).map(|p| i + p).ok_or("no `>`")?;
+            check_uri(&buf[i + 1..close])?;
             uri = Span { start: (i + 1) as u32, end: close as u32 };
             angle = true;
             i = close + 1;
         } else {
-            // addr-spec: up to `;` (header parameters) — it may not contain `,` `?` `;`.
+            // addr-spec: up to `;` (header parameters) — it may not contain `,` `?`.
             let s = i;
             while i < end && !is_lws(buf[i]) && buf[i] != b';' {
+                if matches!(buf[i], b'?' | b',') {
+                    return Err("a URI with `?` or `,` must be enclosed in `<>`");
+                }
                 i += 1;
             }
-            let u = &buf[s..i];
-            check_uri(u)?;
-            if u.contains(&b'?') || u.contains(&b',') {
-                return Err("a URI with `?` or `,` must be enclosed in `<>`");
-            }
+            check_uri(&buf[s..i])?;
             uri = Span { start: s as u32, end: i as u32 };
             angle = false;
         }
         let ps = skip_lws(buf, i, end);
         let mut na =
             NameAddr { value, display, uri, angle, params: Span { start: ps as u32, end: end as u32 }, tag: None };
-        params(buf, i, end, |name, val| {
-            if eq(buf, name, "tag") {
-                na.tag = val;
-            }
-        })?;
+        if ps < end {
+            params(buf, i, end, |name, val| {
+                if eq(buf, name, "tag") {
+                    na.tag = val;
+                }
+            })?;
+        }
         Ok(na)
     }
 
@@ -381,26 +383,29 @@ impl NameAddr {
     }
 }
 
-fn looks_like_uri_start(s: &[u8]) -> bool {
-    let colon = s.iter().position(|&b| b == b':');
-    match colon {
-        Some(c) if c > 0 => {
-            s[0].is_ascii_alphabetic() && s[..c].iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        }
-        _ => false,
-    }
-}
-
 /// A URI as the grammar's `absoluteURI`/`SIP-URI` need it: a scheme, a colon,
-/// something after it, no white space and no `<` `>` `"`.
+/// something after it, no white space and no `<` `>` `"` (one pass).
 fn check_uri(u: &[u8]) -> Result<(), &'static str> {
-    if !looks_like_uri_start(u) {
+    if u.is_empty() || !u[0].is_ascii_alphabetic() {
         return Err("not a URI (no scheme)");
     }
-    if u.iter().any(|&b| is_lws(b) || b == b'<' || b == b'>' || b == b'"') {
-        return Err("a URI with white space, `<`, `>` or `\"`");
+    let mut colon = 0;
+    for (k, &b) in u.iter().enumerate() {
+        if colon == 0 {
+            if b == b':' {
+                colon = k;
+                continue;
+            }
+            if !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+                return Err("not a URI (no scheme)");
+            }
+        } else if is_lws(b) || matches!(b, b'<' | b'>' | b'"') {
+            return Err("a URI with white space, `<`, `>` or `\"`");
+        }
     }
-    let colon = u.iter().position(|&b| b == b':').unwrap_or(0);
+    if colon == 0 {
+        return Err("not a URI (no scheme)");
+    }
     if colon + 1 >= u.len() {
         return Err("a URI with nothing after its scheme");
     }
