@@ -2,10 +2,12 @@
 //! header values parsed on demand, and edits applied once when a message is
 //! written. Nothing here does IO or knows about time.
 
+pub mod edit;
 pub mod header;
 pub mod message;
 pub mod uri;
 pub mod values;
 
+pub use edit::{EditError, Edits};
 pub use header::HeaderName;
 pub use message::{Framing, Header, Message, Method, Rejected, Span, StartLine};

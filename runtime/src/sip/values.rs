@@ -333,7 +333,7 @@ impl NameAddr {
                     display = Some(trimmed(buf, i, j));
                 }
                 i = j;
-            } else if !(j < end && buf[j] == b':') && !(j == end && j > i) {
+            } else if !((j < end && buf[j] == b':') || (j == end && j > i)) {
                 return Err("the display name has characters that need quotes");
             }
         }
