@@ -81,9 +81,10 @@ OPTIONS:
 Stages:
   1. cargo-fuzz: installed with `cargo install cargo-fuzz --locked` if
      `cargo fuzz --version` fails.
-  2. Corpus: copies seed inputs into fuzz/corpus/TARGET/: the shared config
-     corpus ../shared/corpus/cfg/*.cfg (beside the repository; skipped when
-     absent) and tests/data/parse/**/*.cfg.
+  2. Corpus: copies seed inputs into fuzz/corpus/TARGET/: for parse_cfg the
+     shared config corpus ../shared/corpus/cfg/*.cfg (beside the repository;
+     skipped when absent) and tests/data/parse/**/*.cfg; for parse_sip the
+     RFC 4475 messages ../shared/corpus/sip-torture/*.dat.
   3. Fuzzing: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/corpus/TARGET -- -max_total_time=N
      cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=address, ...);
      RUSTC_BOOTSTRAP=1 makes the stable toolchain accept them. The first build
@@ -349,7 +350,7 @@ fn fuzz(args: &FuzzArgs, libfuzzer_args: &[String]) -> Result {
 
     let corpus = format!("fuzz/corpus/{target}");
     progress.stage(&format!("seed corpus {corpus}/"));
-    seed_corpus(&root, &root.join(&corpus))?;
+    seed_corpus(&root, target, &root.join(&corpus))?;
 
     progress.stage(&format!("fuzz {target} for {} s", args.seconds));
     run(cargo()
@@ -387,40 +388,45 @@ fn ensure_cargo_fuzz() -> Result {
     }
 }
 
-/// Copies the seed configs into `corpus`: the shared corpus beside the
-/// repository (if there is one) and the parser's test cases.
-fn seed_corpus(root: &Path, corpus: &Path) -> Result {
+/// Copies the seeds of `target` into `corpus`: for the cfg parser the shared
+/// config corpus beside the repository (if there is one) and the parser's test
+/// cases; for the SIP parser the RFC 4475 torture messages.
+fn seed_corpus(root: &Path, target: &str, corpus: &Path) -> Result {
     fs::create_dir_all(corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
-    let shared = root.join("../shared/corpus/cfg");
-    let tests = root.join("tests/data/parse");
+    let (shared, ext, tests) = match target {
+        "parse_sip" => (root.join("../shared/corpus/sip-torture"), "dat", None),
+        _ => (root.join("../shared/corpus/cfg"), "cfg", Some(root.join("tests/data/parse"))),
+    };
     let mut seeds = Vec::new();
     if shared.is_dir() {
         let shared = shared.canonicalize().unwrap_or(shared);
-        collect_cfgs(&shared, &shared, false, &mut seeds)?;
+        collect_seeds(&shared, &shared, ext, false, &mut seeds)?;
     } else {
         eprintln!("{} absent: not used", shared.display());
     }
-    collect_cfgs(&tests, root, true, &mut seeds)?;
+    if let Some(tests) = tests {
+        collect_seeds(&tests, root, ext, true, &mut seeds)?;
+    }
     for (src, name) in &seeds {
         let dst = corpus.join(format!("seed-{name}"));
         fs::copy(src, &dst).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
     }
-    eprintln!("{} seed configs copied", seeds.len());
+    eprintln!("{} seeds copied", seeds.len());
     Ok(())
 }
 
-/// Adds the `*.cfg` files of `dir` (and of its subdirectories if `recursive`)
+/// Adds the `*.EXT` files of `dir` (and of its subdirectories if `recursive`)
 /// to `out`, each with a flat file name made of its path relative to `base`.
-fn collect_cfgs(dir: &Path, base: &Path, recursive: bool, out: &mut Vec<(PathBuf, String)>) -> Result {
+fn collect_seeds(dir: &Path, base: &Path, ext: &str, recursive: bool, out: &mut Vec<(PathBuf, String)>) -> Result {
     if !dir.is_dir() {
         return Ok(());
     }
     for path in read_dir(dir)? {
         if path.is_dir() {
             if recursive {
-                collect_cfgs(&path, base, recursive, out)?;
+                collect_seeds(&path, base, ext, recursive, out)?;
             }
-        } else if path.extension().is_some_and(|ext| ext == "cfg") {
+        } else if path.extension().is_some_and(|e| e == ext) {
             let relative = path.strip_prefix(base).unwrap_or(&path);
             let name = relative.to_string_lossy().replace('/', "__");
             out.push((path, name));

@@ -272,6 +272,30 @@ impl Message {
     pub fn body_bytes(&self) -> Bytes {
         self.slice(self.body)
     }
+
+    /// Writes the message with `edits` applied: bytes after the body (a UDP
+    /// datagram's trailing octets) are left out, and the Content-Length is
+    /// rewritten to the edited body's length — or added when the message had
+    /// none and its body is not empty.
+    pub fn write(&self, edits: &super::Edits) -> Result<bytes::BytesMut, super::EditError> {
+        let msg = &self.buf[..self.body.end as usize];
+        let body_start = self.body.start as usize;
+        if let Some(cl) = self.content_length_span {
+            return edits.apply_with_content_length(msg, Some(cl.range()), body_start);
+        }
+        let out = edits.apply(msg)?;
+        let Some(head) = memchr::memmem::find(&out, b"\r\n\r\n") else { return Ok(out) };
+        let body_len = out.len() - (head + 4);
+        if body_len == 0 {
+            return Ok(out);
+        }
+        let header = format!("Content-Length: {body_len}\r\n");
+        let mut with = bytes::BytesMut::with_capacity(out.len() + header.len());
+        with.extend_from_slice(&out[..head + 2]);
+        with.extend_from_slice(header.as_bytes());
+        with.extend_from_slice(&out[head + 2..]);
+        Ok(with)
+    }
 }
 
 struct Parsed {
