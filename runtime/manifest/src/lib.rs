@@ -95,6 +95,32 @@ pub enum ArgKind {
     Opaque,
 }
 
+impl ArgKind {
+    /// The Rust type a function of the runtime takes for an argument of this
+    /// kind, prepared when the config is compiled (paths relative to
+    /// `serc_runtime::script::args`, or Rust primitives). The code generator and
+    /// the runtime's signature checks both use it.
+    pub fn rust_type(self) -> &'static str {
+        match self {
+            ArgKind::Str | ArgKind::Table | ArgKind::Opaque => "&str",
+            ArgKind::Format | ArgKind::Uri | ArgKind::HeaderField => "&Format",
+            ArgKind::Int => "i64",
+            ArgKind::Flag => "u32",
+            ArgKind::ReplyCode => "&ReplyCode",
+            ArgKind::Regex => "&Regex",
+            ArgKind::Subst => "&Subst",
+            ArgKind::PVar => "&PvRef",
+            ArgKind::Avp => "&AvpName",
+            ArgKind::HostPort => "&HostPort",
+            ArgKind::Socket => "&SocketSpec",
+            ArgKind::HeaderName => "&HdrName",
+            ArgKind::FailureRoute | ArgKind::ReplyRoute | ArgKind::BranchRoute => "RouteId",
+            ArgKind::Methods => "&Methods",
+            ArgKind::LogLevel => "Level",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arg {
     pub name: &'static str,
@@ -160,6 +186,23 @@ impl Module {
     pub fn param(&self, name: &str) -> Option<&'static Param> {
         let params: &'static [Param] = self.params;
         params.iter().find(|p| p.name == name)
+    }
+}
+
+/// The name of the runtime function implementing `f` of `module`:
+/// `serc_runtime::modules::<module>::<function>` — with `_<arity>` when the
+/// module has several forms of the function (`t_relay_0`, `t_relay_1`).
+pub fn rust_fn_path(module: &Module, f: &Function) -> String {
+    let forms = module.functions.iter().filter(|g| g.name == f.name).count();
+    let module_ident = match module.name {
+        "core" => "core".to_string(),
+        "enum" => "r#enum".to_string(),
+        m => m.replace('-', "_"),
+    };
+    if forms > 1 {
+        format!("serc_runtime::modules::{module_ident}::{}_{}", f.name, f.args.len())
+    } else {
+        format!("serc_runtime::modules::{module_ident}::{}", f.name)
     }
 }
 

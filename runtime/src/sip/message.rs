@@ -409,7 +409,7 @@ impl Parser<'_> {
             }
         };
         // Header lines, up to the empty line.
-        let mut headers: Vec<Header> = Vec::with_capacity(20);
+        self.headers.reserve(20);
         let body_start;
         // One scan for the line ends of the whole head (cheaper than one search a line).
         let head_start = next;
@@ -428,7 +428,7 @@ impl Parser<'_> {
             }
             if matches!(buf[next], b' ' | b'\t') {
                 // A continuation line (folding) of the previous header.
-                match headers.last_mut() {
+                match self.headers.last_mut() {
                     Some(h) => {
                         let (_, e) = trim(buf, h.value.start as usize, end);
                         if e > h.value.end as usize {
@@ -469,16 +469,9 @@ impl Parser<'_> {
                 value: Span::new(vs, ve),
                 line: Span::new(next, after),
             };
-            if matches!(
-                name,
-                HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
-            ) {
-                self.reply_headers.push(header.line);
-            }
-            headers.push(header);
+            self.headers.push(header);
             next = after;
         }
-        self.headers = headers;
         self.validate(start, body_start, framing)
     }
 

@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "forward the request statelessly to the destination URI, or else the Request-URI",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "destination", kind: K::Socket }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "forward the request statelessly to [proto:]host[:port]",
         },
         Function {
@@ -26,7 +26,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "destination", kind: K::Socket }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "send the message as it is to [proto:]host[:port], without adding a Via",
         },
         Function {
@@ -34,7 +34,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "message", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "log the text at level L_DBG (4); the text is printed as is, without pseudo-variables",
         },
         Function {
@@ -42,7 +42,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "level", kind: K::LogLevel }, Arg { name: "message", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "log the text at the given numeric level; the text is printed as is",
         },
         Function {
@@ -74,7 +74,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a message flag",
         },
         Function {
@@ -82,7 +82,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a message flag",
         },
         Function {
@@ -90,7 +90,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a message flag",
         },
         Function {
@@ -98,7 +98,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a script flag (kept for the whole script run, not saved with the transaction)",
         },
         Function {
@@ -106,7 +106,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a script flag (kept for the whole script run, not saved with the transaction)",
         },
         Function {
@@ -114,7 +114,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a script flag",
         },
         Function {
@@ -122,7 +122,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a script flag",
         },
         Function {
@@ -130,7 +130,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a script flag",
         },
         Function {
@@ -138,7 +138,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a script flag",
         },
         Function {
@@ -146,7 +146,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -154,7 +154,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a flag of the given branch",
         },
         Function {
@@ -162,7 +162,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -170,7 +170,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set a flag of the given branch",
         },
         Function {
@@ -178,7 +178,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -186,7 +186,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a flag of the given branch",
         },
         Function {
@@ -194,7 +194,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -202,7 +202,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear a flag of the given branch",
         },
         Function {
@@ -210,7 +210,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -218,7 +218,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a flag of the given branch",
         },
         Function {
@@ -226,7 +226,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -234,7 +234,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "branch", kind: K::Int }, Arg { name: "flag", kind: K::Flag }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test a flag of the given branch",
         },
         Function {
@@ -242,7 +242,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "host", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -250,7 +250,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "host", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -258,7 +258,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "host", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -266,7 +266,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "hostport", kind: K::HostPort }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -274,7 +274,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "hostport", kind: K::HostPort }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -282,7 +282,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "hostport", kind: K::HostPort }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -290,7 +290,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "user", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -298,7 +298,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "user", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -306,7 +306,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "user", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -314,7 +314,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "password", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -322,7 +322,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "password", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -330,7 +330,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "password", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -338,7 +338,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -346,7 +346,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -354,7 +354,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -362,7 +362,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the whole Request-URI",
         },
         Function {
@@ -370,7 +370,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the whole Request-URI",
         },
         Function {
@@ -378,7 +378,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "prefix", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "put text in front of the Request-URI user",
         },
         Function {
@@ -386,7 +386,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "count", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "remove the first characters of the Request-URI user",
         },
         Function {
@@ -394,7 +394,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "count", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "remove the last characters of the Request-URI user",
         },
         Function {
@@ -402,7 +402,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a branch with the current Request-URI, destination URI and branch flags; clear them",
         },
         Function {
@@ -410,7 +410,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a branch to the given URI",
         },
         Function {
@@ -418,7 +418,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }, Arg { name: "q", kind: K::Opaque }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a branch to the given URI with a q-value such as 0.5",
         },
         Function {
@@ -442,7 +442,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "undo all changes made to the Request-URI",
         },
         Function {
@@ -450,7 +450,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set the destination URI (the next hop, leaving the Request-URI alone)",
         },
         Function {
@@ -458,7 +458,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set the destination URI (the next hop, leaving the Request-URI alone)",
         },
         Function {
@@ -466,7 +466,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear the destination URI",
         },
         Function {
@@ -474,7 +474,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "clear the destination URI",
         },
         Function {
@@ -482,7 +482,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test whether a destination URI is set",
         },
         Function {
@@ -490,7 +490,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "test whether a destination URI is set",
         },
         Function {
@@ -498,7 +498,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add rport to the top Via so the reply goes back to the source port (RFC 3581)",
         },
         Function {
@@ -506,7 +506,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add rport to the top Via so the reply goes back to the source port (RFC 3581)",
         },
         Function {
@@ -530,7 +530,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "reuse the TCP connection the request came on for requests to its source",
         },
         Function {
@@ -538,7 +538,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "reuse the TCP connection the request came on for requests to its source",
         },
         Function {
@@ -546,7 +546,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "reuse the request's TCP connection for requests to its source address and the given port",
         },
         Function {
@@ -554,7 +554,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "reuse the request's TCP connection for requests to its source address and the given port",
         },
         Function {
@@ -578,7 +578,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "socket", kind: K::Socket }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "send this message from the given local socket ([proto:]address[:port])",
         },
         Function {

@@ -15,7 +15,7 @@ pub static MODULE: Module = Module {
                 (-2, "no Max-Forwards header"),
                 (-3, "the header could not be parsed"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "test whether the Max-Forwards value is below the limit (1-256)",
         },
         Function {
@@ -28,7 +28,7 @@ pub static MODULE: Module = Module {
                 (-1, "the value is 0: the request must not be forwarded (reply 483)"),
                 (-2, "the header could not be parsed or changed"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "decrement Max-Forwards, or add it with the default value (1-256) when missing",
         },
     ],

@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "reply statelessly with the code and reason of the last internal error",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "code", kind: K::ReplyCode }, Arg { name: "reason", kind: K::Format }],
             routes: R::REQUEST.or(R::ERROR),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "send a stateless reply with the given code (100-699) and reason phrase",
         },
     ],

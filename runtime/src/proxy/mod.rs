@@ -1,0 +1,220 @@
+//! What a stateless proxy does to messages (OpenSER's core `forward()`), as pure
+//! functions: RFC 3261 §16 (proxy behaviour), §18 (transport) and RFC 3581 (rport).
+//!
+//! Sans-IO like the rest of the SIP core: nothing here opens a socket, reads a
+//! clock or resolves a name. Edits to a received message are recorded in an
+//! [`Edits`](crate::sip::Edits) list (applied once at send time); where a message
+//! goes is returned as a [`Target`] — an address, or a name for the caller to
+//! resolve with RFC 3263.
+//!
+//! - [`mark_received`]: `received` / `rport` on the top Via of a received request
+//!   (§18.2.1, RFC 3581 §4);
+//! - [`stateless_branch`], [`add_via`]: the Via a stateless forward inserts (§16.6
+//!   step 8, §16.11);
+//! - [`next_hop`]: where a request goes, from `$du` or the Request-URI (RFC 3263 §4
+//!   up to the DNS);
+//! - [`route_response`]: a received response — ours? strip our Via, and where the
+//!   next Via says it goes (§16.7 step 3, §18.2.2, RFC 3581 §4);
+//! - [`reply_target`]: where a reply to a received request goes (§18.2.2);
+//! - [`stateless_reply`], [`stateless_to_tag`], [`rejection_reply`]: replies built
+//!   from a request (§8.2.6; OpenSER's `sl_send_reply` and the core's 400).
+
+mod reply;
+mod route;
+mod via;
+
+use std::fmt;
+use std::hash::{DefaultHasher, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+pub use reply::{rejection_reply, stateless_reply, stateless_to_tag};
+pub use route::{next_hop, reply_target, route_response};
+pub use via::{add_via, mark_received, stateless_branch, BRANCH_COOKIE};
+
+/// A SIP transport (the ones OpenSER 1.3 listens on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Sctp,
+}
+
+impl Transport {
+    /// Recognises a transport as a Via writes it (`UDP`) or a URI's `transport`
+    /// parameter does (`udp`): case-insensitive. Other transports (`WS`,
+    /// unknown tokens) give `None`.
+    pub fn parse(name: &str) -> Option<Transport> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Sctp]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The name as a Via writes it: `UDP`, `TCP`, `TLS`, `SCTP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+        }
+    }
+
+    /// The port used when none is given: 5061 for TLS, 5060 otherwise (RFC 3261
+    /// §18.1.1, §19.1.2).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            _ => 5060,
+        }
+    }
+
+    /// Whether the transport is reliable (connection or association based).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One of the proxy's own listening sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    pub transport: Transport,
+    /// The socket's address. It must be a real address (not `0.0.0.0`) unless
+    /// `advertised` is set: it is what the Via says and what responses are
+    /// recognised by.
+    pub addr: SocketAddr,
+    /// `advertised_address` / `advertised_port` (OpenSER globals): the host
+    /// (name or IP; an IPv6 literal with or without brackets) and port written in
+    /// our Via instead of `addr`, e.g. behind a NAT.
+    pub advertised: Option<(String, u16)>,
+}
+
+impl Local {
+    pub fn new(transport: Transport, addr: SocketAddr) -> Local {
+        Local { transport, addr, advertised: None }
+    }
+
+    /// The sent-by our Via carries: `host:port`, an IPv6 address in brackets.
+    pub fn sent_by(&self) -> String {
+        match &self.advertised {
+            Some((host, port)) => {
+                if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                }
+            }
+            None => self.addr.to_string(),
+        }
+    }
+
+    /// Whether a Via with this sent-by and transport is one this socket wrote:
+    /// the host is our address (compared as an address) or our advertised host
+    /// (names compared case-insensitively, a trailing dot ignored), and the port
+    /// (the transport's default when absent) is the one that goes with it.
+    pub fn is_sent_by(&self, transport: Transport, host: &str, port: Option<u16>) -> bool {
+        if transport != self.transport {
+            return false;
+        }
+        let port = port.unwrap_or(transport.default_port());
+        let ip = parse_ip(host);
+        let same_host = |ours: &str| match (ip, parse_ip(ours)) {
+            (Some(a), Some(b)) => a.to_canonical() == b.to_canonical(),
+            (None, None) => host.trim_end_matches('.').eq_ignore_ascii_case(ours.trim_end_matches('.')),
+            _ => false,
+        };
+        let by_addr =
+            port == self.addr.port() && ip.is_some_and(|ip| ip.to_canonical() == self.addr.ip().to_canonical());
+        let by_advertised = self.advertised.as_ref().is_some_and(|(h, p)| port == *p && same_host(h));
+        by_addr || by_advertised
+    }
+}
+
+/// Where a received message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub transport: Transport,
+    /// The address the message came from.
+    pub addr: SocketAddr,
+    /// The local address it was received on.
+    pub local: SocketAddr,
+}
+
+/// Where to send a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An address: send there.
+    Addr { transport: Transport, addr: SocketAddr },
+    /// A host name for the caller to resolve (RFC 3263 §4 for requests, §5 for
+    /// responses). `transport: None`: the URI did not say (NAPTR decides);
+    /// `port: None`: none was given (SRV decides, else the transport's default).
+    Name { transport: Option<Transport>, host: String, port: Option<u16> },
+}
+
+impl Target {
+    /// The transport, when known.
+    pub fn transport(&self) -> Option<Transport> {
+        match self {
+            Target::Addr { transport, .. } => Some(*transport),
+            Target::Name { transport, .. } => *transport,
+        }
+    }
+}
+
+/// An IP address as a host is written: `192.0.2.1`, `[2001:db8::1]` or
+/// `2001:db8::1` (a Via's `received` carries IPv6 without brackets).
+pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
+    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    match inner {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
+        None => host.parse().ok(),
+    }
+}
+
+/// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
+/// every thread and process of one build (unlike `RandomState`), so that all
+/// workers compute the same branch and To-tag for a retransmission.
+pub(crate) fn hash64(feed: impl FnOnce(&mut DefaultHasher)) -> u64 {
+    let mut h = DefaultHasher::new();
+    feed(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transports() {
+        for t in [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Sctp] {
+            assert_eq!(Transport::parse(t.as_str()), Some(t));
+            assert_eq!(Transport::parse(&t.as_str().to_ascii_lowercase()), Some(t));
+        }
+        assert_eq!(Transport::parse("WS"), None);
+        assert_eq!(Transport::parse("UNKNOWN"), None);
+        assert_eq!((Transport::Tls.default_port(), Transport::Sctp.default_port()), (5061, 5060));
+        assert!(!Transport::Udp.is_reliable() && Transport::Sctp.is_reliable());
+        assert_eq!(Transport::Tcp.to_string(), "TCP");
+    }
+
+    #[test]
+    fn sent_by_and_ips() {
+        let l = Local::new(Transport::Udp, "[2001:db8::1]:5060".parse().unwrap());
+        assert_eq!(l.sent_by(), "[2001:db8::1]:5060");
+        assert!(l.is_sent_by(Transport::Udp, "[2001:DB8:0::1]", None));
+        assert!(!l.is_sent_by(Transport::Udp, "2001:db8::1", Some(5061)));
+        let adv = Local { advertised: Some(("[2001:db8::2]".into(), 5070)), ..l };
+        assert_eq!(adv.sent_by(), "[2001:db8::2]:5070");
+        assert!(adv.is_sent_by(Transport::Udp, "[2001:db8::2]", Some(5070)));
+        assert_eq!(parse_ip("[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_ip("::1"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_ip("[192.0.2.1]"), None);
+        assert_eq!(parse_ip("host.example.com"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! The top Via of a received request (`received`, `rport`) and the Via a
+//! stateless forward inserts.
+
+use std::hash::Hasher;
+use std::ops::Range;
+
+use super::{hash64, parse_ip, Local, Source};
+use crate::sip::message::{Message, Method};
+use crate::sip::values::is_token;
+use crate::sip::{Edits, HeaderName};
+
+/// The magic cookie that starts every RFC 3261 branch (§8.1.1.7).
+pub const BRANCH_COOKIE: &str = "z9hG4bK";
+
+/// One `;name[=value]` parameter: byte ranges of the message.
+#[derive(Clone, Debug)]
+pub(crate) struct Param {
+    pub name: Range<usize>,
+    pub value: Option<Range<usize>>,
+}
+
+fn skip_lws(buf: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// The parameters in `buf[start..end]` (a Via's params span), in order. Stops at
+/// anything that is not a parameter (the parser validated the top Via already).
+pub(crate) fn params(buf: &[u8], start: usize, end: usize) -> impl Iterator<Item = Param> + '_ {
+    let mut i = start;
+    std::iter::from_fn(move || {
+        i = skip_lws(buf, i, end);
+        if i >= end || buf[i] != b';' {
+            return None;
+        }
+        i = skip_lws(buf, i + 1, end);
+        let ns = i;
+        while i < end && is_token(buf[i]) {
+            i += 1;
+        }
+        if i == ns {
+            return None;
+        }
+        let name = ns..i;
+        let j = skip_lws(buf, i, end);
+        if j >= end || buf[j] != b'=' {
+            return Some(Param { name, value: None });
+        }
+        i = skip_lws(buf, j + 1, end);
+        let vs = i;
+        if i < end && buf[i] == b'"' {
+            i += 1;
+            while i < end && buf[i] != b'"' {
+                i += if buf[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(end);
+        } else if i < end && buf[i] == b'[' {
+            while i < end && buf[i] != b']' {
+                i += 1;
+            }
+            i = (i + 1).min(end);
+        } else {
+            while i < end && (is_token(buf[i]) || buf[i] == b':') {
+                i += 1;
+            }
+        }
+        Some(Param { name, value: Some(vs..i) })
+    })
+}
+
+/// The splices [`mark_received`] makes, in message order (absolute offsets of the
+/// message): each replaces a range (empty for an insert) by a text. At most three.
+pub(crate) fn received_splices(msg: &Message, src: &Source, force_rport: bool) -> Vec<(Range<usize>, String)> {
+    let mut out = Vec::new();
+    if !msg.is_request() {
+        return out;
+    }
+    let buf = &msg.bytes()[..];
+    let via = &msg.via;
+    let (mut received, mut rport) = (None, None);
+    for p in params(buf, via.params.start as usize, via.value.end as usize) {
+        let name = &buf[p.name.clone()];
+        if received.is_none() && name.eq_ignore_ascii_case(b"received") {
+            received = Some(p);
+        } else if rport.is_none() && name.eq_ignore_ascii_case(b"rport") {
+            rport = Some(p);
+        }
+    }
+    let ip = src.addr.ip().to_canonical();
+    // IPv6 without brackets: `via-received = "received" EQUAL (IPv4address / IPv6address)`.
+    let ip_text = ip.to_string();
+    let port_text = src.addr.port().to_string();
+    let want_rport = rport.is_some() || force_rport;
+    let host_differs = parse_ip(msg.text(via.host)).is_none_or(|h| h.to_canonical() != ip);
+    let end = via.value.end as usize;
+    // received: an existing one is made true; else added when the host differs
+    // or rport is asked for (RFC 3581 §4: "even if it is identical").
+    match &received {
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *ip_text.as_bytes() => {
+            out.push((v.clone(), ip_text));
+        }
+        Some(Param { name, value: None }) => out.push((name.end..name.end, format!("={ip_text}"))),
+        Some(_) => {} // already the source address
+        None if host_differs || want_rport => match &rport {
+            // Before `rport`, as in RFC 3581's example: `;received=192.0.2.1;rport=9988`.
+            Some(r) => out.push((r.name.start..r.name.start, format!("received={ip_text};"))),
+            None => out.push((end..end, format!(";received={ip_text}"))),
+        },
+        None => {}
+    }
+    match &rport {
+        Some(Param { name, value: None }) => out.push((name.end..name.end, format!("={port_text}"))),
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *port_text.as_bytes() => {
+            out.push((v.clone(), port_text));
+        }
+        Some(_) => {} // already the source port
+        None if force_rport => out.push((end..end, format!(";rport={port_text}"))),
+        None => {}
+    }
+    // Message order; inserts at one position keep the order above (received first).
+    out.sort_by_key(|(r, _)| r.start);
+    out
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4, on a received request: adds
+/// `received=<source IP>` to the top Via when its sent-by host is a name or an
+/// address other than the source's, and always when the Via has `rport`; fills
+/// an empty `rport` with the source port. `force_rport` (OpenSER's
+/// `force_rport()`) treats the Via as if it had `rport`: both parameters are
+/// appended.
+///
+/// Where the parameters go: an empty `rport` becomes `received=IP;rport=PORT` in
+/// its place (RFC 3581's example); otherwise they are appended to the Via value.
+/// A `received` already present is overwritten with the source address, and an
+/// `rport` that already has a value with the source port (as OpenSER does), so
+/// that the Via never carries two of either. IPv6 goes without brackets
+/// (RFC 3261's `via-received` is an `IPv6address`). Responses are left alone.
+pub fn mark_received(msg: &Message, src: &Source, force_rport: bool, edits: &mut Edits) {
+    for (range, text) in received_splices(msg, src, force_rport) {
+        edits.replace(range, text);
+    }
+}
+
+/// A branch for a stateless forward (RFC 3261 §16.11): the magic cookie and a
+/// hash that is the same for retransmissions of a request and differs between
+/// transactions.
+///
+/// - The top Via's branch starts with the cookie (and has more after it): the
+///   hash of that branch and the sent-by (host, case-folded, and port) — the
+///   RFC 3261 transaction id (§17.2.3), without the method, so that a CANCEL and
+///   the ACK of a non-2xx get the branch the INVITE got, as the next hop's
+///   matching needs (§9.1, §17.1.1.3).
+/// - Otherwise (RFC 2543, or a bare `z9hG4bK` as in RFC 4475 §3.2.1): the hash
+///   of the Request-URI, the top Via, the From tag, the To tag, the Call-ID and
+///   the CSeq number (§16.11). An ACK's To tag is left out: the ACK of a non-2xx
+///   carries the tag of the response and must still map to its INVITE's branch.
+///
+/// The hash is SipHash over std's fixed keys (see `hash64`): 64 bits as 16 hex
+/// digits.
+pub fn stateless_branch(msg: &Message) -> String {
+    let via = &msg.via;
+    let branch = via.branch.map(|b| msg.text(b)).filter(|b| b.len() > BRANCH_COOKIE.len());
+    let h = match branch.filter(|b| b.starts_with(BRANCH_COOKIE)) {
+        Some(branch) => hash64(|h| {
+            h.write_u8(1);
+            h.write(branch.as_bytes());
+            h.write_u8(0xff);
+            h.write(msg.text(via.host).to_ascii_lowercase().as_bytes());
+            h.write_u8(0xff);
+            h.write_u32(u32::from(via.port.unwrap_or(0)));
+        }),
+        None => hash64(|h| {
+            h.write_u8(2);
+            for part in [
+                msg.request_uri().unwrap_or(""),
+                msg.text(via.value),
+                msg.from_tag.map_or("", |t| msg.text(t)),
+                if msg.method() == Some(Method::Ack) { "" } else { msg.to_tag.map_or("", |t| msg.text(t)) },
+                msg.text(msg.call_id),
+            ] {
+                h.write_usize(part.len());
+                h.write(part.as_bytes());
+            }
+            h.write_u32(msg.cseq);
+        }),
+    };
+    format!("{BRANCH_COOKIE}{h:016x}")
+}
+
+/// Inserts our Via before the first one (RFC 3261 §16.6 step 8):
+/// `Via: SIP/2.0/UDP host:port;branch=…` (`;rport` after it when `rport`, as
+/// OpenSER's `add_rport` asks). The sent-by is `local.advertised` or
+/// `local.addr`, an IPv6 address in brackets; the port is always written.
+pub fn add_via(msg: &Message, local: &Local, branch: &str, rport: bool, edits: &mut Edits) {
+    // A parsed message always has a Via (the parser refuses one without).
+    let at = msg.header(HeaderName::Via).map_or(0, |h| h.line.start as usize);
+    let text = format!(
+        "Via: SIP/2.0/{} {};branch={branch}{}\r\n",
+        local.transport.as_str(),
+        local.sent_by(),
+        if rport { ";rport" } else { "" }
+    );
+    edits.insert(at, text);
+}

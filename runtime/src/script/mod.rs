@@ -1,0 +1,220 @@
+//! The script context: what the code generated from a cfg — and the core and
+//! module functions it calls — works on while one message goes through a
+//! route. Sans-IO: messages to send are collected in [`Ctx::out`]; the
+//! transport layer sends them.
+//!
+//! Conventions every function follows (OpenSER's): a function returns an
+//! `i32` — greater than 0 is true, less than 0 false, 0 ends the script (as
+//! `exit` does). `$retcode` is the last function's code.
+
+pub mod args;
+pub mod pv;
+pub mod value;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+pub use value::{AvpName, Avps, Value, Vars};
+
+use crate::proxy::{Local, Source, Target};
+use crate::sip::{Edits, Message, StartLine};
+
+/// The route type the code runs in (what the manifests call `Routes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    Request,
+    Failure,
+    OnReply,
+    Branch,
+    Error,
+}
+
+/// How a route's code ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// It returned (or fell off its end) with this code.
+    Return(i32),
+    /// `exit`, or a function returned 0: the script ends.
+    Exit,
+    /// `drop`: the script ends; in a branch route the branch is dropped, in a
+    /// reply route a provisional reply is.
+    Drop,
+}
+
+/// An extra branch (`append_branch`, registrar lookups with several contacts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Branch {
+    pub uri: String,
+    pub dst_uri: Option<String>,
+    /// q-value in thousandths (1000 = 1.0).
+    pub q: Option<u16>,
+    pub flags: u32,
+    pub send_socket: Option<SocketAddr>,
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Send {
+    pub bytes: Bytes,
+    pub target: Target,
+    /// The local socket to send from (`force_send_socket`), if chosen.
+    pub from: Option<SocketAddr>,
+}
+
+/// `$err.*` in the error route.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrInfo {
+    pub class: i64,
+    pub level: i64,
+    pub info: String,
+    pub rcode: i64,
+    pub rreason: String,
+}
+
+/// What a proxy is configured with, shared by every message: its sockets,
+/// aliases, and module parameters.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// The local sockets, for `myself` and for our Via.
+    pub locals: Vec<Local>,
+    /// Host names that are `myself` besides the local addresses (`alias=`).
+    pub aliases: Vec<String>,
+    /// `modparam` values (a parameter not set has its manifest default).
+    pub params: ModParams,
+}
+
+/// `modparam` values by (module, parameter).
+#[derive(Clone, Debug, Default)]
+pub struct ModParams {
+    values: Vec<(String, String, Value)>,
+}
+
+impl ModParams {
+    pub fn set(&mut self, module: &str, param: &str, value: Value) {
+        self.values.retain(|(m, p, _)| !(m == module && p == param));
+        self.values.push((module.to_string(), param.to_string(), value));
+    }
+
+    /// The value of `module`'s `param`: as set, else the manifest's default.
+    pub fn get(&self, module: &str, param: &str) -> Value {
+        if let Some((_, _, v)) = self.values.iter().find(|(m, p, _)| m == module && p == param) {
+            return v.clone();
+        }
+        let default = crate::manifest::module(module).and_then(|m| m.param(param)).map(|p| p.default);
+        match default {
+            Some(crate::manifest::Default::Int(i)) => Value::Int(i),
+            Some(crate::manifest::Default::Str(s)) => Value::Str(s.to_string()),
+            _ => Value::Null,
+        }
+    }
+
+    pub fn int(&self, module: &str, param: &str) -> i64 {
+        self.get(module, param).as_int()
+    }
+}
+
+/// Everything about the message being routed.
+pub struct Ctx<'m> {
+    pub msg: &'m Message,
+    pub src: Source,
+    pub config: &'m Config,
+    /// The local sockets (`config.locals`).
+    pub locals: &'m [Local],
+    /// `config.aliases`.
+    pub aliases: &'m [String],
+    pub route: RouteKind,
+    /// Changes to the message, applied once when it is sent.
+    pub edits: Edits,
+    /// The Request-URI as rewritten (`None`: as received).
+    pub ruri: Option<String>,
+    /// `$du`: where to send instead of the Request-URI.
+    pub dst_uri: Option<String>,
+    /// Message flags (`setflag`), script flags (`setsflag`), and the flags of
+    /// branch 0 (`setbflag`).
+    pub flags: u32,
+    pub script_flags: u32,
+    pub branch_flags: u32,
+    /// Branches beyond the Request-URI.
+    pub branches: Vec<Branch>,
+    pub retcode: i32,
+    pub avps: Avps,
+    pub vars: &'m mut Vars,
+    pub force_rport: bool,
+    pub send_socket: Option<SocketAddr>,
+    /// Messages to send, in order.
+    pub out: Vec<Send>,
+    pub err: ErrInfo,
+}
+
+impl<'m> Ctx<'m> {
+    pub fn new(msg: &'m Message, src: Source, config: &'m Config, vars: &'m mut Vars) -> Self {
+        Ctx {
+            msg,
+            src,
+            config,
+            locals: &config.locals,
+            aliases: &config.aliases,
+            route: RouteKind::Request,
+            edits: Edits::new(),
+            ruri: None,
+            dst_uri: None,
+            flags: 0,
+            script_flags: 0,
+            branch_flags: 0,
+            branches: Vec::new(),
+            retcode: 0,
+            avps: Avps::default(),
+            vars,
+            force_rport: false,
+            send_socket: None,
+            out: Vec::new(),
+            err: ErrInfo::default(),
+        }
+    }
+
+    /// The Request-URI now (rewritten or as received; `""` for a reply).
+    pub fn request_uri(&self) -> &str {
+        match &self.ruri {
+            Some(u) => u,
+            None => self.msg.request_uri().unwrap_or(""),
+        }
+    }
+
+    /// The original Request-URI (`$ou`).
+    pub fn original_uri(&self) -> &str {
+        self.msg.request_uri().unwrap_or("")
+    }
+
+    /// Records `code` as `$retcode` and gives it back (for generated code).
+    pub fn ret(&mut self, code: i32) -> i32 {
+        self.retcode = code;
+        code
+    }
+
+    /// Whether `host[:port]` is this proxy: a local address or an alias
+    /// (OpenSER's `myself`; the port must match when given).
+    pub fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let by_addr = self.locals.iter().any(|l| {
+            let ip_match = host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == l.addr.ip());
+            let adv_match = l.advertised.as_ref().is_some_and(|(h, _)| h.eq_ignore_ascii_case(host));
+            (ip_match || adv_match)
+                && port.is_none_or(|p| p == l.addr.port() || l.advertised.as_ref().is_some_and(|(_, ap)| *ap == p))
+        });
+        by_addr || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(host))
+    }
+
+    /// The edits with the Request-URI rewrite added, for sending a request.
+    pub fn request_edits(&self) -> Edits {
+        let mut edits = self.edits.clone();
+        if let (Some(new), StartLine::Request { uri, .. }) = (&self.ruri, self.msg.start) {
+            edits.replace(uri.range(), Bytes::from(new.clone()));
+        }
+        edits
+    }
+
+    pub fn flag(&self, n: u32) -> bool {
+        n < 32 && self.flags & (1 << n) != 0
+    }
+}
