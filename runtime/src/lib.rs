@@ -1,9 +1,12 @@
 //! serc-runtime: the SIP core (parser, transports, transactions, modules) that
 //! every proxy compiled by serc links against.
 //!
-//! Built from issue 4 on (see ARCHITECTURE.md): so far the sans-IO SIP message
-//! parser ([`sip`]).
+//! Layers (see ARCHITECTURE.md): [`sip`] (messages, sans-IO), [`proxy`]
+//! (stateless proxying, sans-IO), [`script`] (the context routes run on),
+//! [`modules`] (the functions scripts call), [`app`] (the pipeline around the
+//! routes), [`transport`] (tokio sockets).
 
+pub mod app;
 pub mod modules;
 pub mod proxy;
 pub mod script;

@@ -17,7 +17,8 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
     if ctx.msg.method() == Some(crate::sip::Method::Ack) {
         return 1; // an ACK is never answered
     }
-    let bytes = proxy::stateless_reply(ctx.msg, code, reason, b"serc-sl", SERVER, &ctx.src, ctx.force_rport);
+    let extra = format!("{}{SERVER}", ctx.reply_headers);
+    let bytes = proxy::stateless_reply(ctx.msg, code, reason, b"serc-sl", &extra, &ctx.src, ctx.force_rport);
     match proxy::reply_target(ctx.msg, &ctx.src, ctx.force_rport) {
         Ok(target) => {
             let from = Some(ctx.src.local);

@@ -144,6 +144,9 @@ pub struct Ctx<'m> {
     pub send_socket: Option<SocketAddr>,
     /// Messages to send, in order.
     pub out: Vec<Send>,
+    /// Header lines (each ending in CRLF) added to the replies this proxy
+    /// sends for the request (`append_to_reply`).
+    pub reply_headers: String,
     pub err: ErrInfo,
 }
 
@@ -169,6 +172,7 @@ impl<'m> Ctx<'m> {
             force_rport: false,
             send_socket: None,
             out: Vec::new(),
+            reply_headers: String::new(),
             err: ErrInfo::default(),
         }
     }

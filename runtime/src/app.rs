@@ -1,0 +1,138 @@
+//! The pipeline of a proxy: what happens to each received message, around the
+//! routes the code generator writes. It is the transport layer's [`Handler`]:
+//!
+//! - a message the parser refuses gets the RFC's answer (400, 505, 501) when it
+//!   is a request, and is dropped when it is a response;
+//! - a request goes through the script's main route (`route {}`); what the
+//!   route sends (`forward`, `sl_send_reply` …) is sent; the route ending —
+//!   `exit`, `drop`, `return`, or its last statement — ends the work;
+//! - a response goes through the bare `onreply_route {}` (if any), then back
+//!   along its Via stack (stateless; tm takes over later).
+
+use std::cell::RefCell;
+
+use crate::proxy::{self, Source, Target};
+use crate::script::{Config, Ctx, Flow, RouteKind, Send, Vars};
+use crate::sip::{Message, StartLine};
+use crate::transport::{self, Handler, Incoming, Outgoing};
+
+/// The routes of a compiled config (what the code generator implements).
+pub trait Script: std::marker::Send + Sync + 'static {
+    /// The main request route.
+    fn request(&self, ctx: &mut Ctx) -> Flow;
+
+    /// The bare `onreply_route {}`, run for every received reply before it is
+    /// relayed; `Flow::Drop` drops a provisional reply. None by default.
+    fn reply(&self, ctx: &mut Ctx) -> Flow {
+        let _ = ctx;
+        Flow::Return(1)
+    }
+}
+
+/// A proxy: a script and its configuration.
+pub struct Proxy<S> {
+    pub script: S,
+    pub config: Config,
+}
+
+thread_local! {
+    /// `$var(x)` lives in the worker, as OpenSER's script variables live in
+    /// the process.
+    static VARS: RefCell<Vars> = RefCell::new(Vars::default());
+}
+
+impl<S: Script> Proxy<S> {
+    pub fn new(script: S, config: Config) -> Self {
+        Proxy { script, config }
+    }
+
+    /// Routes one message; returns what to send (sans-IO: the caller sends).
+    pub fn route(&self, bytes: bytes::Bytes, src: Source, framing: crate::sip::Framing) -> Vec<Send> {
+        let msg = match Message::parse(bytes.clone(), framing) {
+            Ok(msg) => msg,
+            Err(rejected) => {
+                tracing::debug!(from = %src.addr, reason = rejected.detail, "refused a message");
+                let Some(reply) = proxy::rejection_reply(&bytes, &rejected) else { return Vec::new() };
+                return vec![Send {
+                    bytes: reply,
+                    target: Target::Addr { transport: src.transport, addr: src.addr },
+                    from: Some(src.local),
+                }];
+            }
+        };
+        VARS.with(|vars| {
+            let mut vars = vars.borrow_mut();
+            let mut ctx = Ctx::new(&msg, src, &self.config, &mut vars);
+            match msg.start {
+                StartLine::Request { .. } => {
+                    ctx.route = RouteKind::Request;
+                    let _flow = self.script.request(&mut ctx);
+                    std::mem::take(&mut ctx.out)
+                }
+                StartLine::Response { code, .. } => {
+                    ctx.route = RouteKind::OnReply;
+                    if self.script.reply(&mut ctx) == Flow::Drop && code < 200 {
+                        return Vec::new();
+                    }
+                    let mut edits = ctx.edits.clone();
+                    match proxy::route_response(&msg, &self.config.locals, &mut edits) {
+                        Ok(target) => match msg.write(&edits) {
+                            Ok(bytes) => vec![Send { bytes: bytes.freeze(), target, from: None }],
+                            Err(e) => {
+                                tracing::error!(error = %e, "a reply's edits conflict");
+                                Vec::new()
+                            }
+                        },
+                        Err(why) => {
+                            tracing::debug!(why, "dropped a reply");
+                            Vec::new()
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The transport a message leaves on.
+fn transport_of(t: proxy::Transport) -> Option<transport::Transport> {
+    match t {
+        proxy::Transport::Udp => Some(transport::Transport::Udp),
+        proxy::Transport::Tcp => Some(transport::Transport::Tcp),
+        proxy::Transport::Tls => Some(transport::Transport::Tls),
+        proxy::Transport::Sctp => None,
+    }
+}
+
+fn proxy_transport(t: transport::Transport) -> proxy::Transport {
+    match t {
+        transport::Transport::Udp => proxy::Transport::Udp,
+        transport::Transport::Tcp => proxy::Transport::Tcp,
+        transport::Transport::Tls => proxy::Transport::Tls,
+    }
+}
+
+impl<S: Script> Handler for Proxy<S> {
+    fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {
+        let src = Source { transport: proxy_transport(incoming.transport), addr: incoming.src, local: incoming.local };
+        let framing = incoming.transport.framing();
+        let conn = incoming.conn;
+        self.route(incoming.bytes, src, framing)
+            .into_iter()
+            .filter_map(|send| {
+                let Target::Addr { transport, addr } = send.target else {
+                    // RFC 3263 resolution of names comes with the resolver.
+                    tracing::error!(target = ?send.target, "cannot send to a host name yet");
+                    return None;
+                };
+                let Some(transport) = transport_of(transport) else {
+                    tracing::error!("SCTP is not supported");
+                    return None;
+                };
+                // A reply to the peer goes back on its connection.
+                let conn = (addr == incoming.src).then_some(conn).flatten();
+                Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! uri: tests on URIs (OpenSER 1.3's `uri` module).
