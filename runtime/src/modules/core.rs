@@ -440,3 +440,19 @@ pub fn force_tcp_alias_1(ctx: &mut Ctx, _port: i64) -> i32 {
 
 pub use force_tcp_alias_0 as add_tcp_alias_0;
 pub use force_tcp_alias_1 as add_tcp_alias_1;
+
+// ------------------------------------------------------------------ pseudo-variables
+
+/// `pv_printf("$avp(s:x)", "format")`: assigns the evaluated format.
+pub fn pv_printf(ctx: &mut Ctx, target: &crate::script::args::PvRef, format: &Format) -> i32 {
+    let value = crate::script::Value::Str(format.eval(ctx));
+    match target.pv.set(ctx, value, false) {
+        Ok(()) => 1,
+        Err(why) => {
+            tracing::error!(why, "pv_printf");
+            -1
+        }
+    }
+}
+
+pub use pv_printf as avp_printf;

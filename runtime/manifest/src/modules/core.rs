@@ -426,7 +426,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "variable", kind: K::PVar }, Arg { name: "format", kind: K::Format }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "expand the format and assign the text to a writable pseudo-variable",
         },
         Function {
@@ -434,7 +434,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "variable", kind: K::PVar }, Arg { name: "format", kind: K::Format }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "expand the format and assign the text to a writable pseudo-variable",
         },
         Function {
