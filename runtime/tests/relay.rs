@@ -193,3 +193,30 @@ async fn tcp_invite_is_relayed_and_the_reply_returns_on_the_connection() {
     assert_eq!(reply.values(HeaderName::Via).count(), 1, "our Via removed");
     s.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_invite_is_relayed() {
+    let Ok(uas) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("skipped: cannot bind [::1] on this machine");
+        return;
+    };
+    let uas_addr = uas.local_addr().unwrap();
+    let probe = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    let udp = probe.local_addr().unwrap();
+    drop(probe);
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, udp)], ..Config::default() };
+    let proxy = Arc::new(Proxy::new(Relay { uas: uas_addr }, config));
+    let handle =
+        Server::start(ServerConfig { listens: vec![Listen::udp(udp)], workers: 1, ..ServerConfig::default() }, proxy)
+            .await
+            .expect("the proxy starts on [::1]");
+    let client = UdpSocket::bind("[::1]:0").await.unwrap();
+    let client_addr = client.local_addr().unwrap();
+    let req = invite(client_addr, 70, "z9hG4bKv6").replace(&client_addr.to_string(), "client-v6");
+    client.send_to(req.as_bytes(), udp).await.unwrap();
+    let (fwd, _) = recv(&uas).await;
+    let vias: Vec<String> = fwd.values(HeaderName::Via).map(|v| fwd.text(v).to_string()).collect();
+    assert!(vias[0].starts_with(&format!("SIP/2.0/UDP [::1]:{};branch=z9hG4bK", udp.port())), "{}", vias[0]);
+    assert!(vias[1].ends_with(&format!(";received=::1;rport={}", client_addr.port())), "{}", vias[1]);
+    handle.shutdown().await;
+}
