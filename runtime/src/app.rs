@@ -27,6 +27,36 @@ pub trait Script: std::marker::Send + Sync + 'static {
         let _ = ctx;
         Flow::Return(1)
     }
+
+    /// The `error_route`, if the config has one.
+    fn error(&self, ctx: &mut Ctx) -> Option<Flow> {
+        let _ = ctx;
+        None
+    }
+}
+
+/// What generated code calls after each action, as OpenSER 1.3's
+/// `run_action_list` does: when the action recorded an error (`$err.class`)
+/// and the config has an `error_route`, that route runs now; if it ends the
+/// script (`exit`, `drop`) so does this, else the error is cleared and the
+/// script goes on. `None`: go on.
+pub fn after_action<S: Script + ?Sized>(script: &S, ctx: &mut Ctx) -> Option<Flow> {
+    if !ctx.error_pending() {
+        return None;
+    }
+    let back = ctx.route;
+    ctx.route = RouteKind::Error;
+    let flow = script.error(ctx);
+    ctx.route = back;
+    match flow {
+        None => None,
+        Some(Flow::Exit) => Some(Flow::Exit),
+        Some(Flow::Drop) => Some(Flow::Drop),
+        Some(Flow::Return(_)) => {
+            ctx.err = crate::script::ErrInfo::default();
+            None
+        }
+    }
 }
 
 /// A proxy: a script and its configuration.

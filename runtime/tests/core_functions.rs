@@ -107,3 +107,40 @@ fn forward_to_a_socket_adds_our_via_and_marks_the_received_one() {
     let second = Message::parse(again.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
     assert_eq!(second.text(second.via.branch.unwrap()), fwd.text(fwd.via.branch.unwrap()));
 }
+
+/// The error route runs after an action that recorded an error, as OpenSER
+/// 1.3 runs it; `exit` there ends the script, anything else clears the error.
+#[test]
+fn the_error_route_runs_after_an_action_that_met_an_error() {
+    use serc_runtime::app::{after_action, Script};
+    use serc_runtime::modules::sl;
+    use serc_runtime::script::args::ReplyCode;
+    use serc_runtime::script::{Flow, RouteKind, ERR_CLASS_PARSER};
+
+    struct WithErrorRoute {
+        exits: bool,
+    }
+    impl Script for WithErrorRoute {
+        fn request(&self, _ctx: &mut Ctx) -> Flow {
+            Flow::Return(1)
+        }
+        fn error(&self, ctx: &mut Ctx) -> Option<Flow> {
+            assert_eq!(ctx.route, RouteKind::Error);
+            // error_route { sl_send_reply("$err.rcode", "$err.rreason"); exit; }
+            let code = ReplyCode::Dynamic(Format::parse("$err.rcode").unwrap());
+            sl::sl_send_reply(ctx, &code, &Format::parse("$err.rreason").unwrap());
+            Some(if self.exits { Flow::Exit } else { Flow::Return(1) })
+        }
+    }
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    assert_eq!(after_action(&WithErrorRoute { exits: true }, &mut ctx), None, "no error: nothing runs");
+    ctx.set_error(ERR_CLASS_PARSER, 1, "bad Contact", 400, "Bad Contact");
+    assert_eq!(after_action(&WithErrorRoute { exits: true }, &mut ctx), Some(Flow::Exit));
+    let reply = Message::parse(ctx.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
+    assert_eq!(reply.status(), Some(400));
+    assert_eq!(ctx.route, RouteKind::Request, "back in the request route");
+    assert_eq!(after_action(&WithErrorRoute { exits: false }, &mut ctx), None);
+    assert_eq!(ctx.err.class, 0, "the error is cleared when the error route does not exit");
+}

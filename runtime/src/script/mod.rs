@@ -62,6 +62,9 @@ pub struct Send {
     pub from: Option<SocketAddr>,
 }
 
+/// OpenSER's error classes (`$err.class`).
+pub const ERR_CLASS_PARSER: i64 = 1;
+
 /// `$err.*` in the error route.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ErrInfo {
@@ -216,6 +219,19 @@ impl<'m> Ctx<'m> {
             edits.replace(uri.range(), Bytes::from(new.clone()));
         }
         edits
+    }
+
+    /// Records an error met while processing the message (OpenSER's
+    /// `set_err_info` + `set_err_reply`: a header that fails to parse when a
+    /// function reads it): the error route runs after the current action.
+    pub fn set_error(&mut self, class: i64, level: i64, info: &str, rcode: i64, rreason: &str) {
+        self.err = ErrInfo { class, level, info: info.to_string(), rcode, rreason: rreason.to_string() };
+    }
+
+    /// Whether the error route is due: an error is recorded and the code is not
+    /// already in the error route or a reply route (OpenSER 1.3's rule).
+    pub fn error_pending(&self) -> bool {
+        self.err.class != 0 && !matches!(self.route, RouteKind::Error | RouteKind::OnReply)
     }
 
     pub fn flag(&self, n: u32) -> bool {
