@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "param", kind: K::Str }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "append a ;param to the R-URI",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the To header has a tag (an in-dialog request)",
         },
         Function {
@@ -26,7 +26,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::PVar }],
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the user part of the URI in the variable is an E.164 number",
         },
         Function {
@@ -42,7 +42,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "turn a tel: R-URI into a sip: URI with user=phone",
         },
         Function {
@@ -50,7 +50,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "param", kind: K::Str }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the R-URI has this parameter",
         },
         Function {
@@ -58,7 +58,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "param", kind: K::Str }, Arg { name: "value", kind: K::Str }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the R-URI has this parameter with this value",
         },
     ],

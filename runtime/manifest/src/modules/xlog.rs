@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "message", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "log the formatted message at debug level",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "message", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "log the formatted message at error level",
         },
         Function {
@@ -26,7 +26,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "level", kind: K::LogLevel }, Arg { name: "message", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "log the formatted message at the given level",
         },
     ],
