@@ -144,3 +144,16 @@ fn the_error_route_runs_after_an_action_that_met_an_error() {
     assert_eq!(after_action(&WithErrorRoute { exits: false }, &mut ctx), None);
     assert_eq!(ctx.err.class, 0, "the error is cleared when the error route does not exit");
 }
+
+#[test]
+fn an_advertised_address_goes_into_our_via() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    assert_eq!(core::set_advertised_address(&mut ctx, &HostPort { host: "203.0.113.7".into(), port: None }), 1);
+    assert_eq!(core::set_advertised_port(&mut ctx, 5099), 1);
+    assert_eq!(core::set_advertised_port(&mut ctx, 70000), -1);
+    core::forward_1(&mut ctx, &SocketSpec::parse("udp:192.0.2.20:5070").unwrap());
+    let fwd = Message::parse(ctx.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
+    assert!(fwd.text(fwd.via.value).starts_with("SIP/2.0/UDP 203.0.113.7:5099;branch="), "{}", fwd.text(fwd.via.value));
+}

@@ -78,10 +78,14 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
         tracing::error!("forward: only requests are forwarded by the script");
         return -1;
     }
-    let Some(local) = local_for(ctx, &target).cloned() else {
+    let Some(mut local) = local_for(ctx, &target).cloned() else {
         tracing::error!("forward: no local socket");
         return -1;
     };
+    if ctx.advertised_address.is_some() || ctx.advertised_port.is_some() {
+        let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
+        local.advertised = Some((ctx.advertised_address.clone().unwrap_or(host), ctx.advertised_port.unwrap_or(port)));
+    }
     let mut edits = ctx.request_edits();
     proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
     let branch = proxy::stateless_branch(ctx.msg);
@@ -456,3 +460,26 @@ pub fn pv_printf(ctx: &mut Ctx, target: &crate::script::args::PvRef, format: &Fo
 }
 
 pub use pv_printf as avp_printf;
+
+// ------------------------------------------------------------------ advertised address
+
+/// `set_advertised_address("host")`: our Via and Record-Route for this message
+/// say this host instead of the socket's address (behind a NAT).
+pub fn set_advertised_address(ctx: &mut Ctx, to: &HostPort) -> i32 {
+    ctx.advertised_address = Some(to.host.clone());
+    if let Some(port) = to.port {
+        ctx.advertised_port = Some(port);
+    }
+    1
+}
+
+/// `set_advertised_port(5080)`
+pub fn set_advertised_port(ctx: &mut Ctx, port: i64) -> i32 {
+    match u16::try_from(port) {
+        Ok(p) if p > 0 => {
+            ctx.advertised_port = Some(p);
+            1
+        }
+        _ => -1,
+    }
+}

@@ -145,6 +145,10 @@ pub struct Ctx<'m> {
     pub vars: &'m mut Vars,
     pub force_rport: bool,
     pub send_socket: Option<SocketAddr>,
+    /// `set_advertised_address` / `set_advertised_port`: what our Via (and
+    /// Record-Route) say for this message instead of the socket's address.
+    pub advertised_address: Option<String>,
+    pub advertised_port: Option<u16>,
     /// Messages to send, in order.
     pub out: Vec<Send>,
     /// Header lines (each ending in CRLF) added to the replies this proxy
@@ -174,6 +178,8 @@ impl<'m> Ctx<'m> {
             vars,
             force_rport: false,
             send_socket: None,
+            advertised_address: None,
+            advertised_port: None,
             out: Vec::new(),
             reply_headers: String::new(),
             err: ErrInfo::default(),

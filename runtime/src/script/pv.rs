@@ -90,6 +90,8 @@ pub enum Pv {
     TimeSecs,
     /// `$null` (Kamailio).
     Null,
+    /// xlog's `$C(xy)` colours: serc writes no colour codes, so it reads `""`.
+    Color,
 }
 
 impl Pv {
@@ -145,6 +147,7 @@ impl Pv {
             ("err.rreason", None) => Pv::ErrReason,
             ("Ts", None) => Pv::TimeSecs,
             ("null", None) => Pv::Null,
+            ("C", Some(_)) => Pv::Color,
             ("hdr", Some(h)) if !h.is_empty() => Pv::Hdr(h.to_string()),
             ("avp", Some(a)) => Pv::Avp(AvpName::parse(a)?),
             ("var", Some(v)) if !v.is_empty() => Pv::Var(v.to_string()),
@@ -221,6 +224,7 @@ impl Pv {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
             ),
             Pv::Null => Value::Null,
+            Pv::Color => Value::Str(String::new()),
         }
     }
 

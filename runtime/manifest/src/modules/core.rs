@@ -562,7 +562,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "address", kind: K::HostPort }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "address written into the Via and Record-Route of this message instead of the socket's",
         },
         Function {
@@ -570,7 +570,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "port", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "port written into the Via and Record-Route of this message instead of the socket's",
         },
         Function {
