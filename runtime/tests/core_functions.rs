@@ -157,3 +157,35 @@ fn an_advertised_address_goes_into_our_via() {
     let fwd = Message::parse(ctx.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
     assert!(fwd.text(fwd.via.value).starts_with("SIP/2.0/UDP 203.0.113.7:5099;branch="), "{}", fwd.text(fwd.via.value));
 }
+
+#[test]
+fn pseudo_variables_read_the_message() {
+    let text = INVITE.replace(
+        "Content-Length: 0\r\n",
+        "Refer-To: <sip:carol@example.org?Replaces=x>\r\nP-Asserted-Identity: \"A\" <sip:+1555@example.com>\r\n\
+         P-Preferred-Identity: <sip:pref@example.com>\r\nUser-Agent: test-ua/1.0\r\nContent-Length: 0\r\n",
+    );
+    let msg = Message::parse(Bytes::from(text), Framing::Datagram).unwrap();
+    let (_, config, src) = setup();
+    let mut vars = Vars::default();
+    let ctx = Ctx::new(&msg, src, &config, &mut vars);
+    let get = |name: &str| PvRef::parse(name).unwrap_or_else(|| panic!("{name}")).get(&ctx);
+    assert_eq!(get("$rt"), Value::str("sip:carol@example.org?Replaces=x"));
+    assert_eq!(get("$ai"), Value::str("sip:+1555@example.com"));
+    assert_eq!(get("$pU"), Value::str("pref"));
+    assert_eq!(get("$ua"), Value::str("test-ua/1.0"));
+    assert_eq!(get("$rU"), Value::str("+15551234"));
+    assert_eq!(get("$rd"), Value::str("proxy.example.com"));
+    assert_eq!(get("$rp"), Value::Int(5060));
+    assert_eq!(get("$rP"), Value::str("UDP"));
+    assert_eq!(get("$fU"), Value::str("alice"));
+    assert_eq!(get("$ft"), Value::str("1"));
+    assert_eq!(get("$tt"), Value::Null);
+    assert_eq!(get("$rm"), Value::str("INVITE"));
+    assert_eq!(get("$cs"), Value::Int(1));
+    assert_eq!(get("$si"), Value::str("192.0.2.10"));
+    assert_eq!(get("$(ru{uri.param,user})"), Value::str("phone"));
+    assert_eq!(get("$(hdr(Via){param.value,branch})"), Value::str("z9hG4bKabc"));
+    assert_eq!(get("$(ci{s.select,0,@})"), Value::str("core-functions"));
+    assert_eq!(get("$(ci{s.len})"), Value::Int("core-functions@192.0.2.10".len() as i64));
+}

@@ -90,6 +90,20 @@ pub enum Pv {
     TimeSecs,
     /// `$null` (Kamailio).
     Null,
+    /// `$fs`: the forced send socket (`proto:ip:port`).
+    ForcedSocket,
+    /// `$pp`: the process id.
+    Pid,
+    /// `$rP`: the Request-URI's transport (`UDP` unless it says otherwise).
+    RProto,
+    /// `$rt`: the Refer-To URI; `$pu`/`$pU`: P-Preferred-Identity URI and user;
+    /// `$ai`: P-Asserted-Identity URI; `$di`: Diversion URI; `$re`: Remote-Party-ID URI.
+    ReferTo,
+    PPreferredUri,
+    PPreferredUser,
+    PAssertedUri,
+    DiversionUri,
+    RpidUri,
     /// xlog's `$C(xy)` colours: serc writes no colour codes, so it reads `""`.
     Color,
 }
@@ -148,6 +162,15 @@ impl Pv {
             ("Ts", None) => Pv::TimeSecs,
             ("null", None) => Pv::Null,
             ("C", Some(_)) => Pv::Color,
+            ("fs", None) => Pv::ForcedSocket,
+            ("pp", None) => Pv::Pid,
+            ("rP", None) => Pv::RProto,
+            ("rt", None) => Pv::ReferTo,
+            ("pu", None) => Pv::PPreferredUri,
+            ("pU", None) => Pv::PPreferredUser,
+            ("ai", None) => Pv::PAssertedUri,
+            ("di", None) => Pv::DiversionUri,
+            ("re", None) => Pv::RpidUri,
             ("hdr", Some(h)) if !h.is_empty() => Pv::Hdr(h.to_string()),
             ("avp", Some(a)) => Pv::Avp(AvpName::parse(a)?),
             ("var", Some(v)) if !v.is_empty() => Pv::Var(v.to_string()),
@@ -225,6 +248,24 @@ impl Pv {
             ),
             Pv::Null => Value::Null,
             Pv::Color => Value::Str(String::new()),
+            Pv::ForcedSocket => ctx.send_socket.map_or(Value::Null, |a| {
+                let proto = ctx.locals.iter().find(|l| l.addr == a).map_or("udp", |l| l.transport.as_str());
+                Value::Str(format!("{}:{a}", proto.to_ascii_lowercase()))
+            }),
+            Pv::Pid => Value::Int(i64::from(std::process::id())),
+            Pv::RProto => match uri::parse(ctx.request_uri()) {
+                Ok(u) => Value::Str(u.transport().map_or("UDP".to_string(), str::to_ascii_uppercase)),
+                Err(_) => Value::Null,
+            },
+            Pv::ReferTo => header_uri(msg, "Refer-To"),
+            Pv::PPreferredUri => header_uri(msg, "P-Preferred-Identity"),
+            Pv::PPreferredUser => match header_uri(msg, "P-Preferred-Identity") {
+                Value::Str(u) => uri_part(&u, Part::User),
+                v => v,
+            },
+            Pv::PAssertedUri => header_uri(msg, "P-Asserted-Identity"),
+            Pv::DiversionUri => header_uri(msg, "Diversion"),
+            Pv::RpidUri => header_uri(msg, "Remote-Party-ID"),
         }
     }
 
@@ -404,6 +445,16 @@ fn name_addr(msg: &Message, na: crate::sip::values::NameAddr, which: &Pv) -> Val
             na.display.map_or(Value::Null, |d| Value::Str(msg.text(d).trim_matches('"').to_string()))
         }
         _ => na.tag.map_or(Value::Null, |t| Value::Str(msg.text(t).to_string())),
+    }
+}
+
+/// The URI of the first value of a name-addr header (`<sip:…>;params`).
+fn header_uri(msg: &Message, name: &str) -> Value {
+    let Some(h) = msg.headers_by_text(name).next() else { return Value::Null };
+    let first = crate::sip::values::split_list(msg.bytes(), h.value).next();
+    match first.and_then(|v| crate::sip::values::NameAddr::parse(msg.bytes(), v).ok()) {
+        Some(na) => Value::Str(msg.text(na.uri).to_string()),
+        None => Value::Null,
     }
 }
 
