@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "param", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a parameter to the Record-Route header this proxy inserts",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "match the parameters of the Route header used for this hop",
         },
         Function {
@@ -26,7 +26,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "direction", kind: K::Opaque }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the in-dialog request flows \"upstream\" or \"downstream\" (needs append_fromtag)",
         },
         Function {
@@ -37,7 +37,7 @@ pub static MODULE: Module = Module {
                 (1, "the next hop was taken from the Route set"),
                 (-1, "no Route header, the next hop is not from the Route set, or an error"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "route an in-dialog request by its Route headers",
         },
         Function {
@@ -45,7 +45,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "insert a Record-Route header (two when the interfaces differ and enable_double_rr is on)",
         },
         Function {
@@ -53,7 +53,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "params", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "insert a Record-Route header carrying the given parameters",
         },
         Function {
@@ -61,7 +61,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "address", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "insert a Record-Route header with the given address",
         },
     ],
