@@ -212,6 +212,83 @@ impl ReplyCode {
     }
 }
 
+/// A `Regex` argument compiled as OpenSER's `fixup_str2regexp` does
+/// (`REG_EXTENDED|REG_ICASE|REG_NEWLINE`): case-insensitive, `^`/`$` at every line,
+/// and no negated bracket expression matching a newline (`[^@]*` stays on its line).
+pub fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("(?im){}", exclude_newline(pattern)))
+}
+
+/// `pattern` with `\n` added to each negated bracket expression (`[^@]` →
+/// `[^@\n]`): POSIX's `REG_NEWLINE` keeps them off newlines, Rust's do not.
+pub(crate) fn exclude_newline(pattern: &str) -> String {
+    let cs: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut i = 0;
+    while i < cs.len() {
+        match cs[i] {
+            '\\' => {
+                out.extend(&cs[i..(i + 2).min(cs.len())]);
+                i += 2;
+            }
+            '[' => match class_end(&cs, i) {
+                Some(end) => {
+                    out.extend(&cs[i..end]);
+                    if cs.get(i + 1) == Some(&'^') {
+                        out.push_str("\\n");
+                    }
+                    out.push(']');
+                    i = end + 1;
+                }
+                None => {
+                    // Unbalanced: the regex compiler reports it.
+                    out.extend(&cs[i..]);
+                    break;
+                }
+            },
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The index of the `]` closing the bracket expression opened at `open` (nested
+/// classes such as `[:alpha:]` included; a `]` first in a class is literal).
+fn class_end(cs: &[char], open: usize) -> Option<usize> {
+    let skip_head = |mut i: usize| {
+        if cs.get(i) == Some(&'^') {
+            i += 1;
+        }
+        if cs.get(i) == Some(&']') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_head(open + 1);
+    let mut depth = 1;
+    while i < cs.len() {
+        match cs[i] {
+            '\\' => i += 2,
+            '[' => {
+                depth += 1;
+                i = skip_head(i + 1);
+            }
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// A `sed`-like substitution: `/re/replacement/flags`.
 #[derive(Clone, Debug)]
 pub struct Subst {
@@ -222,28 +299,71 @@ pub struct Subst {
 }
 
 impl Subst {
+    /// A `Subst` argument read as OpenSER 1.3's `subst_parser` reads
+    /// `/re/replacement/flags`: any delimiter but `\`; a delimiter preceded by `\` does
+    /// not end the expression; flags `i` (ignore case), `g` (every match), `s` (`.` and
+    /// `[^…]` match newlines, `^`/`$` only at the ends of the text; without it they
+    /// match at every line, as `REG_NEWLINE` does). The replacement is kept in the
+    /// encoding [`Subst::replacement`](Subst::replacement) documents (`\N` → `${N}`, `$` → `$$`), its other
+    /// escapes and pseudo-variables as written; the `subst` functions read them.
     pub fn parse(text: &str) -> Result<Subst, String> {
-        let delim = text.chars().next().ok_or("an empty substitution")?;
-        let parts: Vec<&str> = text[delim.len_utf8()..].split(delim).collect();
-        if parts.len() < 3 {
-            return Err(format!("`{text}` is not `{delim}re{delim}replacement{delim}flags`"));
+        let mut chars = text.char_indices();
+        let Some((_, delim)) = chars.next() else { return Err("an empty substitution".into()) };
+        if delim == '\\' {
+            return Err("`\\` cannot delimit a substitution".into());
         }
-        let flags = parts[2];
-        let pattern = if flags.contains('i') { format!("(?i){}", parts[0]) } else { parts[0].to_string() };
-        let re = Regex::new(&pattern).map_err(|e| e.to_string())?;
+        let shape = || format!("`{text}` is not `{delim}re{delim}replacement{delim}flags`");
+        // The expression: up to the first delimiter not preceded by a backslash.
+        let re_start = delim.len_utf8();
+        let mut prev = delim;
+        let re_end = loop {
+            let Some((i, c)) = chars.next() else { return Err(shape()) };
+            if c == delim && prev != '\\' {
+                break i;
+            }
+            prev = c;
+        };
+        // The replacement: escapes go by pairs, so `\<delim>` does not end it.
         let mut replacement = String::new();
-        let mut chars = parts[1].chars().peekable();
-        while let Some(c) = chars.next() {
-            match (c, chars.peek()) {
-                ('\\', Some(d)) if d.is_ascii_digit() => {
-                    let _ = write!(replacement, "${{{d}}}");
-                    chars.next();
-                }
-                ('$', _) => replacement.push_str("$$"),
-                _ => replacement.push(c),
+        let flags_start = loop {
+            let Some((i, c)) = chars.next() else { return Err(shape()) };
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, d)) if d.is_ascii_digit() => {
+                        replacement.push_str("${");
+                        replacement.push(d);
+                        replacement.push('}');
+                    }
+                    Some((_, '$')) => replacement.push_str("\\$$"),
+                    Some((_, d)) => {
+                        replacement.push('\\');
+                        replacement.push(d);
+                    }
+                    None => return Err(shape()),
+                },
+                '$' => replacement.push_str("$$"),
+                c if c == delim => break i + c.len_utf8(),
+                c => replacement.push(c),
+            }
+        };
+        let (mut icase, mut dotall, mut global) = (false, false, false);
+        for f in text[flags_start..].chars() {
+            match f {
+                'i' => icase = true,
+                's' => dotall = true,
+                'g' => global = true,
+                other => return Err(format!("unknown flag `{other}` in `{text}` (the flags are g, i and s)")),
             }
         }
-        Ok(Subst { re, replacement, global: flags.contains('g') })
+        let re = &text[re_start..re_end];
+        let pattern = match (icase, dotall) {
+            (false, false) => format!("(?m){}", exclude_newline(re)),
+            (true, false) => format!("(?im){}", exclude_newline(re)),
+            (false, true) => format!("(?s){re}"),
+            (true, true) => format!("(?is){re}"),
+        };
+        let re = Regex::new(&pattern).map_err(|e| e.to_string())?;
+        Ok(Subst { re, replacement, global })
     }
 }
 
@@ -318,8 +438,9 @@ pub struct Methods {
 impl Methods {
     pub fn parse(text: &str) -> Methods {
         let mut m = Methods { known: Vec::new(), other: Vec::new() };
+        // OpenSER 1.3 reads the names in the config case-insensitively.
         for name in text.split('|').map(str::trim).filter(|n| !n.is_empty()) {
-            match Method::parse(name.as_bytes()) {
+            match Method::parse(name.to_ascii_uppercase().as_bytes()) {
                 Method::Other => m.other.push(name.to_string()),
                 known => m.known.push(known),
             }
@@ -330,7 +451,7 @@ impl Methods {
     /// Whether the method `text` (as written in the message) is in the set.
     pub fn contains(&self, method: Method, text: &str) -> bool {
         match method {
-            Method::Other => self.other.iter().any(|o| o == text),
+            Method::Other => self.other.iter().any(|o| o.eq_ignore_ascii_case(text)),
             known => self.known.contains(&known),
         }
     }
@@ -401,8 +522,9 @@ mod tests {
         assert_eq!((sock.transport, sock.host.as_str(), sock.port), (Some(Transport::Udp), "10.0.0.1", Some(5060)));
         let v6 = SocketSpec::parse("tcp:[::1]:5070").unwrap();
         assert_eq!(v6.ip(), Some("::1".parse().unwrap()));
-        let m = Methods::parse("INVITE|BYE|FOO");
+        let m = Methods::parse("INVITE|bye|Foo");
         assert!(m.contains(Method::Bye, "BYE") && m.contains(Method::Other, "FOO") && !m.contains(Method::Ack, "ACK"));
+        assert!(!m.contains(Method::Other, "BAR"));
         assert_eq!(Level::parse("L_ERROR"), Some(Level::Err));
     }
 }

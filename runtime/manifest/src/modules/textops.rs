@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "header", kind: K::HeaderField }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header after the last one",
         },
         Function {
@@ -18,7 +18,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "header", kind: K::HeaderField }, Arg { name: "after", kind: K::HeaderName }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header after the first header with the given name",
         },
         Function {
@@ -26,7 +26,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a Date header with the current UTC time to the reply being built",
         },
         Function {
@@ -34,7 +34,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "header", kind: K::HeaderField }],
             routes: R::REQUEST.or(R::BRANCH).or(R::ERROR),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header to the reply the script will send",
         },
         Function {
@@ -42,7 +42,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "prefix", kind: K::Str }, Arg { name: "suffix", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header made of prefix + R-URI + suffix",
         },
         Function {
@@ -50,7 +50,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "content_type", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "keep only the first part of the given content type in a multipart body",
         },
         Function {
@@ -58,7 +58,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the message has a non-empty body",
         },
         Function {
@@ -66,7 +66,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "mime", kind: K::Opaque }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the message has a non-empty body of the given MIME type",
         },
         Function {
@@ -74,7 +74,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "header", kind: K::HeaderField }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header before the first one",
         },
         Function {
@@ -82,7 +82,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "header", kind: K::HeaderField }, Arg { name: "before", kind: K::HeaderName }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add a header before the first header with the given name",
         },
         Function {
@@ -90,7 +90,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "methods", kind: K::Methods }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the method (or the CSeq method of a reply) is in the list",
         },
         Function {
@@ -98,7 +98,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "name", kind: K::HeaderName }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if a header with this name is present",
         },
         Function {
@@ -106,7 +106,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "value", kind: K::Opaque }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the Privacy header contains the given value",
         },
         Function {
@@ -114,7 +114,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "name", kind: K::HeaderName }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "remove every header with this name (false if none)",
         },
         Function {
@@ -122,23 +122,23 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
-            summary: "replace the first match of the regex in the message",
+            implemented: true,
+            summary: "replace the first match of the regex past the first line",
         },
         Function {
             name: "replace_all",
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
-            summary: "replace every match of the regex in the message",
+            implemented: true,
+            summary: "replace every match of the regex past the first line",
         },
         Function {
             name: "replace_body",
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace the first match of the regex in the body",
         },
         Function {
@@ -146,7 +146,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "replace every match of the regex in the body",
         },
         Function {
@@ -154,7 +154,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the regex matches somewhere in the message",
         },
         Function {
@@ -162,15 +162,15 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
-            summary: "insert text after the first match in the headers",
+            implemented: true,
+            summary: "insert text after the first match past the first line (headers and body)",
         },
         Function {
             name: "search_append_body",
             args: &[Arg { name: "re", kind: K::Regex }, Arg { name: "text", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "insert text after the first match in the body",
         },
         Function {
@@ -178,7 +178,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the regex matches somewhere in the body",
         },
         Function {
@@ -186,15 +186,15 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "subst", kind: K::Subst }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
-            summary: "sed-like substitution over the headers",
+            implemented: true,
+            summary: "sed-like substitution past the first line (headers and body)",
         },
         Function {
             name: "subst_body",
             args: &[Arg { name: "subst", kind: K::Subst }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "sed-like substitution over the body",
         },
         Function {
@@ -202,7 +202,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "subst", kind: K::Subst }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "sed-like substitution over the whole R-URI",
         },
         Function {
@@ -210,7 +210,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "subst", kind: K::Subst }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "sed-like substitution over the R-URI username",
         },
     ],
