@@ -9,6 +9,7 @@
 pub mod app;
 pub mod modules;
 pub mod proxy;
+pub mod resolve;
 pub mod script;
 pub mod sip;
 pub mod transport;
