@@ -7,11 +7,17 @@
 //!   route sends (`forward`, `sl_send_reply` …) is sent; the route ending —
 //!   `exit`, `drop`, `return`, or its last statement — ends the work;
 //! - a response goes through the bare `onreply_route {}` (if any), then back
-//!   along its Via stack (stateless; tm takes over later).
+//!   along its Via stack (stateless; tm takes over later);
+//! - a message to a host name is located by RFC 3263 ([`crate::resolve`]): sent
+//!   at once when the cache has the answer, else by a task once the lookup
+//!   ends — the worker never waits for the DNS.
 
 use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use crate::proxy::{self, Source, Target};
+use crate::resolve::{self, Resolver};
 use crate::script::{Config, Ctx, Flow, RouteKind, Send, Vars};
 use crate::sip::{Message, StartLine};
 use crate::transport::{self, Handler, Incoming, Outgoing};
@@ -63,6 +69,11 @@ pub fn after_action<S: Script + ?Sized>(script: &S, ctx: &mut Ctx) -> Option<Flo
 pub struct Proxy<S> {
     pub script: S,
     pub config: Config,
+    /// RFC 3263 lookups of the host names messages are sent to; the system's
+    /// resolver unless [`Proxy::with_resolver`] gave one.
+    resolver: OnceLock<Option<Arc<Resolver>>>,
+    /// For messages sent after a lookup; given by the server when it starts.
+    sender: OnceLock<transport::Sender>,
 }
 
 thread_local! {
@@ -73,7 +84,33 @@ thread_local! {
 
 impl<S: Script> Proxy<S> {
     pub fn new(script: S, config: Config) -> Self {
-        Proxy { script, config }
+        Proxy { script, config, resolver: OnceLock::new(), sender: OnceLock::new() }
+    }
+
+    /// Resolves host names with `resolver` instead of the system's.
+    pub fn with_resolver(self, resolver: Arc<Resolver>) -> Self {
+        let _ = self.resolver.set(Some(resolver));
+        self
+    }
+
+    /// The resolver; the system's is built on first use (a failure to read the
+    /// system's configuration is logged once and names are not sent to).
+    fn resolver(&self) -> Option<&Arc<Resolver>> {
+        self.resolver
+            .get_or_init(|| {
+                let config = resolve::Config {
+                    transports: vec![proxy::Transport::Udp, proxy::Transport::Tcp],
+                    ..Default::default()
+                };
+                match Resolver::system_with(config) {
+                    Ok(r) => Some(Arc::new(r)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "no DNS resolver: messages to host names will be dropped");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// Routes one message; returns what to send (sans-IO: the caller sends).
@@ -150,19 +187,83 @@ impl<S: Script> Handler for Proxy<S> {
         self.route(incoming.bytes, src, framing)
             .into_iter()
             .filter_map(|send| {
-                let Target::Addr { transport, addr } = send.target else {
-                    // RFC 3263 resolution of names comes with the resolver.
-                    tracing::error!(target = ?send.target, "cannot send to a host name yet");
-                    return None;
+                let (transport, addr) = match send.target {
+                    Target::Addr { transport, addr } => (transport, addr),
+                    Target::Name { .. } => return self.send_to_name(send),
                 };
-                let Some(transport) = transport_of(transport) else {
-                    tracing::error!("SCTP is not supported");
-                    return None;
-                };
+                let out = outgoing(send.bytes, transport, addr, send.from)?;
                 // A reply to the peer goes back on its connection.
                 let conn = (addr == incoming.src).then_some(conn).flatten();
-                Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn })
+                Some(Outgoing { conn, ..out })
             })
             .collect()
     }
+
+    fn started(&self, sender: transport::Sender) {
+        let _ = self.sender.set(sender);
+        // Read the system's resolver configuration now, not on the first message.
+        let _ = self.resolver();
+    }
+}
+
+impl<S: Script> Proxy<S> {
+    /// A message to a host name (RFC 3263): sent now when the answer is cached,
+    /// else once the lookup ends (the worker does not wait for the DNS). The
+    /// SRV choice is seeded by the message, so a retransmission goes where the
+    /// first copy went (§4.4); a stateless proxy uses the first hop only.
+    fn send_to_name(&self, send: Send) -> Option<Outgoing> {
+        let resolver = self.resolver()?;
+        let seed = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            send.bytes.hash(&mut h);
+            h.finish()
+        };
+        match resolver.resolve_cached_seeded(&send.target, seed) {
+            Some(Ok(hops)) => first_hop(send, &hops),
+            Some(Err(e)) => {
+                tracing::warn!(target = ?send.target, error = %e, "cannot resolve: message dropped");
+                None
+            }
+            None => {
+                let (Some(sender), Ok(rt)) = (self.sender.get().cloned(), tokio::runtime::Handle::try_current()) else {
+                    tracing::error!(target = ?send.target, "no runtime to resolve on: message dropped");
+                    return None;
+                };
+                let resolver = resolver.clone();
+                rt.spawn(async move {
+                    match resolver.resolve_seeded(&send.target, seed).await {
+                        Ok(hops) => {
+                            if let Some(out) = first_hop(send, &hops) {
+                                sender.send(out).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!(target = ?send.target, error = %e, "cannot resolve: message dropped"),
+                    }
+                });
+                None
+            }
+        }
+    }
+}
+
+/// The first hop the transport layer can send on.
+fn first_hop(send: Send, hops: &[resolve::Hop]) -> Option<Outgoing> {
+    let Some(&(transport, addr)) = hops.iter().find(|(t, _)| transport_of(*t).is_some()) else {
+        tracing::warn!(target = ?send.target, ?hops, "no hop on a transport this proxy sends on: message dropped");
+        return None;
+    };
+    outgoing(send.bytes, transport, addr, send.from)
+}
+
+fn outgoing(
+    bytes: bytes::Bytes,
+    transport: proxy::Transport,
+    dst: std::net::SocketAddr,
+    from_local: Option<std::net::SocketAddr>,
+) -> Option<Outgoing> {
+    let Some(transport) = transport_of(transport) else {
+        tracing::error!("SCTP is not supported");
+        return None;
+    };
+    Some(Outgoing { bytes, transport, dst, from_local, conn: None })
 }

@@ -220,3 +220,66 @@ async fn ipv6_invite_is_relayed() {
     assert!(vias[1].ends_with(&format!(";received=::1;rport={}", client_addr.port())), "{}", vias[1]);
     handle.shutdown().await;
 }
+
+/// `$du = "sip:uas.serc.test:PORT"; forward();` — a host name, resolved (RFC 3263
+/// §4.2: a port, so A records only) through a hosts file; the name server is a
+/// socket that never answers, so anything asked of the DNS would time out.
+struct RelayByName {
+    du: String,
+}
+
+impl Script for RelayByName {
+    fn request(&self, ctx: &mut Ctx) -> Flow {
+        ctx.dst_uri = Some(self.du.clone());
+        core::forward_0(ctx);
+        Flow::Exit
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_host_name_is_sent_after_the_lookup_and_then_from_the_cache() {
+    use serc_runtime::resolve::{Config as DnsConfig, Families, HostsFile, Resolver};
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uas_addr = uas.local_addr().unwrap();
+    let silent_dns = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let hosts = std::env::temp_dir().join(format!("serc-relay-hosts-{}", std::process::id()));
+    std::fs::write(&hosts, "127.0.0.1 uas.serc.test\n").unwrap();
+    let resolver = Resolver::with_name_servers(
+        &[silent_dns.local_addr().unwrap()],
+        DnsConfig {
+            hosts: HostsFile::Path(hosts.clone()),
+            families: Families::Ipv4,
+            timeout: Some(Duration::from_millis(200)),
+            attempts: Some(1),
+            ..DnsConfig::default()
+        },
+    )
+    .unwrap();
+
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = probe.local_addr().unwrap();
+    drop(probe);
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, udp)], ..Config::default() };
+    let script = RelayByName { du: format!("sip:uas.serc.test:{}", uas_addr.port()) };
+    let proxy = Arc::new(Proxy::new(script, config).with_resolver(Arc::new(resolver)));
+    let handle =
+        Server::start(ServerConfig { listens: vec![Listen::udp(udp)], workers: 1, ..ServerConfig::default() }, proxy)
+            .await
+            .expect("the proxy starts");
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let client_addr = client.local_addr().unwrap();
+    // The first request waits for the lookup; the second finds it cached.
+    for branch in ["z9hG4bKname1", "z9hG4bKname2"] {
+        client.send_to(invite(client_addr, 70, branch).as_bytes(), udp).await.unwrap();
+        let (req, from) = recv(&uas).await;
+        assert_eq!(from, udp);
+        let client_via = req.values(HeaderName::Via).nth(1).map(|v| req.text(v).to_string()).unwrap();
+        assert!(client_via.contains(branch), "{client_via}");
+        assert_eq!(req.request_uri(), Some("sip:bob@biloxi.example.com"), "$du changes the next hop only");
+    }
+    let mut buf = [0u8; 512];
+    let asked = tokio::time::timeout(Duration::from_millis(300), silent_dns.recv_from(&mut buf)).await;
+    assert!(asked.is_err(), "the hosts file answered: the DNS was not asked");
+    handle.shutdown().await;
+    let _ = std::fs::remove_file(hosts);
+}

@@ -166,6 +166,13 @@ impl Outgoing {
 /// dropped.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing>;
+
+    /// Called once by [`Server::start`], before the first message, with a
+    /// [`Sender`] for messages sent later, outside `handle` (after a DNS lookup,
+    /// a timer …). Nothing by default.
+    fn started(&self, sender: Sender) {
+        let _ = sender;
+    }
 }
 
 impl<F> Handler for F

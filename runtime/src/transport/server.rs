@@ -172,6 +172,7 @@ impl Server {
             shutdown: shutdown_rx,
             tasks: Tracker::default(),
         });
+        shared.handler.started(Sender(Arc::downgrade(&shared)));
         for (local, sockets) in udp_groups {
             for w in 0..config.workers {
                 let socket = sockets[w % sockets.len()].clone();
