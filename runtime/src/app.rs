@@ -161,27 +161,9 @@ impl<S: Script> Proxy<S> {
     }
 }
 
-/// The transport a message leaves on.
-fn transport_of(t: proxy::Transport) -> Option<transport::Transport> {
-    match t {
-        proxy::Transport::Udp => Some(transport::Transport::Udp),
-        proxy::Transport::Tcp => Some(transport::Transport::Tcp),
-        proxy::Transport::Tls => Some(transport::Transport::Tls),
-        proxy::Transport::Sctp => None,
-    }
-}
-
-fn proxy_transport(t: transport::Transport) -> proxy::Transport {
-    match t {
-        transport::Transport::Udp => proxy::Transport::Udp,
-        transport::Transport::Tcp => proxy::Transport::Tcp,
-        transport::Transport::Tls => proxy::Transport::Tls,
-    }
-}
-
 impl<S: Script> Handler for Proxy<S> {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {
-        let src = Source { transport: proxy_transport(incoming.transport), addr: incoming.src, local: incoming.local };
+        let src = Source { transport: incoming.transport, addr: incoming.src, local: incoming.local };
         let framing = incoming.transport.framing();
         let conn = incoming.conn;
         self.route(incoming.bytes, src, framing)
@@ -191,10 +173,9 @@ impl<S: Script> Handler for Proxy<S> {
                     Target::Addr { transport, addr } => (transport, addr),
                     Target::Name { .. } => return self.send_to_name(send),
                 };
-                let out = outgoing(send.bytes, transport, addr, send.from)?;
                 // A reply to the peer goes back on its connection.
                 let conn = (addr == incoming.src).then_some(conn).flatten();
-                Some(Outgoing { conn, ..out })
+                Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn })
             })
             .collect()
     }
@@ -248,22 +229,11 @@ impl<S: Script> Proxy<S> {
 
 /// The first hop the transport layer can send on.
 fn first_hop(send: Send, hops: &[resolve::Hop]) -> Option<Outgoing> {
-    let Some(&(transport, addr)) = hops.iter().find(|(t, _)| transport_of(*t).is_some()) else {
+    let Some(&(transport, addr)) =
+        hops.iter().find(|(t, _)| matches!(t, proxy::Transport::Udp | proxy::Transport::Tcp))
+    else {
         tracing::warn!(target = ?send.target, ?hops, "no hop on a transport this proxy sends on: message dropped");
         return None;
     };
-    outgoing(send.bytes, transport, addr, send.from)
-}
-
-fn outgoing(
-    bytes: bytes::Bytes,
-    transport: proxy::Transport,
-    dst: std::net::SocketAddr,
-    from_local: Option<std::net::SocketAddr>,
-) -> Option<Outgoing> {
-    let Some(transport) = transport_of(transport) else {
-        tracing::error!("SCTP is not supported");
-        return None;
-    };
-    Some(Outgoing { bytes, transport, dst, from_local, conn: None })
+    Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn: None })
 }

@@ -73,6 +73,25 @@ impl Transport {
     pub fn is_reliable(self) -> bool {
         !matches!(self, Transport::Udp)
     }
+
+    /// The lower-case name, as `listen=udp:…` and a URI's `transport=` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Sctp => "sctp",
+        }
+    }
+
+    /// How messages are delimited on this transport: SCTP, like UDP, carries
+    /// one message per datagram.
+    pub fn framing(self) -> crate::sip::Framing {
+        match self {
+            Transport::Udp | Transport::Sctp => crate::sip::Framing::Datagram,
+            Transport::Tcp | Transport::Tls => crate::sip::Framing::Stream,
+        }
+    }
 }
 
 impl fmt::Display for Transport {

@@ -36,40 +36,11 @@ use crate::sip::Framing;
 
 pub use server::{Sender, Server, ServerConfig, ServerHandle, StartError, TcpConfig, UdpLayout};
 
-/// A transport protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// Not implemented yet: listening on it fails at start
-    /// ([`StartError::TlsUnsupported`]), sending over it is logged and dropped.
-    Tls,
-}
-
-impl Transport {
-    /// How messages are delimited on this transport.
-    pub fn framing(self) -> Framing {
-        match self {
-            Transport::Udp => Framing::Datagram,
-            Transport::Tcp | Transport::Tls => Framing::Stream,
-        }
-    }
-
-    /// The lower-case name, as in `listen=udp:…` and Via's `transport` (upper-case there).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The transport of a message: the proxy's own enum, so one name is used from
+/// the Via to the socket. TLS and SCTP are not implemented yet: listening on them
+/// fails at start ([`StartError::Unsupported`]), sending over them is logged and
+/// the message dropped.
+pub use crate::proxy::Transport;
 
 /// A socket to listen on (`listen=udp:127.0.0.1:5060`). Port 0 picks a free
 /// port; [`ServerHandle::listens`] tells which.
@@ -91,7 +62,7 @@ impl Listen {
 
 impl fmt::Display for Listen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.transport, self.addr)
+        write!(f, "{}:{}", self.transport.name(), self.addr)
     }
 }
 

@@ -89,7 +89,7 @@ pub enum StartError {
     NoListens,
     NoWorkers,
     /// A `tls:` listen: TLS is not implemented yet.
-    TlsUnsupported(Listen),
+    Unsupported(Listen),
     Bind {
         listen: Listen,
         source: io::Error,
@@ -101,7 +101,9 @@ impl fmt::Display for StartError {
         match self {
             StartError::NoListens => f.write_str("nothing to listen on"),
             StartError::NoWorkers => f.write_str("the number of workers must be at least 1"),
-            StartError::TlsUnsupported(listen) => write!(f, "cannot listen on {listen}: TLS is not supported yet"),
+            StartError::Unsupported(listen) => {
+                write!(f, "cannot listen on {listen}: {} is not supported yet", listen.transport)
+            }
             StartError::Bind { listen, source } => write!(f, "cannot listen on {listen}: {source}"),
         }
     }
@@ -130,8 +132,8 @@ impl Server {
         if config.workers == 0 {
             return Err(StartError::NoWorkers);
         }
-        if let Some(listen) = config.listens.iter().find(|l| l.transport == Transport::Tls) {
-            return Err(StartError::TlsUnsupported(*listen));
+        if let Some(listen) = config.listens.iter().find(|l| matches!(l.transport, Transport::Tls | Transport::Sctp)) {
+            return Err(StartError::Unsupported(*listen));
         }
         let layout = udp::effective_layout(config.udp_layout);
         let mut bound = Vec::with_capacity(config.listens.len());
@@ -152,7 +154,7 @@ impl Server {
                     tcp_listeners.push((local, listener));
                     local
                 }
-                Transport::Tls => unreachable!("refused above"),
+                Transport::Tls | Transport::Sctp => unreachable!("refused above"),
             };
             bound.push(Listen { transport: listen.transport, addr: local });
         }
@@ -289,7 +291,9 @@ impl Shared {
         match out.transport {
             Transport::Udp => udp::send(self, out, own).await,
             Transport::Tcp => tcp::send(self, out),
-            Transport::Tls => tracing::error!(dst = %out.dst, "TLS is not supported yet: message dropped"),
+            Transport::Tls | Transport::Sctp => {
+                tracing::error!(dst = %out.dst, transport = %out.transport, "not supported yet: message dropped")
+            }
         }
     }
 
