@@ -104,9 +104,12 @@ USAGE:
     cargo xtask bench [-- CARGO_BENCH_ARGS]
 
 Stages:
-  1. Criterion benches of the compiler: `cargo bench -p serc` (compiler/benches/).
-     Arguments after `--` go to cargo bench: `cargo xtask bench -- check` runs
-     the benches whose name has `check`. Reports land in target/criterion/.
+  1. Criterion benches: the compiler's (`check`: parse and check of real and
+     generated configs, compiler/benches/) and the runtime's (`parse`: SIP
+     messages parsed by serc and, in the same run, by the rsip crate,
+     runtime/benches/). Arguments after `--` go to cargo bench:
+     `cargo xtask bench -- INVITE` runs the benches whose name has `INVITE`.
+     Reports land in target/criterion/.
   2. SIPp scenario benches of generated proxies: none yet.
 ";
 
@@ -440,7 +443,7 @@ fn collect_seeds(dir: &Path, base: &Path, ext: &str, recursive: bool, out: &mut 
 
 fn bench(passthrough: &[String]) -> Result {
     let mut progress = Progress::new("bench", 2);
-    progress.stage("criterion benches of the compiler");
+    progress.stage("criterion benches of the compiler and the runtime");
     criterion_benches(passthrough)?;
     progress.stage("SIPp scenario benches");
     sipp_benches()?;
@@ -449,7 +452,7 @@ fn bench(passthrough: &[String]) -> Result {
 }
 
 fn criterion_benches(passthrough: &[String]) -> Result {
-    run(cargo().args(["bench", "-p", "serc"]).args(passthrough))
+    run(cargo().args(["bench", "-p", "serc", "-p", "serc-runtime", "--benches"]).args(passthrough))
 }
 
 /// Will build proxies from configs with serc, drive each with SIPp scenarios
