@@ -107,6 +107,9 @@ struct Checker<'a> {
     calls: Vec<CallSite>,
     flags_set: HashMap<i64, Span>,
     flags_tested: Vec<(i64, Span)>,
+    /// Integer `modparam`s that type-checked, by (module, parameter): the last
+    /// value and where it is set (OpenSER applies them in order).
+    int_params: HashMap<(&'static str, String), (i64, Span)>,
 }
 
 fn is_openser(d: Dialect) -> bool {
@@ -131,6 +134,7 @@ impl<'a> Checker<'a> {
             calls: Vec::new(),
             flags_set: HashMap::new(),
             flags_tested: Vec::new(),
+            int_params: HashMap::new(),
         }
     }
 
@@ -287,6 +291,9 @@ impl<'a> Checker<'a> {
                 ModParamValue::Str(s) => (ParamType::Str, s.span),
                 ModParamValue::Word(w) => (ParamType::Str, w.span),
             };
+            if let (ModParamValue::Int(i), true) = (&p.value, forms.iter().any(|f| f.ty == ParamType::Int)) {
+                self.int_params.insert((module.name, name.clone()), (i.value, i.span));
+            }
             // Some parameters take either type (mi_fifo's `fifo_user`: a uid or a name).
             if !forms.iter().any(|f| f.ty == given) {
                 let param = forms[0];
@@ -458,7 +465,28 @@ impl<'a> Checker<'a> {
         if let Some(route) = self.current.clone() {
             self.calls.push(CallSite { function, module, span: c.name.span, route });
         }
+        self.needs_params(c, module, function);
         self.arguments(c, module, function);
+    }
+
+    /// Functions whose fixup refuses to start under some module parameters.
+    fn needs_params(&mut self, c: &Call, module: &str, function: &'static Function) {
+        // rr: is_direction compares the From tag that append_fromtag puts in the
+        // Record-Route; OpenSER 1.3's fixup refuses it when that is off.
+        if module == "rr" && function.name == "is_direction" {
+            if let Some(&(0, set_at)) = self.int_params.get(&("rr", "append_fromtag".to_string())) {
+                let d = Diagnostic::error(
+                    Kind::Argument,
+                    c.name.span,
+                    "`is_direction` needs the From tag in the Record-Route, and `append_fromtag` is 0",
+                )
+                .with_label("cannot tell the direction")
+                .with_secondary(set_at, "`append_fromtag` turned off here")
+                .with_note("OpenSER 1.3 refuses to start with this combination")
+                .with_help("set `modparam(\"rr\", \"append_fromtag\", 1)` (the default) or remove `is_direction`");
+                self.diags.push(d);
+            }
+        }
     }
 
     fn arguments(&mut self, c: &Call, module: &str, function: &'static Function) {
