@@ -22,9 +22,12 @@
 //! Every change is an [`Edits`] splice against the received
 //! bytes. Matches respect the edits already made: a match lying in text already
 //! removed (`remove_hf`, an earlier edit) is skipped — that text will not be sent,
-//! so there is nothing to replace or append to — and an edit that would overlap
-//! another one in a way `Edits` refuses (e.g. a replacement inside a header value
-//! another module rewrote, or cutting into the Content-Length value that
+//! so there is nothing to replace or append to. The other way round, a removal
+//! covering text replaced earlier takes the replacement with it: `remove_hf("From")`
+//! after `subst('/^(From:.*)x/\1y/')` sends the message without the From header.
+//! An edit that would overlap another one in a way `Edits` refuses (e.g. a
+//! replacement inside a header value another module rewrote, a removal of a header
+//! line that text was inserted into, or cutting into the Content-Length value that
 //! `Message::write` rewrites) is not recorded: the function logs it and returns -1.
 //! A function records all of its edits or none.
 //!
@@ -570,9 +573,10 @@ pub fn append_urihf(ctx: &mut Ctx, prefix: &str, suffix: &str) -> i32 {
 }
 
 /// `remove_hf(hname)`: removes every header line named `hname` (compact forms
-/// too). Returns how many lines it removed; -1 if none was there (or all were
-/// removed already), or if removing them clashes with an earlier edit inside them
-/// (a header value another function rewrote) — then none is removed.
+/// too), with what earlier edits replaced inside them (a value `subst` rewrote).
+/// Returns how many lines it removed; -1 if none was there (or all were removed
+/// already), or if removing them clashes with an earlier edit (text inserted inside
+/// a line, a replacement running past its end) — then none is removed.
 pub fn remove_hf(ctx: &mut Ctx, name: &HdrName) -> i32 {
     let lines: Vec<(Range<usize>, Bytes)> = present(ctx, name).map(|h| (h.line.range(), Bytes::new())).collect();
     let count = lines.len();
@@ -1140,16 +1144,77 @@ To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\nConte
         assert_eq!(rc, -1);
         assert_eq!(ctx.edits.len(), 1);
         assert!(out.contains("User-Agent: phone/1.0") && out.contains("example.com"));
-        // The same for subst, search_append and remove_hf.
-        let (rc, _, ctx) = run(&msg, |ctx| {
+        // The same for subst and search_append; remove_hf takes the replacement with
+        // the line.
+        let (rc, out, ctx) = run(&msg, |ctx| {
             assert_eq!(replace(ctx, &re("softphone/1.0"), "p"), 1);
             let a = subst(ctx, &sub("/ftph/X/"));
             let b = search_append(ctx, &re("soft"), "X");
-            let c = remove_hf(ctx, &HdrName::new("User-Agent"));
-            assert_eq!((a, b, c), (-1, -1, -1));
-            1
+            assert_eq!((a, b, ctx.edits.len()), (-1, -1, 1));
+            remove_hf(ctx, &HdrName::new("User-Agent"))
         });
-        assert_eq!((rc, ctx.edits.len()), (1, 1));
+        assert_eq!((rc, ctx.edits.len()), (1, 2));
+        assert!(!out.contains("User-Agent") && !out.contains(": p\r\n"));
+        // Text inserted inside a line: removing the line is refused.
+        let (rc, out, ctx) = run(&msg, |ctx| {
+            assert_eq!(search_append(ctx, &re("soft"), "X"), 1);
+            remove_hf(ctx, &HdrName::new("User-Agent"))
+        });
+        assert_eq!((rc, ctx.edits.len()), (-1, 1));
+        assert!(out.contains("User-Agent: softXphone/1.0\r\n"));
+    }
+
+    #[test]
+    fn remove_hf_after_subst_removes_the_header_with_the_substitution() {
+        let msg = invite();
+        // From the header's start (the same offset as the line) or inside it, with the
+        // `g` flag or without.
+        for re_ua in [r"/^(User-Agent:.*)1\.0/\1 2.0/", "/softphone/phone/", "/ft/FT/g"] {
+            let (rc, out, ctx) = run(&msg, |ctx| {
+                assert_eq!(subst(ctx, &sub(re_ua)), 1, "{re_ua}");
+                remove_hf(ctx, &HdrName::new("User-Agent"))
+            });
+            assert_eq!(rc, 1, "{re_ua}");
+            assert!(!out.contains("User-Agent") && !out.contains("phone"), "{re_ua}: {out}");
+            assert!(out.contains("Contact: <sip:bob@192.0.2.1>\r\nContent-Type"), "{re_ua}");
+            assert_eq!(ctx.edits.len(), 2);
+            // The other way round: the subst finds nothing left to replace.
+            let (rc, out, ctx) = run(&msg, |ctx| {
+                assert_eq!(remove_hf(ctx, &HdrName::new("User-Agent")), 1);
+                subst(ctx, &sub(re_ua))
+            });
+            assert_eq!((rc, ctx.edits.len()), (-1, 1), "{re_ua}");
+            assert!(!out.contains("User-Agent") && !out.contains("phone"), "{re_ua}");
+        }
+        // A substitution in a header and the body: the body's stays, Content-Length follows.
+        let (rc, out, _) = run(&msg, |ctx| {
+            assert_eq!(subst(ctx, &sub("/192\\.0\\.2\\.1/198.51.100.77/g")), 1);
+            remove_hf(ctx, &HdrName::new("Contact"))
+        });
+        assert_eq!(rc, 1);
+        assert!(!out.contains("Contact:") && !out.contains("192.0.2.1"));
+        assert!(out.contains(&format!("Content-Length: {}\r\n", SDP.len() + 8)));
+        assert_eq!(body_of(&out).matches("198.51.100.77").count(), 2);
+
+        // The From header, written without `run` (which parses the result again, and a
+        // request without From is refused).
+        let [from_first, subst_first] = [false, true].map(|subst_first| {
+            let config: &'static Config = Box::leak(Box::default());
+            let vars: &'static mut Vars = Box::leak(Box::default());
+            let mut ctx = Ctx::new(&msg, src(), config, vars);
+            let s = sub(r"/^(From:.*)4/\1X/");
+            if subst_first {
+                assert_eq!(subst(&mut ctx, &s), 1);
+                assert_eq!(remove_hf(&mut ctx, &HdrName::new("From")), 1);
+            } else {
+                assert_eq!(remove_hf(&mut ctx, &HdrName::new("From")), 1);
+                assert_eq!(subst(&mut ctx, &s), -1);
+            }
+            String::from_utf8(msg.write(&ctx.request_edits()).unwrap().to_vec()).unwrap()
+        });
+        assert_eq!(from_first, subst_first);
+        assert!(!subst_first.contains("From:") && !subst_first.contains("1928301774"));
+        assert!(subst_first.contains("\r\nTo: Alice <sip:alice@example.com>\r\nCall-ID: "));
     }
 
     #[test]
@@ -1553,14 +1618,21 @@ To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\nConte
         assert_eq!(run(&multipart("multipart/mixed;boundary=b1", ""), |ctx| filter_body(ctx, "text/plain")).0, -1);
         let untyped = message(&INVITE.replace("\nContent-Type: application/sdp", ""), MULTIPART);
         assert_eq!(run(&untyped, |ctx| filter_body(ctx, "text/plain")).0, -1);
-        // A clash with an earlier edit of the body.
+        // A clash with an earlier edit of the body: text inserted in a part removed.
         let msg = multipart("multipart/mixed;boundary=b1", MULTIPART);
+        let (rc, out, _) = run(&msg, |ctx| {
+            assert_eq!(search_append_body(ctx, &re("hello"), ", world"), 1);
+            filter_body(ctx, "application/sdp")
+        });
+        assert_eq!(rc, -1);
+        assert!(body_of(&out).contains("hello, world\r\n--b1"));
+        // Text replaced in a part removed goes with it.
         let (rc, out, _) = run(&msg, |ctx| {
             assert_eq!(replace_body(ctx, &re("hello"), "bye"), 1);
             filter_body(ctx, "application/sdp")
         });
-        assert_eq!(rc, -1);
-        assert!(body_of(&out).contains("bye\r\n--b1"));
+        assert_eq!(rc, 1);
+        assert_eq!(body_of(&out), "v=0\r\ns=-\r\n");
     }
 
     #[test]
