@@ -99,7 +99,7 @@ fn forward_to_a_socket_adds_our_via_and_marks_the_received_one() {
     let vias: Vec<&str> = fwd.values(HeaderName::Via).map(|v| fwd.text(v)).collect();
     assert!(vias[0].starts_with("SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK"), "{}", vias[0]);
     // RFC 3581 §4: with rport, `received` is added even when it equals the sent-by.
-    assert_eq!(vias[1], "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKabc;received=192.0.2.10;rport=5062");
+    assert_eq!(vias[1], "SIP/2.0/UDP 192.0.2.10:5062;received=192.0.2.10;branch=z9hG4bKabc;rport=5062");
     // A retransmission gets the same branch (RFC 3261 §16.11).
     let mut vars2 = Vars::default();
     let mut again = Ctx::new(&msg, src, &config, &mut vars2);

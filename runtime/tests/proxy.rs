@@ -120,7 +120,7 @@ fn rfc_3581_example_fills_rport_and_adds_received() {
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("192.0.2.1:5060"), false, &mut edits);
     let (text, again) = edited(&msg, &edits);
-    assert!(text.contains("Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;received=192.0.2.1;rport=5060\r\n"));
+    assert!(text.contains("Via: SIP/2.0/UDP 192.0.2.1:5060;received=192.0.2.1;branch=z9hG4bK1;rport=5060\r\n"));
     assert_eq!(top_via_param(&again, "rport").as_deref(), Some("5060"));
 }
 
@@ -145,11 +145,11 @@ fn received_only_when_the_host_differs() {
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("[::ffff:192.0.2.4]:5060"), false, &mut edits);
     assert!(edits.is_empty());
-    // Another address: appended after the last parameter.
+    // Another address: right after the sent-by, where OpenSER 1.3 (and Kamailio) put it.
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("198.51.100.7:5060"), false, &mut edits);
     let (text, again) = edited(&msg, &edits);
-    assert_eq!(text, request("Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKnashds8;received=198.51.100.7"));
+    assert_eq!(text, request("Via: SIP/2.0/UDP 192.0.2.4:5060;received=198.51.100.7;branch=z9hG4bKnashds8"));
     assert_eq!(again.via.rport, None);
 }
 
@@ -159,7 +159,7 @@ fn force_rport_adds_both_parameters() {
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("192.0.2.4:61000"), true, &mut edits);
     let (text, again) = edited(&msg, &edits);
-    assert_eq!(text, request("Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKnashds8;received=192.0.2.4;rport=61000"));
+    assert_eq!(text, request("Via: SIP/2.0/UDP 192.0.2.4:5060;received=192.0.2.4;rport=61000;branch=z9hG4bKnashds8"));
     assert_eq!(top_via_param(&again, "received").as_deref(), Some("192.0.2.4"));
     assert_eq!(top_via_param(&again, "rport").as_deref(), Some("61000"));
 }
@@ -183,7 +183,7 @@ fn existing_received_and_rport_values_are_overwritten_not_doubled() {
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("192.0.2.1:9988"), false, &mut edits);
     let (text, again) = edited(&msg, &edits);
-    assert!(text.contains("Via: SIP/2.0/UDP h.example.com ; received=192.0.2.1;RPORT=9988 ; branch = z9hG4bKx\r\n"));
+    assert!(text.contains("Via: SIP/2.0/UDP h.example.com ;received=192.0.2.1; RPORT=9988 ; branch = z9hG4bKx\r\n"));
     assert_eq!(top_via_param(&again, "rport").as_deref(), Some("9988"));
 }
 
@@ -196,12 +196,12 @@ fn ipv6_sent_by_and_received_without_brackets() {
     mark_received(&msg, &udp_from("[2001:db8:0::9:1]:5060"), false, &mut edits);
     let (text, _) = edited(&msg, &edits);
     assert!(text
-        .contains("Via: SIP/2.0/UDP [2001:db8::9:1]:5060;branch=z9hG4bKas3-111;received=2001:db8::9:1;rport=5060\r\n"));
+        .contains("Via: SIP/2.0/UDP [2001:db8::9:1]:5060;received=2001:db8::9:1;branch=z9hG4bKas3-111;rport=5060\r\n"));
     let mut edits = Edits::new();
     mark_received(&msg, &udp_from("[2001:db8::9:255]:5070"), false, &mut edits);
     let (text, again) = edited(&msg, &edits);
     assert!(text.contains(
-        "Via: SIP/2.0/UDP [2001:db8::9:1]:5060;branch=z9hG4bKas3-111;received=2001:db8::9:255;rport=5070\r\n"
+        "Via: SIP/2.0/UDP [2001:db8::9:1]:5060;received=2001:db8::9:255;branch=z9hG4bKas3-111;rport=5070\r\n"
     ));
     assert_eq!(top_via_param(&again, "received").as_deref(), Some("2001:db8::9:255"));
     // Without rport: nothing when the address is the source's.
@@ -223,12 +223,12 @@ fn only_the_top_via_is_marked_whatever_its_layout() {
     ));
     assert_eq!(again.vias().count(), 2);
     assert!(again.vias().nth(1).unwrap().unwrap().received.is_none());
-    // RFC 4475 §3.1.1.1: a folded Via in odd case; the parameter goes after the last one.
+    // RFC 4475 §3.1.1.1: a folded Via in odd case; the parameters go after the sent-by.
     let wsinv = Message::parse(Bytes::from(torture("wsinv")), Framing::Datagram).unwrap();
     let mut edits = Edits::new();
     mark_received(&wsinv, &udp_from("198.51.100.1:5060"), true, &mut edits);
     let (text, again) = edited(&wsinv, &edits);
-    assert!(text.contains("192.0.2.2;branch=390skdjuw;received=198.51.100.1;rport=5060\r\n"), "{text}");
+    assert!(text.contains("192.0.2.2;received=198.51.100.1;rport=5060;branch=390skdjuw\r\n"), "{text}");
     assert_eq!(top_via_param(&again, "received").as_deref(), Some("198.51.100.1"));
     assert_eq!(again.body_bytes(), wsinv.body_bytes());
     // A response is not touched.
@@ -688,7 +688,9 @@ fn reply_404_keeps_or_adds_the_to_tag_and_marks_the_via() {
         String::from_utf8(reply.to_vec()).unwrap(),
         crlf(&[
             "SIP/2.0 404 Not Found",
-            "Via: SIP/2.0/UDP 10.1.1.1:4540;received=192.0.2.1;rport=9988;branch=z9hG4bKkjshdyff",
+            // As OpenSER 1.3 and Kamailio build a reply: rport filled in place,
+            // received appended to the Via.
+            "Via: SIP/2.0/UDP 10.1.1.1:4540;rport=9988;branch=z9hG4bKkjshdyff;received=192.0.2.1",
             extra,
             &format!("To: Bob <sip:bob@biloxi.example.com>;tag={tag}"),
             "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774",
@@ -739,7 +741,7 @@ fn reply_404_to_an_rfc_2543_request() {
     let reply = stateless_reply(&msg, 404, "Not Found", SEED, "", &src, true);
     let text = String::from_utf8(reply.to_vec()).unwrap();
     assert!(text
-        .starts_with("SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP iftgw.example.com;received=192.0.2.77;rport=5060\r\n"));
+        .starts_with("SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP iftgw.example.com;rport=5060;received=192.0.2.77\r\n"));
     let r = Message::parse(reply, Framing::Datagram).unwrap();
     assert_eq!(r.to_tag.map(|t| r.text(t).to_string()), Some(stateless_to_tag(&msg, SEED)));
     assert_eq!(r.from_tag, None);

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::via::received_splices;
+use super::via::{received_splices, Placement};
 use super::{hash64, Source};
 use crate::sip::message::Span;
 use crate::sip::values::{is_token, NameAddr};
@@ -106,7 +106,7 @@ pub fn stateless_reply(
 ) -> Bytes {
     debug_assert!(msg.is_request(), "a reply answers a request");
     let buf = &msg.bytes()[..];
-    let received = received_splices(msg, src, force_rport);
+    let received = received_splices(msg, src, force_rport, Placement::Reply);
     let tag = (code > 100 && msg.to_tag.is_none()).then(|| format!(";tag={}", stateless_to_tag(msg, to_tag_seed)));
     let mut out = Vec::with_capacity(buf.len().min(2048) + extra_headers.len() + 128);
     status_line(&mut out, code, reason);

@@ -70,9 +70,27 @@ pub(crate) fn params(buf: &[u8], start: usize, end: usize) -> impl Iterator<Item
     })
 }
 
+/// Where [`received_splices`] puts parameters the Via lacks, as OpenSER 1.3 does
+/// (and Kamailio still does; `runtime/tests/kamailio.rs` compares the bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// In a forwarded request: right after the sent-by, `received` then `rport`
+    /// (`Via: SIP/2.0/UDP h:5060;received=IP;branch=…;rport=PORT` when `rport`
+    /// was there already).
+    Forward,
+    /// In a reply the proxy builds: at the end of the Via, `rport` then
+    /// `received` (`…;branch=…;rport=PORT;received=IP`).
+    Reply,
+}
+
 /// The splices [`mark_received`] makes, in message order (absolute offsets of the
-/// message): each replaces a range (empty for an insert) by a text. At most three.
-pub(crate) fn received_splices(msg: &Message, src: &Source, force_rport: bool) -> Vec<(Range<usize>, String)> {
+/// message): each replaces a range (empty for an insert) by a text. At most two.
+pub(crate) fn received_splices(
+    msg: &Message,
+    src: &Source,
+    force_rport: bool,
+    placement: Placement,
+) -> Vec<(Range<usize>, String)> {
     let mut out = Vec::new();
     if !msg.is_request() {
         return out;
@@ -94,32 +112,35 @@ pub(crate) fn received_splices(msg: &Message, src: &Source, force_rport: bool) -
     let port_text = src.addr.port().to_string();
     let want_rport = rport.is_some() || force_rport;
     let host_differs = parse_ip(msg.text(via.host)).is_none_or(|h| h.to_canonical() != ip);
-    let end = via.value.end as usize;
+    // Where a missing parameter goes: after the sent-by (at the `;` of the first
+    // parameter, or the end of the value), or at the end of the value.
+    let at = match placement {
+        Placement::Forward => via.params.start as usize,
+        Placement::Reply => via.value.end as usize,
+    };
     // received: an existing one is made true; else added when the host differs
     // or rport is asked for (RFC 3581 §4: "even if it is identical").
-    match &received {
-        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *ip_text.as_bytes() => {
-            out.push((v.clone(), ip_text));
-        }
-        Some(Param { name, value: None }) => out.push((name.end..name.end, format!("={ip_text}"))),
-        Some(_) => {} // already the source address
-        None if host_differs || want_rport => match &rport {
-            // Before `rport`, as in RFC 3581's example: `;received=192.0.2.1;rport=9988`.
-            Some(r) => out.push((r.name.start..r.name.start, format!("received={ip_text};"))),
-            None => out.push((end..end, format!(";received={ip_text}"))),
-        },
-        None => {}
-    }
-    match &rport {
-        Some(Param { name, value: None }) => out.push((name.end..name.end, format!("={port_text}"))),
-        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *port_text.as_bytes() => {
-            out.push((v.clone(), port_text));
-        }
-        Some(_) => {} // already the source port
-        None if force_rport => out.push((end..end, format!(";rport={port_text}"))),
-        None => {}
-    }
-    // Message order; inserts at one position keep the order above (received first).
+    let received_splice = match &received {
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *ip_text.as_bytes() => Some((v.clone(), ip_text)),
+        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={ip_text}"))),
+        Some(_) => None, // already the source address
+        None if host_differs || want_rport => Some((at..at, format!(";received={ip_text}"))),
+        None => None,
+    };
+    // rport: an existing one gets the source port in its place.
+    let rport_splice = match &rport {
+        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={port_text}"))),
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *port_text.as_bytes() => Some((v.clone(), port_text)),
+        Some(_) => None, // already the source port
+        None if force_rport => Some((at..at, format!(";rport={port_text}"))),
+        None => None,
+    };
+    let both = match placement {
+        Placement::Forward => [received_splice, rport_splice],
+        Placement::Reply => [rport_splice, received_splice],
+    };
+    out.extend(both.into_iter().flatten());
+    // Message order; inserts at one position keep the order above.
     out.sort_by_key(|(r, _)| r.start);
     out
 }
@@ -131,14 +152,15 @@ pub(crate) fn received_splices(msg: &Message, src: &Source, force_rport: bool) -
 /// `force_rport()`) treats the Via as if it had `rport`: both parameters are
 /// appended.
 ///
-/// Where the parameters go: an empty `rport` becomes `received=IP;rport=PORT` in
-/// its place (RFC 3581's example); otherwise they are appended to the Via value.
+/// Where the parameters go, as OpenSER 1.3 puts them (Kamailio too): a missing
+/// `received` (and a forced `rport` the Via lacks) right after the sent-by,
+/// before the other parameters; an `rport` present gets the port in its place.
 /// A `received` already present is overwritten with the source address, and an
 /// `rport` that already has a value with the source port (as OpenSER does), so
 /// that the Via never carries two of either. IPv6 goes without brackets
 /// (RFC 3261's `via-received` is an `IPv6address`). Responses are left alone.
 pub fn mark_received(msg: &Message, src: &Source, force_rport: bool, edits: &mut Edits) {
-    for (range, text) in received_splices(msg, src, force_rport) {
+    for (range, text) in received_splices(msg, src, force_rport, Placement::Forward) {
         edits.replace(range, text);
     }
 }
