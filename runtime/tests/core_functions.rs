@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serc_runtime::modules::core;
 use serc_runtime::proxy::{Local, Source, Target, Transport};
 use serc_runtime::script::args::{Format, HostPort, PvRef, SocketSpec};
-use serc_runtime::script::{Config, Ctx, Value, Vars};
+use serc_runtime::script::{AvpName, Config, Ctx, RouteKind, Value, Vars};
 use serc_runtime::sip::{Framing, HeaderName, Message};
 
 const INVITE: &str = "INVITE sip:+15551234@proxy.example.com:5060;user=phone SIP/2.0\r\n\
@@ -188,4 +188,261 @@ fn pseudo_variables_read_the_message() {
     assert_eq!(get("$(hdr(Via){param.value,branch})"), Value::str("z9hG4bKabc"));
     assert_eq!(get("$(ci{s.select,0,@})"), Value::str("core-functions"));
     assert_eq!(get("$(ci{s.len})"), Value::Int("core-functions@192.0.2.10".len() as i64));
+}
+
+/// The serial AVP's values, the one `next_branches` takes first first.
+fn serial(ctx: &Ctx) -> Vec<String> {
+    ctx.avps.all(&AvpName::Int(core::SERIAL_AVP)).map(|v| v.as_text().into_owned()).collect()
+}
+
+fn uris<'a>(ctx: &'a Ctx) -> Vec<&'a str> {
+    ctx.branches.iter().map(|b| b.uri.as_str()).collect()
+}
+
+fn add(ctx: &mut Ctx, uri: &str, q: &str) {
+    assert_eq!(core::append_branch_2(ctx, &Format::literal(uri), q), 1);
+}
+
+const RURI: &str = "sip:+15551234@proxy.example.com:5060;user=phone";
+
+/// OpenSER 1.3's `serialize_branches`/`next_branches` (serialize.c): the
+/// Request-URI and the branches go into AVP 0xff3434 by q classes, highest
+/// first; `next_branches` takes one class per call.
+#[test]
+fn serial_forking_takes_one_q_class_at_a_time() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    // Nothing to do without branches: still true, nothing stored.
+    assert_eq!(core::serialize_branches(&mut ctx, 1), 1);
+    assert!(serial(&ctx).is_empty());
+    // 1.3's own list insertion lost b1 of this set; the order is by q.
+    add(&mut ctx, "sip:b1@example.net", "0.5");
+    add(&mut ctx, "sip:b2@example.net", "0.5");
+    add(&mut ctx, "sip:b3@example.net", "0.7");
+    add(&mut ctx, "sip:b4@example.net", "");
+    add(&mut ctx, "sip:b5@example.net", "1");
+    ctx.branch_flags = 0b100;
+    ctx.dst_uri = Some("sip:192.0.2.99".into());
+    assert_eq!(core::serialize_branches(&mut ctx, 0), 1);
+    assert_eq!(
+        serial(&ctx),
+        [
+            "sip:b5@example.net",
+            "sip:b3@example.net",
+            "sip:b1@example.net",
+            "sip:b2@example.net",
+            RURI,
+            "sip:b4@example.net"
+        ]
+    );
+    // The branch set is cleared with the branch-0 flags; `$du` stays.
+    assert!(ctx.branches.is_empty());
+    assert_eq!((ctx.branch_flags, ctx.ruri_q), (0, None));
+    assert_eq!(ctx.dst_uri.as_deref(), Some("sip:192.0.2.99"));
+
+    // Request route: the top class (one URI) becomes the Request-URI.
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(ctx.request_uri(), "sip:b5@example.net");
+    assert!(ctx.branches.is_empty());
+    // Failure route: every URI of the next class is appended, with q=0 and
+    // the current `$du`, branch flags and forced socket.
+    ctx.route = RouteKind::Failure;
+    ctx.branch_flags = 0b10;
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(uris(&ctx), ["sip:b3@example.net"]);
+    let b = &ctx.branches[0];
+    assert_eq!((b.q, b.flags, b.dst_uri.as_deref()), (Some(0), 0b10, Some("sip:192.0.2.99")));
+    ctx.branches.clear();
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(uris(&ctx), ["sip:b1@example.net", "sip:b2@example.net"]);
+    ctx.branches.clear();
+    // The Request-URI and b4 (unspecified q, below 0.5) are the last class.
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(uris(&ctx), [RURI, "sip:b4@example.net"]);
+    assert!(serial(&ctx).is_empty());
+    assert_eq!(core::next_branches(&mut ctx), -1, "nothing left");
+    assert_eq!(ctx.request_uri(), "sip:b5@example.net");
+}
+
+#[test]
+fn serialize_branches_edge_cases() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    // Every branch has the Request-URI's q (both unspecified): nothing
+    // happens, even with clear set.
+    ctx.avps.push(AvpName::Int(core::SERIAL_AVP), Value::str("sip:old@example.org"));
+    add(&mut ctx, "sip:a@example.net", "");
+    assert_eq!(core::serialize_branches(&mut ctx, 1), 1);
+    assert_eq!(uris(&ctx), ["sip:a@example.net"]);
+    assert_eq!(serial(&ctx), ["sip:old@example.org"]);
+    // The Request-URI's own q (a registrar's lookup sets it) ranks it; among
+    // equal q the Request-URI comes first, then the branches in order.
+    ctx.ruri_q = Some(800);
+    add(&mut ctx, "sip:b@example.net", "0.8");
+    // clear = 0: the new entries go on top of what was there.
+    assert_eq!(core::serialize_branches(&mut ctx, 0), 1);
+    assert_eq!(serial(&ctx), [RURI, "sip:b@example.net", "sip:a@example.net", "sip:old@example.org"]);
+    // Request route: the Request-URI is the first of the class, the rest
+    // are branches; the class ends at the q drop.
+    assert_eq!(core::rewriteuser(&mut ctx, "changed"), 1);
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(ctx.request_uri(), RURI);
+    assert_eq!(uris(&ctx), ["sip:b@example.net"]);
+    // An entry the script pushed itself has no end-of-class mark, so it is
+    // taken with the class below it (as in 1.3, where it lacks the flag).
+    ctx.avps.push(AvpName::Int(core::SERIAL_AVP), Value::str("sip:pushed@example.org"));
+    ctx.branches.clear();
+    ctx.route = RouteKind::Failure;
+    assert_eq!(core::next_branches(&mut ctx), 1);
+    assert_eq!(uris(&ctx), ["sip:pushed@example.org", "sip:a@example.net"]);
+    // clear = 1 drops the old entries first.
+    ctx.branches.clear();
+    add(&mut ctx, "sip:c@example.net", "0.1");
+    ctx.ruri_q = None;
+    assert_eq!(core::serialize_branches(&mut ctx, 1), 1);
+    assert_eq!(serial(&ctx), ["sip:c@example.net", RURI]);
+    // Only request and failure routes.
+    ctx.route = RouteKind::Branch;
+    assert_eq!(core::next_branches(&mut ctx), -1);
+    ctx.route = RouteKind::OnReply;
+    assert_eq!(core::next_branches(&mut ctx), -1);
+    assert_eq!(serial(&ctx).len(), 2, "untouched");
+    // A full branch set: -1, and the entry that did not fit is gone.
+    ctx.route = RouteKind::Failure;
+    for i in 0..core::MAX_BRANCHES - 1 {
+        add(&mut ctx, &format!("sip:f{i}@example.net"), "");
+    }
+    assert_eq!(core::next_branches(&mut ctx), -1);
+    assert_eq!(serial(&ctx), [RURI]);
+}
+
+/// 1.3's `append_branch`: a branch carries the `$du`, branch-0 flags and
+/// forced socket of the moment; the form without argument clears them; at
+/// most 11 branches besides the Request-URI.
+#[test]
+fn append_branch_carries_and_clears_the_branch_0_state() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    assert_eq!(core::force_send_socket(&mut ctx, &SocketSpec::parse("udp:127.0.0.2:5060").unwrap()), 1);
+    ctx.dst_uri = Some("sip:192.0.2.50".into());
+    ctx.branch_flags = 0b1;
+    assert_eq!(core::append_branch_1(&mut ctx, &Format::literal("sip:x@example.net")), 1);
+    assert_eq!(core::append_branch_1(&mut ctx, &Format::literal("")), 1, "empty: the Request-URI");
+    assert_eq!(core::append_branch_0(&mut ctx), 1);
+    for b in &ctx.branches {
+        assert_eq!((b.dst_uri.as_deref(), b.flags, b.q), (Some("sip:192.0.2.50"), 0b1, None));
+        assert_eq!(b.send_socket, Some("127.0.0.2:5060".parse().unwrap()));
+    }
+    assert_eq!(uris(&ctx), ["sip:x@example.net", RURI, RURI]);
+    assert_eq!((ctx.dst_uri.clone(), ctx.branch_flags, ctx.send_socket), (None, 0, None));
+    while ctx.branches.len() < core::MAX_BRANCHES - 1 {
+        assert_eq!(core::append_branch_0(&mut ctx), 1);
+    }
+    ctx.dst_uri = Some("sip:192.0.2.50".into());
+    assert_eq!(core::append_branch_0(&mut ctx), -1, "full");
+    assert_eq!(ctx.dst_uri, None, "cleared even so");
+    assert_eq!(core::append_branch_1(&mut ctx, &Format::literal("sip:y@example.net")), -1);
+    assert_eq!(ctx.branches.len(), 11);
+}
+
+#[test]
+fn force_local_rport_asks_for_rport_in_our_via() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    assert_eq!(core::add_local_rport(&mut ctx), 1);
+    assert_eq!(core::forward_1(&mut ctx, &SocketSpec::parse("udp:192.0.2.20:5070").unwrap()), 1);
+    let fwd = Message::parse(ctx.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
+    let ours = fwd.text(fwd.via.value);
+    assert!(ours.starts_with("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK") && ours.ends_with(";rport"), "{ours}");
+    // Without it, no rport in our Via.
+    let mut vars2 = Vars::default();
+    let mut plain = Ctx::new(&msg, src, &config, &mut vars2);
+    core::forward_1(&mut plain, &SocketSpec::parse("udp:192.0.2.20:5070").unwrap());
+    let fwd = Message::parse(plain.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
+    assert!(!fwd.text(fwd.via.value).contains("rport"));
+}
+
+/// Keeps the level and text of every event.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+struct Text(String);
+
+impl tracing::field::Visit for Text {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        self.0.lock().unwrap().push((*event.metadata().level(), text.0));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn captured(f: impl FnOnce()) -> Vec<(tracing::Level, String)> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    tracing::subscriber::with_default(Capture(lines.clone()), f);
+    let out = lines.lock().unwrap().clone();
+    out
+}
+
+/// `setdebug(n)` sets this worker's level (kept across messages) until
+/// `setdebug()`; a line is printed when its level number is at most n.
+#[test]
+fn setdebug_sets_the_workers_level_until_reset() {
+    use serc_runtime::script::args::Level;
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    let lines = captured(|| {
+        assert_eq!(core::setdebug_1(&mut ctx, 1), 1);
+        assert_eq!(core::proc_debug_level(), Some(1));
+        core::log_2(&mut ctx, Level::Info, "info hidden");
+        core::log_2(&mut ctx, Level::Warn, "warn shown");
+        core::log_1(&mut ctx, "debug hidden");
+        assert_eq!(core::setdebug_1(&mut ctx, -3), 1);
+        core::log_2(&mut ctx, Level::Err, "err hidden");
+        core::log_2(&mut ctx, Level::Alert, "alert shown");
+        assert_eq!(core::setdebug_0(&mut ctx), 1);
+        assert_eq!(core::proc_debug_level(), None);
+        core::log_1(&mut ctx, "debug shown");
+        // setdebug() with nothing to reset is harmless (1.3 crashed).
+        assert_eq!(core::setdebug_0(&mut ctx), 1);
+    });
+    let texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["warn shown", "alert shown", "debug shown"]);
+}
+
+/// `error("class", "reason")` only warns, as in 1.3.
+#[test]
+fn error_only_warns() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    let mut code = 0;
+    let lines = captured(|| code = core::error(&mut ctx, "class", "reason"));
+    assert_eq!(code, 1);
+    assert_eq!(lines, [(tracing::Level::WARN, "error(\"class\", \"reason\") not implemented yet".to_string())]);
+    assert!(ctx.out.is_empty() && ctx.ruri.is_none());
 }

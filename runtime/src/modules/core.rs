@@ -5,7 +5,7 @@
 use crate::proxy::{self, Local, Target};
 use crate::script::args::{Format, HostPort, Level, SocketSpec};
 use crate::script::pv::{rewrite, Part};
-use crate::script::{Branch, Ctx, Send};
+use crate::script::{AvpName, Branch, Ctx, RouteKind, Send, Value};
 use crate::sip::uri;
 
 // ------------------------------------------------------------------ forwarding
@@ -89,7 +89,7 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
     let mut edits = ctx.request_edits();
     proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
     let branch = proxy::stateless_branch(ctx.msg);
-    proxy::add_via(ctx.msg, &local, &branch, false, &mut edits);
+    proxy::add_via(ctx.msg, &local, &branch, ctx.force_local_rport, &mut edits);
     match ctx.msg.write(&edits) {
         Ok(bytes) => {
             ctx.out.push(Send { bytes: bytes.freeze(), target, from: Some(local.addr) });
@@ -106,7 +106,7 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
 
 /// `log("text")`: logs at OpenSER's default level for `log` (debug).
 pub fn log_1(_ctx: &mut Ctx, text: &str) -> i32 {
-    tracing::debug!(target: "script", "{}", text.trim_end_matches('\n'));
+    emit(Level::Dbg, text);
     1
 }
 
@@ -116,8 +116,12 @@ pub fn log_2(_ctx: &mut Ctx, level: Level, text: &str) -> i32 {
     1
 }
 
-/// Logs `text` at an OpenSER level (through `tracing`).
+/// Logs `text` at an OpenSER level (through `tracing`), unless `setdebug(n)`
+/// set this worker's level below it.
 pub fn emit(level: Level, text: &str) {
+    if proc_debug_level().is_some_and(|max| number_of(level) > max) {
+        return;
+    }
     let text = text.trim_end_matches('\n');
     match level {
         Level::Alert | Level::Crit | Level::Err => tracing::error!(target: "script", "{text}"),
@@ -125,6 +129,58 @@ pub fn emit(level: Level, text: &str) {
         Level::Notice | Level::Info => tracing::info!(target: "script", "{text}"),
         Level::Dbg => tracing::debug!(target: "script", "{text}"),
     }
+}
+
+/// OpenSER's number for a level (`L_ALERT` -3 … `L_DBG` 4): a message is
+/// printed when its number is at most the debug level.
+pub fn number_of(level: Level) -> i64 {
+    match level {
+        Level::Alert => -3,
+        Level::Crit => -2,
+        Level::Err => -1,
+        Level::Warn => 1,
+        Level::Notice => 2,
+        Level::Info => 3,
+        Level::Dbg => 4,
+    }
+}
+
+thread_local! {
+    /// The debug level `setdebug(n)` gave this worker (OpenSER: this
+    /// process); `None` follows the global one.
+    static PROC_DEBUG: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The level `setdebug(n)` set for this worker, if any. [`emit`] (so `log`
+/// and `xlog`) leaves out what is above it; a `tracing` subscriber may read
+/// it too to filter every event of the worker as OpenSER does.
+pub fn proc_debug_level() -> Option<i64> {
+    PROC_DEBUG.with(|l| l.get())
+}
+
+/// `setdebug(n)`: from now on this worker logs at level `n` (-3 `L_ALERT` …
+/// 4 `L_DBG`), for the next messages too, until `setdebug()`. 1.3 applied it
+/// to every line of the process; serc applies it to the script's lines
+/// (`log`, `xlog`), and it can only hide more than the `tracing`
+/// subscriber's filter does, never show what that filter hides. Always 1.
+pub fn setdebug_1(_ctx: &mut Ctx, level: i64) -> i32 {
+    PROC_DEBUG.with(|l| l.set(Some(level)));
+    1
+}
+
+/// `setdebug()`: this worker follows the global level again. Always 1. (In
+/// 1.3, calling it before any `setdebug(n)` left the process without a level
+/// and crashed at the next log line; here it is a no-op.)
+pub fn setdebug_0(_ctx: &mut Ctx) -> i32 {
+    PROC_DEBUG.with(|l| l.set(None));
+    1
+}
+
+/// `error("class", "reason")`: a placeholder in 1.3, which only logs a warning
+/// that it is not implemented and returns 1. serc does the same.
+pub fn error(_ctx: &mut Ctx, class: &str, reason: &str) -> i32 {
+    tracing::warn!(target: "script", "error(\"{class}\", \"{reason}\") not implemented yet");
+    1
 }
 
 // ------------------------------------------------------------------ flags
@@ -335,20 +391,37 @@ pub fn strip_tail(ctx: &mut Ctx, n: i64) -> i32 {
 
 // ------------------------------------------------------------------ branches, destination
 
-/// `append_branch()`: a new branch to the current Request-URI (and `$du`).
-pub fn append_branch_0(ctx: &mut Ctx) -> i32 {
-    let branch = Branch {
-        uri: ctx.request_uri().to_string(),
-        dst_uri: ctx.dst_uri.clone(),
-        q: None,
-        flags: ctx.branch_flags,
-        send_socket: ctx.send_socket,
-    };
+/// OpenSER 1.3's `MAX_BRANCHES`: the Request-URI and at most 11 more.
+pub const MAX_BRANCHES: usize = 12;
+
+/// OpenSER's `append_branch`: a branch to `uri` (empty: the current
+/// Request-URI) with the current `$du`, branch-0 flags and forced socket.
+/// -1 when the branch set is full.
+fn add_branch(ctx: &mut Ctx, uri: String, q: Option<u16>) -> i32 {
+    if ctx.branches.len() >= MAX_BRANCHES - 1 {
+        tracing::error!(uri, "append_branch: too many branches");
+        return -1;
+    }
+    let uri = if uri.is_empty() { ctx.request_uri().to_string() } else { uri };
+    let branch = Branch { uri, dst_uri: ctx.dst_uri.clone(), q, flags: ctx.branch_flags, send_socket: ctx.send_socket };
     ctx.branches.push(branch);
     1
 }
 
-/// `append_branch("sip:…")`
+/// `append_branch()`: a new branch to the current Request-URI with `$du`,
+/// the branch flags and the forced socket (q unspecified); then `$du`, the
+/// branch-0 flags and the forced socket are cleared, even when the branch
+/// set was full.
+pub fn append_branch_0(ctx: &mut Ctx) -> i32 {
+    let code = add_branch(ctx, String::new(), None);
+    ctx.send_socket = None;
+    ctx.branch_flags = 0;
+    ctx.dst_uri = None;
+    code
+}
+
+/// `append_branch("sip:…")`: with `$du`, the branch flags and the forced
+/// socket of the moment (which stay).
 pub fn append_branch_1(ctx: &mut Ctx, to: &Format) -> i32 {
     append_branch_2(ctx, to, "")
 }
@@ -356,7 +429,7 @@ pub fn append_branch_1(ctx: &mut Ctx, to: &Format) -> i32 {
 /// `append_branch("sip:…", "0.5")`: with a q-value.
 pub fn append_branch_2(ctx: &mut Ctx, to: &Format, q: &str) -> i32 {
     let uri = to.eval(ctx);
-    if uri::parse(&uri).is_err() {
+    if !uri.is_empty() && uri::parse(&uri).is_err() {
         tracing::error!(uri, "append_branch: not a URI");
         return -1;
     }
@@ -370,8 +443,116 @@ pub fn append_branch_2(ctx: &mut Ctx, to: &Format, q: &str) -> i32 {
             }
         },
     };
-    ctx.branches.push(Branch { uri, dst_uri: None, q, flags: 0, send_socket: ctx.send_socket });
+    add_branch(ctx, uri, q)
+}
+
+/// OpenSER's `clear_branches`: no extra branches, the Request-URI's q-value
+/// unspecified and its branch flags cleared (`$du` and the forced socket stay).
+fn clear_branches(ctx: &mut Ctx) {
+    ctx.branches.clear();
+    ctx.ruri_q = None;
+    ctx.branch_flags = 0;
+}
+
+// ------------------------------------------------------------------ serial forking
+
+/// The AVP `serialize_branches` fills: OpenSER 1.3's integer name 0xff3434,
+/// which 1.3 also calls by the global alias `serial_branch`.
+pub const SERIAL_AVP: u32 = 0xff3434;
+
+/// The serial AVP's values, oldest first, with whether each ends its q class
+/// (a value the script added itself does not, as in 1.3, where it lacks the
+/// flag).
+fn serial_entries(ctx: &mut Ctx) -> Vec<(String, bool)> {
+    let name = AvpName::Int(SERIAL_AVP);
+    let mut values: Vec<String> = ctx.avps.all(&name).map(|v| v.as_text().into_owned()).collect();
+    values.reverse();
+    ctx.serial_marks.truncate(values.len());
+    let marks = &ctx.serial_marks;
+    values.into_iter().enumerate().map(|(i, v)| (v, marks.get(i).copied().unwrap_or(false))).collect()
+}
+
+/// Replaces the serial AVP's values (oldest first) and their marks.
+fn set_serial_entries(ctx: &mut Ctx, entries: &[(String, bool)]) {
+    let name = AvpName::Int(SERIAL_AVP);
+    ctx.avps.delete(&name);
+    for (uri, _) in entries {
+        ctx.avps.push(name.clone(), Value::Str(uri.clone()));
+    }
+    ctx.serial_marks = entries.iter().map(|(_, last)| *last).collect();
+}
+
+/// `serialize_branches(clear)`: for serial forking, moves the Request-URI and
+/// the branches into the `serial_branch` AVP, highest q first (the
+/// Request-URI first among equals, then the branches in the order they were
+/// added), marks where each q class ends, and clears the branch set (with
+/// the Request-URI's q and branch flags). `clear` non-zero first drops what
+/// an earlier call left in the AVP; else the new entries go on top of it.
+/// Nothing happens (and it is still 1) when there is no branch, or when every
+/// branch has the Request-URI's q. Only the URIs are kept: `$du`, flags and
+/// sockets of the branches are lost, as in 1.3. Always 1.
+///
+/// 1.3's list insertion could misorder or drop contacts (fixed in later
+/// OpenSIPS); serc sorts as 1.3's own description says. An unspecified q
+/// ranks below q=0, as 1.3's -1 does.
+pub fn serialize_branches(ctx: &mut Ctx, clear: i64) -> i32 {
+    if ctx.branches.is_empty() || ctx.branches.iter().all(|b| b.q == ctx.ruri_q) {
+        return 1;
+    }
+    let rank = |q: Option<u16>| q.map_or(-1, i32::from);
+    let mut contacts: Vec<(String, i32)> = vec![(ctx.request_uri().to_string(), rank(ctx.ruri_q))];
+    contacts.extend(ctx.branches.iter().map(|b| (b.uri.clone(), rank(b.q))));
+    // The order next_branches reads them in: highest q first, stable.
+    contacts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let mut entries = if clear != 0 { Vec::new() } else { serial_entries(ctx) };
+    // Pushed lowest q first, so the highest ends on top of the AVP stack.
+    for (i, (uri, q)) in contacts.iter().enumerate().rev() {
+        let ends_class = contacts.get(i + 1).is_none_or(|next| next.1 < *q);
+        entries.push((uri.clone(), ends_class));
+    }
+    set_serial_entries(ctx, &entries);
+    clear_branches(ctx);
     1
+}
+
+/// `next_branches()`: takes the highest-q class left in the `serial_branch`
+/// AVP. In a request route its first URI becomes the Request-URI and the rest
+/// are appended as branches; in a failure route all are appended. The
+/// entries used are removed from the AVP. Appended branches get q=0 and the
+/// current `$du`, branch flags and forced socket (as 1.3's
+/// `append_branch(uri, 0)`); the Request-URI keeps `$du`. -1 when the AVP is
+/// empty, outside a request or failure route, or when the branch set is full
+/// (the entry that did not fit is dropped); else 1.
+///
+/// 1.3 left the entry it put in the Request-URI in the AVP when its class
+/// had more members, so the next call tried it again; serc removes every
+/// entry it uses, as 1.3 describes the function (and later OpenSIPS does).
+pub fn next_branches(ctx: &mut Ctx) -> i32 {
+    if !matches!(ctx.route, RouteKind::Request | RouteKind::Failure) {
+        tracing::error!(route = ?ctx.route, "next_branches: called from an unsupported route type");
+        return -1;
+    }
+    let mut entries = serial_entries(ctx);
+    if entries.is_empty() {
+        tracing::debug!("next_branches: no serial AVPs left");
+        return -1;
+    }
+    let mut code = 1;
+    let mut first = ctx.route == RouteKind::Request;
+    while let Some((uri, ends_class)) = entries.pop() {
+        if first {
+            ctx.ruri = Some(uri);
+            first = false;
+        } else if add_branch(ctx, uri, Some(0)) != 1 {
+            code = -1;
+            break;
+        }
+        if ends_class {
+            break;
+        }
+    }
+    set_serial_entries(ctx, &entries);
+    code
 }
 
 /// `setdsturi("sip:…")`: sets `$du`.
@@ -409,6 +590,15 @@ pub fn force_rport(ctx: &mut Ctx) -> i32 {
 }
 
 pub use force_rport as add_rport;
+
+/// `force_local_rport()`: the Via this proxy adds when it forwards the
+/// message asks for `rport` (`;rport` after the branch). Always 1.
+pub fn force_local_rport(ctx: &mut Ctx) -> i32 {
+    ctx.force_local_rport = true;
+    1
+}
+
+pub use force_local_rport as add_local_rport;
 
 /// `force_send_socket("udp:1.2.3.4:5060")`: send from this local socket.
 pub fn force_send_socket(ctx: &mut Ctx, socket: &SocketSpec) -> i32 {

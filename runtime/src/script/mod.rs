@@ -140,10 +140,19 @@ pub struct Ctx<'m> {
     pub branch_flags: u32,
     /// Branches beyond the Request-URI.
     pub branches: Vec<Branch>,
+    /// The q-value of the Request-URI branch, in thousandths (`None`:
+    /// unspecified, as OpenSER's `Q_UNSPECIFIED`).
+    pub ruri_q: Option<u16>,
+    /// Whether each value of the serial-forking AVP (`serialize_branches`)
+    /// ends its q-value class, oldest value first (OpenSER keeps this as a
+    /// flag on the AVP itself).
+    pub serial_marks: Vec<bool>,
     pub retcode: i32,
     pub avps: Avps,
     pub vars: &'m mut Vars,
     pub force_rport: bool,
+    /// `force_local_rport`: our own Via asks for `rport` (RFC 3581).
+    pub force_local_rport: bool,
     pub send_socket: Option<SocketAddr>,
     /// `set_advertised_address` / `set_advertised_port`: what our Via (and
     /// Record-Route) say for this message instead of the socket's address.
@@ -173,10 +182,13 @@ impl<'m> Ctx<'m> {
             script_flags: 0,
             branch_flags: 0,
             branches: Vec::new(),
+            ruri_q: None,
+            serial_marks: Vec::new(),
             retcode: 0,
             avps: Avps::default(),
             vars,
             force_rport: false,
+            force_local_rport: false,
             send_socket: None,
             advertised_address: None,
             advertised_port: None,

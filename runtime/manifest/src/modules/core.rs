@@ -50,7 +50,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "class", kind: K::Str }, Arg { name: "message", kind: K::Str }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "placeholder in 1.3: only logs a warning that error() is not implemented",
         },
         Function {
@@ -58,7 +58,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "restore the process's debug level to the global one",
         },
         Function {
@@ -66,7 +66,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "level", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "set the debug level of the current process",
         },
         Function {
@@ -514,7 +514,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add an empty rport parameter to the Via this proxy inserts",
         },
         Function {
@@ -522,7 +522,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "add an empty rport parameter to the Via this proxy inserts",
         },
         Function {
@@ -586,15 +586,16 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "clear", kind: K::Int }],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
-            summary: "order the branches by q-value for serial forking (1: drop the previous serial state first)",
+            implemented: true,
+            summary:
+                "order the branches by q-value for serial forking (non-zero: drop the previous serial state first)",
         },
         Function {
             name: "next_branches",
             args: &[],
             routes: R::ANY,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "load the next group of serial-forking branches (false when none is left)",
         },
         Function {
