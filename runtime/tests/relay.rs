@@ -147,6 +147,12 @@ async fn the_route_answers_483_and_200_statelessly_and_the_core_answers_505() {
     assert_eq!(reply.status(), Some(483));
     assert!(reply.to_tag.is_some(), "a To-tag on a final reply");
     assert_eq!(reply.text(reply.via.received.unwrap()), "127.0.0.1");
+    let server = reply.headers_by_text("Server").next().map(|h| reply.text(h.value).to_string());
+    assert_eq!(
+        server.as_deref(),
+        Some(concat!("serc ", env!("CARGO_PKG_VERSION"))),
+        "server_signature is on by default"
+    );
 
     let options = invite(client_addr, 70, "z9hG4bKopt")
         .replace("INVITE sip:bob@biloxi.example.com", &format!("OPTIONS sip:{}", s.udp))

@@ -13,7 +13,8 @@ use std::time::Instant;
 /// Debian packages the tests need: (package, binary that shows it is installed,
 /// why). `cargo xtask test` installs the ones whose binary is not found, e.g.
 /// `("sip-tester", "sipp", "SIPp scenarios in tests/sipp/")`.
-const DEBIAN_PACKAGES: &[(&str, &str, &str)] = &[];
+const DEBIAN_PACKAGES: &[(&str, &str, &str)] =
+    &[("kamailio", "kamailio", "the side-by-side wire test (runtime/tests/kamailio.rs)")];
 
 const HELP: &str = "\
 cargo xtask: serc's project automation (plain Rust, in xtask/src/main.rs)
@@ -45,6 +46,8 @@ This is the test command of the README, and what CI runs (.ci/run). Stages:
   2. Services: starts the services the tests need (none yet).
   3. Tests: `cargo test --workspace --all-targets --locked`, then
      `cargo test --workspace --doc` (--all-targets does not run doc tests).
+     SERC_REQUIRE_PEERS=1 is set: a test that compares serc with a peer
+     (Kamailio) fails when the peer is missing instead of skipping.
      Without a Cargo.lock, --locked is left out (and a note says so).
 
 Arguments after `--` are appended to both `cargo test` commands:
@@ -292,6 +295,9 @@ fn cargo_test(passthrough: &[String]) -> Result {
     } else {
         eprintln!("note: no Cargo.lock yet, so no --locked (commit Cargo.lock)");
     }
+    // Tests that compare with a peer (Kamailio …) fail here rather than skip
+    // when the peer is missing: the stage before installed it.
+    all_targets.env("SERC_REQUIRE_PEERS", "1");
     run(all_targets.args(passthrough))?;
     run(cargo().args(["test", "--workspace", "--doc"]).args(passthrough))
 }

@@ -4,9 +4,6 @@ use crate::proxy;
 use crate::script::args::{Format, ReplyCode};
 use crate::script::{Ctx, Send};
 
-/// The header every reply of ours carries.
-pub const SERVER: &str = concat!("Server: serc ", env!("CARGO_PKG_VERSION"), "\r\n");
-
 /// Sends a stateless reply to the request being routed, to where RFC 3261
 /// §18.2.2 / RFC 3581 say (`received`/`rport` of its top Via).
 pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
@@ -17,7 +14,7 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
     if ctx.msg.method() == Some(crate::sip::Method::Ack) {
         return 1; // an ACK is never answered
     }
-    let extra = format!("{}{SERVER}", ctx.reply_headers);
+    let extra = format!("{}{}", ctx.reply_headers, ctx.config.server_header.line());
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, b"serc-sl", &extra, &ctx.src, ctx.force_rport);
     match proxy::reply_target(ctx.msg, &ctx.src, ctx.force_rport) {
         Ok(target) => {

@@ -85,6 +85,39 @@ pub struct Config {
     pub aliases: Vec<String>,
     /// `modparam` values (a parameter not set has its manifest default).
     pub params: ModParams,
+    /// The `Server:` header of the replies the proxy makes itself.
+    pub server_header: ServerHeader,
+}
+
+/// The `Server:` header line of the replies the proxy makes (`sl_send_reply` …):
+/// OpenSER's `server_signature` (on by default; off: no header) and
+/// `server_header` (its text). serc's default names serc and its version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerHeader(Option<String>);
+
+impl ServerHeader {
+    /// `server_signature=no`.
+    pub fn none() -> ServerHeader {
+        ServerHeader(None)
+    }
+
+    /// `server_header="Server: …"`: the whole header, name included, as
+    /// OpenSER takes it (CR and LF removed).
+    pub fn text(header: &str) -> ServerHeader {
+        let clean: String = header.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        ServerHeader(Some(format!("{clean}\r\n")))
+    }
+
+    /// The line with its CRLF, or "" for none.
+    pub fn line(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+}
+
+impl Default for ServerHeader {
+    fn default() -> Self {
+        ServerHeader::text(concat!("Server: serc ", env!("CARGO_PKG_VERSION")))
+    }
 }
 
 /// `modparam` values by (module, parameter).
