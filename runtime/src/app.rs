@@ -130,6 +130,7 @@ impl<S: Script> Proxy<S> {
         VARS.with(|vars| {
             let mut vars = vars.borrow_mut();
             let mut ctx = Ctx::new(&msg, src, &self.config, &mut vars);
+            ctx.msg_id = crate::script::next_msg_id();
             match msg.start {
                 StartLine::Request { .. } => {
                     ctx.route = RouteKind::Request;

@@ -11,7 +11,9 @@ pub mod args;
 pub mod pv;
 pub mod value;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 
@@ -197,6 +199,20 @@ pub struct Ctx<'m> {
     /// sends for the request (`append_to_reply`).
     pub reply_headers: String,
     pub err: ErrInfo,
+    /// `$mi`: the message's number, from [`next_msg_id`] (0 when the context
+    /// was not made by the pipeline, as in tests).
+    pub msg_id: u32,
+    /// The clock as `$Ts`/`$Tf` first read it for this message (Unix
+    /// seconds): every later read in the same message gives that instant.
+    time: Cell<Option<i64>>,
+}
+
+/// Numbers the messages for `$mi`: 1, 2, 3 … across the whole proxy, wrapping
+/// after `u32::MAX`. OpenSER 1.3 counted in each process (and counted
+/// messages its parser refused, which never reach a route here).
+pub fn next_msg_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl<'m> Ctx<'m> {
@@ -228,7 +244,22 @@ impl<'m> Ctx<'m> {
             out: Vec::new(),
             reply_headers: String::new(),
             err: ErrInfo::default(),
+            msg_id: 0,
+            time: Cell::new(None),
         }
+    }
+
+    /// The time of this message for `$Ts` and `$Tf` (Unix seconds): the
+    /// clock read once, when first asked, as OpenSER 1.3 keeps it per message.
+    pub fn time(&self) -> i64 {
+        if let Some(t) = self.time.get() {
+            return t;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.time.set(Some(now));
+        now
     }
 
     /// The Request-URI now (rewritten or as received; `""` for a reply).

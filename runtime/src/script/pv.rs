@@ -86,21 +86,46 @@ pub enum Pv {
     ErrInfo,
     ErrRcode,
     ErrReason,
-    /// `$Ts`: the current Unix time.
+    /// `$mF`, `$sF`, `$bF`: the same flags as 8 lowercase hex digits.
+    MsgFlagsHex,
+    ScriptFlagsHex,
+    BranchFlagsHex,
+    /// `$br`: the first extra branch's URI (assigning appends a branch);
+    /// `$bR`: every extra branch, `, `-separated, `<uri>;q=…` when q is set.
+    Branch,
+    Branches,
+    /// `$ds`: the destination set as a Contact header line without its CRLF
+    /// (the Request-URI in it only once rewritten).
+    DestSet,
+    /// `$dP`: the transport parameter of `$du` as written (`UDP` without
+    /// one; null without `$du`); `$oP`: of the original Request-URI, in
+    /// capitals as `$rP`.
+    DstProto,
+    OProto,
+    /// `$mi`: the message's number ([`super::next_msg_id`]).
+    MsgId,
+    /// `$Ts`: the Unix time of the message (read once per message).
     TimeSecs,
+    /// `$Tf`: the same instant as `$Ts`, as `ctime` prints it, in UTC
+    /// (OpenSER 1.3 printed local time).
+    TimeFormatted,
     /// `$null` (Kamailio).
     Null,
     /// `$fs`: the forced send socket (`proto:ip:port`).
     ForcedSocket,
     /// `$pp`: the process id.
     Pid,
-    /// `$rP`: the Request-URI's transport (`UDP` unless it says otherwise).
+    /// `$rP`: the Request-URI's transport as written (`UDP` unless it says otherwise).
     RProto,
     /// `$rt`: the Refer-To URI; `$pu`/`$pU`: P-Preferred-Identity URI and user;
     /// `$ai`: P-Asserted-Identity URI; `$di`: Diversion URI; `$re`: Remote-Party-ID URI.
     ReferTo,
     PPreferredUri,
     PPreferredUser,
+    /// `$pd`, `$pn`: P-Preferred-Identity domain and display name (without
+    /// its quotes, as `$fn`).
+    PPreferredDomain,
+    PPreferredName,
     PAssertedUri,
     DiversionUri,
     RpidUri,
@@ -153,6 +178,18 @@ impl Pv {
             ("mf", None) => Pv::MsgFlags,
             ("sf", None) => Pv::ScriptFlags,
             ("bf", None) => Pv::BranchFlags,
+            ("mF", None) => Pv::MsgFlagsHex,
+            ("sF", None) => Pv::ScriptFlagsHex,
+            ("bF", None) => Pv::BranchFlagsHex,
+            ("br", None) => Pv::Branch,
+            ("bR", None) => Pv::Branches,
+            ("ds", None) => Pv::DestSet,
+            ("dP", None) => Pv::DstProto,
+            ("oP", None) => Pv::OProto,
+            ("mi", None) => Pv::MsgId,
+            ("Tf", None) => Pv::TimeFormatted,
+            ("pd", None) => Pv::PPreferredDomain,
+            ("pn", None) => Pv::PPreferredName,
             ("retcode" | "rc", None) => Pv::RetCode,
             ("err.class", None) => Pv::ErrClass,
             ("err.level", None) => Pv::ErrLevel,
@@ -243,9 +280,28 @@ impl Pv {
             Pv::ErrInfo => text(&ctx.err.info),
             Pv::ErrRcode => Value::Int(ctx.err.rcode),
             Pv::ErrReason => text(&ctx.err.rreason),
-            Pv::TimeSecs => Value::Int(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
-            ),
+            Pv::MsgFlagsHex => hex_flags(ctx.flags),
+            Pv::ScriptFlagsHex => hex_flags(ctx.script_flags),
+            Pv::BranchFlagsHex => hex_flags(ctx.branch_flags),
+            Pv::Branch if is_reply(msg) => Value::Null,
+            Pv::Branch => ctx.branches.first().map_or(Value::Null, |b| text(&b.uri)),
+            Pv::Branches if is_reply(msg) || ctx.branches.is_empty() => Value::Null,
+            Pv::Branches => {
+                let mut out = String::new();
+                for (i, b) in ctx.branches.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    push_contact(&mut out, &b.uri, b.q);
+                }
+                Value::Str(out)
+            }
+            Pv::DestSet => dest_set(ctx),
+            Pv::DstProto => ctx.dst_uri.as_deref().map_or(Value::Null, uri_proto),
+            Pv::OProto => uri_proto(ctx.original_uri()),
+            Pv::MsgId => Value::Int(i64::from(ctx.msg_id)),
+            Pv::TimeSecs => Value::Int(ctx.time()),
+            Pv::TimeFormatted => Value::Str(ctime_utc(ctx.time())),
             Pv::Null => Value::Null,
             Pv::Color => Value::Str(String::new()),
             Pv::ForcedSocket => ctx.send_socket.map_or(Value::Null, |a| {
@@ -253,16 +309,25 @@ impl Pv {
                 Value::Str(format!("{}:{a}", proto.to_ascii_lowercase()))
             }),
             Pv::Pid => Value::Int(i64::from(std::process::id())),
-            Pv::RProto => match uri::parse(ctx.request_uri()) {
-                Ok(u) => Value::Str(u.transport().map_or("UDP".to_string(), str::to_ascii_uppercase)),
-                Err(_) => Value::Null,
-            },
+            Pv::RProto => uri_proto(ctx.request_uri()),
             Pv::ReferTo => header_uri(msg, "Refer-To"),
             Pv::PPreferredUri => header_uri(msg, "P-Preferred-Identity"),
             Pv::PPreferredUser => match header_uri(msg, "P-Preferred-Identity") {
                 Value::Str(u) => uri_part(&u, Part::User),
                 v => v,
             },
+            Pv::PPreferredDomain => match header_uri(msg, "P-Preferred-Identity") {
+                Value::Str(u) => match uri_part(&u, Part::Host) {
+                    Value::Str(h) if h.is_empty() => Value::Null,
+                    h => h,
+                },
+                v => v,
+            },
+            Pv::PPreferredName => header_name_addr(msg, "P-Preferred-Identity")
+                .and_then(|na| na.display)
+                .map(|d| msg.text(d).trim_matches('"'))
+                .filter(|d| !d.is_empty())
+                .map_or(Value::Null, text),
             Pv::PAssertedUri => header_uri(msg, "P-Asserted-Identity"),
             Pv::DiversionUri => header_uri(msg, "Diversion"),
             Pv::RpidUri => header_uri(msg, "Remote-Party-ID"),
@@ -281,6 +346,20 @@ impl Pv {
             Pv::MsgFlags => ctx.flags = value.as_int() as u32,
             Pv::ScriptFlags => ctx.script_flags = value.as_int() as u32,
             Pv::BranchFlags => ctx.branch_flags = value.as_int() as u32,
+            Pv::MsgFlagsHex => ctx.flags = flags_from(&value),
+            Pv::ScriptFlagsHex => ctx.script_flags = flags_from(&value),
+            Pv::BranchFlagsHex => ctx.branch_flags = flags_from(&value),
+            Pv::Branch => {
+                let Value::Str(uri) = value else { return Err("$br takes a string") };
+                if uri.is_empty() {
+                    return Err("$br takes a non-empty URI");
+                }
+                if ctx.branches.len() >= crate::modules::core::MAX_BRANCHES - 1 {
+                    return Err("too many branches");
+                }
+                let send_socket = ctx.send_socket;
+                ctx.branches.push(super::Branch { uri, dst_uri: None, q: None, flags: 0, send_socket });
+            }
             Pv::Avp(name) => match (value.is_null(), all) {
                 (true, _) => ctx.avps.delete(name),
                 (false, true) => ctx.avps.set_all(name.clone(), value),
@@ -448,18 +527,351 @@ fn name_addr(msg: &Message, na: crate::sip::values::NameAddr, which: &Pv) -> Val
     }
 }
 
+/// The first value of the first `name` header, read as a name-addr.
+fn header_name_addr(msg: &Message, name: &str) -> Option<crate::sip::values::NameAddr> {
+    let h = msg.headers_by_text(name).next()?;
+    let first = crate::sip::values::split_list(msg.bytes(), h.value).next()?;
+    crate::sip::values::NameAddr::parse(msg.bytes(), first).ok()
+}
+
 /// The URI of the first value of a name-addr header (`<sip:…>;params`).
 fn header_uri(msg: &Message, name: &str) -> Value {
-    let Some(h) = msg.headers_by_text(name).next() else { return Value::Null };
-    let first = crate::sip::values::split_list(msg.bytes(), h.value).next();
-    match first.and_then(|v| crate::sip::values::NameAddr::parse(msg.bytes(), v).ok()) {
-        Some(na) => Value::Str(msg.text(na.uri).to_string()),
-        None => Value::Null,
+    header_name_addr(msg, name).map_or(Value::Null, |na| Value::Str(msg.text(na.uri).to_string()))
+}
+
+fn is_reply(msg: &Message) -> bool {
+    matches!(msg.start, crate::sip::StartLine::Response { .. })
+}
+
+/// `$rP`/`$oP`/`$dP`: a URI's `transport` parameter as written (`tcp`), `UDP`
+/// when it has none, as 1.3 reads `$dP` (its `$rP`/`$oP` gave the whole
+/// `transport=tcp` parameter, a slip Kamailio fixed by doing as `$dP` does);
+/// null when the text is not a URI.
+fn uri_proto(text: &str) -> Value {
+    match uri::parse(text) {
+        Ok(u) => Value::Str(u.transport().unwrap_or("UDP").to_string()),
+        Err(_) => Value::Null,
     }
+}
+
+/// `$mF`, `$sF`, `$bF`: eight hex digits, lowercase, zero-padded.
+fn hex_flags(flags: u32) -> Value {
+    Value::Str(format!("{flags:08x}"))
+}
+
+/// The flags assigned to `$mF`, `$sF` or `$bF`. OpenSER 1.3 takes the
+/// number of the value; here a number is taken as is, null clears, and a
+/// string of exactly eight hex digits (what these variables read) is read as
+/// hex, so `$bF = $mF` copies the flags; any other string is read as decimal,
+/// as for `$bf`.
+fn flags_from(value: &Value) -> u32 {
+    match value {
+        Value::Str(s) if s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u32::from_str_radix(s, 16).unwrap_or(0)
+        }
+        v => v.as_int() as u32,
+    }
+}
+
+/// A q-value in thousandths as OpenSER 1.3 prints it: `1`, `0`, or `0.` and
+/// up to three digits without trailing zeros (`0.5`, `0.25`, `0.005`).
+pub fn q_text(q: u16) -> String {
+    match q {
+        1000.. => "1".to_string(),
+        0 => "0".to_string(),
+        _ => {
+            let digits = format!("{q:03}");
+            format!("0.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+/// One destination as a Contact value: the bare URI, or `<uri>;q=…` when
+/// its q-value is set.
+fn push_contact(out: &mut String, uri: &str, q: Option<u16>) {
+    match q {
+        Some(q) => {
+            let _ = write!(out, "<{uri}>;q={}", q_text(q));
+        }
+        None => out.push_str(uri),
+    }
+}
+
+/// `$ds`: OpenSER 1.3's `print_dset` without the final CRLF — `Contact: `
+/// and the destinations, `, `-separated: the Request-URI first, but only when
+/// the script rewrote it, then the extra branches. Null when there is none.
+fn dest_set(ctx: &Ctx) -> Value {
+    if ctx.ruri.is_none() && ctx.branches.is_empty() {
+        return Value::Null;
+    }
+    let mut out = String::from("Contact: ");
+    let rewritten = ctx.ruri.as_deref().map(|u| (u, ctx.ruri_q));
+    let branches = ctx.branches.iter().map(|b| (b.uri.as_str(), b.q));
+    for (i, (uri, q)) in rewritten.into_iter().chain(branches).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_contact(&mut out, uri, q);
+    }
+    Value::Str(out)
+}
+
+/// Unix seconds as C's `ctime` prints them, without the newline, in UTC:
+/// `Thu Nov 26 16:07:34 2026` (the day of the month padded with a space).
+/// OpenSER 1.3's `$Tf` used the local time zone; a proxy's logs in UTC do
+/// not depend on the host's settings.
+pub fn ctime_utc(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), counting
+    // in 400-year eras that start on 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        year
+    )
 }
 
 fn header(msg: &Message, name: HeaderName, index: Option<i64>) -> Value {
     msg.headers_named(name)
         .nth(index.unwrap_or(0).max(0) as usize)
         .map_or(Value::Null, |h| Value::Str(msg.text(h.value).to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::{Source, Transport};
+    use crate::script::{Config, Vars};
+    use crate::sip::Framing;
+    use bytes::Bytes;
+
+    const INVITE: &str = "INVITE sip:bob@example.com;transport=tcp SIP/2.0\r\n\
+Via: SIP/2.0/TCP 192.0.2.10:5062;branch=z9hG4bKpv\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:bob@example.com>\r\n\
+From: \"Alice\" <sip:alice@example.com>;tag=1\r\n\
+Call-ID: pv-test@192.0.2.10\r\n\
+CSeq: 1 INVITE\r\n\
+P-Preferred-Identity: \"Alice Smith\" <sip:+15551000@pref.example.com>, <tel:+15551000>\r\n\
+Content-Length: 0\r\n\r\n";
+
+    const REPLY: &str = "SIP/2.0 180 Ringing\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKpv\r\n\
+To: <sip:bob@example.com>;tag=2\r\n\
+From: <sip:alice@example.com>;tag=1\r\n\
+Call-ID: pv-test@192.0.2.10\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn message(text: &str) -> Message {
+        Message::parse(Bytes::from(text.to_string()), Framing::Datagram).unwrap()
+    }
+
+    fn source() -> Source {
+        Source {
+            transport: Transport::Udp,
+            addr: "192.0.2.10:5062".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+        }
+    }
+
+    fn pv(name: &str) -> Pv {
+        Pv::parse(name, None).unwrap_or_else(|| panic!("${name}"))
+    }
+
+    fn get(ctx: &Ctx, name: &str) -> Value {
+        pv(name).get(ctx, None)
+    }
+
+    fn set(ctx: &mut Ctx, name: &str, value: Value) -> Result<(), &'static str> {
+        pv(name).set(ctx, value, false)
+    }
+
+    #[test]
+    fn hex_flags_read_and_assign() {
+        let (msg, config, mut vars) = (message(INVITE), Config::default(), Vars::default());
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        for name in ["mF", "sF", "bF"] {
+            assert_eq!(get(&ctx, name), Value::str("00000000"), "${name}");
+        }
+        set(&mut ctx, "mF", Value::Int(10)).unwrap();
+        assert_eq!((ctx.flags, get(&ctx, "mF"), get(&ctx, "mf")), (10, Value::str("0000000a"), Value::Int(10)));
+        set(&mut ctx, "sF", Value::Int(i64::from(u32::MAX))).unwrap();
+        assert_eq!(get(&ctx, "sF"), Value::str("ffffffff"));
+        // What the hex variables read is read back as hex: `$bF = $mF`.
+        let m = get(&ctx, "mF");
+        set(&mut ctx, "bF", m).unwrap();
+        assert_eq!(ctx.branch_flags, 10);
+        set(&mut ctx, "bF", Value::str("8000000F")).unwrap();
+        assert_eq!((ctx.branch_flags, get(&ctx, "bF")), (0x8000_000f, Value::str("8000000f")));
+        // Any other string is decimal, as for `$bf`; null clears.
+        set(&mut ctx, "bF", Value::str("12")).unwrap();
+        assert_eq!(get(&ctx, "bF"), Value::str("0000000c"));
+        set(&mut ctx, "sF", Value::Null).unwrap();
+        assert_eq!((ctx.script_flags, get(&ctx, "sF")), (0, Value::str("00000000")));
+        // The decimal ones see the same flags.
+        set(&mut ctx, "bf", Value::Int(255)).unwrap();
+        assert_eq!(get(&ctx, "bF"), Value::str("000000ff"));
+    }
+
+    #[test]
+    fn branches_and_the_destination_set() {
+        let (msg, config, mut vars) = (message(INVITE), Config::default(), Vars::default());
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        for name in ["br", "bR", "ds"] {
+            assert_eq!(get(&ctx, name), Value::Null, "${name} without branches");
+        }
+        // `$br = …` appends a branch: no `$du`, no flags, q unspecified, the forced socket.
+        ctx.dst_uri = Some("sip:192.0.2.99".into());
+        ctx.branch_flags = 4;
+        ctx.send_socket = Some("127.0.0.1:5060".parse().unwrap());
+        set(&mut ctx, "br", Value::str("sip:a@example.net")).unwrap();
+        let first = &ctx.branches[0];
+        assert_eq!((first.dst_uri.as_deref(), first.q, first.flags), (None, None, 0));
+        assert_eq!(first.send_socket, ctx.send_socket);
+        assert_eq!(get(&ctx, "br"), Value::str("sip:a@example.net"));
+        assert_eq!(get(&ctx, "bR"), Value::str("sip:a@example.net"));
+        // The R-URI is in `$ds` only once rewritten.
+        assert_eq!(get(&ctx, "ds"), Value::str("Contact: sip:a@example.net"));
+        for bad in [Value::Null, Value::str(""), Value::Int(1)] {
+            assert!(set(&mut ctx, "br", bad).is_err());
+        }
+        for (uri, q) in [("sip:b@example.net", 500), ("sip:c@example.net", 1000), ("sip:d@example.net", 0)] {
+            set(&mut ctx, "br", Value::str(uri)).unwrap();
+            ctx.branches.last_mut().unwrap().q = Some(q);
+        }
+        set(&mut ctx, "br", Value::str("sip:e@example.net")).unwrap();
+        ctx.branches.last_mut().unwrap().q = Some(5);
+        assert_eq!(get(&ctx, "br"), Value::str("sip:a@example.net"), "the first branch");
+        let all = "sip:a@example.net, <sip:b@example.net>;q=0.5, <sip:c@example.net>;q=1, \
+                   <sip:d@example.net>;q=0, <sip:e@example.net>;q=0.005";
+        assert_eq!(get(&ctx, "bR"), Value::str(all));
+        assert_eq!(get(&ctx, "ds"), Value::str(format!("Contact: {all}")));
+        set(&mut ctx, "ru", Value::str("sip:bob@192.0.2.20")).unwrap();
+        assert_eq!(get(&ctx, "ds"), Value::str(format!("Contact: sip:bob@192.0.2.20, {all}")));
+        ctx.ruri_q = Some(250);
+        assert_eq!(get(&ctx, "ds"), Value::str(format!("Contact: <sip:bob@192.0.2.20>;q=0.25, {all}")));
+        // Rewritten, even to the same URI, without branches.
+        ctx.branches.clear();
+        ctx.ruri_q = None;
+        set(&mut ctx, "ru", Value::str("sip:bob@example.com;transport=tcp")).unwrap();
+        assert_eq!(get(&ctx, "ds"), Value::str("Contact: sip:bob@example.com;transport=tcp"));
+        // As many branches as OpenSER 1.3 keeps, and no more.
+        let max = crate::modules::core::MAX_BRANCHES;
+        for i in 1..max {
+            set(&mut ctx, "br", Value::str(format!("sip:{i}@example.net"))).unwrap();
+        }
+        assert!(set(&mut ctx, "br", Value::str("sip:over@example.net")).is_err());
+        assert_eq!(ctx.branches.len(), max - 1);
+    }
+
+    #[test]
+    fn q_values_print_as_openser_does() {
+        let cases = [(0, "0"), (1, "0.001"), (5, "0.005"), (50, "0.05"), (100, "0.1"), (250, "0.25")];
+        for (q, text) in cases.into_iter().chain([(500, "0.5"), (999, "0.999"), (1000, "1"), (1500, "1")]) {
+            assert_eq!(q_text(q), text, "q={q}");
+        }
+    }
+
+    #[test]
+    fn transports_of_du_and_the_original_uri() {
+        let (msg, config, mut vars) = (message(INVITE), Config::default(), Vars::default());
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        assert_eq!(get(&ctx, "dP"), Value::Null, "no $du");
+        for (du, proto) in [
+            ("sip:192.0.2.99", Value::str("UDP")),
+            ("sip:192.0.2.99:5070;transport=tcp", Value::str("tcp")),
+            ("sips:192.0.2.99;transport=TLS", Value::str("TLS")),
+            ("not a uri", Value::Null),
+        ] {
+            ctx.dst_uri = Some(du.into());
+            assert_eq!(get(&ctx, "dP"), proto, "$du = {du}");
+        }
+        assert_eq!((get(&ctx, "oP"), get(&ctx, "rP")), (Value::str("tcp"), Value::str("tcp")));
+        set(&mut ctx, "ru", Value::str("sip:bob@192.0.2.20;transport=SCTP")).unwrap();
+        assert_eq!((get(&ctx, "oP"), get(&ctx, "rP")), (Value::str("tcp"), Value::str("SCTP")));
+        set(&mut ctx, "ru", Value::str("sip:bob@192.0.2.20")).unwrap();
+        assert_eq!((get(&ctx, "oP"), get(&ctx, "rP")), (Value::str("tcp"), Value::str("UDP")));
+        assert!(set(&mut ctx, "oP", Value::str("UDP")).is_err(), "read-only");
+        assert!(set(&mut ctx, "dP", Value::str("UDP")).is_err(), "read-only");
+    }
+
+    #[test]
+    fn p_preferred_identity_parts() {
+        let (msg, config, mut vars) = (message(INVITE), Config::default(), Vars::default());
+        let ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        assert_eq!(get(&ctx, "pu"), Value::str("sip:+15551000@pref.example.com"));
+        assert_eq!(get(&ctx, "pU"), Value::str("+15551000"));
+        assert_eq!(get(&ctx, "pd"), Value::str("pref.example.com"));
+        assert_eq!(get(&ctx, "pn"), Value::str("Alice Smith"));
+        let bare = message(&INVITE.replace("\"Alice Smith\" <sip:+15551000@", "<sip:"));
+        let mut vars = Vars::default();
+        let ctx = Ctx::new(&bare, source(), &config, &mut vars);
+        assert_eq!((get(&ctx, "pd"), get(&ctx, "pn")), (Value::str("pref.example.com"), Value::Null));
+        let tel = message(&INVITE.replace("\"Alice Smith\" <sip:+15551000@pref.example.com>, ", ""));
+        let mut vars = Vars::default();
+        let ctx = Ctx::new(&tel, source(), &config, &mut vars);
+        assert_eq!(get(&ctx, "pu"), Value::str("tel:+15551000"));
+        // A TEL URI's number is its user; it has no domain.
+        assert_eq!(get(&ctx, "pU"), Value::str("+15551000"));
+        assert_eq!((get(&ctx, "pd"), get(&ctx, "pn")), (Value::Null, Value::Null));
+        let reply = message(REPLY);
+        let mut vars = Vars::default();
+        let ctx = Ctx::new(&reply, source(), &config, &mut vars);
+        assert_eq!((get(&ctx, "pd"), get(&ctx, "pn")), (Value::Null, Value::Null), "no header");
+    }
+
+    #[test]
+    fn message_id_and_time() {
+        let (msg, config, mut vars) = (message(INVITE), Config::default(), Vars::default());
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        assert_eq!(get(&ctx, "mi"), Value::Int(0), "not numbered outside the pipeline");
+        let (a, b) = (crate::script::next_msg_id(), crate::script::next_msg_id());
+        assert!(a >= 1 && b > a, "{a} then {b}");
+        ctx.msg_id = b;
+        assert_eq!(get(&ctx, "mi"), Value::Int(i64::from(b)));
+        // `$Ts` and `$Tf` are one instant for the whole message.
+        let secs = get(&ctx, "Ts");
+        assert_eq!(get(&ctx, "Tf"), Value::Str(ctime_utc(secs.as_int())));
+        assert_eq!(get(&ctx, "Ts"), secs);
+        assert!(secs.as_int() > 1_700_000_000);
+        for (t, text) in [
+            (0, "Thu Jan  1 00:00:00 1970"),
+            (-1, "Wed Dec 31 23:59:59 1969"),
+            (951_782_400, "Tue Feb 29 00:00:00 2000"),
+            (1_795_709_254, "Thu Nov 26 16:07:34 2026"),
+            (253_402_300_799, "Fri Dec 31 23:59:59 9999"),
+        ] {
+            assert_eq!(ctime_utc(t), text, "{t}");
+        }
+        assert!(set(&mut ctx, "mi", Value::Int(1)).is_err() && set(&mut ctx, "Tf", Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn in_a_reply() {
+        let (msg, config, mut vars) = (message(REPLY), Config::default(), Vars::default());
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        ctx.branches.push(crate::script::Branch { uri: "sip:a@example.net".into(), ..Default::default() });
+        assert_eq!((get(&ctx, "br"), get(&ctx, "bR")), (Value::Null, Value::Null), "no branches in a reply");
+        assert_eq!((get(&ctx, "oP"), get(&ctx, "dP")), (Value::Null, Value::Null));
+        assert_eq!(get(&ctx, "mF"), Value::str("00000000"));
+        assert!(matches!(get(&ctx, "Tf"), Value::Str(s) if s.len() == 24));
+    }
 }
