@@ -90,6 +90,7 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
     proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
     let branch = proxy::stateless_branch(ctx.msg);
     proxy::add_via(ctx.msg, &local, &branch, ctx.force_local_rport, &mut edits);
+    super::rr::double_record_route(ctx, &local, &mut edits);
     match ctx.msg.write(&edits) {
         Ok(bytes) => {
             ctx.out.push(Send { bytes: bytes.freeze(), target, from: Some(local.addr) });

@@ -43,6 +43,13 @@ const DONE_PRESET: i64 = 2;
 const STATE_PENDING: &str = "\0rr.pending";
 /// The parameters (with their leading `;`) of our Route URI that `loose_route` consumed.
 const STATE_ROUTED: &str = "\0rr.routed";
+/// With `enable_double_rr`, what [`double_record_route`] needs when the request is sent:
+/// the text `record_route` inserted, where its address ends in it, and the two parts of
+/// the outbound Record-Route around its address (the suffix grows with `add_rr_param`).
+const STATE_IN_TEXT: &str = "\0rr.in";
+const STATE_IN_ADDR_END: &str = "\0rr.in_addr_end";
+const STATE_OUT_PREFIX: &str = "\0rr.out_prefix";
+const STATE_OUT_SUFFIX: &str = "\0rr.out_suffix";
 
 fn state_name(key: &str) -> AvpName {
     AvpName::Str(key.to_string())
@@ -229,18 +236,24 @@ fn our_address(ctx: &Ctx) -> String {
         .iter()
         .find(|l| l.addr == ctx.src.local && l.transport == ctx.src.transport)
         .or_else(|| ctx.locals.iter().find(|l| l.addr == ctx.src.local));
+    address_text(local, ctx.src.local, ctx.src.transport)
+}
+
+/// `host[:port][;transport=…]` of a socket (`local`, else `addr` over `transport`), as
+/// [`our_address`] writes it.
+fn address_text(local: Option<&Local>, addr: std::net::SocketAddr, transport: Transport) -> String {
     let (host, port) = match local.and_then(|l| l.advertised.clone()) {
         Some((host, port)) => {
             let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
             (host, port)
         }
         None => {
-            let ip = ctx.src.local.ip();
+            let ip = addr.ip();
             let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
-            (host, ctx.src.local.port())
+            (host, addr.port())
         }
     };
-    let transport = local.map_or(ctx.src.transport, |l| l.transport);
+    let transport = local.map_or(transport, |l| l.transport);
     let mut out = host;
     if port != 5060 {
         out.push(':');
@@ -280,25 +293,68 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
         Some(Value::Str(s)) => s,
         _ => String::new(),
     };
-    let mut text = String::with_capacity(96);
-    text.push_str(term);
-    text.push_str("Record-Route: <sip:");
+    let mut prefix = String::with_capacity(32);
+    prefix.push_str(term);
+    prefix.push_str("Record-Route: <sip:");
     if !user.is_empty() {
-        text.push_str(&user);
-        text.push('@');
+        prefix.push_str(&user);
+        prefix.push('@');
     }
-    text.push_str(&our_address(ctx));
-    text.push_str(lr_param(ctx));
-    text.push_str(&ftag_param(ctx));
-    text.push_str(params.unwrap_or(""));
-    text.push_str(&pending);
+    let mut suffix = String::with_capacity(48);
+    suffix.push_str(lr_param(ctx));
+    suffix.push_str(&ftag_param(ctx));
+    suffix.push_str(params.unwrap_or(""));
+    suffix.push_str(&pending);
+    let text = format!("{prefix}{}{suffix}", our_address(ctx));
     let close = [b'>', ctx.msg.bytes()[at]];
+    if ctx.config.params.int("rr", "enable_double_rr") != 0 {
+        set_state(ctx, STATE_IN_ADDR_END, Value::Int((text.len() - suffix.len()) as i64));
+        set_state(ctx, STATE_IN_TEXT, Value::Str(text.clone()));
+        set_state(ctx, STATE_OUT_PREFIX, Value::Str(prefix));
+        set_state(ctx, STATE_OUT_SUFFIX, Value::Str(suffix));
+    }
     ctx.edits.insert(at, Bytes::from(text));
     ctx.edits.replace(at..at + 1, Bytes::copy_from_slice(&close));
     clear_state(ctx, STATE_PENDING);
     set_state(ctx, STATE_DONE, Value::Int(DONE_RR));
     1
 }
+
+/// OpenSER's double record-route (`enable_double_rr`, on by default), done when the
+/// request is sent and the socket it leaves by is known: when that socket differs from
+/// the one it came in on (address, port or transport — different "realms"), a second
+/// Record-Route with the outbound socket's address goes above ours, and both get
+/// `;r2=on`, so that each side of the proxy routes back through the socket it reaches.
+/// Same socket: the one Record-Route `record_route` wrote, unchanged. `edits` are the
+/// edits of the copy being sent; `out` is the socket it leaves by. Called by the core's
+/// `forward` (and tm's relay); nothing to do unless `record_route` ran with the
+/// parameter on.
+pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits) {
+    let (Some(Value::Str(inbound)), Some(Value::Int(addr_end)), Some(Value::Str(prefix)), Some(Value::Str(suffix))) = (
+        state(ctx, STATE_IN_TEXT),
+        state(ctx, STATE_IN_ADDR_END),
+        state(ctx, STATE_OUT_PREFIX),
+        state(ctx, STATE_OUT_SUFFIX),
+    ) else {
+        return;
+    };
+    let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
+    let Some((at, _)) = rr_anchor(ctx.msg) else { return };
+    let addr_end = usize::try_from(addr_end).unwrap_or(0).min(inbound.len());
+    if same_realm || !inbound.is_char_boundary(addr_end) {
+        return;
+    }
+    let marked = format!("{}{R2}{}", &inbound[..addr_end], &inbound[addr_end..]);
+    if !edits.retext_insert(at, inbound.as_bytes(), Bytes::from(marked)) {
+        tracing::error!("record_route: our Record-Route is not in the message any more; no double Record-Route");
+        return;
+    }
+    let outbound = format!("{prefix}{}{R2}{suffix}>", address_text(Some(out), out.addr, out.transport));
+    edits.insert_first(at, Bytes::from(outbound));
+}
+
+/// The parameter marking the two Record-Routes of a double record-route.
+const R2: &str = ";r2=on";
 
 /// `record_route()`: inserts our Record-Route as the first header line:
 /// `Record-Route: <sip:HOST[:PORT][;transport=…];lr[;ftag=TAG]>` — the address of the socket
@@ -307,11 +363,9 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
 /// queued. 1, or -1 when the request already has our Record-Route (OpenSER: "double attempt
 /// to record-route").
 ///
-/// With `enable_double_rr` (the default) OpenSER adds a second Record-Route (both marked
-/// `;r2=on`) when the request leaves by another socket than it came in on; that socket is
-/// chosen when the request is sent, which this function cannot see, so serc writes the one
-/// Record-Route of the inbound socket. `loose_route` still understands the pairs OpenSER
-/// wrote.
+/// With `enable_double_rr` (the default) a second Record-Route, for the socket the request
+/// leaves by, is added when it is sent by another socket than it came in on (both marked
+/// `;r2=on`): see [`double_record_route`].
 pub fn record_route_0(ctx: &mut Ctx) -> i32 {
     insert_record_route(ctx, None)
 }
@@ -372,6 +426,10 @@ pub fn add_rr_param(ctx: &mut Ctx, param: &Format) -> i32 {
     match state(ctx, STATE_DONE) {
         Some(Value::Int(DONE_RR)) => {
             let Some((at, _)) = rr_anchor(ctx.msg) else { return -1 };
+            if let Some(Value::Str(mut suffix)) = state(ctx, STATE_OUT_SUFFIX) {
+                suffix.push_str(&param);
+                set_state(ctx, STATE_OUT_SUFFIX, Value::Str(suffix));
+            }
             ctx.edits.insert(at, Bytes::from(param));
             1
         }
@@ -775,6 +833,48 @@ mod tests {
         assert_eq!(out.sent, expected);
         let rr: Vec<String> = out.next.values(HeaderName::RecordRoute).map(|v| out.next.text(v).to_string()).collect();
         assert_eq!(rr, vec![format!("<sip:{US};lr;ftag={FROM_TAG}>")]);
+    }
+
+    #[test]
+    fn double_record_route_when_the_request_leaves_by_another_socket() {
+        use crate::modules::core;
+        use crate::script::args::SocketSpec;
+        let msg = Message::parse(Bytes::from(invite()), Framing::Datagram).unwrap();
+        // record_route, add_rr_param, then forward to `to` (from `socket` if given).
+        let send = |params: &[(&str, i64)], to: &str, socket: Option<&str>| -> Vec<String> {
+            let config = config(params);
+            let mut vars = Vars::default();
+            let mut ctx = Ctx::new(&msg, udp(), &config, &mut vars);
+            assert_eq!(record_route_0(&mut ctx), 1);
+            assert_eq!(add_rr_param(&mut ctx, &fmt(";nat=yes")), 1);
+            ctx.send_socket = socket.map(|s| s.parse().unwrap());
+            assert_eq!(core::forward_1(&mut ctx, &SocketSpec::parse(to).unwrap()), 1);
+            let sent = String::from_utf8(ctx.out[0].bytes.to_vec()).unwrap();
+            let next = Message::parse(ctx.out[0].bytes.clone(), Framing::Datagram).expect("it parses");
+            assert_eq!(next.values(HeaderName::RecordRoute).count(), sent.matches("Record-Route:").count());
+            sent.lines().filter(|l| l.starts_with("Record-Route:")).map(str::to_string).collect()
+        };
+        // In by UDP, out by TCP: the outbound socket's Record-Route above ours, both r2.
+        assert_eq!(
+            send(&[], "tcp:192.0.2.99:5060", None),
+            vec![
+                format!("Record-Route: <sip:{US};transport=tcp;r2=on;lr;ftag={FROM_TAG};nat=yes>"),
+                format!("Record-Route: <sip:{US};r2=on;lr;ftag={FROM_TAG};nat=yes>"),
+            ]
+        );
+        // Out by the other interface (another address and port).
+        assert_eq!(
+            send(&[], "udp:192.0.2.99:5060", Some("198.51.100.10:5070")),
+            vec![
+                format!("Record-Route: <sip:198.51.100.10:5070;r2=on;lr;ftag={FROM_TAG};nat=yes>"),
+                format!("Record-Route: <sip:{US};r2=on;lr;ftag={FROM_TAG};nat=yes>"),
+            ]
+        );
+        // Out by the socket it came in on: one Record-Route, no r2.
+        let single = vec![format!("Record-Route: <sip:{US};lr;ftag={FROM_TAG};nat=yes>")];
+        assert_eq!(send(&[], "udp:192.0.2.99:5060", None), single);
+        // enable_double_rr off: one, whatever the socket.
+        assert_eq!(send(&[("enable_double_rr", 0)], "tcp:192.0.2.99:5060", None), single);
     }
 
     #[test]

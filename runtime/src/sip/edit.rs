@@ -154,6 +154,28 @@ impl Edits {
         self.push(at, at, text.into());
     }
 
+    /// Inserts `text` before the original byte `at`, ahead of the inserts already
+    /// recorded there (a header that must come before one written earlier: the
+    /// outbound Record-Route of a double record-route). For
+    /// [`rollback`](Edits::rollback) it counts as recorded now.
+    pub fn insert_first(&mut self, at: usize, text: impl Into<Bytes>) {
+        let splice = Splice { start: at, end: at, text: text.into(), seq: self.splices.len() };
+        let i = self.splices.partition_point(|s| message_order(s, &splice) == Ordering::Less);
+        self.splices.insert(i, splice);
+    }
+
+    /// Gives the insert at `at` whose text is `old` the text `new`, in its place
+    /// (the first such insert). Whether there was one.
+    pub fn retext_insert(&mut self, at: usize, old: &[u8], new: impl Into<Bytes>) -> bool {
+        match self.splices.iter_mut().find(|s| s.is_insert() && s.start == at && s.text[..] == *old) {
+            Some(s) => {
+                s.text = new.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes the original bytes `range`.
     pub fn delete(&mut self, range: Range<usize>) {
         self.push(range.start, range.end, Bytes::new());
@@ -555,6 +577,23 @@ Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\nContent-Length: 4\r\nP-Hint: yes\r
         edits.delete(2..6);
         edits.insert(20, "x");
         assert_eq!(edits.apply(b"abcdefgh"), Err(EditError::OutOfBounds));
+    }
+
+    #[test]
+    fn insert_first_goes_ahead_and_retext_keeps_the_place() {
+        let mut edits = Edits::new();
+        edits.insert(3, Bytes::from_static(b"[b]"));
+        edits.replace(3..4, Bytes::from_static(b"D"));
+        edits.insert(3, Bytes::from_static(b"[c]"));
+        edits.insert_first(3, Bytes::from_static(b"[a]"));
+        assert_eq!(&edits.apply(b"abcdefgh").unwrap()[..], b"abc[a][b][c]Defgh");
+        assert!(edits.retext_insert(3, b"[b]", Bytes::from_static(b"[bb]")));
+        assert!(!edits.retext_insert(3, b"[x]", Bytes::from_static(b"[y]")));
+        assert!(!edits.retext_insert(4, b"[c]", Bytes::from_static(b"[y]")));
+        assert_eq!(&edits.apply(b"abcdefgh").unwrap()[..], b"abc[a][bb][c]Defgh");
+        // Recorded last: a rollback to before it removes it.
+        edits.rollback(3);
+        assert_eq!(&edits.apply(b"abcdefgh").unwrap()[..], b"abc[bb][c]Defgh");
     }
 
     #[test]
