@@ -14,7 +14,7 @@
 //! - `add_uri_param` keeps a `sips:` scheme;
 //! - `tel2sip` builds the user part as RFC 3261 §19.1.6 recommends;
 //! - `is_uri_user_e164` checks the digits (1.3's loop never rejects any);
-//! - `is_user` is not implemented yet (see [`digest_user`]).
+//! - `is_user` reads only credentials the auth module verified (`ctx.authorized`).
 
 use std::borrow::Cow;
 
@@ -34,6 +34,23 @@ fn truth(b: bool) -> i32 {
     }
 }
 
+/// `is_user(user)`: whether the user part of the username of the verified
+/// credentials — those `proxy_authorize` accepted, else those `www_authorize`
+/// accepted — is `user`, byte for byte. -1 (and an error: the script calls it
+/// before authenticating) when no credentials were verified, and when they
+/// carry no username.
+pub fn is_user(ctx: &mut Ctx, user: &str) -> i32 {
+    let Some(index) = ctx.authorized.proxy.or(ctx.authorized.www) else {
+        tracing::error!("is_user: no authorized credentials (authenticate before calling it)");
+        return -1;
+    };
+    let Some(header) = ctx.msg.headers.get(index) else { return -1 };
+    match digest_user(ctx.msg.text(header.value)) {
+        Some(name) => truth(name == user),
+        None => -1,
+    }
+}
+
 /// `has_totag()`: whether the To header has a non-empty `tag` — the request
 /// is within a dialog (RFC 3261 §12.2).
 pub fn has_totag(ctx: &mut Ctx) -> i32 {
@@ -45,11 +62,8 @@ pub fn has_totag(ctx: &mut Ctx) -> i32 {
 /// compares, byte for byte, with its argument (`username="alice@example.com"`
 /// gives `alice`). `None` without a username.
 ///
-/// `is_user(user)` itself needs to know which credentials `www_authorize` or
-/// `proxy_authorize` verified (1.3 keeps it in the parsed header:
-/// `auth_body_t::authorized`), and the script context does not record that
-/// yet; until it does, `is_user` stays unimplemented, since answering from
-/// credentials nobody verified would trust whatever a client claims.
+/// [`is_user`] compares it for the credentials `proxy_authorize` or
+/// `www_authorize` verified, never for credentials nobody verified.
 pub fn digest_user(credentials: &str) -> Option<Cow<'_, str>> {
     let rest = credentials.trim_start();
     let scheme_end = rest.find(|c: char| c.is_ascii_whitespace())?;
@@ -566,6 +580,33 @@ mod tests {
         assert_eq!(digest_user("Basic YWxhZGRpbjpvcGVuc2VzYW1l"), None);
         assert_eq!(digest_user("Digest realm=\"r\""), None);
         assert_eq!(digest_user("Digest username=\"unterminated"), None);
+    }
+
+    #[test]
+    fn is_user_reads_only_verified_credentials() {
+        let auth = |authorized: crate::script::Authorized, user: &str| {
+            run("sip:b@example.com", FROM, TO, |ctx| {
+                ctx.authorized = authorized;
+                is_user(ctx, user)
+            })
+            .0
+        };
+        let index = request("sip:b@example.com", FROM, TO)
+            .headers
+            .iter()
+            .position(|h| h.name == crate::sip::HeaderName::Authorization)
+            .unwrap();
+        // The client says it is alice; nobody verified it.
+        assert_eq!(auth(Default::default(), "alice"), -1);
+        let www = crate::script::Authorized { www: Some(index), proxy: None };
+        assert_eq!(auth(www, "alice"), 1);
+        assert_eq!(auth(www, "alic"), -1);
+        assert_eq!(auth(www, "Alice"), -1, "byte for byte");
+        assert_eq!(auth(www, "alice@example.com"), -1, "the user part of the username");
+        // Proxy credentials first; a line that is not there is none.
+        let proxy = crate::script::Authorized { www: Some(index), proxy: Some(index) };
+        assert_eq!(auth(proxy, "alice"), 1);
+        assert_eq!(auth(crate::script::Authorized { www: None, proxy: Some(999) }, "alice"), -1);
     }
 
     #[test]

@@ -122,6 +122,17 @@ impl Default for ServerHeader {
     }
 }
 
+/// Which credentials of a request were verified: the index in `msg.headers` of
+/// the Proxy-Authorization line `proxy_authorize` accepted and of the
+/// Authorization line `www_authorize` accepted (OpenSER 1.3 marks the parsed
+/// header `authorized`). Only the auth module sets them; `is_user` and the
+/// other readers of "the authenticated user" trust nothing else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Authorized {
+    pub proxy: Option<usize>,
+    pub www: Option<usize>,
+}
+
 /// `modparam` values by (module, parameter).
 #[derive(Clone, Debug, Default)]
 pub struct ModParams {
@@ -188,6 +199,8 @@ pub struct Ctx<'m> {
     pub force_rport: bool,
     /// `force_local_rport`: our own Via asks for `rport` (RFC 3581).
     pub force_local_rport: bool,
+    /// The credentials the auth module verified for this message.
+    pub authorized: Authorized,
     pub send_socket: Option<SocketAddr>,
     /// `set_advertised_address` / `set_advertised_port`: what our Via (and
     /// Record-Route) say for this message instead of the socket's address.
@@ -238,6 +251,7 @@ impl<'m> Ctx<'m> {
             vars,
             force_rport: false,
             force_local_rport: false,
+            authorized: Authorized::default(),
             send_socket: None,
             advertised_address: None,
             advertised_port: None,

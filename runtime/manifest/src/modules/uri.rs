@@ -34,7 +34,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "user", kind: K::Str }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the authenticated username equals the given one",
         },
         Function {
