@@ -65,6 +65,16 @@ pub fn has_totag(ctx: &mut Ctx) -> i32 {
 /// [`is_user`] compares it for the credentials `proxy_authorize` or
 /// `www_authorize` verified, never for credentials nobody verified.
 pub fn digest_user(credentials: &str) -> Option<Cow<'_, str>> {
+    Some(match digest_param(credentials, "username")? {
+        Cow::Borrowed(v) => Cow::Borrowed(v.split('@').next().unwrap_or(v)),
+        Cow::Owned(v) => Cow::Owned(v.split('@').next().unwrap_or(&v).to_string()),
+    })
+}
+
+/// The value of the parameter `name` (`username`, `realm`, `uri` …) of digest
+/// credentials, unquoted. `None` when they are not `Digest` credentials or
+/// lack it.
+pub fn digest_param<'a>(credentials: &'a str, name: &str) -> Option<Cow<'a, str>> {
     let rest = credentials.trim_start();
     let scheme_end = rest.find(|c: char| c.is_ascii_whitespace())?;
     if !rest[..scheme_end].eq_ignore_ascii_case("digest") {
@@ -77,7 +87,7 @@ pub fn digest_user(credentials: &str) -> Option<Cow<'_, str>> {
             return None;
         }
         let eq = rest.find('=')?;
-        let name = rest[..eq].trim();
+        let param = rest[..eq].trim();
         let after = rest[eq + 1..].trim_start();
         let (value, next): (Cow<str>, &str) = if let Some(q) = after.strip_prefix('"') {
             let (v, end) = quoted(q)?;
@@ -86,11 +96,8 @@ pub fn digest_user(credentials: &str) -> Option<Cow<'_, str>> {
             let end = after.find(',').unwrap_or(after.len());
             (Cow::Borrowed(after[..end].trim_end()), &after[end..])
         };
-        if name.eq_ignore_ascii_case("username") {
-            return Some(match value {
-                Cow::Borrowed(v) => Cow::Borrowed(v.split('@').next().unwrap_or(v)),
-                Cow::Owned(v) => Cow::Owned(v.split('@').next().unwrap_or(&v).to_string()),
-            });
+        if param.eq_ignore_ascii_case(name) {
+            return Some(value);
         }
         rest = next;
     }
@@ -580,6 +587,11 @@ mod tests {
         assert_eq!(digest_user("Basic YWxhZGRpbjpvcGVuc2VzYW1l"), None);
         assert_eq!(digest_user("Digest realm=\"r\""), None);
         assert_eq!(digest_user("Digest username=\"unterminated"), None);
+        let cred = "Digest username=\"alice@example.com\", realm=example.com, uri=\"sip:b@example.com\"";
+        assert_eq!(digest_param(cred, "REALM").as_deref(), Some("example.com"));
+        assert_eq!(digest_param(cred, "uri").as_deref(), Some("sip:b@example.com"));
+        assert_eq!(digest_param(cred, "username").as_deref(), Some("alice@example.com"));
+        assert_eq!(digest_param(cred, "nonce"), None);
     }
 
     #[test]

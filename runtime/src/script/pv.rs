@@ -129,6 +129,16 @@ pub enum Pv {
     PAssertedUri,
     DiversionUri,
     RpidUri,
+    /// `$au`, `$aU`, `$ar`, `$adu`: of the digest credentials a request carries
+    /// (Proxy-Authorization, else Authorization; verified or not): the user part
+    /// of the username, the whole username, the realm, the digest URI.
+    AuthUser,
+    AuthUsername,
+    AuthRealm,
+    AuthUri,
+    /// `$Au`: the user to account: `user@realm` of the credentials the auth
+    /// module verified, else `user@host` of the From URI.
+    AccUser,
     /// xlog's `$C(xy)` colours: serc writes no colour codes, so it reads `""`.
     Color,
 }
@@ -208,6 +218,11 @@ impl Pv {
             ("ai", None) => Pv::PAssertedUri,
             ("di", None) => Pv::DiversionUri,
             ("re", None) => Pv::RpidUri,
+            ("au", None) => Pv::AuthUser,
+            ("aU", None) => Pv::AuthUsername,
+            ("ar", None) => Pv::AuthRealm,
+            ("adu", None) => Pv::AuthUri,
+            ("Au", None) => Pv::AccUser,
             ("hdr", Some(h)) if !h.is_empty() => Pv::Hdr(h.to_string()),
             ("avp", Some(a)) => Pv::Avp(AvpName::parse(a)?),
             ("var", Some(v)) if !v.is_empty() => Pv::Var(v.to_string()),
@@ -331,6 +346,8 @@ impl Pv {
             Pv::PAssertedUri => header_uri(msg, "P-Asserted-Identity"),
             Pv::DiversionUri => header_uri(msg, "Diversion"),
             Pv::RpidUri => header_uri(msg, "Remote-Party-ID"),
+            Pv::AuthUser | Pv::AuthUsername | Pv::AuthRealm | Pv::AuthUri => credentials_part(msg, self),
+            Pv::AccUser => acc_user(ctx),
         }
     }
 
@@ -539,6 +556,53 @@ fn header_uri(msg: &Message, name: &str) -> Value {
     header_name_addr(msg, name).map_or(Value::Null, |na| Value::Str(msg.text(na.uri).to_string()))
 }
 
+/// `$au` `$aU` `$ar` `$adu`: from the first Proxy-Authorization header, else
+/// the first Authorization header, of a request other than ACK and CANCEL
+/// (OpenSER 1.3's `pv_get_authattr`); null without digest credentials, and
+/// for a parameter they lack.
+fn credentials_part(msg: &Message, which: &Pv) -> Value {
+    use crate::modules::uri::digest_param;
+    use crate::sip::Method;
+    if is_reply(msg) || matches!(msg.method(), Some(Method::Ack | Method::Cancel)) {
+        return Value::Null;
+    }
+    let Some(h) = msg.header(HeaderName::ProxyAuthorization).or_else(|| msg.header(HeaderName::Authorization)) else {
+        return Value::Null;
+    };
+    let credentials = msg.text(h.value);
+    let value = match which {
+        Pv::AuthUser => crate::modules::uri::digest_user(credentials),
+        Pv::AuthUsername => digest_param(credentials, "username"),
+        Pv::AuthRealm => digest_param(credentials, "realm"),
+        _ => digest_param(credentials, "uri").filter(|u| !u.is_empty()),
+    };
+    value.map_or(Value::Null, |v| Value::Str(v.into_owned()))
+}
+
+/// `$Au` (OpenSER 1.3's `pv_get_acc_username`): `user@realm` (or `user`
+/// without a realm) of the credentials the auth module verified — proxy
+/// credentials first — else `user@host` of the From URI, else "".
+fn acc_user(ctx: &Ctx) -> Value {
+    use crate::modules::uri::{digest_param, digest_user};
+    let msg = ctx.msg;
+    let verified = ctx.authorized.proxy.or(ctx.authorized.www).and_then(|i| msg.headers.get(i));
+    if let Some(h) = verified {
+        let credentials = msg.text(h.value);
+        if let Some(user) = digest_user(credentials) {
+            return Value::Str(match digest_param(credentials, "realm") {
+                Some(realm) => format!("{user}@{realm}"),
+                None => user.into_owned(),
+            });
+        }
+    }
+    let from = msg.text(msg.from().uri).to_string();
+    match uri::parse(&from) {
+        Ok(u) => Value::Str(format!("{}@{}", u.user.unwrap_or(""), u.host_text)),
+        Err(_) if from.is_empty() => Value::Str(String::new()),
+        Err(_) => Value::Null,
+    }
+}
+
 fn is_reply(msg: &Message) -> bool {
     matches!(msg.start, crate::sip::StartLine::Response { .. })
 }
@@ -702,6 +766,56 @@ Content-Length: 0\r\n\r\n";
 
     fn set(ctx: &mut Ctx, name: &str, value: Value) -> Result<(), &'static str> {
         pv(name).set(ctx, value, false)
+    }
+
+    #[test]
+    fn credentials_and_the_user_to_account() {
+        let with_auth = |headers: &str, method: &str| {
+            message(
+                &INVITE.replace("Content-Length: 0", &format!("{headers}Content-Length: 0")).replace("INVITE", method),
+            )
+        };
+        let www = "Authorization: Digest username=\"alice@example.com\", realm=\"example.com\", nonce=\"n\", uri=\"sip:bob@example.com\", response=\"0\"\r\n";
+        let proxy = "Proxy-Authorization: Digest username=\"carol\", realm=\"proxy.example.com\", nonce=\"n\", response=\"0\"\r\n";
+        let (config, mut vars) = (Config::default(), Vars::default());
+
+        let msg = with_auth(www, "INVITE");
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        let all = |ctx: &Ctx| ["au", "aU", "ar", "adu", "Au"].map(|n| get(ctx, n));
+        assert_eq!(
+            all(&ctx),
+            [
+                Value::str("alice"),
+                Value::str("alice@example.com"),
+                Value::str("example.com"),
+                Value::str("sip:bob@example.com"),
+                // Not verified: $Au is the From URI's user@host.
+                Value::str("alice@example.com"),
+            ]
+        );
+        ctx.authorized.www = msg.headers.iter().position(|h| h.name == HeaderName::Authorization);
+        assert_eq!(get(&ctx, "Au"), Value::str("alice@example.com"), "user@realm of the verified credentials");
+        drop(ctx);
+
+        // Proxy-Authorization first; a missing uri is null.
+        let msg = with_auth(&format!("{www}{proxy}"), "INVITE");
+        let mut ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        assert_eq!(
+            all(&ctx)[..4],
+            [Value::str("carol"), Value::str("carol"), Value::str("proxy.example.com"), Value::Null]
+        );
+        ctx.authorized.proxy = msg.headers.iter().position(|h| h.name == HeaderName::ProxyAuthorization);
+        assert_eq!(get(&ctx, "Au"), Value::str("carol@proxy.example.com"));
+        drop(ctx);
+
+        // No credentials, ACK and CANCEL, Basic credentials, a reply: null.
+        for msg in [message(INVITE), with_auth(www, "ACK"), with_auth(www, "CANCEL"), message(REPLY)] {
+            let ctx = Ctx::new(&msg, source(), &config, &mut vars);
+            assert_eq!(all(&ctx)[..4], [Value::Null, Value::Null, Value::Null, Value::Null], "{:?}", msg.method());
+        }
+        let msg = with_auth("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\r\n", "INVITE");
+        let ctx = Ctx::new(&msg, source(), &config, &mut vars);
+        assert_eq!(get(&ctx, "au"), Value::Null);
     }
 
     #[test]
