@@ -8,9 +8,15 @@
 //! - `--workers W` server workers and runtime threads (default: the CPUs)
 //! - `--clients C` client threads, each its own socket, i.e. its own flow (default 4)
 //! - `--window K` datagrams in flight per client (default 32)
-//! - `--rounds R` runs of each layout, alternating (default 3)
+//! - `--rounds R` runs of each layout and batch size, alternating (default 3)
 //! - `--parse` parse each message in the handler (`Message::parse`) before echoing it
 //! - `--layout per-worker|shared|both` (default both)
+//! - `--batch N[,N…]` `ServerConfig::udp_batch` values to compare: datagrams per
+//!   `recvmmsg`/`sendmmsg` call, 1 = one `recvfrom`/`sendto` each (default 1,32)
+//!
+//! Every round runs each layout with each batch size, in turn; the summary gives
+//! the medians of each (datagrams/s, server CPU per datagram) and the medians of
+//! its per-round ratios to the first batch size of the same layout.
 //!
 //! The server runs on its own tokio runtime whose threads are named
 //! `serc-srv`; its CPU time is summed over those threads only
@@ -52,6 +58,7 @@ struct Options {
     rounds: usize,
     parse: bool,
     layouts: Vec<UdpLayout>,
+    batches: Vec<usize>,
 }
 
 fn options() -> Options {
@@ -63,6 +70,7 @@ fn options() -> Options {
         rounds: 3,
         parse: false,
         layouts: vec![UdpLayout::SocketPerWorker, UdpLayout::SharedSocket],
+        batches: vec![1, 32],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -81,6 +89,10 @@ fn options() -> Options {
                     Some("both") => vec![UdpLayout::SocketPerWorker, UdpLayout::SharedSocket],
                     other => panic!("--layout per-worker|shared|both, not {other:?}"),
                 }
+            }
+            "--batch" => {
+                let list = args.next().expect("--batch N[,N…]");
+                o.batches = list.split(',').map(|n| n.trim().parse().expect("--batch N[,N…]")).collect();
             }
             other => panic!("unknown option {other}"),
         }
@@ -140,7 +152,7 @@ fn client(server: SocketAddr, quota: usize, window: usize) -> (usize, usize) {
     (received, lost)
 }
 
-fn run(o: &Options, layout: UdpLayout) -> Run {
+fn run(o: &Options, layout: UdpLayout, batch: usize) -> Run {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(o.workers)
         .thread_name(SERVER_THREAD)
@@ -160,6 +172,7 @@ fn run(o: &Options, layout: UdpLayout) -> Run {
         workers: o.workers,
         udp_layout: layout,
         udp_recv_buffer: Some(4 << 20),
+        udp_batch: batch,
         ..ServerConfig::default()
     };
     let server = runtime.block_on(Server::start(config, handler)).expect("server starts");
@@ -197,13 +210,15 @@ fn main() {
         if o.parse { "parse + echo" } else { "echo" },
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let mut results: Vec<(UdpLayout, Vec<Run>)> = o.layouts.iter().map(|l| (*l, Vec::new())).collect();
+    let mut results: Vec<(UdpLayout, usize, Vec<Run>)> =
+        o.layouts.iter().flat_map(|l| o.batches.iter().map(|b| (*l, *b, Vec::new()))).collect();
     for round in 0..o.rounds {
-        for (layout, runs) in &mut results {
-            let r = run(&o, *layout);
+        for (layout, batch, runs) in &mut results {
+            let r = run(&o, *layout, *batch);
             println!(
-                "round {round} {:<16} {:>9.0} datagrams/s  server CPU {:>6.2} s ({:>5.2} µs/datagram)  wall {:>5.2} s  lost {}",
+                "round {round} {:<16} batch {:>2} {:>9.0} datagrams/s  server CPU {:>6.2} s ({:>5.2} µs/datagram)  wall {:>5.2} s  lost {}",
                 format!("{layout:?}"),
+                batch,
                 r.received as f64 / r.wall.as_secs_f64(),
                 r.server_cpu.as_secs_f64(),
                 r.server_cpu.as_secs_f64() * 1e6 / r.received.max(1) as f64,
@@ -213,15 +228,31 @@ fn main() {
             runs.push(r);
         }
     }
-    println!("median of {} rounds:", o.rounds);
-    for (layout, mut runs) in results {
-        runs.sort_by_key(|r| r.wall);
-        let r = &runs[runs.len() / 2];
+    // Ratios are taken round by round (the runs of a round are back to back,
+    // so they share the machine's mood), then their median: steadier than the
+    // ratio of medians on a noisy machine.
+    println!(
+        "median of {} rounds; ratios: median of the per-round ratios to batch {} of the same layout",
+        o.rounds, o.batches[0]
+    );
+    let rate = |r: &Run| r.received as f64 / r.wall.as_secs_f64();
+    let cpu = |r: &Run| r.server_cpu.as_secs_f64() * 1e6 / r.received.max(1) as f64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (layout, batch, runs) in &results {
+        let base = &results.iter().find(|(l, b, _)| l == layout && *b == o.batches[0]).expect("the first batch size").2;
+        let rate_ratio = median(runs.iter().zip(base).map(|(r, b)| rate(r) / rate(b)).collect());
+        let cpu_ratio = median(runs.iter().zip(base).map(|(r, b)| cpu(r) / cpu(b)).collect());
         println!(
-            "  {:<16} {:>9.0} datagrams/s  {:>5.2} µs server CPU per datagram",
+            "  {:<16} batch {:>2} {:>9.0} datagrams/s (×{:.2})  {:>5.2} µs server CPU per datagram (×{:.2})",
             format!("{layout:?}"),
-            r.received as f64 / r.wall.as_secs_f64(),
-            r.server_cpu.as_secs_f64() * 1e6 / r.received.max(1) as f64,
+            batch,
+            median(runs.iter().map(rate).collect()),
+            rate_ratio,
+            median(runs.iter().map(cpu).collect()),
+            cpu_ratio,
         );
     }
 }

@@ -100,8 +100,12 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_echo_in_both_layouts() {
-    for layout in [UdpLayout::SocketPerWorker, UdpLayout::SharedSocket] {
-        let server = start(ServerConfig { udp_layout: layout, ..config(vec![Listen::udp(any_v4())]) }, echo()).await;
+    // Both receive loops: one datagram per system call, and batches (the default).
+    let layouts = [UdpLayout::SocketPerWorker, UdpLayout::SharedSocket];
+    for (layout, udp_batch) in layouts.into_iter().flat_map(|l| [(l, 1), (l, ServerConfig::default().udp_batch)]) {
+        let config = ServerConfig { udp_layout: layout, udp_batch, ..config(vec![Listen::udp(any_v4())]) };
+        let server = start(config, echo()).await;
+        let layout = (layout, udp_batch);
         let addr = server.local_addr(Transport::Udp).unwrap();
         assert_ne!(addr.port(), 0);
         // Several clients (several source ports) so that every socket of the
@@ -120,6 +124,118 @@ async fn udp_echo_in_both_layouts() {
         assert_eq!(reply.len(), big.len(), "{layout:?}");
         server.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_batched_receive_and_send() {
+    // recvmmsg/sendmmsg (udp_batch > 1; elsewhere than Linux the usual loop):
+    // a burst of distinct datagrams from several clients, each handled exactly
+    // once and answered exactly once from the right address; every tenth
+    // answered from a second listen (not the worker's socket: not in the
+    // sendmmsg batch); the largest IPv4 datagram amid small ones, whole.
+    const CLIENTS: usize = 4;
+    const EACH: usize = 50;
+    for layout in [UdpLayout::SocketPerWorker, UdpLayout::SharedSocket] {
+        let (tx, mut seen) = mpsc::unbounded_channel();
+        let second = Arc::new(std::sync::OnceLock::<SocketAddr>::new());
+        let handler = {
+            let second = second.clone();
+            move |incoming: Incoming| {
+                let _ = tx.send((incoming.src, incoming.local, incoming.bytes.clone()));
+                let mut out = incoming.reply(incoming.bytes.clone());
+                if incoming.bytes.starts_with(b"FROM-SECOND") {
+                    out.from_local = second.get().copied();
+                }
+                vec![out]
+            }
+        };
+        let config = ServerConfig {
+            udp_layout: layout,
+            udp_batch: 16,
+            udp_recv_buffer: Some(1 << 20),
+            ..config(vec![Listen::udp(any_v4()), Listen::udp(any_v4())])
+        };
+        let server = start(config, Arc::new(handler)).await;
+        let (addr, second_addr) = (server.listens()[0].addr, server.listens()[1].addr);
+        second.set(second_addr).unwrap();
+
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let socket = UdpSocket::bind(any_v4()).await.unwrap();
+            let payloads: Vec<String> = (0..EACH)
+                .map(|i| {
+                    let kind = if i % 10 == 3 { "FROM-SECOND" } else { "OPTIONS" };
+                    format!("{kind} client={c} n={i}")
+                })
+                .collect();
+            clients.push((socket, payloads));
+        }
+        // Every client's burst at once, without waiting for answers.
+        burst(&clients, addr).await;
+        let mut expected_seen = Vec::new();
+        for (socket, payloads) in &clients {
+            let src = socket.local_addr().unwrap();
+            let mut got = Vec::new();
+            let mut buf = vec![0; 2048];
+            for _ in 0..payloads.len() {
+                let (n, from) = timeout(WAIT, socket.recv_from(&mut buf)).await.expect("every answer").unwrap();
+                let reply = String::from_utf8(buf[..n].to_vec()).unwrap();
+                let want = if reply.starts_with("FROM-SECOND") { second_addr } else { addr };
+                assert_eq!(from, want, "{layout:?}: {reply} from the wrong address");
+                got.push(reply);
+            }
+            got.sort();
+            let mut want = payloads.clone();
+            want.sort();
+            assert_eq!(got, want, "{layout:?}: every answer once, nothing else");
+            expected_seen.extend(payloads.iter().map(|p| (src, p.clone())));
+        }
+        let mut handled = Vec::new();
+        while let Ok(Some((src, local, bytes))) = timeout(Duration::from_millis(200), seen.recv()).await {
+            assert_eq!(local, addr, "{layout:?}");
+            handled.push((src, String::from_utf8(bytes.to_vec()).unwrap()));
+        }
+        handled.sort();
+        expected_seen.sort();
+        assert_eq!(handled, expected_seen, "{layout:?}: every datagram handled exactly once, with its source");
+        for (socket, _) in &clients {
+            let mut buf = [0; 64];
+            assert!(socket.try_recv_from(&mut buf).is_err(), "{layout:?}: no duplicate answer");
+        }
+
+        // The largest datagram IPv4 carries, between two small ones sent at once.
+        let client = UdpSocket::bind(any_v4()).await.unwrap();
+        let big: Vec<u8> = (0..65_507u32).map(|i| b'a' + (i % 26) as u8).collect();
+        client.send_to(b"OPTIONS before", addr).await.unwrap();
+        client.send_to(&big, addr).await.unwrap();
+        client.send_to(b"OPTIONS after", addr).await.unwrap();
+        let mut replies = Vec::new();
+        let mut buf = vec![0; 70_000];
+        for _ in 0..3 {
+            let (n, from) = timeout(WAIT, client.recv_from(&mut buf)).await.expect("every answer").unwrap();
+            assert_eq!(from, addr);
+            replies.push(buf[..n].to_vec());
+        }
+        replies.sort_by_key(Vec::len);
+        assert_eq!(replies, [b"OPTIONS after".to_vec(), b"OPTIONS before".to_vec(), big.clone()], "{layout:?}");
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            sizes.push(timeout(WAIT, seen.recv()).await.unwrap().unwrap().2.len());
+        }
+        sizes.sort();
+        assert_eq!(sizes, [13, 14, 65_507], "{layout:?}: the handler got each whole");
+        server.shutdown().await;
+    }
+}
+
+/// Sends every client's payloads to `server`, the clients concurrently.
+async fn burst(clients: &[(UdpSocket, Vec<String>)], server: SocketAddr) {
+    let sends = clients.iter().map(|(socket, payloads)| async move {
+        for payload in payloads {
+            socket.send_to(payload.as_bytes(), server).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(sends).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

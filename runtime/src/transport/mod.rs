@@ -14,7 +14,8 @@
 //!
 //! - `server.rs` — configuration, start, the handle, sending ([`Sender`]);
 //! - `udp.rs` — sockets (one per worker with `SO_REUSEPORT`, or one shared) and
-//!   the receive loops;
+//!   the receive loops (on Linux, batches of datagrams with `recvmmsg` and their
+//!   replies with `sendmmsg`: [`ServerConfig::udp_batch`]);
 //! - `tcp.rs` — accept loops, connections and their registry, connecting;
 //! - `framing.rs` — sans-IO Content-Length framing of a byte stream.
 //!
