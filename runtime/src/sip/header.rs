@@ -94,6 +94,46 @@ impl HeaderName {
         }
     }
 
+    /// The header name at the start of `buf`, when it is one of the common
+    /// ones: the name and its length, found without scanning the name byte by
+    /// byte first. `None` means "scan the token and call `parse`" (an unknown
+    /// name or a compact form may still be there); `Some` is exactly what
+    /// `parse` would say of the longest token at the start of `buf`.
+    #[inline]
+    pub(crate) fn recognise(buf: &[u8]) -> Option<(HeaderName, usize)> {
+        let first = *buf.first()?;
+        // Each candidate a literal, so its words are constants.
+        macro_rules! try_names {
+            ($($lower:literal => $name:ident),+) => {{
+                $(
+                    if let Some(n) = starts_with_name(buf, $lower) {
+                        return Some((HeaderName::$name, n));
+                    }
+                )+
+                None
+            }};
+        }
+        match first | 0x20 {
+            b'v' => try_names!(b"via" => Via),
+            b'f' => try_names!(b"from" => From),
+            b't' => try_names!(b"to" => To),
+            b'c' => try_names!(
+                b"call-id" => CallId,
+                b"cseq" => CSeq,
+                b"contact" => Contact,
+                b"content-length" => ContentLength,
+                b"content-type" => ContentType
+            ),
+            b'm' => try_names!(b"max-forwards" => MaxForwards),
+            b'r' => try_names!(b"route" => Route, b"record-route" => RecordRoute),
+            b'a' => try_names!(b"allow" => Allow, b"authorization" => Authorization),
+            b'u' => try_names!(b"user-agent" => UserAgent),
+            b'e' => try_names!(b"expires" => Expires, b"event" => Event),
+            b's' => try_names!(b"supported" => Supported, b"server" => Server),
+            _ => None,
+        }
+    }
+
     /// The full name as messages write it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,6 +190,57 @@ impl HeaderName {
     }
 }
 
+/// The length of `lower` when `buf` starts with it (ignoring ASCII case) and
+/// no other token character follows.
+#[inline(always)]
+fn starts_with_name<const N: usize>(buf: &[u8], lower: &[u8; N]) -> Option<usize> {
+    let head = buf.get(..N)?;
+    (eq_lower(head, lower) && buf.get(N).is_none_or(|&b| !super::values::is_token(b))).then_some(N)
+}
+
+/// `s` equals `lower` (lower-case letters and `-`, same length) ignoring
+/// ASCII case, compared a word at a time: a letter's byte of the target has
+/// bit 0x40 set, so `(t & 0x40) >> 1` is the case bit to force in `s` (`-` and
+/// digits are compared exactly). Words overlap when the length is not a multiple.
+#[inline(always)]
+fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
+    #[inline(always)]
+    fn w64(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8).map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+    }
+    #[inline(always)]
+    fn w32(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 4).map_or(0, |w| u64::from(u32::from_le_bytes(w.try_into().unwrap_or_default())))
+    }
+    #[inline(always)]
+    fn w16(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 2).map_or(0, |w| u64::from(u16::from_le_bytes(w.try_into().unwrap_or_default())))
+    }
+    #[inline(always)]
+    fn same(a: u64, t: u64) -> bool {
+        (a | ((t & 0x4040_4040_4040_4040) >> 1)) == t
+    }
+    if s.len() != N {
+        return false;
+    }
+    match N {
+        0 => true,
+        1 => same(u64::from(s[0]), u64::from(lower[0])),
+        2..=3 => same(w16(s, 0), w16(lower, 0)) && same(w16(s, N - 2), w16(lower, N - 2)),
+        4..=7 => same(w32(s, 0), w32(lower, 0)) && same(w32(s, N - 4), w32(lower, N - 4)),
+        _ => {
+            let mut at = 0;
+            while at + 8 < N {
+                if !same(w64(s, at), w64(lower, at)) {
+                    return false;
+                }
+                at += 8;
+            }
+            same(w64(s, N - 8), w64(lower, N - 8))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,8 +254,63 @@ mod tests {
         assert_eq!(HeaderName::parse(b"l"), HeaderName::ContentLength);
         assert_eq!(HeaderName::parse(b"Record-Route"), HeaderName::RecordRoute);
         assert_eq!(HeaderName::parse(b"X-Foo"), HeaderName::Other);
+        assert!(eq_lower(b"Content-LENGTH", b"content-length"));
+        assert!(!eq_lower(b"Content\rlength", b"content-length"));
+        assert!(!eq_lower(b"Contact", b"content"));
         for h in [HeaderName::Via, HeaderName::ProxyAuthorization, HeaderName::WwwAuthenticate, HeaderName::Path] {
             assert_eq!(HeaderName::parse(h.as_str().as_bytes()), h);
         }
+    }
+
+    #[test]
+    fn recognised_names_are_what_parse_says() {
+        let mut names: Vec<String> = Vec::new();
+        for h in [
+            "Via",
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Contact",
+            "Content-Length",
+            "Content-Type",
+            "Max-Forwards",
+            "Route",
+            "Record-Route",
+            "Allow",
+            "Authorization",
+            "User-Agent",
+            "Expires",
+            "Event",
+            "Supported",
+            "Server",
+            "X-Foo",
+            "v",
+            "f",
+            "c",
+            "Tox",
+            "Contacts",
+            "content-lengt",
+            "Vi",
+            "VIA",
+            "cALL-iD",
+            "Call_ID",
+        ] {
+            names.push(h.to_string());
+            names.push(h.to_ascii_uppercase());
+            names.push(h.to_ascii_lowercase());
+        }
+        for name in &names {
+            for rest in ["", ":", " :", "x", "-", "\r", "@"] {
+                let line = format!("{name}{rest}");
+                let b = line.as_bytes();
+                let end = b.iter().position(|&c| !crate::sip::values::is_token(c)).unwrap_or(b.len());
+                if let Some((h, n)) = HeaderName::recognise(b) {
+                    assert_eq!((h, n), (HeaderName::parse(&b[..end]), end), "{line:?}");
+                }
+            }
+        }
+        assert_eq!(HeaderName::recognise(b"call-id:"), Some((HeaderName::CallId, 7)));
+        assert_eq!(HeaderName::recognise(b"CONTENT-LENGTH"), Some((HeaderName::ContentLength, 14)));
     }
 }

@@ -154,23 +154,24 @@ const MAX_CSEQ: u64 = (1 << 31) - 1;
 impl Message {
     /// Parses and validates a message.
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
-        Parser { buf: &buf, reply_headers: Vec::new(), headers: Vec::new(), is_request: true }.parse(framing).map(|p| {
-            Message {
-                buf: buf.clone(),
-                start: p.start,
-                headers: p.headers,
-                body: p.body,
-                call_id: p.call_id,
-                cseq: p.cseq,
-                cseq_method: p.cseq_method,
-                cseq_method_span: p.cseq_method_span,
-                from_tag: p.from_tag,
-                to_tag: p.to_tag,
-                max_forwards: p.max_forwards,
-                content_length: p.content_length,
-                content_length_span: p.content_length_span,
-                via: p.via,
-            }
+        let p =
+            Parser { buf: &buf, reply_headers: Vec::new(), headers: Vec::new(), is_request: true }.parse(framing)?;
+        // The buffer moves into the message (no reference count taken and dropped).
+        Ok(Message {
+            buf,
+            start: p.start,
+            headers: p.headers,
+            body: p.body,
+            call_id: p.call_id,
+            cseq: p.cseq,
+            cseq_method: p.cseq_method,
+            cseq_method_span: p.cseq_method_span,
+            from_tag: p.from_tag,
+            to_tag: p.to_tag,
+            max_forwards: p.max_forwards,
+            content_length: p.content_length,
+            content_length_span: p.content_length_span,
+            via: p.via,
         })
     }
 
@@ -334,11 +335,18 @@ fn trim(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
+/// Decimal digits only, at least one, no overflow (one pass).
 fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
-    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |acc, &d| {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 impl Parser<'_> {
@@ -371,7 +379,7 @@ impl Parser<'_> {
     /// The end of the line starting at `from` (the index of its `\n`, or the
     /// buffer's end), and where the next line starts.
     fn line_end(&self, from: usize) -> (usize, usize) {
-        match memchr::memchr(b'\n', &self.buf[from..]) {
+        match values::find_byte(&self.buf[from..], b'\n') {
             Some(i) => {
                 let nl = from + i;
                 let end = if nl > from && self.buf[nl - 1] == b'\r' { nl - 1 } else { nl };
@@ -411,22 +419,52 @@ impl Parser<'_> {
         // Header lines, up to the empty line.
         self.headers.reserve(20);
         let body_start;
-        // One scan for the line ends of the whole head (cheaper than one search a line).
-        let head_start = next;
-        let mut newlines = memchr::memchr_iter(b'\n', &buf[head_start..]).map(move |i| i + head_start);
         loop {
             if next >= buf.len() {
                 return Err(self.bad("the message ends before the empty line after the headers"));
             }
-            let (end, after) = match newlines.next() {
-                Some(nl) => (if nl > next && buf[nl - 1] == b'\r' { nl - 1 } else { nl }, nl + 1),
-                None => (buf.len(), buf.len()),
-            };
+            let first = buf[next];
+            if is_token(first) {
+                // `name [WSP] : value`: the name and the colon need no line end
+                // (CR and LF are neither tokens nor white space), so the line is
+                // searched for its end only from the value on.
+                let (name, name_end) = match HeaderName::recognise(&buf[next..]) {
+                    Some((name, len)) => (name, next + len),
+                    None => {
+                        let mut name_end = next + 1;
+                        while name_end < buf.len() && is_token(buf[name_end]) {
+                            name_end += 1;
+                        }
+                        (HeaderName::parse(&buf[next..name_end]), name_end)
+                    }
+                };
+                let mut colon = name_end;
+                while colon < buf.len() && matches!(buf[colon], b' ' | b'\t') {
+                    colon += 1;
+                }
+                if colon >= buf.len() || buf[colon] != b':' {
+                    return Err(self.bad(format!(
+                        "expected `:` after the header name {:?}",
+                        String::from_utf8_lossy(&buf[next..name_end])
+                    )));
+                }
+                let (end, after) = self.line_end(colon + 1);
+                let (vs, ve) = trim(buf, colon + 1, end);
+                self.headers.push(Header {
+                    name,
+                    name_span: Span::new(next, name_end),
+                    value: Span::new(vs, ve),
+                    line: Span::new(next, after),
+                });
+                next = after;
+                continue;
+            }
+            let (end, after) = self.line_end(next);
             if end == next {
                 body_start = after;
                 break;
             }
-            if matches!(buf[next], b' ' | b'\t') {
+            if matches!(first, b' ' | b'\t') {
                 // A continuation line (folding) of the previous header.
                 match self.headers.last_mut() {
                     Some(h) => {
@@ -445,32 +483,7 @@ impl Parser<'_> {
                 next = after;
                 continue;
             }
-            let name_end = buf[next..end].iter().position(|&b| !is_token(b)).map_or(end, |i| next + i);
-            if name_end == next {
-                return Err(
-                    self.bad(format!("a header line has no name: {:?}", String::from_utf8_lossy(&buf[next..end])))
-                );
-            }
-            let mut colon = name_end;
-            while colon < end && matches!(buf[colon], b' ' | b'\t') {
-                colon += 1;
-            }
-            if colon >= end || buf[colon] != b':' {
-                return Err(self.bad(format!(
-                    "expected `:` after the header name {:?}",
-                    String::from_utf8_lossy(&buf[next..name_end])
-                )));
-            }
-            let name = HeaderName::parse(&buf[next..name_end]);
-            let (vs, ve) = trim(buf, colon + 1, end);
-            let header = Header {
-                name,
-                name_span: Span::new(next, name_end),
-                value: Span::new(vs, ve),
-                line: Span::new(next, after),
-            };
-            self.headers.push(header);
-            next = after;
+            return Err(self.bad(format!("a header line has no name: {:?}", String::from_utf8_lossy(&buf[next..end]))));
         }
         self.validate(start, body_start, framing)
     }
@@ -478,14 +491,26 @@ impl Parser<'_> {
     /// A Contact header: `*` or name-addr / addr-spec values.
     fn contact(&self, value: Span) -> Result<(), Rejected> {
         let buf = self.buf;
+        if values::find_byte(&buf[value.range()], b',').is_none() {
+            // One value (or none): nothing to split.
+            return if value.is_empty() { Ok(()) } else { self.contact_value(value) };
+        }
         if values::has_empty_list_element(buf, value) {
             return Err(self.bad("an empty value in a Contact list"));
         }
         for v in values::split_list(buf, value) {
-            if &buf[v.range()] == b"*" {
-                continue;
-            }
-            let c = NameAddr::parse(buf, v).map_err(|why| self.bad(format!("bad Contact: {why}")))?;
+            self.contact_value(v)?;
+        }
+        Ok(())
+    }
+
+    fn contact_value(&self, v: Span) -> Result<(), Rejected> {
+        let buf = self.buf;
+        if &buf[v.range()] == b"*" {
+            return Ok(());
+        }
+        let c = NameAddr::parse(buf, v).map_err(|why| self.bad(format!("bad Contact: {why}")))?;
+        if !c.params.is_empty() {
             if let Some(e) = c.param(buf, "expires") {
                 parse_u64(e.as_bytes())
                     .filter(|n| *n <= u32::MAX as u64)
@@ -530,15 +555,13 @@ impl Parser<'_> {
 
     fn request_line(&self, pos: usize, line: &[u8]) -> Result<StartLine, Rejected> {
         // Method SP Request-URI SP SIP-Version, single spaces (RFC 4475 §3.1.2.9/10).
-        let sp1 =
-            line.iter().position(|&b| b == b' ').ok_or_else(|| self.bad("the request line has no Request-URI"))?;
+        let sp1 = values::find_byte(line, b' ').ok_or_else(|| self.bad("the request line has no Request-URI"))?;
         let method = &line[..sp1];
         if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
             return Err(self.bad("the method is not a token"));
         }
         let rest = &line[sp1 + 1..];
-        let sp2 =
-            rest.iter().position(|&b| b == b' ').ok_or_else(|| self.bad("the request line has no SIP version"))?;
+        let sp2 = values::find_byte(rest, b' ').ok_or_else(|| self.bad("the request line has no SIP version"))?;
         let uri = &rest[..sp2];
         let version = &rest[sp2 + 1..];
         if uri.is_empty() {
@@ -611,12 +634,19 @@ impl Parser<'_> {
                 HeaderName::MaxForwards => MAX_FORWARDS,
                 HeaderName::ContentLength => CONTENT_LENGTH,
                 HeaderName::Via => {
-                    if values::has_empty_list_element(buf, h.value) {
+                    // Most Via lines hold one value: no comma, nothing to split.
+                    let list = values::find_byte(&buf[h.value.range()], b',').is_some();
+                    if list && values::has_empty_list_element(buf, h.value) {
                         return Err(self.bad("an empty value in a Via list"));
                     }
                     // The top Via is parsed now; the others when a reply is routed.
                     if top_via.is_none() {
-                        let v = values::split_list(buf, h.value).next().ok_or_else(|| self.bad("an empty Via"))?;
+                        let first = if list {
+                            values::split_list(buf, h.value).next()
+                        } else {
+                            (!h.value.is_empty()).then_some(h.value)
+                        };
+                        let v = first.ok_or_else(|| self.bad("an empty Via"))?;
                         top_via = Some(Via::parse(buf, v).map_err(|why| self.bad(format!("bad Via: {why}")))?);
                     }
                     continue;
@@ -657,7 +687,7 @@ impl Parser<'_> {
         let to = NameAddr::parse(buf, to.value).map_err(|why| self.bad(format!("bad To: {why}")))?;
         let call_id = required(CALL_ID)?.value;
         let cid = &buf[call_id.range()];
-        if cid.is_empty() || cid.iter().any(|b| b.is_ascii_whitespace()) {
+        if cid.is_empty() || values::has_ascii_whitespace(cid) {
             return Err(self.bad("bad Call-ID"));
         }
         let cseq_h = required(CSEQ)?.value;

@@ -22,10 +22,132 @@ pub(crate) fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
-fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+/// The index of the first `needle` in `hay`. SIP lines and values are short
+/// (tens of bytes): eight bytes at a time in a word beat a call into `memchr`,
+/// whose set-up costs more than such a scan.
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default()) ^ pattern;
+        // A zero byte of `x` is a match; the lowest flagged byte is always a true one.
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == needle).map(|i| at + i)
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Words of eight bytes and the rest of `hay`, for the word-at-a-time filters below.
+#[inline(always)]
+fn words(hay: &[u8]) -> (impl Iterator<Item = (usize, u64)> + '_, usize) {
+    let whole = hay.len() / 8 * 8;
+    let iter = hay[..whole]
+        .chunks_exact(8)
+        .enumerate()
+        .map(|(k, c)| (k * 8, u64::from_le_bytes(c.try_into().unwrap_or_default())));
+    (iter, whole)
+}
+
+/// Whether some byte of `w` is below `n` (`n <= 128`): exact as a yes/no.
+#[inline(always)]
+fn has_less(w: u64, n: u8) -> bool {
+    w.wrapping_sub(LO * u64::from(n)) & !w & HI != 0
+}
+
+/// Whether some byte of `w` is `b`: exact as a yes/no.
+#[inline(always)]
+fn has_byte(w: u64, b: u8) -> bool {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI != 0
+}
+
+/// The index of the first byte of `hay` that a URI cannot hold (LWS, `<`, `>`,
+/// `"`), or its length. Words with no byte below 0x21 and none of `<>"` are
+/// skipped whole; the others are looked at a byte at a time.
+#[inline]
+fn find_not_uri(hay: &[u8]) -> usize {
+    let (iter, whole) = words(hay);
+    for (at, w) in iter {
+        if has_less(w, 0x21) || has_byte(w, b'<') || has_byte(w, b'>') || has_byte(w, b'"') {
+            if let Some(i) = hay[at..at + 8].iter().position(|&b| class(b, NOT_URI)) {
+                return at + i;
+            }
+        }
+    }
+    whole + hay[whole..].iter().position(|&b| class(b, NOT_URI)).unwrap_or(hay.len() - whole)
+}
+
+/// Whether `hay` holds ASCII white space (`u8::is_ascii_whitespace`: all below 0x21).
+#[inline]
+pub(crate) fn has_ascii_whitespace(hay: &[u8]) -> bool {
+    let (mut iter, whole) = words(hay);
+    iter.any(|(at, w)| has_less(w, 0x21) && hay[at..at + 8].iter().any(u8::is_ascii_whitespace))
+        || hay[whole..].iter().any(u8::is_ascii_whitespace)
+}
+
+/// Character classes for the scans below, one table lookup a byte.
+const LWS: u8 = 1;
+/// `token` or LWS (a display name without quotes).
+const DISPLAY: u8 = 2;
+/// A Via host: alphanumeric, `.`, `-`.
+const HOST: u8 = 4;
+/// An unquoted parameter value: `token` or `:`.
+const PVALUE: u8 = 8;
+/// A URI scheme after its first letter: alphanumeric, `+`, `-`, `.`.
+const SCHEME: u8 = 16;
+/// What a URI cannot hold: LWS, `<`, `>`, `"`.
+const NOT_URI: u8 = 32;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let lws = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let mut c = 0;
+        if lws {
+            c |= LWS | NOT_URI;
+        }
+        if TOKEN[i] || lws {
+            c |= DISPLAY;
+        }
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
+            c |= HOST;
+        }
+        if TOKEN[i] || b == b':' {
+            c |= PVALUE;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
+            c |= SCHEME;
+        }
+        if matches!(b, b'<' | b'>' | b'"') {
+            c |= NOT_URI;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(b: u8, c: u8) -> bool {
+    CLASS[b as usize] & c != 0
+}
+
+#[inline(always)]
+fn is_lws(b: u8) -> bool {
+    class(b, LWS)
+}
+
+#[inline(always)]
 fn skip_lws(buf: &[u8], mut i: usize, end: usize) -> usize {
     while i < end && is_lws(buf[i]) {
         i += 1;
@@ -64,7 +186,7 @@ pub fn split_list(buf: &[u8], value: Span) -> impl Iterator<Item = Span> + '_ {
     let end = value.end as usize;
     let mut pos = value.start as usize;
     // Most values hold one element: no comma, nothing to split.
-    let single = memchr::memchr(b',', &buf[value.range()]).is_none();
+    let single = find_byte(&buf[value.range()], b',').is_none();
     std::iter::from_fn(move || loop {
         if single {
             if pos >= end || value.is_empty() {
@@ -104,7 +226,7 @@ pub fn split_list(buf: &[u8], value: Span) -> impl Iterator<Item = Span> + '_ {
 /// `a, , b` or a trailing comma.
 pub fn has_empty_list_element(buf: &[u8], value: Span) -> bool {
     let (start, end) = (value.start as usize, value.end as usize);
-    if memchr::memchr(b',', &buf[start..end]).is_none() {
+    if find_byte(&buf[start..end], b',').is_none() {
         return false; // a trimmed value with no comma has one element
     }
     let mut pos = start;
@@ -165,7 +287,7 @@ fn params(buf: &[u8], mut i: usize, end: usize, mut f: impl FnMut(Span, Option<S
                 }
                 i = (i + 1).min(end);
             } else {
-                while i < end && (is_token(buf[i]) || buf[i] == b':') {
+                while i < end && class(buf[i], PVALUE) {
                     i += 1;
                 }
             }
@@ -207,7 +329,15 @@ impl Via {
         let mut i = value.start as usize;
         // sent-protocol: name SLASH version SLASH transport (LWS allowed around SLASH)
         let mut parts = [Span::default(); 3];
-        for (n, part) in parts.iter_mut().enumerate() {
+        // Nearly always written `SIP/2.0/`: those two parts without a scan.
+        let mut known = 0;
+        if i + 8 <= end && buf[i..i + 4].eq_ignore_ascii_case(b"SIP/") && &buf[i + 4..i + 8] == b"2.0/" {
+            parts[0] = Span { start: i as u32, end: (i + 3) as u32 };
+            parts[1] = Span { start: (i + 4) as u32, end: (i + 7) as u32 };
+            i += 8;
+            known = 2;
+        }
+        for (n, part) in parts.iter_mut().enumerate().skip(known) {
             i = skip_lws(buf, i, end);
             let s = i;
             while i < end && is_token(buf[i]) {
@@ -248,7 +378,7 @@ impl Via {
                 .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
                 .ok_or("bad IPv6 reference")?;
         } else {
-            while i < end && (buf[i].is_ascii_alphanumeric() || buf[i] == b'.' || buf[i] == b'-') {
+            while i < end && class(buf[i], HOST) {
                 i += 1;
             }
         }
@@ -264,8 +394,12 @@ impl Via {
             while i < end && buf[i].is_ascii_digit() {
                 i += 1;
             }
-            let p = std::str::from_utf8(&buf[ps..i]).ok().and_then(|s| s.parse::<u16>().ok()).filter(|p| *p > 0);
-            port = Some(p.ok_or("bad port")?);
+            // 1 to 65535 in decimal digits (leading zeros allowed).
+            let p = buf[ps..i]
+                .iter()
+                .try_fold(0u32, |n, &d| Some(n * 10 + u32::from(d - b'0')).filter(|n| *n <= u32::from(u16::MAX)))
+                .filter(|p| i > ps && *p > 0);
+            port = Some(p.ok_or("bad port")? as u16);
         }
         let params_start = skip_lws(buf, i, end);
         let mut via = Via {
@@ -325,7 +459,7 @@ impl NameAddr {
             // One scan: tokens and LWS up to `<` are a display name; a `:` first
             // means an addr-spec (`sip:…` with no `<>`).
             let mut j = i;
-            while j < end && (is_token(buf[j]) || is_lws(buf[j])) {
+            while j < end && class(buf[j], DISPLAY) {
                 j += 1;
             }
             if j < end && buf[j] == b'<' {
@@ -339,8 +473,16 @@ impl NameAddr {
         }
         let (uri, angle);
         if i < end && buf[i] == b'<' {
-            let close = memchr::memchr(b'>', &buf[i..end]).map(|p| i + p).ok_or("no `>`")?;
-            check_uri(&buf[i + 1..close])?;
+            // One pass for the common case: a scheme, `:`, URI characters up to
+            // `>`; anything else takes the slow path for its exact error.
+            let close = match uri_to_angle(buf, i + 1, end) {
+                Some(close) => close,
+                None => {
+                    let close = find_byte(&buf[i..end], b'>').map(|p| i + p).ok_or("no `>`")?;
+                    check_uri(&buf[i + 1..close])?;
+                    close
+                }
+            };
             uri = Span { start: (i + 1) as u32, end: close as u32 };
             angle = true;
             i = close + 1;
@@ -381,6 +523,28 @@ impl NameAddr {
         });
         found
     }
+}
+
+/// The index of the `>` closing a URI that starts at `i`, when the URI passes
+/// `check_uri` (a scheme, `:`, at least one byte, none that a URI cannot hold,
+/// then `>`); `None` when it does not or there is no `>` (the caller then
+/// finds out why).
+#[inline]
+fn uri_to_angle(buf: &[u8], start: usize, end: usize) -> Option<usize> {
+    let u = buf.get(start..end)?;
+    let (&first, rest) = u.split_first()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let colon = 1 + rest.iter().position(|&b| !class(b, SCHEME))?;
+    if u[colon] != b':' {
+        return None;
+    }
+    let close = colon + 1 + find_not_uri(&u[colon + 1..]);
+    if close >= u.len() {
+        return None;
+    }
+    (close > colon + 1 && u[close] == b'>').then_some(start + close)
 }
 
 /// A URI as the grammar's `absoluteURI`/`SIP-URI` need it: a scheme, a colon,
@@ -500,6 +664,55 @@ mod tests {
         ];
         for v in bad {
             assert!(NameAddr::parse(v.as_bytes(), span(v)).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn word_scans_agree_with_byte_scans() {
+        // Every length up to 40 and every position of a few bytes of interest.
+        let bytes = [b'a', b'\n', b' ', b'\t', b'<', b'>', b'"', 0x0c, 0x01, 0x80, 0xff, b':', b'\r'];
+        for len in 0..40 {
+            for at in 0..len.max(1) {
+                for &x in &bytes {
+                    for &y in &[b'a', 0xa0, b'\n'] {
+                        let mut v = vec![b'x'; len];
+                        if at < len {
+                            v[at] = x;
+                        }
+                        if len > 0 {
+                            v[len - 1 - at / 2] = y;
+                        }
+                        assert_eq!(find_byte(&v, b'\n'), v.iter().position(|&b| b == b'\n'), "{v:?}");
+                        assert_eq!(
+                            find_not_uri(&v),
+                            v.iter().position(|&b| class(b, NOT_URI)).unwrap_or(v.len()),
+                            "{v:?}"
+                        );
+                        assert_eq!(has_ascii_whitespace(&v), v.iter().any(u8::is_ascii_whitespace), "{v:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uri_to_angle_is_check_uri_up_to_the_angle() {
+        for u in [
+            "sip:a@b>",
+            "sip:>",
+            "s:x>",
+            "1s:x>",
+            "sip a>",
+            "sip:a b>",
+            "sip:a<b>",
+            "sip:a\"b>",
+            "sip:a",
+            "",
+            "sip:a@b;x=y>z",
+        ] {
+            let fast = uri_to_angle(u.as_bytes(), 0, u.len());
+            let slow = u.find('>').filter(|&close| check_uri(&u.as_bytes()[..close]).is_ok());
+            assert_eq!(fast, slow, "{u:?}");
         }
     }
 
