@@ -101,12 +101,18 @@ pub enum AvpName {
 }
 
 impl AvpName {
-    /// `i:3`, `s:name`, `name`, `$avp(s:name)`.
+    /// `i:3`, `s:name`, `name`, `$avp(s:name)`. A bare name is first a global
+    /// alias OpenSER 1.3 defines itself (`serial_branch`, the AVP of
+    /// `serialize_branches`); the config's own `avp_aliases` are resolved by
+    /// the compiler before this is called.
     pub fn parse(spec: &str) -> Option<AvpName> {
         let s = spec.trim();
         let s = s.strip_prefix("$avp(").and_then(|r| r.strip_suffix(')')).unwrap_or(s);
         if let Some(n) = s.strip_prefix("i:").or_else(|| s.strip_prefix("I:")) {
             return n.parse().ok().map(AvpName::Int);
+        }
+        if s == "serial_branch" {
+            return Some(AvpName::Int(crate::modules::core::SERIAL_AVP));
         }
         let name = s.strip_prefix("s:").or_else(|| s.strip_prefix("S:")).unwrap_or(s);
         (!name.is_empty()).then(|| AvpName::Str(name.to_string()))
@@ -216,5 +222,8 @@ mod tests {
         assert!(a.get(&n).is_none());
         assert_eq!(AvpName::parse("i:3"), Some(AvpName::Int(3)));
         assert_eq!(AvpName::parse("$avp(s:user)"), Some(AvpName::Str("user".into())));
+        // 1.3's own global alias; `s:` names the string AVP of that name.
+        assert_eq!(AvpName::parse("serial_branch"), Some(AvpName::Int(0xff3434)));
+        assert_eq!(AvpName::parse("s:serial_branch"), Some(AvpName::Str("serial_branch".into())));
     }
 }
