@@ -64,7 +64,9 @@ USAGE:
 Stages:
   1. cargo fmt --all -- --check        (fix: `cargo fmt --all`)
   2. cargo clippy --workspace --all-targets -- -D warnings
-  3. everything `cargo xtask test` does; arguments after `--` go to cargo test
+  3. cargo doc --workspace --no-deps, with RUSTDOCFLAGS=-D warnings
+     (broken intra-doc links fail)
+  4. everything `cargo xtask test` does; arguments after `--` go to cargo test
 ";
 
 const FUZZ_HELP: &str = "\
@@ -198,11 +200,13 @@ fn no_flags(task: &str, flags: &[String]) -> Result {
 // test, ci
 
 fn ci(passthrough: &[String]) -> Result {
-    let mut progress = Progress::new("ci", 5);
+    let mut progress = Progress::new("ci", 6);
     progress.stage("formatting");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     progress.stage("clippy");
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    progress.stage("docs");
+    run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     test_stages(&mut progress, passthrough)?;
     progress.done();
     Ok(())

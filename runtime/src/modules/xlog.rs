@@ -2,7 +2,7 @@
 //!
 //! A line is the format with its pseudo-variables expanded ([`Format::eval`]:
 //! a null value prints `<null>`, as in 1.3), written through `tracing` with
-//! target `script` at the level OpenSER's maps to ([`core::emit`]: `L_ALERT`,
+//! target `script` at the level OpenSER's maps to ([`super::core::emit`]: `L_ALERT`,
 //! `L_CRIT`, `L_ERR` → ERROR, `L_WARN` → WARN, `L_NOTICE`, `L_INFO` → INFO,
 //! `L_DBG` → DEBUG; a trailing newline is dropped, since each event is a
 //! line). When that level is not enabled the format is not evaluated, as 1.3
