@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::proxy::{self, Source, Target};
@@ -74,7 +75,16 @@ pub struct Proxy<S> {
     resolver: OnceLock<Option<Arc<Resolver>>>,
     /// For messages sent after a lookup; given by the server when it starts.
     sender: OnceLock<transport::Sender>,
+    /// Messages waiting for a DNS lookup; beyond `max_pending_lookups` new
+    /// ones are dropped, so that requests to names that never resolve cannot
+    /// pile up while the DNS times out.
+    pending_lookups: Arc<AtomicUsize>,
+    max_pending_lookups: usize,
 }
+
+/// The most messages waiting for DNS lookups at once (a few seconds of
+/// lookups at a high rate; each holds one message).
+pub const MAX_PENDING_LOOKUPS: usize = 4096;
 
 thread_local! {
     /// `$var(x)` lives in the worker, as OpenSER's script variables live in
@@ -84,7 +94,26 @@ thread_local! {
 
 impl<S: Script> Proxy<S> {
     pub fn new(script: S, config: Config) -> Self {
-        Proxy { script, config, resolver: OnceLock::new(), sender: OnceLock::new() }
+        Proxy {
+            script,
+            config,
+            resolver: OnceLock::new(),
+            sender: OnceLock::new(),
+            pending_lookups: Arc::new(AtomicUsize::new(0)),
+            max_pending_lookups: MAX_PENDING_LOOKUPS,
+        }
+    }
+
+    /// At most `max` messages wait for DNS lookups at once (default
+    /// [`MAX_PENDING_LOOKUPS`]); more are dropped.
+    pub fn with_max_pending_lookups(mut self, max: usize) -> Self {
+        self.max_pending_lookups = max;
+        self
+    }
+
+    /// How many messages wait for a DNS lookup now.
+    pub fn lookups_waiting(&self) -> usize {
+        self.pending_lookups.load(Ordering::Relaxed)
     }
 
     /// Resolves host names with `resolver` instead of the system's.
@@ -211,9 +240,16 @@ impl<S: Script> Proxy<S> {
                     tracing::error!(target = ?send.target, "no runtime to resolve on: message dropped");
                     return None;
                 };
+                let waiting = Waiting(self.pending_lookups.clone());
+                if waiting.0.fetch_add(1, Ordering::Relaxed) >= self.max_pending_lookups {
+                    tracing::warn!(target = ?send.target, "too many messages waiting for DNS: message dropped");
+                    return None;
+                }
                 let resolver = resolver.clone();
                 rt.spawn(async move {
-                    match resolver.resolve_seeded(&send.target, seed).await {
+                    let resolved = resolver.resolve_seeded(&send.target, seed).await;
+                    drop(waiting);
+                    match resolved {
                         Ok(hops) => {
                             if let Some(out) = first_hop(send, &hops) {
                                 sender.send(out).await;
@@ -225,6 +261,15 @@ impl<S: Script> Proxy<S> {
                 None
             }
         }
+    }
+}
+
+/// One message counted in `pending_lookups` while it lives.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -295,3 +295,53 @@ async fn a_request_to_a_host_name_is_sent_after_the_lookup_and_then_from_the_cac
     handle.shutdown().await;
     let _ = std::fs::remove_file(hosts);
 }
+
+/// Requests to names the DNS never answers wait for their lookups, at most
+/// `max_pending_lookups` of them; the others are dropped at once, and the
+/// waiting ones are let go when their lookups fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_waiting_for_dns_are_capped_and_let_go() {
+    use serc_runtime::resolve::{Config as DnsConfig, Families, HostsFile, Resolver};
+    let silent_dns = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let resolver = Resolver::with_name_servers(
+        &[silent_dns.local_addr().unwrap()],
+        DnsConfig {
+            hosts: HostsFile::None,
+            families: Families::Ipv4,
+            // Long enough that the lookups are surely still waiting when counted.
+            timeout: Some(Duration::from_secs(2)),
+            attempts: Some(1),
+            ..DnsConfig::default()
+        },
+    )
+    .unwrap();
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = probe.local_addr().unwrap();
+    drop(probe);
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, udp)], ..Config::default() };
+    // A port: A records only, one query per name.
+    let script = RelayByName { du: "sip:nowhere.serc.test:5060".to_string() };
+    let proxy = Arc::new(Proxy::new(script, config).with_resolver(Arc::new(resolver)).with_max_pending_lookups(2));
+    let handle = Server::start(
+        ServerConfig { listens: vec![Listen::udp(udp)], workers: 1, ..ServerConfig::default() },
+        proxy.clone(),
+    )
+    .await
+    .expect("the proxy starts");
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let client_addr = client.local_addr().unwrap();
+    for branch in ["z9hG4bKdns1", "z9hG4bKdns2", "z9hG4bKdns3", "z9hG4bKdns4"] {
+        client.send_to(invite(client_addr, 70, branch).as_bytes(), udp).await.unwrap();
+    }
+    // The DNS is asked (once: the lookups of one name share a query).
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(Duration::from_secs(2), silent_dns.recv_from(&mut buf)).await.expect("a DNS query").unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(proxy.lookups_waiting(), 2, "two wait, the others were dropped");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while proxy.lookups_waiting() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(proxy.lookups_waiting(), 0, "let go when the lookups fail");
+    handle.shutdown().await;
+}
