@@ -31,7 +31,8 @@ use serc_runtime::proxy::{Local, Transport};
 use serc_runtime::script::args::{Format, Methods, ReplyCode};
 use serc_runtime::script::{Config, Ctx, Flow, ServerHeader};
 use serc_runtime::transport::{Listen, Server, ServerConfig, ServerHandle};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 
 struct Relay {
     uas: SocketAddr,
@@ -58,9 +59,16 @@ fn kamailio_binary() -> Option<PathBuf> {
     ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"].into_iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-/// A free UDP port on 127.0.0.1 for Kamailio, which needs a number in its config.
+/// A port on 127.0.0.1 free for both UDP and TCP, for Kamailio, which needs a
+/// number in its config (and for serc, listening the same way).
 fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Kamailio running the route; killed on drop.
@@ -90,6 +98,7 @@ fn start_kamailio(binary: &PathBuf, uas: SocketAddr) -> Kamailio {
          auto_aliases=no\n\
          server_signature=no\n\
          listen=udp:{addr}\n\
+         listen=tcp:{addr}\n\
          loadmodule \"pv.so\"\n\
          loadmodule \"sl.so\"\n\
          loadmodule \"maxfwd.so\"\n\
@@ -127,20 +136,18 @@ fn start_kamailio(binary: &PathBuf, uas: SocketAddr) -> Kamailio {
 }
 
 async fn start_serc(uas: SocketAddr) -> (ServerHandle, SocketAddr) {
-    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     // Kamailio runs with server_signature=no.
     let config = Config {
-        locals: vec![Local::new(Transport::Udp, addr)],
+        locals: vec![Local::new(Transport::Udp, addr), Local::new(Transport::Tcp, addr)],
         server_header: ServerHeader::none(),
         ..Config::default()
     };
     let proxy = Arc::new(Proxy::new(Relay { uas, invite: Methods::parse("INVITE") }, config));
-    let handle =
-        Server::start(ServerConfig { listens: vec![Listen::udp(addr)], workers: 1, ..ServerConfig::default() }, proxy)
-            .await
-            .expect("the serc proxy starts");
+    let listens = vec![Listen::udp(addr), Listen::tcp(addr)];
+    let handle = Server::start(ServerConfig { listens, workers: 1, ..ServerConfig::default() }, proxy)
+        .await
+        .expect("the serc proxy starts");
     (handle, addr)
 }
 
@@ -255,6 +262,7 @@ async fn the_stateless_relay_puts_the_same_bytes_on_the_wire_as_kamailio() {
         ("Max-Forwards 0: 483 from the proxy", request("INVITE", client_addr, 0, "z9hG4bKmf0"), None),
     ];
     let mut differences = Vec::new();
+    let mut tcp_seen = Vec::new();
     for (what, req, answer) in &cases {
         let k = exchange(kamailio.addr, &client, &uas, req, *answer).await;
         let s = exchange(serc_addr, &client, &uas, req, *answer).await;
@@ -270,7 +278,77 @@ async fn the_stateless_relay_puts_the_same_bytes_on_the_wire_as_kamailio() {
         }
         assert!(k_uas.is_some() || k_client.is_some(), "{what}: kamailio sent nothing");
     }
+
+    // Over TCP from the client, UDP to the UAS: the request leaves by another
+    // socket than it came in on, so both record-route twice (`;r2=on`), and
+    // the reply goes back on the client's connection.
+    for proxy in [kamailio.addr, serc_addr] {
+        let mut tcp = TcpStream::connect(proxy).await.unwrap();
+        let tcp_addr = tcp.local_addr().unwrap();
+        let req = request("INVITE", tcp_addr, 70, "z9hG4bKtcp1").replace("SIP/2.0/UDP client", "SIP/2.0/TCP client");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let at_uas = recv(&uas, Duration::from_secs(2)).await;
+        let mut at_client = None;
+        if let Some(forwarded) = &at_uas {
+            let vias: String =
+                forwarded.split("\r\n").filter(|l| l.starts_with("Via:")).map(|l| format!("{l}\r\n")).collect();
+            let rrs: String = forwarded
+                .split("\r\n")
+                .filter(|l| l.starts_with("Record-Route:"))
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let reply = format!(
+                "SIP/2.0 200 OK\r\n{vias}{rrs}To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n\
+                 From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+                 Call-ID: a84b4c76e66710@atlanta.example.com\r\nCSeq: 314159 INVITE\r\n\
+                 Contact: <sip:bob@192.0.2.4>\r\nContent-Length: 0\r\n\r\n"
+            );
+            uas.send_to(reply.as_bytes(), proxy).await.unwrap();
+            at_client = read_message(&mut tcp, Duration::from_secs(2)).await;
+        }
+        tcp_seen.push((
+            at_uas.map(|m| mask(&m, proxy).replace(&tcp_addr.port().to_string(), "CLIENT")),
+            at_client.map(|m| mask(&m, proxy).replace(&tcp_addr.port().to_string(), "CLIENT")),
+        ));
+    }
+    let (k, s) = (&tcp_seen[0], &tcp_seen[1]);
+    assert!(
+        k.0.as_deref().is_some_and(|m| m.matches(";r2=on").count() == 2),
+        "kamailio record-routes twice: {:?}",
+        k.0
+    );
+    assert!(k.1.as_deref().is_some_and(|m| m.starts_with("SIP/2.0 200 OK")), "kamailio relays the 200: {:?}", k.1);
+    if k.0 != s.0 {
+        differences.push(format!("INVITE over TCP: at the UAS\n  kamailio: {:?}\n  serc:     {:?}", k.0, s.0));
+    }
+    if k.1 != s.1 {
+        differences.push(format!("INVITE over TCP: 200 at the client\n  kamailio: {:?}\n  serc:     {:?}", k.1, s.1));
+    }
     serc.shutdown().await;
     drop(kamailio);
     assert!(differences.is_empty(), "serc and kamailio differ:\n{}", differences.join("\n"));
+}
+
+/// One SIP message from a stream: the header, then Content-Length bytes.
+async fn read_message(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len = head
+                .split("\r\n")
+                .find_map(|l| l.strip_prefix("Content-Length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Some(String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned());
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
