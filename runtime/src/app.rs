@@ -127,11 +127,8 @@ impl<S: Script> Proxy<S> {
     fn resolver(&self) -> Option<&Arc<Resolver>> {
         self.resolver
             .get_or_init(|| {
-                let config = resolve::Config {
-                    transports: vec![proxy::Transport::Udp, proxy::Transport::Tcp],
-                    ..Default::default()
-                };
-                match Resolver::system_with(config) {
+                // The default configuration asks for the transports the layer sends on.
+                match Resolver::system() {
                     Ok(r) => Some(Arc::new(r)),
                     Err(e) => {
                         tracing::error!(error = %e, "no DNS resolver: messages to host names will be dropped");

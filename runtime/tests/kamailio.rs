@@ -205,22 +205,27 @@ struct Seen {
     at_client: Option<String>,
 }
 
+/// The UAS's `status` reply to the request it received: its Vias and
+/// Record-Routes copied, as a UAS does.
+fn uas_answer(forwarded: &str, status: &str) -> String {
+    let copied = |name: &str| -> String {
+        forwarded.split("\r\n").filter(|l| l.starts_with(name)).map(|l| format!("{l}\r\n")).collect()
+    };
+    format!(
+        "SIP/2.0 {status}\r\n{}{}To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+         Call-ID: a84b4c76e66710@atlanta.example.com\r\nCSeq: 314159 INVITE\r\n\
+         Contact: <sip:bob@192.0.2.4>\r\nContent-Length: 0\r\n\r\n",
+        copied("Via:"),
+        copied("Record-Route:")
+    )
+}
+
 async fn exchange(proxy: SocketAddr, client: &UdpSocket, uas: &UdpSocket, req: &str, answer: Option<&str>) -> Seen {
     client.send_to(req.as_bytes(), proxy).await.unwrap();
     let at_uas = recv(uas, Duration::from_millis(1500)).await;
     if let (Some(forwarded), Some(status)) = (&at_uas, answer) {
-        // The UAS answers with the Vias it received, as a UAS does.
-        let vias: String =
-            forwarded.split("\r\n").filter(|l| l.starts_with("Via:")).map(|l| format!("{l}\r\n")).collect();
-        let rrs: String =
-            forwarded.split("\r\n").filter(|l| l.starts_with("Record-Route:")).map(|l| format!("{l}\r\n")).collect();
-        let reply = format!(
-            "SIP/2.0 {status}\r\n{vias}{rrs}To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n\
-             From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
-             Call-ID: a84b4c76e66710@atlanta.example.com\r\nCSeq: 314159 INVITE\r\n\
-             Contact: <sip:bob@192.0.2.4>\r\nContent-Length: 0\r\n\r\n"
-        );
-        uas.send_to(reply.as_bytes(), proxy).await.unwrap();
+        uas.send_to(uas_answer(forwarded, status).as_bytes(), proxy).await.unwrap();
     }
     let at_client = recv(client, Duration::from_millis(1500)).await;
     Seen { at_uas, at_client }
@@ -290,20 +295,7 @@ async fn the_stateless_relay_puts_the_same_bytes_on_the_wire_as_kamailio() {
         let at_uas = recv(&uas, Duration::from_secs(2)).await;
         let mut at_client = None;
         if let Some(forwarded) = &at_uas {
-            let vias: String =
-                forwarded.split("\r\n").filter(|l| l.starts_with("Via:")).map(|l| format!("{l}\r\n")).collect();
-            let rrs: String = forwarded
-                .split("\r\n")
-                .filter(|l| l.starts_with("Record-Route:"))
-                .map(|l| format!("{l}\r\n"))
-                .collect();
-            let reply = format!(
-                "SIP/2.0 200 OK\r\n{vias}{rrs}To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n\
-                 From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
-                 Call-ID: a84b4c76e66710@atlanta.example.com\r\nCSeq: 314159 INVITE\r\n\
-                 Contact: <sip:bob@192.0.2.4>\r\nContent-Length: 0\r\n\r\n"
-            );
-            uas.send_to(reply.as_bytes(), proxy).await.unwrap();
+            uas.send_to(uas_answer(forwarded, "200 OK").as_bytes(), proxy).await.unwrap();
             at_client = read_message(&mut tcp, Duration::from_secs(2)).await;
         }
         tcp_seen.push((

@@ -248,36 +248,50 @@ impl Script for RelayByName {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_to_a_host_name_is_sent_after_the_lookup_and_then_from_the_cache() {
-    use serc_runtime::resolve::{Config as DnsConfig, Families, HostsFile, Resolver};
-    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let uas_addr = uas.local_addr().unwrap();
+/// A relay to `du` on one UDP socket, resolving through `hosts` and then a name
+/// server that never answers (the returned socket: it sees what the DNS is asked).
+async fn start_by_name(
+    du: String,
+    hosts: serc_runtime::resolve::HostsFile,
+    dns_timeout: Duration,
+    max_pending_lookups: usize,
+) -> (serc_runtime::transport::ServerHandle, SocketAddr, Arc<Proxy<RelayByName>>, UdpSocket) {
+    use serc_runtime::resolve::{Config as DnsConfig, Families, Resolver};
     let silent_dns = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let hosts = std::env::temp_dir().join(format!("serc-relay-hosts-{}", std::process::id()));
-    std::fs::write(&hosts, "127.0.0.1 uas.serc.test\n").unwrap();
-    let resolver = Resolver::with_name_servers(
-        &[silent_dns.local_addr().unwrap()],
-        DnsConfig {
-            hosts: HostsFile::Path(hosts.clone()),
-            families: Families::Ipv4,
-            timeout: Some(Duration::from_millis(200)),
-            attempts: Some(1),
-            ..DnsConfig::default()
-        },
-    )
-    .unwrap();
-
+    let dns = DnsConfig {
+        hosts,
+        families: Families::Ipv4,
+        timeout: Some(dns_timeout),
+        attempts: Some(1),
+        ..DnsConfig::default()
+    };
+    let resolver = Resolver::with_name_servers(&[silent_dns.local_addr().unwrap()], dns).unwrap();
     let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp = probe.local_addr().unwrap();
     drop(probe);
     let config = Config { locals: vec![Local::new(ProxyTransport::Udp, udp)], ..Config::default() };
-    let script = RelayByName { du: format!("sip:uas.serc.test:{}", uas_addr.port()) };
-    let proxy = Arc::new(Proxy::new(script, config).with_resolver(Arc::new(resolver)));
-    let handle =
-        Server::start(ServerConfig { listens: vec![Listen::udp(udp)], workers: 1, ..ServerConfig::default() }, proxy)
-            .await
-            .expect("the proxy starts");
+    let proxy = Arc::new(
+        Proxy::new(RelayByName { du }, config)
+            .with_resolver(Arc::new(resolver))
+            .with_max_pending_lookups(max_pending_lookups),
+    );
+    let listens = vec![Listen::udp(udp)];
+    let handle = Server::start(ServerConfig { listens, workers: 1, ..ServerConfig::default() }, proxy.clone())
+        .await
+        .expect("the proxy starts");
+    (handle, udp, proxy, silent_dns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_host_name_is_sent_after_the_lookup_and_then_from_the_cache() {
+    use serc_runtime::resolve::HostsFile;
+    let uas = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uas_addr = uas.local_addr().unwrap();
+    let hosts = std::env::temp_dir().join(format!("serc-relay-hosts-{}", std::process::id()));
+    std::fs::write(&hosts, "127.0.0.1 uas.serc.test\n").unwrap();
+    let du = format!("sip:uas.serc.test:{}", uas_addr.port());
+    let (handle, udp, _proxy, silent_dns) =
+        start_by_name(du, HostsFile::Path(hosts.clone()), Duration::from_millis(200), 4096).await;
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let client_addr = client.local_addr().unwrap();
     // The first request waits for the lookup; the second finds it cached.
@@ -301,33 +315,11 @@ async fn a_request_to_a_host_name_is_sent_after_the_lookup_and_then_from_the_cac
 /// waiting ones are let go when their lookups fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_waiting_for_dns_are_capped_and_let_go() {
-    use serc_runtime::resolve::{Config as DnsConfig, Families, HostsFile, Resolver};
-    let silent_dns = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let resolver = Resolver::with_name_servers(
-        &[silent_dns.local_addr().unwrap()],
-        DnsConfig {
-            hosts: HostsFile::None,
-            families: Families::Ipv4,
-            // Long enough that the lookups are surely still waiting when counted.
-            timeout: Some(Duration::from_secs(2)),
-            attempts: Some(1),
-            ..DnsConfig::default()
-        },
-    )
-    .unwrap();
-    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let udp = probe.local_addr().unwrap();
-    drop(probe);
-    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, udp)], ..Config::default() };
-    // A port: A records only, one query per name.
-    let script = RelayByName { du: "sip:nowhere.serc.test:5060".to_string() };
-    let proxy = Arc::new(Proxy::new(script, config).with_resolver(Arc::new(resolver)).with_max_pending_lookups(2));
-    let handle = Server::start(
-        ServerConfig { listens: vec![Listen::udp(udp)], workers: 1, ..ServerConfig::default() },
-        proxy.clone(),
-    )
-    .await
-    .expect("the proxy starts");
+    // A port: A records only, one query per name. The DNS timeout is long
+    // enough that the lookups are surely still waiting when counted.
+    let du = "sip:nowhere.serc.test:5060".to_string();
+    let (handle, udp, proxy, silent_dns) =
+        start_by_name(du, serc_runtime::resolve::HostsFile::None, Duration::from_secs(2), 2).await;
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let client_addr = client.local_addr().unwrap();
     for branch in ["z9hG4bKdns1", "z9hG4bKdns2", "z9hG4bKdns3", "z9hG4bKdns4"] {

@@ -330,6 +330,12 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
 /// `forward` (and tm's relay); nothing to do unless `record_route` ran with the
 /// parameter on.
 pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits) {
+    // Checked first: the usual case (one socket, or no Record-Route: its state
+    // lives in the AVPs) costs no lookup.
+    let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
+    if same_realm || ctx.avps.is_empty() {
+        return;
+    }
     let (Some(Value::Str(inbound)), Some(Value::Int(addr_end)), Some(Value::Str(prefix)), Some(Value::Str(suffix))) = (
         state(ctx, STATE_IN_TEXT),
         state(ctx, STATE_IN_ADDR_END),
@@ -338,10 +344,9 @@ pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits
     ) else {
         return;
     };
-    let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
     let Some((at, _)) = rr_anchor(ctx.msg) else { return };
     let addr_end = usize::try_from(addr_end).unwrap_or(0).min(inbound.len());
-    if same_realm || !inbound.is_char_boundary(addr_end) {
+    if !inbound.is_char_boundary(addr_end) {
         return;
     }
     let marked = format!("{}{R2}{}", &inbound[..addr_end], &inbound[addr_end..]);

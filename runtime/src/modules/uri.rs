@@ -40,12 +40,11 @@ fn truth(b: bool) -> i32 {
 /// before authenticating) when no credentials were verified, and when they
 /// carry no username.
 pub fn is_user(ctx: &mut Ctx, user: &str) -> i32 {
-    let Some(index) = ctx.authorized.proxy.or(ctx.authorized.www) else {
+    let Some(credentials) = ctx.authorized.credentials(ctx.msg) else {
         tracing::error!("is_user: no authorized credentials (authenticate before calling it)");
         return -1;
     };
-    let Some(header) = ctx.msg.headers.get(index) else { return -1 };
-    match digest_user(ctx.msg.text(header.value)) {
+    match digest_user(credentials) {
         Some(name) => truth(name == user),
         None => -1,
     }

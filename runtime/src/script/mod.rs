@@ -133,6 +133,15 @@ pub struct Authorized {
     pub www: Option<usize>,
 }
 
+impl Authorized {
+    /// The verified credentials (the header value) — proxy credentials first,
+    /// as OpenSER 1.3's `get_authorized_cred` looks — if any.
+    pub fn credentials<'m>(&self, msg: &'m crate::sip::Message) -> Option<&'m str> {
+        let header = msg.headers.get(self.proxy.or(self.www)?)?;
+        Some(msg.text(header.value))
+    }
+}
+
 /// `modparam` values by (module, parameter).
 #[derive(Clone, Debug, Default)]
 pub struct ModParams {

@@ -585,9 +585,7 @@ fn credentials_part(msg: &Message, which: &Pv) -> Value {
 fn acc_user(ctx: &Ctx) -> Value {
     use crate::modules::uri::{digest_param, digest_user};
     let msg = ctx.msg;
-    let verified = ctx.authorized.proxy.or(ctx.authorized.www).and_then(|i| msg.headers.get(i));
-    if let Some(h) = verified {
-        let credentials = msg.text(h.value);
+    if let Some(credentials) = ctx.authorized.credentials(msg) {
         if let Some(user) = digest_user(credentials) {
             return Value::Str(match digest_param(credentials, "realm") {
                 Some(realm) => format!("{user}@{realm}"),
