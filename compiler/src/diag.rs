@@ -69,6 +69,9 @@ pub enum Kind {
     UnhandledRequest,
     /// A flag tested but never set.
     FlagNeverSet,
+    /// Something the config uses that the runtime does not implement yet
+    /// (`serc build` refuses it; `serc check` does not care).
+    Unsupported,
 }
 
 impl Kind {
@@ -95,6 +98,7 @@ impl Kind {
             Kind::Unreachable => "unreachable",
             Kind::UnhandledRequest => "unhandled-request",
             Kind::FlagNeverSet => "flag-never-set",
+            Kind::Unsupported => "unsupported",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! generate Rust.
 
 pub mod check;
+pub mod codegen;
 pub mod diag;
 pub mod source;
 pub mod syntax;
