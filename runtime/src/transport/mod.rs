@@ -12,7 +12,9 @@
 //! connection, a cap on connections, one shutdown signal watched by every task,
 //! and [`ServerHandle::shutdown`] waits until all of them have ended.
 //!
-//! - `server.rs` — configuration, start, the handle, sending ([`Sender`]);
+//! - `server.rs` — configuration, binding ([`Server::bind`], so the ports chosen
+//!   for port 0 are known before the handler is built) and start, the handle,
+//!   sending ([`Sender`]);
 //! - `udp.rs` — sockets (one per worker with `SO_REUSEPORT`, or one shared) and
 //!   the receive loops (on Linux, batches of datagrams with `recvmmsg` and their
 //!   replies with `sendmmsg`: [`ServerConfig::udp_batch`]);
@@ -35,7 +37,7 @@ use bytes::Bytes;
 
 use crate::sip::Framing;
 
-pub use server::{Sender, Server, ServerConfig, ServerHandle, StartError, TcpConfig, UdpLayout};
+pub use server::{Bound, Sender, Server, ServerConfig, ServerHandle, StartError, TcpConfig, UdpLayout};
 
 /// The transport of a message: the proxy's own enum, so one name is used from
 /// the Via to the socket. TLS and SCTP are not implemented yet: listening on them
@@ -139,7 +141,7 @@ impl Outgoing {
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing>;
 
-    /// Called once by [`Server::start`], before the first message, with a
+    /// Called once by [`Server::start`] ([`Bound::start`]), before the first message, with a
     /// [`Sender`] for messages sent later, outside `handle` (after a DNS lookup,
     /// a timer …). Nothing by default.
     fn started(&self, sender: Sender) {

@@ -133,8 +133,18 @@ pub struct Server;
 impl Server {
     /// Binds every listen and starts the workers on the current tokio runtime
     /// (a multi-threaded one spreads the workers over its threads). Fails, with
-    /// nothing left bound, if a listen cannot be bound.
+    /// nothing left bound, if a listen cannot be bound. The same as
+    /// [`Server::bind`] then [`Bound::start`].
     pub async fn start(config: ServerConfig, handler: Arc<dyn Handler>) -> Result<ServerHandle, StartError> {
+        Ok(Server::bind(config).await?.start(handler).await)
+    }
+
+    /// Binds every listen, starting nothing yet: the ports chosen for port 0
+    /// are known ([`Bound::listens`]) before the handler is built, so that it
+    /// can know its own sockets. Fails, with nothing left bound, if a listen
+    /// cannot be bound. The sockets are registered with the current tokio
+    /// runtime.
+    pub async fn bind(config: ServerConfig) -> Result<Bound, StartError> {
         if config.listens.is_empty() {
             return Err(StartError::NoListens);
         }
@@ -167,7 +177,30 @@ impl Server {
             };
             bound.push(Listen { transport: listen.transport, addr: local });
         }
+        Ok(Bound { config, layout, listens: bound, udp_groups, tcp_listeners })
+    }
+}
 
+/// A server's sockets, bound, with nothing running yet ([`Server::bind`]).
+/// Dropping it closes them.
+pub struct Bound {
+    config: ServerConfig,
+    layout: UdpLayout,
+    listens: Vec<Listen>,
+    udp_groups: Vec<(SocketAddr, Vec<Arc<tokio::net::UdpSocket>>)>,
+    tcp_listeners: Vec<(SocketAddr, tokio::net::TcpListener)>,
+}
+
+impl Bound {
+    /// The listens as bound (port 0 replaced by the port chosen), in the order
+    /// of the configuration.
+    pub fn listens(&self) -> &[Listen] {
+        &self.listens
+    }
+
+    /// Starts the workers on the current tokio runtime, with `handler`.
+    pub async fn start(self, handler: Arc<dyn Handler>) -> ServerHandle {
+        let Bound { config, layout, listens: bound, udp_groups, tcp_listeners } = self;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             handler,
@@ -200,7 +233,7 @@ impl Server {
             udp_batch = udp::effective_batch(config.udp_batch),
             "SIP server started"
         );
-        Ok(ServerHandle { shared, listens: bound, shutdown: shutdown_tx })
+        ServerHandle { shared, listens: bound, shutdown: shutdown_tx }
     }
 }
 
