@@ -9,6 +9,7 @@
 //! dependencies, so both sides share it at no cost.
 
 pub mod modules;
+pub mod pvars;
 
 /// A set of route types, as a bit set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod pv;
+pub mod rt;
 pub mod value;
 
 use std::cell::Cell;

@@ -987,3 +987,29 @@ Content-Length: 0\r\n\r\n";
         assert!(matches!(get(&ctx, "Tf"), Value::Str(s) if s.len() == 24));
     }
 }
+
+#[cfg(test)]
+mod manifest_agrees {
+    use super::{Pv, Transform};
+
+    /// The list the code generator trusts (`serc_manifest::pvars`) is what this parser reads.
+    #[test]
+    fn every_listed_pvar_and_transform_parses() {
+        for name in crate::manifest::pvars::PLAIN {
+            assert!(Pv::parse(name, None).is_some(), "${name}");
+        }
+        for name in crate::manifest::pvars::WITH_INNER {
+            assert!(Pv::parse(name, Some("s:x")).is_some(), "${name}(..)");
+        }
+        for name in crate::manifest::pvars::TRANSFORMS {
+            let text = match *name {
+                "s.substr" => "s.substr,1,2".to_string(),
+                "s.select" => "s.select,1,;".to_string(),
+                "uri.param" | "param.value" => format!("{name},x"),
+                _ => name.to_string(),
+            };
+            assert!(Transform::parse(&text).is_some(), "{{{text}}}");
+        }
+        assert!(Pv::parse("T_reply_code", None).is_none());
+    }
+}
