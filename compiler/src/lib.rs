@@ -24,10 +24,35 @@ pub fn check_file(path: &Path, opts: &syntax::ParseOptions) -> io::Result<syntax
     Ok(parse)
 }
 
+/// A config read, checked and turned into Rust: the whole of `serc build`'s
+/// front half and of `include_cfg!`.
+pub struct Compiled {
+    /// The config as read, with every diagnostic (warnings included).
+    pub parse: syntax::Parse,
+    /// The generated items, or the errors that prevent them (the parse's
+    /// errors, and what the runtime does not implement).
+    pub output: Result<codegen::Output, Vec<diag::Diagnostic>>,
+}
+
+/// Reads, checks and generates the config at `path`. Fails only when the main
+/// file cannot be read.
+pub fn compile_file(path: &Path, opts: &syntax::ParseOptions, gen: &codegen::Options) -> io::Result<Compiled> {
+    let mut parse = syntax::parse_file(path, opts)?;
+    check_parse_with(&mut parse, &gen.user_functions);
+    let output = codegen::generate(&parse, gen);
+    Ok(Compiled { parse, output })
+}
+
 /// Adds the checker's diagnostics to a parse.
 pub fn check_parse(parse: &mut syntax::Parse) {
+    check_parse_with(parse, &[]);
+}
+
+/// [`check_parse`] with the user's Rust functions callable (`include_cfg!`).
+pub fn check_parse_with(parse: &mut syntax::Parse, user_functions: &[codegen::UserFunction]) {
     let syntax_ok = !parse.has_errors();
-    let mut diags = on_big_stack(|| check::check(&parse.config, &parse.sources, syntax_ok));
+    let extra: Vec<&'static serc_manifest::Module> = codegen::user_module(user_functions).into_iter().collect();
+    let mut diags = on_big_stack(|| check::check_with(&parse.config, &parse.sources, syntax_ok, &extra));
     parse.diagnostics.append(&mut diags);
     diag::sort(&mut parse.diagnostics);
 }

@@ -18,6 +18,7 @@ use crate::source::{SourceMap, Span};
 use crate::syntax::ast::*;
 use crate::syntax::{did_you_mean, Dialect};
 
+pub use args::parse_int as args_parse_int;
 pub use pvars::OPENSER_PVARS;
 pub use routes::RouteKey;
 
@@ -25,8 +26,17 @@ pub use routes::RouteKey;
 /// syntax errors (`syntax_ok` false), checks that a missing block would make
 /// wrong (undefined and unused routes, flow) are left out.
 pub fn check(config: &Config, sources: &SourceMap, syntax_ok: bool) -> Vec<Diagnostic> {
+    check_with(config, sources, syntax_ok, &[])
+}
+
+/// [`check`], with more modules always loaded after the config's own: the
+/// Rust functions an embedding crate gives `include_cfg!`.
+pub fn check_with(config: &Config, sources: &SourceMap, syntax_ok: bool, extra: &[&'static Module]) -> Vec<Diagnostic> {
     let mut cx = Checker::new(config, sources);
     cx.modules(config);
+    for m in extra {
+        cx.loaded.push(Loaded { name: m.name.to_string(), module: Some(m) });
+    }
     let table = routes::RouteTable::build(config, &mut cx.diags);
     for route in config.routes() {
         let rt = routes::block_routes(route.rtype);

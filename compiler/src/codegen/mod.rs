@@ -11,11 +11,19 @@
 //! ([`binary_source`]); `include_cfg!` wraps the items in a block whose value is
 //! `launch()`.
 
+mod prepare;
+mod routes;
+mod settings;
+
+use std::collections::HashMap;
+
 use proc_macro2::TokenStream;
 use quote::quote;
-use serc_manifest::ArgKind;
+use serc_manifest::{Arg, ArgKind, Function, Module, Routes};
 
-use crate::diag::Diagnostic;
+use crate::check::RouteKey;
+use crate::diag::{Diagnostic, Kind};
+use crate::syntax::ast::{ItemKind, Route, RouteType};
 use crate::syntax::Parse;
 
 /// What to generate.
@@ -52,6 +60,42 @@ pub struct Output {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The module name the user's functions are listed under.
+pub const USER_MODULE: &str = "rust";
+
+/// The user's functions as a module the checker and the generator resolve
+/// calls against (leaked: a compiler run makes a handful).
+pub fn user_module(functions: &[UserFunction]) -> Option<&'static Module> {
+    if functions.is_empty() {
+        return None;
+    }
+    let fs: Vec<Function> = functions
+        .iter()
+        .map(|u| {
+            let args: Vec<Arg> = u
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Arg { name: Box::leak(format!("arg{}", i + 1).into_boxed_str()), kind: *k })
+                .collect();
+            Function {
+                name: Box::leak(u.name.clone().into_boxed_str()),
+                args: Box::leak(args.into_boxed_slice()),
+                routes: Routes::ANY,
+                returns: &[],
+                implemented: true,
+                summary: "a Rust function of the embedding crate",
+            }
+        })
+        .collect();
+    Some(Box::leak(Box::new(Module {
+        name: USER_MODULE,
+        summary: "Rust functions given to include_cfg!",
+        functions: Box::leak(fs.into_boxed_slice()),
+        params: &[],
+    })))
+}
+
 /// Generates the items for a parsed and checked config. Fails with the errors
 /// that prevent it: any error already in `parse.diagnostics`, and what the
 /// runtime does not implement (kind `unsupported`).
@@ -59,20 +103,214 @@ pub fn generate(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic>
     if parse.has_errors() {
         return Err(parse.diagnostics.iter().filter(|d| d.is_error()).cloned().collect());
     }
-    let _ = opts;
-    // Placeholder until the generator lands: a script that ends every request.
-    let tokens = quote! {
-        pub struct CfgScript;
-        impl ::serc_runtime::app::Script for CfgScript {
-            fn request(&self, _ctx: &mut ::serc_runtime::script::Ctx) -> ::serc_runtime::script::Flow {
-                ::serc_runtime::script::Flow::Exit
+    // The generator recurses as deep as the tree (bounded by the front end), so
+    // it runs on a thread with a big stack. Tokens backed by the compiler
+    // (inside `include_cfg!`) cannot cross threads: that thread uses
+    // proc-macro2's own implementation and hands back text, read here.
+    proc_macro2::fallback::force();
+    let made = crate::on_big_stack(|| generate_here(parse, opts).map(|o| (o.tokens.to_string(), o.warnings)));
+    proc_macro2::fallback::unforce();
+    let (text, warnings) = made?;
+    match text.parse::<TokenStream>() {
+        Ok(tokens) => Ok(Output { tokens, warnings }),
+        Err(e) => Err(vec![Diagnostic::error(
+            Kind::Unsupported,
+            crate::source::Span::new(crate::source::FileId(0), 0, 0),
+            format!("serc bug: the generated code does not read back as Rust tokens: {e}"),
+        )]),
+    }
+}
+
+fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic>> {
+    let config = &parse.config;
+    let mut lower = routes::Lower::new(&parse.sources, config.dialect);
+    lower.line_markers = opts.line_markers;
+    let mut warnings = Vec::new();
+
+    // Modules: the core, those loaded (in order), the user's functions.
+    lower.modules.extend(serc_manifest::module("core"));
+    for item in &config.items {
+        if let ItemKind::LoadModule(path) = &item.kind {
+            let name = crate::check::module_name(&path.value);
+            match serc_manifest::module(name).filter(|m| m.name != "core") {
+                Some(m) if lower.modules.iter().any(|l| l.name == m.name) => {}
+                Some(m) => {
+                    if !module_provided(m) {
+                        lower.diags.push(
+                            Diagnostic::error(
+                                Kind::Unsupported,
+                                path.span,
+                                format!("module `{}` is not implemented by serc's runtime yet", m.name),
+                            )
+                            .with_label("cannot be loaded into a serc proxy")
+                            .with_note(format!("serc's runtime implements: {}", implemented_modules().join(", "))),
+                        );
+                    }
+                    lower.modules.push(m);
+                }
+                None => lower.diags.push(
+                    Diagnostic::error(Kind::Unsupported, path.span, format!("serc cannot provide the module `{name}`"))
+                        .with_label("not a module serc implements"),
+                ),
             }
         }
+    }
+    let user = user_module(&opts.user_functions);
+    if let Some(u) = user {
+        lower.modules.push(u);
+        for f in &opts.user_functions {
+            lower.user_paths.insert(f.name.clone(), f.path.clone());
+        }
+    }
+
+    let settings = settings::settings(parse, opts, &mut lower, &mut warnings);
+
+    // Routes: the main request route, the bare reply route, the error route,
+    // and every `route(N)` they reach. Other route types are armed by tm
+    // (not implemented yet: its functions are refused above).
+    let mut bodies: HashMap<(RouteType, RouteKey), &Route> = HashMap::new();
+    for route in config.routes() {
+        let key = RouteKey::of(route);
+        if route.rtype == RouteType::Request {
+            lower.request_routes.insert(key.clone(), routes::route_fn(RouteType::Request, &key));
+        }
+        bodies.entry((route.rtype, key)).or_insert(route);
+        if !matches!(
+            route.rtype,
+            RouteType::Request | RouteType::OnReply | RouteType::Error | RouteType::Failure | RouteType::Branch
+        ) {
+            lower.diags.push(
+                Diagnostic::error(Kind::Unsupported, route.keyword.span, format!("`{}` blocks", route.rtype.keyword()))
+                    .with_label("not implemented by serc's runtime yet"),
+            );
+        }
+    }
+    lower.has_error_route = bodies.contains_key(&(RouteType::Error, RouteKey::Main));
+
+    let mut fns = TokenStream::new();
+    let mut script_impl = TokenStream::new();
+    let mut emit = |lower: &mut routes::Lower, rtype: RouteType, key: &RouteKey, route: &Route| {
+        let name = routes::route_fn(rtype, key);
+        let body = lower.route_body(&route.body);
+        let doc = format!(" `{}`", key.display(rtype));
+        fns.extend(quote! {
+            #[doc = #doc]
+            fn #name(&self, ctx: &mut ::serc_runtime::script::Ctx<'_>, depth: u32) -> ::serc_runtime::script::Flow {
+                #body
+            }
+        });
+        name
+    };
+    let main_key = RouteKey::Main;
+    match bodies.get(&(RouteType::Request, main_key.clone())) {
+        Some(route) => {
+            let name = emit(&mut lower, RouteType::Request, &main_key, route);
+            script_impl.extend(quote! {
+                fn request(&self, ctx: &mut ::serc_runtime::script::Ctx<'_>) -> ::serc_runtime::script::Flow {
+                    self.#name(ctx, 1)
+                }
+            });
+        }
+        None => script_impl.extend(quote! {
+            fn request(&self, _ctx: &mut ::serc_runtime::script::Ctx<'_>) -> ::serc_runtime::script::Flow {
+                ::serc_runtime::script::Flow::Exit
+            }
+        }),
+    }
+    if let Some(route) = bodies.get(&(RouteType::OnReply, main_key.clone())) {
+        let name = emit(&mut lower, RouteType::OnReply, &main_key, route);
+        script_impl.extend(quote! {
+            fn reply(&self, ctx: &mut ::serc_runtime::script::Ctx<'_>) -> ::serc_runtime::script::Flow {
+                self.#name(ctx, 1)
+            }
+        });
+    }
+    if let Some(route) = bodies.get(&(RouteType::Error, main_key.clone())) {
+        let name = emit(&mut lower, RouteType::Error, &main_key, route);
+        script_impl.extend(quote! {
+            fn error(
+                &self,
+                ctx: &mut ::serc_runtime::script::Ctx<'_>,
+            ) -> ::core::option::Option<::serc_runtime::script::Flow> {
+                ::core::option::Option::Some(self.#name(ctx, 1))
+            }
+        });
+    }
+    // Sub-routes, as they are found to be called.
+    let mut done = 0;
+    while done < lower.called.len() {
+        let key = lower.called[done].clone();
+        done += 1;
+        if key == RouteKey::Main {
+            continue;
+        }
+        if let Some(route) = bodies.get(&(RouteType::Request, key.clone())) {
+            emit(&mut lower, RouteType::Request, &key, route);
+        }
+    }
+
+    if lower.diags.iter().any(Diagnostic::is_error) {
+        let mut errors = lower.diags;
+        crate::diag::sort(&mut errors);
+        return Err(errors);
+    }
+    warnings.append(&mut lower.diags);
+
+    let decls = lower.prepared.field_decls();
+    let inits = lower.prepared.field_inits();
+    let doc = format!(" The routes of `{}`, compiled by serc {}.", settings.cfg_name, env!("CARGO_PKG_VERSION"));
+    let settings_code = settings.tokens;
+    let tokens = quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        pub struct CfgScript {
+            #decls
+        }
+
+        #[allow(
+            unused_mut,
+            unused_variables,
+            unused_assignments,
+            unused_labels,
+            unreachable_code,
+            clippy::all
+        )]
+        impl CfgScript {
+            /// Prepares the config's literals (regexes, formats, URIs …) once.
+            pub fn new() -> ::core::result::Result<CfgScript, ::std::string::String> {
+                ::core::result::Result::Ok(CfgScript { #inits })
+            }
+
+            #fns
+        }
+
+        impl ::serc_runtime::app::Script for CfgScript {
+            #script_impl
+        }
+
+        /// The compiled config with the settings of its global parameters and
+        /// `modparam`s, ready to configure and start.
         pub fn launch() -> ::serc_runtime::launch::Launch<CfgScript> {
-            ::serc_runtime::launch::Launch::new(CfgScript, ::serc_runtime::launch::Settings::default())
+            let script = match CfgScript::new() {
+                ::core::result::Result::Ok(s) => s,
+                ::core::result::Result::Err(e) => ::serc_runtime::script::rt::prepare_failed(&e),
+            };
+            #settings_code
+            ::serc_runtime::launch::Launch::new(script, settings)
         }
     };
-    Ok(Output { tokens, warnings: Vec::new() })
+    crate::diag::sort(&mut warnings);
+    Ok(Output { tokens, warnings })
+}
+
+/// Whether the runtime provides a module: some of its functions are
+/// implemented, or it is one that works through its parameters alone.
+fn module_provided(m: &Module) -> bool {
+    m.functions.iter().any(|f| f.implemented)
+}
+
+fn implemented_modules() -> Vec<&'static str> {
+    serc_manifest::all().iter().filter(|m| m.name != "core" && module_provided(m)).map(|m| m.name).collect()
 }
 
 /// Formats generated items (prettyplease), turning line markers into comments.

@@ -1,0 +1,88 @@
+//! Data-driven tests of the code generator: every case is a file under
+//! `tests/data/codegen/` (at the workspace root), its expected output an insta
+//! snapshot in `tests/snapshots/`.
+//!
+//! - `ok/*.cfg` must generate; the snapshot is the generated Rust, formatted as
+//!   `serc emit` prints it (line markers on), and it must parse as a Rust file.
+//! - `err/*.cfg` name the diagnostic kinds they are about in a header line
+//!   `# expect: kind[, kind…]`; generation must fail with each. The snapshot is
+//!   every error, rendered.
+//!
+//! A case may choose its dialect with a line `# dialect: ID`.
+//! To add a case, add a file, run `cargo insta test -p serc --test codegen`,
+//! then review the new snapshot (the whole generated code: it is what proxies run).
+
+use std::path::Path;
+
+use serc::codegen::{self, Options};
+use serc::diag::render;
+use serc::syntax::{parse_source, FsLoader, Parse, ParseOptions};
+
+#[test]
+fn ok() {
+    let mut failures = Vec::new();
+    insta::glob!("../../tests/data/codegen/ok", "*.cfg", |path| {
+        let (name, _, parse) = read(path);
+        let opts = Options { line_markers: true, cfg_hash: "0".into(), ..Options::default() };
+        match codegen::generate(&parse, &opts) {
+            Ok(out) => {
+                let text = codegen::pretty(&out.tokens);
+                if let Err(e) = syn::parse_file(&text) {
+                    failures.push(format!("{name}: the generated code does not parse: {e}"));
+                }
+                insta::assert_snapshot!(text);
+            }
+            Err(errors) => {
+                let text: Vec<String> = errors.iter().map(|d| render::plain(d, &parse.sources)).collect();
+                failures.push(format!("{name}: generation failed:\n{}", text.join("\n")));
+            }
+        }
+    });
+    assert!(failures.is_empty(), "cases that failed:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn err() {
+    let mut failures = Vec::new();
+    insta::glob!("../../tests/data/codegen/err", "*.cfg", |path| {
+        let (name, expected, parse) = read(path);
+        assert!(!expected.is_empty(), "{name}: an err case names the kinds it expects (`# expect: …`)");
+        match codegen::generate(&parse, &Options::default()) {
+            Ok(_) => failures.push(format!("{name}: generated, but should have failed")),
+            Err(errors) => {
+                for kind in &expected {
+                    if !errors.iter().any(|d| d.kind.as_str() == kind) {
+                        failures.push(format!("{name}: no `{kind}` error"));
+                    }
+                }
+                let text: Vec<String> = errors.iter().map(|d| render::plain(d, &parse.sources)).collect();
+                insta::assert_snapshot!(text.join("\n"));
+            }
+        }
+    });
+    assert!(failures.is_empty(), "cases that failed:\n{}", failures.join("\n"));
+}
+
+/// Reads and checks the case at `path`; returns its relative name and the kinds
+/// its header expects.
+fn read(path: &Path) -> (String, Vec<String>, Parse) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rel = match path.strip_prefix(root.parent().expect("the workspace")) {
+        Ok(p) => format!("../{}", p.display()),
+        Err(_) => path.display().to_string(),
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut opts = ParseOptions::default();
+    let mut expected = Vec::new();
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(d) = line.strip_prefix("# dialect:") {
+            opts.dialect = Some(d.trim().parse().unwrap_or_else(|e| panic!("{rel}: {e}")));
+        }
+        if let Some(k) = line.strip_prefix("# expect:") {
+            expected.extend(k.split(',').map(|k| k.trim().to_string()));
+        }
+    }
+    let mut parse = parse_source(&rel, Path::new(&rel), &text, &opts, &FsLoader);
+    serc::check_parse(&mut parse);
+    (rel, expected, parse)
+}
