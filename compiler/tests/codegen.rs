@@ -86,3 +86,55 @@ fn read(path: &Path) -> (String, Vec<String>, Parse) {
     serc::check_parse(&mut parse);
     (rel, expected, parse)
 }
+
+/// The configs of the corpus (`../shared/corpus/cfg`): those the runtime
+/// supports generate (their Rust is snapshotted, and parses); the others fail
+/// only with `unsupported` errors — never a generator error of another kind —
+/// but for the configs OpenSER itself refuses (see tests/check_corpus.rs).
+#[test]
+fn corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/cfg");
+    assert!(dir.is_dir(), "the corpus is missing: {}", dir.display());
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+        .collect();
+    names.sort();
+    let mut generated = Vec::new();
+    let mut failures = Vec::new();
+    for path in &names {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(path).expect("a corpus file");
+        let mut parse = parse_source(&name, Path::new(&name), &text, &ParseOptions::default(), &FsLoader);
+        serc::check_parse(&mut parse);
+        if parse.has_errors() {
+            continue; // refused by the checker: tests/check_corpus.rs says which and why
+        }
+        match codegen::generate(&parse, &Options { cfg_hash: "0".into(), ..Options::default() }) {
+            Ok(out) => {
+                let text = codegen::pretty(&out.tokens);
+                if let Err(e) = syn::parse_file(&text) {
+                    failures.push(format!("{name}: the generated code does not parse: {e}"));
+                }
+                insta::assert_snapshot!(format!("corpus__{name}"), text);
+                generated.push(name);
+            }
+            Err(errors) => {
+                for d in errors.iter().filter(|d| d.kind.as_str() != "unsupported") {
+                    failures.push(format!("{name}: {}", render::plain(d, &parse.sources)));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The configs the runtime builds today; a change here is a capability won or lost.
+    assert_eq!(
+        generated,
+        [
+            "opensips__openser0.9__profile.cfg",
+            "opensips__openser1.2__ex-logging.cfg",
+            "opensips__openser1.2__ex-redirect.cfg"
+        ]
+    );
+}

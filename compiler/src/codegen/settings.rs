@@ -50,6 +50,15 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
     let cfg_hash = if opts.cfg_hash.is_empty() { sources_hash(parse) } else { opts.cfg_hash.clone() };
     let launch = quote!(::serc_runtime::launch);
     let mut body = TokenStream::new();
+    // `port=`: the port of the `listen=` that give none (and of the default listen).
+    let default_port: Option<u16> = config.items.iter().rev().find_map(|item| match &item.kind {
+        ItemKind::Global(g) if g.name.name == "port" => match &g.value {
+            GlobalValue::Int(i) => u16::try_from(i.value).ok(),
+            _ => None,
+        },
+        _ => None,
+    });
+    let mut any_listen = false;
     for item in &config.items {
         let ItemKind::Global(g) = &item.kind else { continue };
         let name = g.name.name.as_str();
@@ -75,8 +84,12 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
                     let host = host_text(&s.host);
                     let port = match s.port.map(|p| u16::try_from(p.value)) {
                         Some(Ok(p)) => quote!(::core::option::Option::Some(#p)),
-                        _ => quote!(::core::option::Option::None),
+                        _ => match default_port {
+                            Some(p) => quote!(::core::option::Option::Some(#p)),
+                            None => quote!(::core::option::Option::None),
+                        },
                     };
+                    any_listen = true;
                     body.extend(quote! {
                         settings.listens.push(#launch::ListenSpec {
                             transport: #transport,
@@ -126,12 +139,22 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
                 });
             }
             ("max_while_loops", GlobalValue::Int(i)) => lower.max_while_loops = i.value.max(0),
+            ("port", GlobalValue::Int(_)) => {}
             (n, _) if QUIET.contains(&n) => {}
             _ => warnings.push(
                 Diagnostic::warning(Kind::Unsupported, g.name.span, format!("`{name}` has no effect in serc yet"))
                     .with_label("ignored"),
             ),
         }
+    }
+    if let (false, Some(p)) = (any_listen, default_port) {
+        body.extend(quote! {
+            settings.listens.push(#launch::ListenSpec {
+                transport: ::core::option::Option::None,
+                host: ::std::string::String::from("*"),
+                port: ::core::option::Option::Some(#p),
+            });
+        });
     }
     // modparams, in order, for the modules loaded before each.
     let mut loaded: Vec<String> = Vec::new();
