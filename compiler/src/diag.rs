@@ -72,6 +72,8 @@ pub enum Kind {
     /// Something the config uses that the runtime does not implement yet
     /// (`serc build` refuses it; `serc check` does not care).
     Unsupported,
+    /// A serc bug: generated code that does not compile or read back.
+    Internal,
 }
 
 impl Kind {
@@ -99,6 +101,7 @@ impl Kind {
             Kind::UnhandledRequest => "unhandled-request",
             Kind::FlagNeverSet => "flag-never-set",
             Kind::Unsupported => "unsupported",
+            Kind::Internal => "internal",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! nothing about modules); later stages check it against module manifests and
 //! generate Rust.
 
+pub mod build;
 pub mod check;
 pub mod codegen;
 pub mod diag;

@@ -1,5 +1,5 @@
-//! `serc`, the command line: reads OpenSER routing scripts and reports what is
-//! wrong with them (later: builds them into SIP proxies).
+//! `serc`, the command line: reads OpenSER routing scripts, reports what is
+//! wrong with them, and builds them into SIP proxies.
 //!
 //! Each subcommand is one variant of [`Command`] with its arguments and its `run`
 //! in a module of `cli/`.
@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::cli::build::{BuildArgs, RunArgs};
 use crate::cli::check::CheckArgs;
+use crate::cli::emit::EmitArgs;
 use crate::cli::modules::ModulesArgs;
 
 const ABOUT: &str = "Compiles OpenSER routing scripts (openser.cfg) into native SIP proxies";
@@ -23,8 +25,14 @@ reports every problem it finds with the file, line and column (like rustc), and 
 follows OpenSER 1.3's behaviour where the dialects disagree.";
 
 const AFTER_HELP: &str = "\
-Start with `serc check openser.cfg`; `serc modules tm` shows what a module offers; `serc help check` tells the exit status, the \
-dialects and the output formats (JSON Lines, GitHub annotations).";
+Examples:
+  serc check openser.cfg       report every problem in a config
+  serc build openser.cfg       compile it into ./openser, a SIP proxy
+  serc run openser.cfg -- --listen udp:127.0.0.1:5060
+  serc emit openser.cfg        show the Rust it compiles to
+  serc modules tm              what a module offers
+`serc help check` tells the exit status, the dialects and the output formats (JSON Lines, GitHub annotations); \
+`serc help build` where builds happen.";
 
 #[derive(Debug, Parser)]
 #[command(name = "serc", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -37,6 +45,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Check(CheckArgs),
+    Build(BuildArgs),
+    Run(RunArgs),
+    Emit(EmitArgs),
     Modules(ModulesArgs),
 }
 
@@ -44,6 +55,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Check(args) => cli::check::run(&args),
+        Command::Build(args) => cli::build::run_build(&args),
+        Command::Run(args) => return cli::build::run_run(&args),
+        Command::Emit(args) => cli::emit::run(&args),
         Command::Modules(args) => cli::modules::run(&args),
     };
     status.into()

@@ -1,15 +1,13 @@
 //! `serc check`: reads configs and reports every problem in them, without
 //! building anything.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use serc::diag::{render, Diagnostic, Severity};
-use serc::source::SourceMap;
+use serc::diag::render;
 
 use crate::cli::args::ReadArgs;
-use crate::cli::{Color, Status, Stderr};
+use crate::cli::{report, Color, Status, Stderr, Stdout};
 
 const LONG_ABOUT: &str = "\
 Read configs and report every problem in them, without building anything.
@@ -114,48 +112,4 @@ pub fn run(args: &CheckArgs) -> Status {
         }
     }
     status
-}
-
-fn report(format: Format, diags: &[Diagnostic], sources: &SourceMap, stderr: &mut Stderr, stdout: &mut Stdout) {
-    match format {
-        Format::Human => {
-            let text = render::human(diags, sources, stderr.color);
-            // Nothing useful can be done when standard error is gone.
-            let _ = stderr.stream.write_all(text.as_bytes());
-        }
-        Format::Json => {
-            for diag in diags.iter().filter(|d| for_machines(d)) {
-                stdout.line(&render::json_line(diag, sources));
-            }
-        }
-        Format::Github => {
-            for diag in diags.iter().filter(|d| for_machines(d)) {
-                stdout.line(&render::github(diag, sources));
-            }
-        }
-    }
-}
-
-/// Notes are context for people; tools get errors and warnings.
-fn for_machines(diag: &Diagnostic) -> bool {
-    matches!(diag.severity, Severity::Error | Severity::Warning)
-}
-
-/// Standard output for machine-readable lines; stops writing quietly once the
-/// reader has gone (`serc check --format json … | head -1`).
-struct Stdout {
-    out: io::StdoutLock<'static>,
-    closed: bool,
-}
-
-impl Stdout {
-    fn new() -> Stdout {
-        Stdout { out: io::stdout().lock(), closed: false }
-    }
-
-    fn line(&mut self, line: &str) {
-        if !self.closed && writeln!(self.out, "{line}").is_err() {
-            self.closed = true;
-        }
-    }
 }

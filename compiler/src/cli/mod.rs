@@ -1,7 +1,9 @@
 //! The pieces of the command line that subcommands share.
 
 pub mod args;
+pub mod build;
 pub mod check;
+pub mod emit;
 pub mod modules;
 
 use std::io::{self, Write};
@@ -9,6 +11,10 @@ use std::process::ExitCode;
 
 use anstream::{AutoStream, ColorChoice};
 use clap::ValueEnum;
+use serc::diag::{render, Diagnostic, Severity};
+use serc::source::SourceMap;
+
+use crate::cli::check::Format;
 
 /// How a run ended; the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,4 +86,51 @@ fn paint_severity(line: &str) -> String {
     };
     let word = &line[..line.len() - rest.len() - 1];
     format!("{colour}{word}{RESET}{BOLD}:{rest}{RESET}")
+}
+
+/// Reports diagnostics in a `--format`: human ones on standard error, machine
+/// ones (errors and warnings only: notes are context for people) on standard
+/// output.
+pub fn report(format: Format, diags: &[Diagnostic], sources: &SourceMap, stderr: &mut Stderr, stdout: &mut Stdout) {
+    match format {
+        Format::Human => {
+            let text = render::human(diags, sources, stderr.color);
+            // Nothing useful can be done when standard error is gone.
+            let _ = stderr.stream.write_all(text.as_bytes());
+        }
+        Format::Json | Format::Github => {
+            for diag in diags.iter().filter(|d| matches!(d.severity, Severity::Error | Severity::Warning)) {
+                let line = match format {
+                    Format::Json => render::json_line(diag, sources),
+                    _ => render::github(diag, sources),
+                };
+                stdout.line(&line);
+            }
+        }
+    }
+}
+
+/// Standard output for machine-readable lines; stops writing quietly once the
+/// reader has gone (`… --format json | head -1`).
+pub struct Stdout {
+    out: io::StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Default for Stdout {
+    fn default() -> Stdout {
+        Stdout::new()
+    }
+}
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        Stdout { out: io::stdout().lock(), closed: false }
+    }
+
+    pub fn line(&mut self, line: &str) {
+        if !self.closed && writeln!(self.out, "{line}").is_err() {
+            self.closed = true;
+        }
+    }
 }

@@ -114,7 +114,7 @@ pub fn generate(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic>
     match text.parse::<TokenStream>() {
         Ok(tokens) => Ok(Output { tokens, warnings }),
         Err(e) => Err(vec![Diagnostic::error(
-            Kind::Unsupported,
+            Kind::Internal,
             crate::source::Span::new(crate::source::FileId(0), 0, 0),
             format!("serc bug: the generated code does not read back as Rust tokens: {e}"),
         )]),
