@@ -11,10 +11,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 /// Debian packages the tests need: (package, binary that shows it is installed,
-/// why). `cargo xtask test` installs the ones whose binary is not found, e.g.
-/// `("sip-tester", "sipp", "SIPp scenarios in tests/sipp/")`.
-const DEBIAN_PACKAGES: &[(&str, &str, &str)] =
-    &[("kamailio", "kamailio", "the side-by-side wire test (runtime/tests/kamailio.rs)")];
+/// why). `cargo xtask test` installs the ones whose binary is not found.
+const DEBIAN_PACKAGES: &[(&str, &str, &str)] = &[
+    ("kamailio", "kamailio", "the side-by-side wire test (runtime/tests/kamailio.rs)"),
+    ("sip-tester", "sipp", "SIPp scenarios through built proxies (tests/tests/sipp.rs, tests/sipp/)"),
+];
 
 const HELP: &str = "\
 cargo xtask: serc's project automation (plain Rust, in xtask/src/main.rs)
