@@ -40,6 +40,26 @@ pub trait Script: std::marker::Send + Sync + 'static {
         let _ = ctx;
         None
     }
+
+    /// `failure_route[id]`, armed by `t_on_failure` (ids: a numbered route's
+    /// number; the generator numbers named ones). An id the config has no
+    /// route for does nothing.
+    fn failure_route(&self, id: crate::script::args::RouteId, ctx: &mut Ctx) -> Flow {
+        let _ = (id, ctx);
+        Flow::Return(1)
+    }
+
+    /// `onreply_route[id]`, armed by `t_on_reply`.
+    fn onreply_route(&self, id: crate::script::args::RouteId, ctx: &mut Ctx) -> Flow {
+        let _ = (id, ctx);
+        Flow::Return(1)
+    }
+
+    /// `branch_route[id]`, armed by `t_on_branch`, run for each branch.
+    fn branch_route(&self, id: crate::script::args::RouteId, ctx: &mut Ctx) -> Flow {
+        let _ = (id, ctx);
+        Flow::Return(1)
+    }
 }
 
 /// What generated code calls after each action, as OpenSER 1.3's

@@ -236,16 +236,49 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
             }
         });
     }
-    // Sub-routes, as they are found to be called.
-    let mut done = 0;
-    while done < lower.called.len() {
-        let key = lower.called[done].clone();
-        done += 1;
-        if key == RouteKey::Main {
-            continue;
+    // Sub-routes and the routes tm arms, as they are found to be used (a
+    // route emitted may use more).
+    let (mut done, mut tm_done) = (0, 0);
+    let mut tm_arms: HashMap<RouteType, TokenStream> = HashMap::new();
+    while done < lower.called.len() || tm_done < lower.tm_routes.len() {
+        if done < lower.called.len() {
+            let key = lower.called[done].clone();
+            done += 1;
+            if key == RouteKey::Main {
+                continue;
+            }
+            if let Some(route) = bodies.get(&(RouteType::Request, key.clone())) {
+                emit(&mut lower, RouteType::Request, &key, route);
+            }
+        } else {
+            let (rtype, key, id) = lower.tm_routes[tm_done].clone();
+            tm_done += 1;
+            if let Some(route) = bodies.get(&(rtype, key.clone())) {
+                let name = emit(&mut lower, rtype, &key, route);
+                let id = proc_macro2::Literal::u32_suffixed(id);
+                tm_arms.entry(rtype).or_default().extend(quote! { #id => self.#name(ctx, 1), });
+            }
         }
-        if let Some(route) = bodies.get(&(RouteType::Request, key.clone())) {
-            emit(&mut lower, RouteType::Request, &key, route);
+    }
+    for (rtype, method) in [
+        (RouteType::Failure, "failure_route"),
+        (RouteType::OnReply, "onreply_route"),
+        (RouteType::Branch, "branch_route"),
+    ] {
+        if let Some(arms) = tm_arms.remove(&rtype) {
+            let method = quote::format_ident!("{method}");
+            script_impl.extend(quote! {
+                fn #method(
+                    &self,
+                    id: ::serc_runtime::script::args::RouteId,
+                    ctx: &mut ::serc_runtime::script::Ctx<'_>,
+                ) -> ::serc_runtime::script::Flow {
+                    match id {
+                        #arms
+                        _ => ::serc_runtime::script::Flow::Return(1),
+                    }
+                }
+            });
         }
     }
 

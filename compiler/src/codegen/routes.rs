@@ -19,6 +19,9 @@ use crate::source::{SourceMap, Span};
 use crate::syntax::ast::*;
 use crate::syntax::Dialect;
 
+/// Ids of named tm routes start here (numbered ones keep their number).
+pub const NAMED_ROUTE_IDS: u32 = 1_000_000;
+
 /// The name of the Rust function generated for a route block.
 pub fn route_fn(rtype: RouteType, key: &RouteKey) -> Ident {
     let prefix = match rtype {
@@ -64,6 +67,8 @@ pub struct Lower<'a> {
     pub diags: Vec<Diagnostic>,
     /// Request routes called (to generate them).
     pub called: Vec<RouteKey>,
+    /// Routes tm arms (`t_on_failure` …): type, key, the id the runtime gets.
+    pub tm_routes: Vec<(RouteType, RouteKey, u32)>,
     labels: Vec<proc_macro2::TokenStream>,
     next_label: usize,
 }
@@ -84,6 +89,7 @@ impl<'a> Lower<'a> {
             prepared: Prepared::default(),
             diags: Vec::new(),
             called: Vec::new(),
+            tm_routes: Vec::new(),
             labels: Vec::new(),
             next_label: 0,
         }
@@ -505,17 +511,36 @@ impl<'a> Lower<'a> {
                 let level = log_level(&text);
                 quote!(::serc_runtime::script::args::Level::#level)
             }
-            ArgKind::FailureRoute | ArgKind::ReplyRoute | ArgKind::BranchRoute => match int() {
-                Some(n) => {
-                    let n = Literal::u32_suffixed(n.clamp(0, i64::from(u32::MAX)) as u32);
-                    quote!(#n)
-                }
-                None => {
-                    self.unsupported(e.span, "a named tm route");
-                    return None;
-                }
-            },
+            ArgKind::FailureRoute | ArgKind::ReplyRoute | ArgKind::BranchRoute => {
+                let rtype = match kind {
+                    ArgKind::FailureRoute => RouteType::Failure,
+                    ArgKind::ReplyRoute => RouteType::OnReply,
+                    _ => RouteType::Branch,
+                };
+                let id = self.tm_route(rtype, &text);
+                let id = Literal::u32_suffixed(id);
+                quote!(#id)
+            }
         })
+    }
+
+    /// The id a tm route is armed with (`t_on_failure("2")`): its number, or
+    /// for a named route one given here; 0 disarms. Records the route as used.
+    fn tm_route(&mut self, rtype: RouteType, text: &str) -> u32 {
+        let key = match text.trim().parse::<i64>() {
+            Ok(0) => return 0,
+            Ok(n) => RouteKey::Num(n),
+            Err(_) => RouteKey::Name(text.trim().to_string()),
+        };
+        if let Some((_, _, id)) = self.tm_routes.iter().find(|(t, k, _)| *t == rtype && *k == key) {
+            return *id;
+        }
+        let id = match &key {
+            RouteKey::Num(n) => u32::try_from(*n).unwrap_or(u32::MAX),
+            _ => NAMED_ROUTE_IDS + self.tm_routes.len() as u32,
+        };
+        self.tm_routes.push((rtype, key, id));
+        id
     }
 
     fn prepared_ref(&mut self, kind: Prep, text: &str) -> Tokens {
