@@ -3,11 +3,14 @@
 //! the project writer keeps unchanged files, and one real build (dev profile,
 //! with a cache under target/ shared between runs) gives a binary that runs.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::Duration;
+
+use common::{Run, TempDir};
 
 use serc::build::{self, Project};
 use serc::diag::Severity;
@@ -17,53 +20,11 @@ const MINIMAL: &str = "loadmodule \"sl.so\"\nroute { sl_send_reply(\"200\", \"OK
 /// `forward()` (a core function) without its `;`.
 const MISSING_SEMICOLON: &str = "route { forward() }\n";
 
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("serc-build-test-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn with(self, name: &str, text: &str) -> TempDir {
-        fs::write(self.0.join(name), text).expect("write a test config");
-        self
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `serc ARGS…` in `dir` with `SERC_CACHE_DIR=cache`, no colour settings inherited.
-fn serc(dir: &Path, cache: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_serc"))
-        .args(args)
-        .current_dir(dir)
-        .env("SERC_CACHE_DIR", cache)
-        .envs(envs.iter().copied())
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run serc");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+/// Runs `serc ARGS…` in `dir` with `SERC_CACHE_DIR=cache` and `envs`, no colour settings inherited.
+fn serc(dir: &Path, cache: &Path, envs: &[(&str, &Path)], args: &[&str]) -> Run {
+    let mut all = vec![("SERC_CACHE_DIR", cache)];
+    all.extend_from_slice(envs);
+    common::serc(dir, &all, args)
 }
 
 #[test]
@@ -109,12 +70,7 @@ fn build_of_a_config_with_a_syntax_error_exits_1_before_cargo() {
 fn build_without_a_runtime_exits_2_naming_serc_runtime_dir() {
     let dir = TempDir::new().with("minimal.cfg", MINIMAL);
     let missing = dir.0.join("no-runtime");
-    let run = serc(
-        &dir.0,
-        &dir.0.join("cache"),
-        &[("SERC_RUNTIME_DIR", missing.to_str().unwrap())],
-        &["build", "minimal.cfg"],
-    );
+    let run = serc(&dir.0, &dir.0.join("cache"), &[("SERC_RUNTIME_DIR", missing.as_path())], &["build", "minimal.cfg"]);
     assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("SERC_RUNTIME_DIR"), "stderr:\n{}", run.stderr);
 }

@@ -1,10 +1,9 @@
 //! Runs the `serc` binary on small configs and checks what a user and a CI job
 //! see: exit codes, the JSON Lines and GitHub formats, and usage errors.
 
-use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use common::{Run, TempDir};
 
 const VALID: &str = "route { drop; }\n";
 /// `forward()` (a core function) without its `;`.
@@ -12,51 +11,9 @@ const MISSING_SEMICOLON: &str = "route { forward() }\n";
 /// A `}` where only items may stand: the error is at line 3, column 1.
 const ERROR_ON_LINE_3: &str = "# a comment\n# another\n}\nroute { exit; }\n";
 
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("serc-cli-test-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn with(self, name: &str, text: &str) -> TempDir {
-        fs::write(self.0.join(name), text).expect("write a test config");
-        self
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `serc ARGS…` in `dir`, with no colour settings inherited.
 fn serc(dir: &TempDir, args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_serc"))
-        .args(args)
-        .current_dir(&dir.0)
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run serc");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    common::serc(&dir.0, &[], args)
 }
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {

@@ -12,17 +12,20 @@
 //! To add a case, add a file, run `cargo insta test -p serc --test codegen`,
 //! then review the new snapshot (the whole generated code: it is what proxies run).
 
+mod common;
+
 use std::path::Path;
 
+use common::read_case;
 use serc::codegen::{self, Options};
 use serc::diag::render;
-use serc::syntax::{parse_source, FsLoader, Parse, ParseOptions};
+use serc::syntax::{parse_source, FsLoader, ParseOptions};
 
 #[test]
 fn ok() {
     let mut failures = Vec::new();
     insta::glob!("../../tests/data/codegen/ok", "*.cfg", |path| {
-        let (name, _, parse) = read(path);
+        let (name, _, parse) = read_case(path);
         let opts = Options { line_markers: true, cfg_hash: "0".into(), ..Options::default() };
         match codegen::generate(&parse, &opts) {
             Ok(out) => {
@@ -45,7 +48,7 @@ fn ok() {
 fn err() {
     let mut failures = Vec::new();
     insta::glob!("../../tests/data/codegen/err", "*.cfg", |path| {
-        let (name, expected, parse) = read(path);
+        let (name, expected, parse) = read_case(path);
         assert!(!expected.is_empty(), "{name}: an err case names the kinds it expects (`# expect: …`)");
         match codegen::generate(&parse, &Options::default()) {
             Ok(_) => failures.push(format!("{name}: generated, but should have failed")),
@@ -61,30 +64,6 @@ fn err() {
         }
     });
     assert!(failures.is_empty(), "cases that failed:\n{}", failures.join("\n"));
-}
-
-/// Reads and checks the case at `path`; returns its relative name and the kinds
-/// its header expects.
-fn read(path: &Path) -> (String, Vec<String>, Parse) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let rel = match path.strip_prefix(root.parent().expect("the workspace")) {
-        Ok(p) => format!("../{}", p.display()),
-        Err(_) => path.display().to_string(),
-    };
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut opts = ParseOptions::default();
-    let mut expected = Vec::new();
-    for line in text.lines().take_while(|l| l.starts_with('#')) {
-        if let Some(d) = line.strip_prefix("# dialect:") {
-            opts.dialect = Some(d.trim().parse().unwrap_or_else(|e| panic!("{rel}: {e}")));
-        }
-        if let Some(k) = line.strip_prefix("# expect:") {
-            expected.extend(k.split(',').map(|k| k.trim().to_string()));
-        }
-    }
-    let mut parse = parse_source(&rel, Path::new(&rel), &text, &opts, &FsLoader);
-    serc::check_parse(&mut parse);
-    (rel, expected, parse)
 }
 
 /// The configs of the corpus (`../shared/corpus/cfg`): those the runtime
