@@ -339,7 +339,7 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
 /// Whether the runtime provides a module: some of its functions are
 /// implemented, or it is one that works through its parameters alone.
 fn module_provided(m: &Module) -> bool {
-    m.functions.iter().any(|f| f.implemented)
+    m.functions.iter().any(|f| f.implemented) || serc_manifest::PROVIDED_WITHOUT_FUNCTIONS.contains(&m.name)
 }
 
 fn implemented_modules() -> Vec<&'static str> {

@@ -179,6 +179,9 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
                     }
                 };
                 let param = &p.param.value;
+                if let Some(d) = unsupported_param(&loaded, &re, param, &p.value) {
+                    lower.diags.push(d);
+                }
                 for m in loaded.iter().filter(|m| re.is_match(m)) {
                     body.extend(quote! { settings.config.params.set(#m, #param, #value); });
                 }
@@ -193,6 +196,19 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
         #body
     };
     SettingsOut { cfg_name, tokens }
+}
+
+/// A module parameter whose value asks for what the runtime does not do yet.
+fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &ModParamValue) -> Option<Diagnostic> {
+    let usrloc = loaded.iter().any(|m| m == "usrloc" && re.is_match(m));
+    match (usrloc, param, value) {
+        (true, "db_mode", ModParamValue::Int(i)) if i.value != 0 => Some(
+            Diagnostic::error(Kind::Unsupported, i.span, format!("usrloc's `db_mode` {}", i.value))
+                .with_label("serc keeps the location table in memory only (db_mode 0) so far")
+                .with_note("the database modes come with serc's database layer"),
+        ),
+        _ => None,
+    }
 }
 
 fn host_text(h: &Host) -> String {

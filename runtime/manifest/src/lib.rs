@@ -207,6 +207,11 @@ pub fn rust_fn_path(module: &Module, f: &Function) -> String {
     }
 }
 
+/// Modules that have no script function of their own the runtime implements,
+/// yet the runtime provides what they do, so a config may load them: usrloc
+/// (the location table registrar's functions use; memory only, `db_mode` 0).
+pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc"];
+
 /// The module named `name` (`tm`, not `tm.so`).
 pub fn module(name: &str) -> Option<&'static Module> {
     modules::ALL.iter().copied().find(|m| m.name == name)

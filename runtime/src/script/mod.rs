@@ -90,6 +90,9 @@ pub struct Config {
     pub params: ModParams,
     /// The `Server:` header of the replies the proxy makes itself.
     pub server_header: ServerHeader,
+    /// usrloc's location table (shared by every worker; empty when the config
+    /// does not load usrloc).
+    pub usrloc: crate::modules::usrloc::Location,
 }
 
 /// The `Server:` header line of the replies the proxy makes (`sl_send_reply` …):

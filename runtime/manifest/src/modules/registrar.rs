@@ -23,7 +23,7 @@ pub static MODULE: Module = Module {
                 (-2, "contacts found, but none supports the request method"),
                 (-3, "internal error"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "rewrite the R-URI to the registered contact(s) of its address of record",
         },
         Function {
@@ -31,7 +31,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "table", kind: K::Table }],
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the R-URI's address of record has a valid contact",
         },
         Function {
@@ -43,7 +43,7 @@ pub static MODULE: Module = Module {
                 (0, "REGISTER refused: an error reply was sent and the script stops"),
                 (-1, "the bindings were updated but the reply could not be sent"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "store the REGISTER's contacts and reply with the current bindings",
         },
         Function {
@@ -55,7 +55,7 @@ pub static MODULE: Module = Module {
                 (0, "REGISTER refused: an error reply was sent (unless flag 0x2) and the script stops"),
                 (-1, "the bindings were updated but the reply could not be sent"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "save with flags: 0x1 memory only (no DB write), 0x2 send no reply",
         },
     ],
