@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod resolve;
 pub mod script;
 pub mod sip;
+pub mod tm;
 pub mod transport;
 
 /// The module manifests (functions and parameters of every module), shared with

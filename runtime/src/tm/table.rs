@@ -1,0 +1,662 @@
+//! The transaction table: shards of transactions, their indexes, timer heaps
+//! and outgoing queues, and the four state machines of RFC 3261 §17 (with RFC
+//! 6026's Accepted state).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::config::{ClientConfig, TableConfig, TmTimers};
+use super::key::{shard_hash, ClientKey, ServerKey};
+use super::{
+    local, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
+};
+use crate::sip::{Framing, Message, Method};
+
+/// Timer slots of a transaction: at most one pending deadline each.
+const RETRANSMIT: usize = 0; // A, E, G
+const TIMEOUT: usize = 1; // B (fr / fr_inv), F (fr), H
+const WAIT: usize = 2; // D, I, J, K, L, M: then Terminated
+const DELETE: usize = 3; // delete_timer: then freed
+
+enum Key {
+    Server(ServerKey),
+    Client(ClientKey),
+}
+
+struct Txn {
+    kind: Kind,
+    state: State,
+    /// Server: where responses go. Client: where the request went.
+    dest: Dest,
+    key: Key,
+    /// Server: the request received. Client: the request sent.
+    request: Message,
+    /// Server: the last response sent (what a retransmission gets).
+    response: Option<Bytes>,
+    /// The status of the last response sent (server) or received (client); 0: none.
+    status: u16,
+    /// Server: the To tag of the final response sent (RFC 2543 ACK matching).
+    response_to_tag: Option<Box<[u8]>>,
+    /// Client INVITE: the ACK sent for the non-2xx final.
+    ack: Option<Bytes>,
+    /// The current retransmission interval (A, E, G).
+    interval: Duration,
+    timers: [Option<Instant>; 4],
+    /// Client INVITE: the final-response timeout once a provisional arrived.
+    fr_inv: Duration,
+    /// Client: a provisional was received.
+    provisional: bool,
+}
+
+impl Txn {
+    fn reliable(&self) -> bool {
+        self.dest.transport.is_reliable()
+    }
+}
+
+/// Timer heap and outgoing queue: borrowed apart from the transactions.
+#[derive(Default)]
+struct Io {
+    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    out: VecDeque<Transmit>,
+}
+
+impl Io {
+    fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
+        txn.timers[slot] = Some(at);
+        self.heap.push(Reverse((at, id, slot)));
+    }
+
+    fn send(&mut self, id: u64, bytes: Bytes, dest: Dest) {
+        self.out.push_back(Transmit { txn: TxnId(id), bytes, dest });
+    }
+
+    fn terminate(&mut self, txn: &mut Txn, id: u64, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
+        txn.state = State::Terminated;
+        txn.timers = [None; 4];
+        self.set(txn, id, DELETE, now + t.delete);
+        events.push(Event::Terminated(TxnId(id)));
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    txns: HashMap<u64, Txn>,
+    servers: HashMap<ServerKey, u64>,
+    clients: HashMap<ClientKey, u64>,
+    io: Io,
+    /// Ids handed out in this shard (the id is `seq · shards + shard`).
+    seq: u64,
+    /// Transactions freed since the table last looked (to keep its count).
+    removed: usize,
+}
+
+/// Which To tag an RFC 2543 match compares: an ACK's is the one of the final
+/// response sent, any other request's the one of the transaction's request.
+fn legacy_to_tag_matches(txn: &Txn, msg: &Message) -> bool {
+    let tag = msg.to_tag.map(|s| &msg.bytes()[s.range()]);
+    let expected = if msg.method() == Some(Method::Ack) {
+        txn.response_to_tag.as_deref()
+    } else {
+        txn.request.to_tag.map(|s| &txn.request.bytes()[s.range()])
+    };
+    tag == expected
+}
+
+impl Shard {
+    fn find_server(&self, key: &ServerKey, msg: &Message) -> Option<u64> {
+        let id = *self.servers.get(key)?;
+        let txn = self.txns.get(&id)?;
+        (!key.is_legacy() || legacy_to_tag_matches(txn, msg)).then_some(id)
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(txn) = self.txns.remove(&id) else { return };
+        match txn.key {
+            Key::Server(k) => {
+                if self.servers.get(&k) == Some(&id) {
+                    self.servers.remove(&k);
+                }
+            }
+            Key::Client(k) => {
+                if self.clients.get(&k) == Some(&id) {
+                    self.clients.remove(&k);
+                }
+            }
+        }
+        self.removed += 1;
+    }
+
+    /// Drops heap entries whose transaction is gone or whose timer was reset.
+    fn prune(&mut self) {
+        while let Some(Reverse((at, id, slot))) = self.io.heap.peek().copied() {
+            if self.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at)) {
+                return;
+            }
+            self.io.heap.pop();
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, msg: &Message, t: &TmTimers) -> RequestOutcome {
+        let key = ServerKey::of(msg, false);
+        let Some(id) = self.find_server(&key, msg) else { return RequestOutcome::NoMatch };
+        let txn = self.txns.get_mut(&id).expect("indexed");
+        let tid = TxnId(id);
+        if msg.method() == Some(Method::Ack) {
+            return match txn.state {
+                State::Completed => {
+                    // §17.2.1: Completed → Confirmed; G and H stop, I starts.
+                    txn.state = State::Confirmed;
+                    txn.timers[RETRANSMIT] = None;
+                    txn.timers[TIMEOUT] = None;
+                    let wait = t.wait(txn.dest.transport);
+                    self.io.set(txn, id, WAIT, now + wait);
+                    RequestOutcome::AckAbsorbed { id: tid }
+                }
+                State::Accepted => RequestOutcome::Ack2xx { id: tid },
+                State::Terminated if (200..300).contains(&txn.status) => RequestOutcome::Ack2xx { id: tid },
+                _ => RequestOutcome::AckAbsorbed { id: tid },
+            };
+        }
+        // A retransmission: Proceeding and Completed resend the last response;
+        // Trying, Accepted (RFC 6026 §8.7), Confirmed and Terminated absorb it.
+        let resend = match txn.state {
+            State::Proceeding | State::Completed => txn.response.clone(),
+            _ => None,
+        };
+        let resent = resend.is_some();
+        if let Some(bytes) = resend {
+            self.io.send(id, bytes, txn.dest);
+        }
+        RequestOutcome::Retransmission { id: tid, resent }
+    }
+
+    fn on_response(&mut self, now: Instant, msg: &Message, t: &TmTimers) -> ResponseOutcome {
+        let Some(key) = ClientKey::of(msg) else { return ResponseOutcome::NoMatch };
+        let Some(&id) = self.clients.get(&key) else { return ResponseOutcome::NoMatch };
+        let Some(code) = msg.status() else { return ResponseOutcome::NoMatch };
+        let txn = self.txns.get_mut(&id).expect("indexed");
+        let tid = TxnId(id);
+        let live = matches!(txn.state, State::Calling | State::Trying | State::Proceeding);
+        if live && code < 200 {
+            let first = !txn.provisional;
+            txn.provisional = true;
+            txn.state = State::Proceeding;
+            txn.status = code;
+            if txn.kind == Kind::ClientInvite {
+                // §17.1.1.2: A stops in Proceeding. tm: fr_inv replaces fr.
+                txn.timers[RETRANSMIT] = None;
+                if first || t.restart_fr_on_each_reply {
+                    let at = now + txn.fr_inv;
+                    self.io.set(txn, id, TIMEOUT, at);
+                }
+            }
+            return ResponseOutcome::Provisional { id: tid, status: code, first };
+        }
+        if live {
+            txn.status = code;
+            txn.timers[RETRANSMIT] = None;
+            txn.timers[TIMEOUT] = None;
+            let wait = match (txn.kind, code) {
+                (Kind::ClientInvite, 200..=299) => {
+                    // RFC 6026 §8.4: Accepted, timer M.
+                    txn.state = State::Accepted;
+                    t.t1_64()
+                }
+                (Kind::ClientInvite, _) => {
+                    // §17.1.1.2: Completed, ACK sent, timer D.
+                    txn.state = State::Completed;
+                    let ack = local::ack(&txn.request, msg);
+                    txn.ack = Some(ack.clone());
+                    self.io.send(id, ack, txn.dest);
+                    t.wait(txn.dest.transport)
+                }
+                _ => {
+                    // §17.1.2.2: Completed, timer K.
+                    txn.state = State::Completed;
+                    t.wait(txn.dest.transport)
+                }
+            };
+            self.io.set(txn, id, WAIT, now + wait);
+            return ResponseOutcome::Final { id: tid, status: code };
+        }
+        // After the first final (or the timeout): INVITE 2xx go end to end,
+        // non-2xx finals of an INVITE are ACKed again, the rest is absorbed.
+        if txn.kind == Kind::ClientInvite {
+            match code {
+                200..=299 => return ResponseOutcome::Extra2xx { id: tid },
+                300.. if matches!(txn.state, State::Completed | State::Terminated) => {
+                    let ack = txn.ack.get_or_insert_with(|| local::ack(&txn.request, msg)).clone();
+                    self.io.send(id, ack, txn.dest);
+                }
+                _ => {}
+            }
+        }
+        ResponseOutcome::Absorbed { id: tid, status: code }
+    }
+
+    fn send_response(&mut self, now: Instant, id: u64, resp: Bytes, t: &TmTimers) -> Result<(), SendError> {
+        let msg = Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?;
+        let code = msg.status().ok_or(SendError::Malformed)?;
+        let txn = self.txns.get_mut(&id).ok_or(SendError::NoTransaction)?;
+        let (kind, state) = (txn.kind, txn.state);
+        let next = match (kind, state, code) {
+            (Kind::ClientInvite | Kind::ClientNonInvite, ..) => return Err(SendError::NotServer),
+            (Kind::ServerInvite, State::Proceeding, 100..=199) => State::Proceeding,
+            (Kind::ServerInvite, State::Proceeding | State::Accepted, 200..=299) => State::Accepted,
+            (Kind::ServerInvite, State::Proceeding, 300..) => State::Completed,
+            (Kind::ServerNonInvite, State::Trying | State::Proceeding, 100..=199) => State::Proceeding,
+            (Kind::ServerNonInvite, State::Trying | State::Proceeding, 200..) => State::Completed,
+            _ => return Err(SendError::State(state)),
+        };
+        txn.state = next;
+        txn.status = code;
+        if code >= 200 {
+            txn.response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
+        }
+        txn.response = Some(resp.clone());
+        self.io.send(id, resp, txn.dest);
+        if state == next {
+            return Ok(()); // another provisional, or a 2xx retransmission in Accepted
+        }
+        match (kind, next) {
+            // RFC 6026 §8.5: Accepted, timer L.
+            (Kind::ServerInvite, State::Accepted) => self.io.set(txn, id, WAIT, now + t.t1_64()),
+            // §17.2.1: Completed: G over UDP, H always.
+            (Kind::ServerInvite, State::Completed) => {
+                if !txn.reliable() {
+                    txn.interval = t.t1;
+                    self.io.set(txn, id, RETRANSMIT, now + t.t1);
+                }
+                self.io.set(txn, id, TIMEOUT, now + t.t1_64());
+            }
+            // §17.2.2: Completed, timer J.
+            (Kind::ServerNonInvite, State::Completed) => {
+                let wait = t.wait(txn.dest.transport);
+                self.io.set(txn, id, WAIT, now + wait);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A timer fired (it was still current).
+    fn fire(&mut self, now: Instant, id: u64, slot: usize, t: &TmTimers, events: &mut Vec<Event>) {
+        if slot == DELETE {
+            self.remove(id);
+            return;
+        }
+        let Some(txn) = self.txns.get_mut(&id) else { return };
+        txn.timers[slot] = None;
+        let tid = TxnId(id);
+        match (slot, txn.kind, txn.state) {
+            (RETRANSMIT, Kind::ClientInvite, State::Calling) => {
+                // Timer A: doubles without a cap (B ends it).
+                self.io.send(id, txn.request.bytes().clone(), txn.dest);
+                txn.interval = txn.interval.saturating_mul(2);
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+            }
+            (RETRANSMIT, Kind::ClientNonInvite, State::Trying | State::Proceeding) => {
+                // Timer E: doubles up to T2 in Trying, T2 in Proceeding.
+                self.io.send(id, txn.request.bytes().clone(), txn.dest);
+                txn.interval = if txn.state == State::Proceeding { t.t2 } else { (txn.interval * 2).min(t.t2) };
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+            }
+            (RETRANSMIT, Kind::ServerInvite, State::Completed) => {
+                // Timer G: the final response again, doubling up to T2.
+                if let Some(resp) = txn.response.clone() {
+                    self.io.send(id, resp, txn.dest);
+                }
+                txn.interval = (txn.interval * 2).min(t.t2);
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+            }
+            (
+                TIMEOUT,
+                Kind::ClientInvite | Kind::ClientNonInvite,
+                State::Calling | State::Trying | State::Proceeding,
+            ) => {
+                // Timer B / F (fr_timer, fr_inv_timer): the caller answers 408.
+                events.push(Event::ClientTimeout { id: tid, provisional: txn.provisional });
+                self.io.terminate(txn, id, now, t, events);
+            }
+            (TIMEOUT, Kind::ServerInvite, State::Completed) => {
+                // Timer H: no ACK came.
+                events.push(Event::AckTimeout(tid));
+                self.io.terminate(txn, id, now, t, events);
+            }
+            (WAIT, _, State::Completed | State::Confirmed | State::Accepted) => {
+                self.io.terminate(txn, id, now, t, events);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The transaction table: see the [module documentation](super).
+pub struct Table {
+    shards: Box<[Mutex<Shard>]>,
+    /// Transactions in the table (all shards).
+    count: AtomicUsize,
+    /// Transmits queued (all shards): `poll_transmit` looks only when not 0.
+    queued: AtomicUsize,
+    max: usize,
+    timers: TmTimers,
+}
+
+impl Table {
+    pub fn new(config: TableConfig) -> Table {
+        let shards = (0..config.shards.max(1)).map(|_| Mutex::new(Shard::default())).collect();
+        Table {
+            shards,
+            count: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            max: config.max_transactions,
+            timers: config.timers,
+        }
+    }
+
+    pub fn timers(&self) -> &TmTimers {
+        &self.timers
+    }
+
+    /// Transactions in the table, lingering ones included.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash % self.shards.len() as u64) as usize
+    }
+
+    fn shard_of_id(&self, id: TxnId) -> usize {
+        (id.0 % self.shards.len() as u64) as usize
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        // A panic while a shard was locked leaves consistent-enough state: go on.
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on a shard, keeping the table's counts of queued transmits and
+    /// transactions.
+    fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Shard, usize) -> R) -> R {
+        let mut s = self.lock(shard);
+        let before = s.io.out.len();
+        let r = f(&mut s, shard);
+        let added = s.io.out.len() - before;
+        if added > 0 {
+            self.queued.fetch_add(added, Ordering::Relaxed);
+        }
+        let removed = std::mem::take(&mut s.removed);
+        if removed > 0 {
+            self.count.fetch_sub(removed, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Counts one more transaction, unless the table is full.
+    fn reserve(&self) -> Result<(), CreateError> {
+        self.count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1))
+            .map(|_| ())
+            .map_err(|_| CreateError::Full)
+    }
+
+    fn insert(&self, shard: &mut Shard, shard_idx: usize, txn: Txn) -> u64 {
+        let id = shard.seq * self.shards.len() as u64 + shard_idx as u64;
+        shard.seq += 1;
+        match &txn.key {
+            Key::Server(k) => shard.servers.insert(k.clone(), id),
+            Key::Client(k) => shard.clients.insert(k.clone(), id),
+        };
+        shard.txns.insert(id, txn);
+        id
+    }
+
+    /// A received request: does it belong to a server transaction? A
+    /// retransmission gets the last response queued again (Proceeding,
+    /// Completed); an ACK of a non-2xx final is absorbed (Completed → Confirmed);
+    /// an ACK matching an INVITE transaction that sent a 2xx is for the caller
+    /// to pass on. `NoMatch`: a new request (run the script), or an ACK of a 2xx
+    /// with its own branch (route it end to end).
+    pub fn handle_request(&self, now: Instant, msg: &Message) -> RequestOutcome {
+        if !msg.is_request() {
+            return RequestOutcome::NoMatch;
+        }
+        let key_hash = ServerKey::of(msg, false).shard_hash();
+        self.with(self.shard_of(key_hash), |s, _| s.on_request(now, msg, &self.timers))
+    }
+
+    /// Creates the server transaction of a received request (tm's
+    /// `t_newtran`, which `t_relay` does too): INVITE in Proceeding, others in
+    /// Trying. Responses will go to `reply_to` (see
+    /// [`reply_target`](crate::proxy::reply_target)). No timer runs until a
+    /// response is sent: the caller answers every transaction it creates (tm
+    /// sends 500 when a script neither replies nor relays), or
+    /// [`terminate`](Table::terminate)s it.
+    pub fn create_server(&self, msg: &Message, reply_to: Dest) -> Result<TxnId, CreateError> {
+        match msg.method() {
+            None => return Err(CreateError::NotARequest),
+            Some(Method::Ack) => return Err(CreateError::Ack),
+            Some(_) => {}
+        }
+        let key = ServerKey::of(msg, false);
+        let shard = self.shard_of(key.shard_hash());
+        self.with(shard, |s, idx| {
+            if let Some(id) = s.find_server(&key, msg) {
+                return Err(CreateError::Exists(TxnId(id)));
+            }
+            self.reserve()?;
+            let kind = if msg.method() == Some(Method::Invite) { Kind::ServerInvite } else { Kind::ServerNonInvite };
+            let txn = Txn {
+                kind,
+                state: if kind == Kind::ServerInvite { State::Proceeding } else { State::Trying },
+                dest: reply_to,
+                key: Key::Server(key),
+                request: msg.clone(),
+                response: None,
+                status: 0,
+                response_to_tag: None,
+                ack: None,
+                interval: self.timers.t1,
+                timers: [None; 4],
+                fr_inv: self.timers.fr_inv,
+                provisional: false,
+            };
+            Ok(TxnId(self.insert(s, idx, txn)))
+        })
+    }
+
+    /// The INVITE server transaction a received CANCEL cancels (§9.2: same
+    /// branch and sent-by, or for RFC 2543 the same Request-URI, From, To tag,
+    /// Call-ID, CSeq number and top Via), whatever its state.
+    pub fn find_cancelled(&self, cancel: &Message) -> Option<TxnId> {
+        if cancel.method() != Some(Method::Cancel) {
+            return None;
+        }
+        let key = ServerKey::of(cancel, true);
+        let s = self.lock(self.shard_of(key.shard_hash()));
+        s.find_server(&key, cancel).map(TxnId)
+    }
+
+    /// Sends a response on a server transaction: queues it, keeps it for
+    /// retransmissions and moves the state (§17.2.1, §17.2.2, RFC 6026):
+    /// INVITE 1xx stays Proceeding, 2xx → Accepted (timer L; further 2xx are
+    /// sent too), 300–699 → Completed (G over UDP, H); non-INVITE 1xx →
+    /// Proceeding, final → Completed (J).
+    pub fn send_response(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
+        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, &self.timers))
+    }
+
+    /// Starts a client transaction: `request` is the request as it goes out,
+    /// our Via on top with an RFC 3261 branch (CANCEL: the INVITE's branch).
+    /// Queues it, and over UDP schedules its retransmissions (A or E); the
+    /// final-response timeout is `fr` (or `config.fr`).
+    pub fn start_client(
+        &self,
+        now: Instant,
+        request: Bytes,
+        dest: Dest,
+        config: &ClientConfig,
+    ) -> Result<TxnId, CreateError> {
+        let msg = Message::parse(request, Framing::Datagram).map_err(|_| CreateError::Malformed)?;
+        match msg.method() {
+            None => return Err(CreateError::NotARequest),
+            Some(Method::Ack) => return Err(CreateError::Ack),
+            Some(_) => {}
+        }
+        let key = ClientKey::of(&msg).ok_or(CreateError::NoBranch)?;
+        let shard = self.shard_of(shard_hash(&key.branch));
+        self.with(shard, |s, idx| {
+            if let Some(&id) = s.clients.get(&key) {
+                return Err(CreateError::Exists(TxnId(id)));
+            }
+            self.reserve()?;
+            let t = &self.timers;
+            let invite = msg.method() == Some(Method::Invite);
+            let mut txn = Txn {
+                kind: if invite { Kind::ClientInvite } else { Kind::ClientNonInvite },
+                state: if invite { State::Calling } else { State::Trying },
+                dest,
+                key: Key::Client(key),
+                request: msg,
+                response: None,
+                status: 0,
+                response_to_tag: None,
+                ack: None,
+                interval: t.t1,
+                timers: [None; 4],
+                fr_inv: config.fr_inv.unwrap_or(t.fr_inv),
+                provisional: false,
+            };
+            let bytes = txn.request.bytes().clone();
+            let reliable = txn.reliable();
+            let fr = config.fr.unwrap_or(t.fr);
+            let id = s.seq * self.shards.len() as u64 + idx as u64;
+            s.io.send(id, bytes, dest);
+            if !reliable {
+                s.io.set(&mut txn, id, RETRANSMIT, now + t.t1);
+            }
+            s.io.set(&mut txn, id, TIMEOUT, now + fr);
+            let inserted = self.insert(s, idx, txn);
+            debug_assert_eq!(inserted, id);
+            Ok(TxnId(id))
+        })
+    }
+
+    /// A received response: does it belong to a client transaction (§17.1.3:
+    /// branch and CSeq method)? See [`ResponseOutcome`] for what passes up.
+    /// `NoMatch`: forward it statelessly (§16.7 step 2).
+    pub fn handle_response(&self, now: Instant, msg: &Message) -> ResponseOutcome {
+        let Some(key) = ClientKey::of(msg).filter(|_| !msg.is_request()) else { return ResponseOutcome::NoMatch };
+        self.with(self.shard_of(shard_hash(&key.branch)), |s, _| s.on_response(now, msg, &self.timers))
+    }
+
+    /// The next message to send, if any. Everything the table sends comes out
+    /// here: responses given to [`send_response`](Table::send_response),
+    /// requests given to [`start_client`](Table::start_client), ACKs of non-2xx
+    /// finals, and the retransmissions of all of them.
+    pub fn poll_transmit(&self) -> Option<Transmit> {
+        if self.queued.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        for shard in 0..self.shards.len() {
+            let t = self.lock(shard).io.out.pop_front();
+            if let Some(t) = t {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Table::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (0..self.shards.len())
+            .filter_map(|shard| {
+                let mut s = self.lock(shard);
+                s.prune();
+                s.io.heap.peek().map(|Reverse((at, _, _))| *at)
+            })
+            .min()
+    }
+
+    /// Fires every timer due at `now`: retransmissions are queued (see
+    /// [`poll_transmit`](Table::poll_transmit)); timeouts and terminations are
+    /// returned, in the order they happened within each shard.
+    pub fn handle_timeout(&self, now: Instant) -> Vec<Event> {
+        let mut events = Vec::new();
+        for shard in 0..self.shards.len() {
+            self.with(shard, |s, _| {
+                while let Some(Reverse((at, id, slot))) = s.io.heap.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    s.io.heap.pop();
+                    if s.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at)) {
+                        s.fire(now, id, slot, &self.timers, &mut events);
+                    }
+                }
+            });
+        }
+        events
+    }
+
+    /// Ends a transaction now (tm's `t_release`, or the caller giving up on
+    /// it): Terminated, freed after `delete_timer`. Gives the `Terminated`
+    /// event, or `None` when there is no such transaction or it ended already.
+    pub fn terminate(&self, now: Instant, id: TxnId) -> Option<Event> {
+        self.with(self.shard_of_id(id), |s, _| {
+            let txn = s.txns.get_mut(&id.0).filter(|t| t.state != State::Terminated)?;
+            let mut events = Vec::new();
+            s.io.terminate(txn, id.0, now, &self.timers, &mut events);
+            events.pop()
+        })
+    }
+
+    fn inspect<R>(&self, id: TxnId, f: impl FnOnce(&Txn) -> R) -> Option<R> {
+        self.lock(self.shard_of_id(id)).txns.get(&id.0).map(f)
+    }
+
+    /// The state of a transaction (`None`: freed, or never was).
+    pub fn state(&self, id: TxnId) -> Option<State> {
+        self.inspect(id, |t| t.state)
+    }
+
+    pub fn kind(&self, id: TxnId) -> Option<Kind> {
+        self.inspect(id, |t| t.kind)
+    }
+
+    /// The status of the last response sent (server) or received (client); 0:
+    /// none yet.
+    pub fn status(&self, id: TxnId) -> Option<u16> {
+        self.inspect(id, |t| t.status)
+    }
+
+    /// The request of a transaction: received (server) or sent (client).
+    pub fn request(&self, id: TxnId) -> Option<Message> {
+        self.inspect(id, |t| t.request.clone())
+    }
+
+    /// A CANCEL of a client INVITE transaction's request (§9.1), for the caller
+    /// to start as a client transaction of its own (to the same destination).
+    /// `None` for other transactions. §9.1 says to send it only once a
+    /// provisional arrived: [`state`](Table::state) is `Proceeding` then.
+    pub fn build_cancel(&self, id: TxnId) -> Option<Bytes> {
+        self.inspect(id, |t| (t.kind == Kind::ClientInvite).then(|| local::cancel(&t.request))).flatten()
+    }
+
+    /// Where a transaction's messages go.
+    pub fn dest(&self, id: TxnId) -> Option<Dest> {
+        self.inspect(id, |t| t.dest)
+    }
+}
