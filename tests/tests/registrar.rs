@@ -60,3 +60,27 @@ fn registrar_refusals_come_from_the_proxy() {
     let third = register(&mut uac, &proxy, "carol", "sip:carol@127.0.0.1:5996", 9, None);
     assert_eq!(third.status(), Some(503), "{third}");
 }
+
+/// SIPp registers 1,000 distinct users (their contact: a SIPp UAS), then 100
+/// calls to the first 100 of them go through `lookup`, all successful on both
+/// sides. Skipped without SIPp unless `SERC_REQUIRE_PEERS` is set.
+#[test]
+fn sipp_registers_a_thousand_users_and_calls_reach_them() {
+    use serc_e2e::scenario;
+    use serc_e2e::sipp::{Options, Sipp};
+
+    let Some(sipp) = Sipp::find() else { return };
+    let proxy = Proxy::start(&build_proxy(&cfg("registrar.cfg")), &["--workers", "2"]);
+    let calls = Options::default().calls(100, 20);
+    let uas = sipp.uas(&scenario("uas_call.xml"), &calls);
+    let registered = sipp.uac(
+        &scenario("uac_register.xml"),
+        proxy.udp(),
+        &Options::default().calls(1000, 200).key("uas", uas.addr()),
+    );
+    registered.assert_all_successful(1000);
+    let called = sipp.uac(&scenario("uac_call_aor.xml"), proxy.udp(), &calls);
+    let uas = uas.finish();
+    called.assert_all_successful(100);
+    uas.assert_all_successful(100);
+}
