@@ -240,3 +240,24 @@ fn lookup_forwards_to_the_best_contact_and_branches_the_others() {
     assert_eq!(reason, "to sip:frank@127.0.0.1:5072 then sip:frank@127.0.0.1:5071 sip:frank@127.0.0.1:5073");
     assert_eq!(reply(&send(&p, invite("nobody"))).0, 404);
 }
+
+/// usrloc keeps one table per name: what `save("location")` stores,
+/// `lookup("aliases")` does not find.
+#[test]
+fn tables_are_separate() {
+    struct Aliases;
+    impl Script for Aliases {
+        fn request(&self, ctx: &mut Ctx) -> Flow {
+            let rc = registrar::lookup(ctx, "aliases");
+            sl::sl_send_reply(ctx, &ReplyCode::Fixed(200), &Format::literal(&format!("rc={rc}")));
+            Flow::Exit
+        }
+    }
+    let p = proxy(&[]);
+    send(&p, register("gina", "c", 1, &["<sip:gina@127.0.0.1:5074>"], ""));
+    let aliases = Proxy::new(Aliases, p.config.clone());
+    let out = aliases.route(invite("gina"), source(), Framing::Datagram);
+    let msg = Message::parse(out[0].bytes.clone(), Framing::Datagram).unwrap();
+    let StartLine::Response { reason, .. } = msg.start else { panic!("a reply") };
+    assert_eq!(msg.text(reason), "rc=-1");
+}

@@ -45,8 +45,7 @@ pub fn save_1(ctx: &mut Ctx, table: &str) -> i32 {
 
 /// `save("location", "flags")`
 pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
-    let _ = table; // one table in memory; the name matters with databases
-    let outcome = register(ctx);
+    let outcome = register(ctx, table);
     if flags & NO_REPLY != 0 {
         return if outcome.is_ok() { 1 } else { -1 };
     }
@@ -95,6 +94,12 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
     Some(aor)
 }
 
+/// The location table's key: usrloc keeps a table (`location`, `aliases` …)
+/// per name, each AOR within its own.
+fn key(table: &str, aor: Option<String>) -> Option<String> {
+    aor.map(|aor| format!("{table}\0{aor}"))
+}
+
 /// A Contact value's expires: its parameter, else the Expires header, else
 /// `default_expires`; `None` when one is not a number.
 fn expires_of(ctx: &Ctx, na: &NameAddr) -> Option<i64> {
@@ -116,10 +121,10 @@ fn q_of(text: &str) -> Option<u16> {
 
 /// RFC 3261 §10.3 steps 4–8 on the location table; the Contact header value
 /// of the 200 (the bindings now) or the refusal.
-fn register(ctx: &mut Ctx) -> Result<String, Refusal> {
+fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
     let to = ctx.msg.to();
     let to_uri = ctx.msg.text(to.uri).to_string();
-    let Some(aor) = aor(ctx, &to_uri) else {
+    let Some(aor) = key(table, aor(ctx, &to_uri)) else {
         return Err(refuse(400, "No username in To URI"));
     };
     let now = ctx.time();
@@ -247,8 +252,7 @@ fn same_contact(a: &str, b: &str) -> bool {
 /// `append_branches`, as tm forks them). 1 found; -1 none; -3 an error
 /// (no user in the Request-URI). (-2 is `method_filtering`, not implemented.)
 pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
-    let _ = table;
-    let Some(aor) = aor(ctx, ctx.request_uri()) else { return -3 };
+    let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -3 };
     let now = ctx.time();
     let mut contacts = ctx.config.usrloc.contacts(&aor, now);
     if contacts.is_empty() {
@@ -279,8 +283,7 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
 /// `registered("location")`: 1 when the Request-URI's AOR has a live
 /// contact, else -1.
 pub fn registered(ctx: &mut Ctx, table: &str) -> i32 {
-    let _ = table;
-    let Some(aor) = aor(ctx, ctx.request_uri()) else { return -1 };
+    let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -1 };
     if ctx.config.usrloc.contacts(&aor, ctx.time()).is_empty() {
         -1
     } else {
