@@ -111,9 +111,12 @@ fn corpus() {
     assert_eq!(
         generated,
         [
+            "kamailio__ser0.9__default.cfg",
+            "opensips__openser0.9__default.cfg",
             "opensips__openser0.9__profile.cfg",
+            "opensips__openser1.0__default.cfg",
             "opensips__openser1.2__ex-logging.cfg",
-            "opensips__openser1.2__ex-redirect.cfg"
+            "opensips__openser1.2__ex-redirect.cfg",
         ]
     );
 }

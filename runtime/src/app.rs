@@ -11,6 +11,16 @@
 //! - a message to a host name is located by RFC 3263 ([`crate::resolve`]): sent
 //!   at once when the cache has the answer, else by a task once the lookup
 //!   ends — the worker never waits for the DNS.
+//!
+//! Stateful proxying ([`crate::modules::tm`]): the transaction table hangs off
+//! [`Config::tm`], built on first use. After every message, what the table
+//! queued (replies, branch requests, ACKs, retransmissions) joins what the
+//! route sends; a response is matched against the client transactions after
+//! the bare `onreply_route` and before the stateless path. A tokio task,
+//! started in [`Handler::started`], sleeps until the table's next deadline
+//! (woken early after each message that may have set an earlier one), fires
+//! its timers ([`Proxy::tm_timeout`]) and sends what they queue through the
+//! [`transport::Sender`].
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
@@ -100,6 +110,8 @@ pub struct Proxy<S> {
     /// pile up while the DNS times out.
     pending_lookups: Arc<AtomicUsize>,
     max_pending_lookups: usize,
+    /// Wakes the tm timer task: a message may have set an earlier deadline.
+    tm_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The most messages waiting for DNS lookups at once (a few seconds of
@@ -121,6 +133,7 @@ impl<S: Script> Proxy<S> {
             sender: OnceLock::new(),
             pending_lookups: Arc::new(AtomicUsize::new(0)),
             max_pending_lookups: MAX_PENDING_LOOKUPS,
+            tm_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -161,6 +174,47 @@ impl<S: Script> Proxy<S> {
 
     /// Routes one message; returns what to send (sans-IO: the caller sends).
     pub fn route(&self, bytes: bytes::Bytes, src: Source, framing: crate::sip::Framing) -> Vec<Send> {
+        self.route_at(std::time::Instant::now(), bytes, src, framing)
+    }
+
+    /// [`route`](Proxy::route) at the time `now` (for tm's timers; tests pass
+    /// a fake clock), with what tm's table queued meanwhile appended.
+    pub fn route_at(
+        &self,
+        now: std::time::Instant,
+        bytes: bytes::Bytes,
+        src: Source,
+        framing: crate::sip::Framing,
+    ) -> Vec<Send> {
+        let mut out = self.route_message(now, bytes, src, framing);
+        if let Some(tm) = self.config.tm.get() {
+            tm.drain(&mut out);
+            self.tm_wake.notify_one();
+        }
+        out
+    }
+
+    /// Fires tm's timers due at `now` and handles their events (local 408s);
+    /// returns what to send (the timer task sends it; tests call this with a
+    /// fake clock). Nothing when no transaction was ever made.
+    pub fn tm_timeout(&self, now: std::time::Instant) -> Vec<Send> {
+        let mut out = Vec::new();
+        if let Some(tm) = self.config.tm.get() {
+            for event in tm.table.handle_timeout(now) {
+                tm.on_event(now, event);
+            }
+            tm.drain(&mut out);
+        }
+        out
+    }
+
+    fn route_message(
+        &self,
+        now: std::time::Instant,
+        bytes: bytes::Bytes,
+        src: Source,
+        framing: crate::sip::Framing,
+    ) -> Vec<Send> {
         let msg = match Message::parse(bytes.clone(), framing) {
             Ok(msg) => msg,
             Err(rejected) => {
@@ -177,6 +231,7 @@ impl<S: Script> Proxy<S> {
             let mut vars = vars.borrow_mut();
             let mut ctx = Ctx::new(&msg, src, &self.config, &mut vars);
             ctx.msg_id = crate::script::next_msg_id();
+            ctx.tm.now = now;
             match msg.start {
                 StartLine::Request { .. } => {
                     ctx.route = RouteKind::Request;
@@ -187,6 +242,13 @@ impl<S: Script> Proxy<S> {
                     ctx.route = RouteKind::OnReply;
                     if self.script.reply(&mut ctx) == Flow::Drop && code < 200 {
                         return Vec::new();
+                    }
+                    if let Some(tm) = self.config.tm.get() {
+                        let outcome = tm.table.handle_response(now, &msg);
+                        if outcome != crate::tm::ResponseOutcome::NoMatch {
+                            tm.on_response(now, outcome, &msg, &ctx.edits, &self.config.locals);
+                            return Vec::new();
+                        }
                     }
                     let mut edits = ctx.edits.clone();
                     match proxy::route_response(&msg, &self.config.locals, &mut edits) {
@@ -228,13 +290,56 @@ impl<S: Script> Handler for Proxy<S> {
     }
 
     fn started(&self, sender: transport::Sender) {
-        let _ = self.sender.set(sender);
+        let _ = self.sender.set(sender.clone());
+        self.start_tm_timers(sender);
         // Read the system's resolver configuration now, not on the first message.
         let _ = self.resolver();
     }
 }
 
 impl<S: Script> Proxy<S> {
+    /// Starts the task that drives tm's timers (when a tokio runtime runs):
+    /// it sleeps until the table's next deadline, or until a message wakes it,
+    /// at most a second (it ends when the proxy is gone); fires the timers;
+    /// sends what they queued. Builds the proxy's tm now if nothing did.
+    fn start_tm_timers(&self, sender: transport::Sender) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let tm = Arc::downgrade(self.config.tm.get_or_init(&self.config));
+        let wake = self.tm_wake.clone();
+        rt.spawn(async move {
+            loop {
+                let Some(deadline) = tm.upgrade().map(|tm| tm.table.poll_timeout()) else { return };
+                let cap = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                let at = deadline.map_or(cap, |d| tokio::time::Instant::from_std(d).min(cap));
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = wake.notified() => {}
+                }
+                let Some(tm) = tm.upgrade() else { return };
+                let now = tokio::time::Instant::now().into_std();
+                for event in tm.table.handle_timeout(now) {
+                    tm.on_event(now, event);
+                }
+                let mut out = Vec::new();
+                tm.drain(&mut out);
+                drop(tm);
+                for send in out {
+                    if let Target::Addr { transport, addr } = send.target {
+                        sender
+                            .send(Outgoing {
+                                bytes: send.bytes,
+                                transport,
+                                dst: addr,
+                                from_local: send.from,
+                                conn: None,
+                            })
+                            .await;
+                    }
+                }
+            }
+        });
+    }
+
     /// A message to a host name (RFC 3263): sent now when the answer is cached,
     /// else once the lookup ends (the worker does not wait for the DNS). The
     /// SRV choice is seeded by the message, so a retransmission goes where the

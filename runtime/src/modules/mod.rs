@@ -10,6 +10,7 @@ pub mod registrar;
 pub mod rr;
 pub mod sl;
 pub mod textops;
+pub mod tm;
 pub mod uri;
 pub mod usrloc;
 pub mod xlog;

@@ -93,6 +93,9 @@ pub struct Config {
     /// usrloc's location table (shared by every worker; empty when the config
     /// does not load usrloc).
     pub usrloc: crate::modules::usrloc::Location,
+    /// tm's transaction table and what links its transactions, built on first
+    /// use from tm's modparams (see [`crate::modules::tm`]); shared by clones.
+    pub tm: crate::modules::tm::TmSlot,
 }
 
 /// The `Server:` header line of the replies the proxy makes (`sl_send_reply` …):
@@ -231,6 +234,8 @@ pub struct Ctx<'m> {
     /// The clock as `$Ts`/`$Tf` first read it for this message (Unix
     /// seconds): every later read in the same message gives that instant.
     time: Cell<Option<i64>>,
+    /// tm: the message's time and its transaction (see [`crate::modules::tm`]).
+    pub tm: crate::modules::tm::TxnCtx,
 }
 
 /// Numbers the messages for `$mi`: 1, 2, 3 … across the whole proxy, wrapping
@@ -273,6 +278,7 @@ impl<'m> Ctx<'m> {
             err: ErrInfo::default(),
             msg_id: 0,
             time: Cell::new(None),
+            tm: crate::modules::tm::TxnCtx::new(std::time::Instant::now()),
         }
     }
 

@@ -22,7 +22,7 @@ pub static MODULE: Module = Module {
                 (0, "retransmission: the last reply was resent and the script stops"),
                 (-1, "no matching transaction"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "tell whether the request belongs to an existing transaction",
         },
         Function {
@@ -53,7 +53,7 @@ pub static MODULE: Module = Module {
                 (-8, "the reply address from the top Via cannot be resolved"),
                 (-400, "the request could not be parsed"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "create the transaction for the request now (for UAS-like scripts)",
         },
         Function {
@@ -93,7 +93,7 @@ pub static MODULE: Module = Module {
                 (-5, "destination filtered by a blacklist"),
                 (-6, "sending failed"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "relay statefully to the R-URI (or destination URI), creating the transaction if needed",
         },
         Function {
@@ -109,7 +109,7 @@ pub static MODULE: Module = Module {
                 (-5, "destination filtered by a blacklist"),
                 (-6, "sending failed"),
             ],
-            implemented: false,
+            implemented: true,
             summary: "relay statefully to a fixed [proto:]host[:port]; a bare number is taken as the flags instead",
         },
         Function {
@@ -133,7 +133,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "put the transaction on the wait timer so it is freed",
         },
         Function {
@@ -157,7 +157,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "code", kind: K::ReplyCode }, Arg { name: "reason", kind: K::Format }],
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "send a stateful reply on the request's transaction",
         },
         Function {
