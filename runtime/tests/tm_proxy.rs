@@ -241,6 +241,70 @@ async fn a_retransmitted_invite_is_absorbed_and_a_negative_final_is_acked_hop_by
     s.handle.shutdown().await;
 }
 
+/// The next message the UAS gets that is not a timer-A copy of the INVITE.
+async fn recv_skipping_invites(sock: &UdpSocket) -> Message {
+    loop {
+        let m = recv(sock).await;
+        if m.method() != Some(Method::Invite) {
+            return m;
+        }
+    }
+}
+
+/// RFC 3261 §16.10: the CANCEL is answered 200 by the proxy and sent down the
+/// pending branch (with the branch of the INVITE it cancels); the UAS's 487
+/// ends the INVITE, ACKed by the proxy and relayed to the UAC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_ringing_reaches_the_uas_and_the_487_comes_back() {
+    let s = start(&[]).await;
+    let uac_addr = s.uac.local_addr().unwrap();
+    s.uac.send_to(request("INVITE", uac_addr, "z9hG4bKcan1", 1).as_bytes(), s.udp).await.unwrap();
+    assert_eq!(recv(&s.uac).await.status(), Some(100));
+    let inv = recv(&s.uas).await;
+    s.uas.send_to(answer(&inv, 180, "Ringing").as_bytes(), s.udp).await.unwrap();
+    assert_eq!(recv(&s.uac).await.status(), Some(180));
+
+    let cancel = request("CANCEL", uac_addr, "z9hG4bKcan1", 1).replace("Contact: <sip:alice@", "X-No: <sip:alice@");
+    s.uac.send_to(cancel.as_bytes(), s.udp).await.unwrap();
+    let ok = recv(&s.uac).await;
+    assert_eq!((ok.status(), ok.cseq_method), (Some(200), Method::Cancel), "the proxy answers the CANCEL");
+    let down = recv_skipping_invites(&s.uas).await;
+    assert_eq!(down.method(), Some(Method::Cancel));
+    assert_eq!(top_via(&down), top_via(&inv), "a CANCEL has the branch of the request it cancels (§9.1)");
+    assert_eq!(down.cseq, inv.cseq);
+
+    s.uas.send_to(answer(&down, 200, "OK").as_bytes(), s.udp).await.unwrap();
+    s.uas.send_to(answer(&inv, 487, "Request Terminated").as_bytes(), s.udp).await.unwrap();
+    let ack = recv_skipping_invites(&s.uas).await;
+    assert_eq!(ack.method(), Some(Method::Ack), "the proxy ACKs the 487 hop by hop");
+    let terminated = recv(&s.uac).await;
+    assert_eq!(terminated.status(), Some(487));
+    s.handle.shutdown().await;
+}
+
+/// §9.1: a branch that had no provisional response gets its CANCEL only once
+/// one arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_before_any_provisional_waits_for_one() {
+    let s = start(&[]).await;
+    let uac_addr = s.uac.local_addr().unwrap();
+    s.uac.send_to(request("INVITE", uac_addr, "z9hG4bKcan2", 1).as_bytes(), s.udp).await.unwrap();
+    assert_eq!(recv(&s.uac).await.status(), Some(100));
+    let inv = recv(&s.uas).await;
+    let cancel = request("CANCEL", uac_addr, "z9hG4bKcan2", 1);
+    s.uac.send_to(cancel.as_bytes(), s.udp).await.unwrap();
+    assert_eq!(recv(&s.uac).await.status(), Some(200));
+    // Nothing but timer A's copy of the INVITE reaches the UAS meanwhile.
+    while let Some(m) = recv_within(&s.uas, Duration::from_millis(300)).await {
+        assert_eq!(m.method(), Some(Method::Invite), "no CANCEL before a provisional");
+    }
+    s.uas.send_to(answer(&inv, 180, "Ringing").as_bytes(), s.udp).await.unwrap();
+    let down = recv_skipping_invites(&s.uas).await;
+    assert_eq!(down.method(), Some(Method::Cancel));
+    assert_eq!(top_via(&down), top_via(&inv));
+    s.handle.shutdown().await;
+}
+
 // ------------------------------------------------------------ in-process, fake clock
 
 const PROXY: &str = "127.0.0.1:5060";

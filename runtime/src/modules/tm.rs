@@ -33,6 +33,12 @@
 //!   answered `478 Unresolvable destination` (OpenSER's reply for
 //!   `E_BAD_ADDRESS`) and it returns 0 (OpenSER: an error reply was sent, the
 //!   script stops).
+//! - `t_relay()` of a CANCEL whose INVITE transaction exists (RFC 3261
+//!   §16.10): `200 canceling` to the CANCEL through its own transaction, and a
+//!   CANCEL (built by the table, with the branch of the INVITE it cancels) down
+//!   every branch without a final — at once where a provisional arrived, else
+//!   when one does (§9.1); the branches' 487s end the INVITE as any negative
+//!   final. A CANCEL matching nothing is relayed as any request.
 //! - Responses (`Tm::on_response`): a 100 stops at the proxy; other
 //!   provisionals and a 2xx go upstream at once through the server
 //!   transaction (our Via removed, the bare `onreply_route`'s edits applied);
@@ -113,6 +119,17 @@ struct BranchState {
     client: TxnId,
     /// Its final status (0: none yet).
     status: u16,
+    /// The request was cancelled: a CANCEL goes to this branch once it has
+    /// had a provisional response (RFC 3261 §9.1), if it has not yet.
+    cancel: Cancel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cancel {
+    No,
+    /// Waiting for a provisional response.
+    Pending,
+    Sent,
 }
 
 /// What tm keeps for a server transaction (OpenSER's cell, beyond the table).
@@ -128,6 +145,8 @@ struct Cell {
     best: Option<(u16, Bytes)>,
     /// A final response went upstream.
     final_sent: bool,
+    /// A CANCEL for the request arrived (`t_was_cancelled`).
+    cancelled: bool,
     failure_route: Option<RouteId>,
 }
 
@@ -215,9 +234,12 @@ impl Tm {
         };
         match outcome {
             ResponseOutcome::NoMatch | ResponseOutcome::Absorbed { .. } => {}
-            ResponseOutcome::Provisional { status: 100, .. } => {}
-            ResponseOutcome::Provisional { id, .. } => {
+            ResponseOutcome::Provisional { id, status, .. } => {
                 let Some(server) = self.uplinks().get(&id).copied() else { return };
+                self.cancel_if_pending(now, server, id);
+                if status == 100 {
+                    return;
+                }
                 if let Some(bytes) = relayed() {
                     self.send_upstream(now, server, bytes);
                 }
@@ -234,6 +256,57 @@ impl Tm {
                     self.send_upstream(now, server, bytes);
                 }
             }
+        }
+    }
+
+    /// Cancels the pending branches of the INVITE server transaction `invite`
+    /// (RFC 3261 §16.10): at once those that had a provisional response, the
+    /// others when they get one (§9.1: no CANCEL before a provisional).
+    fn cancel_branches(&self, now: Instant, invite: TxnId) {
+        let ready: Vec<TxnId> = {
+            let mut cells = self.cells();
+            let Some(cell) = cells.get_mut(&invite) else { return };
+            cell.cancelled = true;
+            let mut ready = Vec::new();
+            for b in cell.branches.iter_mut().filter(|b| b.status == 0 && b.cancel == Cancel::No) {
+                if self.table.state(b.client) == Some(crate::tm::State::Proceeding) {
+                    b.cancel = Cancel::Sent;
+                    ready.push(b.client);
+                } else {
+                    b.cancel = Cancel::Pending;
+                }
+            }
+            ready
+        };
+        for client in ready {
+            self.send_cancel(now, client);
+        }
+    }
+
+    /// A branch waiting to be cancelled got a provisional: cancel it now.
+    fn cancel_if_pending(&self, now: Instant, server: TxnId, client: TxnId) {
+        let due = {
+            let mut cells = self.cells();
+            let branch = cells.get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client));
+            match branch {
+                Some(b) if b.cancel == Cancel::Pending => {
+                    b.cancel = Cancel::Sent;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if due {
+            self.send_cancel(now, client);
+        }
+    }
+
+    /// Starts the CANCEL of a client INVITE transaction, a client transaction
+    /// of its own (its 200 stays here: no server transaction is linked).
+    fn send_cancel(&self, now: Instant, client: TxnId) {
+        let (Some(bytes), Some(dest)) = (self.table.build_cancel(client), self.table.dest(client)) else { return };
+        if let Err(e) = self.table.start_client(now, bytes, dest, &ClientConfig::default()) {
+            tracing::error!(error = %e, "tm: a CANCEL was not sent");
         }
     }
 
@@ -407,6 +480,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     branches: Vec::new(),
                     best: None,
                     final_sent: false,
+                    cancelled: false,
                     failure_route: ctx.tm.failure_route,
                 },
             );
@@ -503,7 +577,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, mut dest: Dest) -> i32 {
         Ok(client) => {
             tm.uplinks().insert(client, server);
             if let Some(cell) = tm.cells().get_mut(&server) {
-                cell.branches.push(BranchState { client, status: 0 });
+                cell.branches.push(BranchState { client, status: 0, cancel: Cancel::No });
             }
             1
         }
@@ -533,6 +607,15 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
             return if rc >= 0 { 1 } else { rc };
         }
     };
+    // A CANCEL of a pending INVITE (RFC 3261 §16.10): 200 to it here, a
+    // CANCEL down each pending branch; their 487s end the INVITE.
+    if ctx.msg.method() == Some(Method::Cancel) {
+        if let Some(invite) = tm.table.find_cancelled(ctx.msg) {
+            local_reply(ctx, &tm, server, 200, "canceling");
+            tm.cancel_branches(ctx.tm.now, invite);
+            return 1;
+        }
+    }
     let dest = match destination(ctx, to) {
         Ok(d) => d,
         Err(why) => {
