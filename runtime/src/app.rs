@@ -188,6 +188,7 @@ impl<S: Script> Proxy<S> {
     ) -> Vec<Send> {
         let mut out = self.route_message(now, bytes, src, framing);
         if let Some(tm) = self.config.tm.get() {
+            self.run_failure_routes(now, tm, &mut out);
             tm.drain(&mut out);
             self.tm_wake.notify_one();
         }
@@ -203,9 +204,34 @@ impl<S: Script> Proxy<S> {
             for event in tm.table.handle_timeout(now) {
                 tm.on_event(now, event);
             }
+            self.run_failure_routes(now, tm, &mut out);
             tm.drain(&mut out);
         }
         out
+    }
+
+    /// Runs the failure routes tm queued (a transaction whose branches all
+    /// ended negatively, with `t_on_failure` armed): the route sees the
+    /// request as the request route left it, with the transaction's AVPs and
+    /// flags; `t_relay` in it starts a new branch (serial forking), `t_reply`
+    /// answers; if it does neither, the best reply goes upstream.
+    fn run_failure_routes(&self, now: std::time::Instant, tm: &crate::modules::tm::Tm, out: &mut Vec<Send>) {
+        while let Some(run) = tm.take_failure() {
+            let Some(request) = tm.table.request(run.server) else { continue };
+            VARS.with(|vars| {
+                let mut vars = vars.borrow_mut();
+                let mut ctx = Ctx::new(&request, run.state.src, &self.config, &mut vars);
+                ctx.msg_id = crate::script::next_msg_id();
+                ctx.route = RouteKind::Failure;
+                run.state.restore(&mut ctx);
+                ctx.tm.now = now;
+                ctx.tm.server = Some(run.server);
+                ctx.tm.failure_status = Some(run.status);
+                let _flow = self.script.failure_route(run.route, &mut ctx);
+                out.append(&mut ctx.out);
+            });
+            tm.after_failure(now, run.server);
+        }
     }
 
     fn route_message(
@@ -289,7 +315,7 @@ impl<S: Script> Handler for Proxy<S> {
             .collect()
     }
 
-    fn started(&self, sender: transport::Sender) {
+    fn started(self: Arc<Self>, sender: transport::Sender) {
         let _ = self.sender.set(sender.clone());
         self.start_tm_timers(sender);
         // Read the system's resolver configuration now, not on the first message.
@@ -302,27 +328,27 @@ impl<S: Script> Proxy<S> {
     /// it sleeps until the table's next deadline, or until a message wakes it,
     /// at most a second (it ends when the proxy is gone); fires the timers;
     /// sends what they queued. Builds the proxy's tm now if nothing did.
-    fn start_tm_timers(&self, sender: transport::Sender) {
+    fn start_tm_timers(self: &Arc<Self>, sender: transport::Sender) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let tm = Arc::downgrade(self.config.tm.get_or_init(&self.config));
+        let _ = self.config.tm.get_or_init(&self.config);
+        let proxy = Arc::downgrade(self);
         let wake = self.tm_wake.clone();
         rt.spawn(async move {
             loop {
-                let Some(deadline) = tm.upgrade().map(|tm| tm.table.poll_timeout()) else { return };
+                let deadline = {
+                    let Some(proxy) = proxy.upgrade() else { return };
+                    proxy.config.tm.get().and_then(|tm| tm.table.poll_timeout())
+                };
                 let cap = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
                 let at = deadline.map_or(cap, |d| tokio::time::Instant::from_std(d).min(cap));
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
                     _ = wake.notified() => {}
                 }
-                let Some(tm) = tm.upgrade() else { return };
-                let now = tokio::time::Instant::now().into_std();
-                for event in tm.table.handle_timeout(now) {
-                    tm.on_event(now, event);
-                }
-                let mut out = Vec::new();
-                tm.drain(&mut out);
-                drop(tm);
+                let out = {
+                    let Some(proxy) = proxy.upgrade() else { return };
+                    proxy.tm_timeout(tokio::time::Instant::now().into_std())
+                };
                 for send in out {
                     if let Target::Addr { transport, addr } = send.target {
                         sender

@@ -105,12 +105,68 @@ pub struct TxnCtx {
     pub server: Option<TxnId>,
     /// `t_on_failure`'s route, armed for the transaction this request creates.
     pub failure_route: Option<RouteId>,
+    /// In a failure route: the status of the reply that ended the branches.
+    pub failure_status: Option<u16>,
 }
 
 impl TxnCtx {
     pub fn new(now: Instant) -> TxnCtx {
-        TxnCtx { now, lookup: None, server: None, failure_route: None }
+        TxnCtx { now, lookup: None, server: None, failure_route: None, failure_status: None }
     }
+}
+
+/// The request as the route that relayed it left it (OpenSER keeps the
+/// transaction's copy of the message, its lumps, AVPs and flags): what a
+/// failure route starts from.
+#[derive(Clone, Debug)]
+pub struct RequestState {
+    pub src: Source,
+    edits: Edits,
+    ruri: Option<String>,
+    dst_uri: Option<String>,
+    avps: crate::script::Avps,
+    flags: u32,
+    branch_flags: u32,
+    force_rport: bool,
+    force_local_rport: bool,
+}
+
+impl RequestState {
+    fn capture(ctx: &Ctx) -> RequestState {
+        RequestState {
+            src: ctx.src,
+            edits: ctx.edits.clone(),
+            ruri: ctx.ruri.clone(),
+            dst_uri: ctx.dst_uri.clone(),
+            avps: ctx.avps.clone(),
+            flags: ctx.flags,
+            branch_flags: ctx.branch_flags,
+            force_rport: ctx.force_rport,
+            force_local_rport: ctx.force_local_rport,
+        }
+    }
+
+    /// Puts the state back on a context made for the transaction's request.
+    pub fn restore(&self, ctx: &mut Ctx) {
+        ctx.edits = self.edits.clone();
+        ctx.ruri = self.ruri.clone();
+        ctx.dst_uri = self.dst_uri.clone();
+        ctx.avps = self.avps.clone();
+        ctx.flags = self.flags;
+        ctx.branch_flags = self.branch_flags;
+        ctx.force_rport = self.force_rport;
+        ctx.force_local_rport = self.force_local_rport;
+    }
+}
+
+/// A failure route to run (the pipeline runs them: it has the script).
+#[derive(Debug)]
+pub struct FailureRun {
+    pub server: TxnId,
+    pub route: RouteId,
+    /// The best negative final's status.
+    pub status: u16,
+    pub state: RequestState,
 }
 
 /// One branch of a server transaction.
@@ -147,6 +203,8 @@ struct Cell {
     final_sent: bool,
     /// A CANCEL for the request arrived (`t_was_cancelled`).
     cancelled: bool,
+    /// The request as the last `t_relay` left it (for a failure route).
+    state: Option<RequestState>,
     failure_route: Option<RouteId>,
 }
 
@@ -158,6 +216,8 @@ pub struct Tm {
     cells: Mutex<HashMap<TxnId, Cell>>,
     /// Client transaction → its server transaction.
     uplinks: Mutex<HashMap<TxnId, TxnId>>,
+    /// Failure routes to run.
+    failures: Mutex<Vec<FailureRun>>,
 }
 
 fn secs(params: &ModParams, name: &str) -> Duration {
@@ -192,6 +252,31 @@ impl Tm {
             server_header: server_header.to_string(),
             cells: Mutex::new(HashMap::new()),
             uplinks: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The next failure route to run, if any.
+    pub fn take_failure(&self) -> Option<FailureRun> {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        (!f.is_empty()).then(|| f.remove(0))
+    }
+
+    /// After a failure route: when it started no new branch and sent no final,
+    /// the best reply goes upstream.
+    pub fn after_failure(&self, now: Instant, server: TxnId) {
+        let send = {
+            let mut cells = self.cells();
+            let Some(cell) = cells.get_mut(&server) else { return };
+            if cell.final_sent || cell.branches.iter().any(|b| b.status == 0) {
+                None
+            } else {
+                cell.final_sent = true;
+                cell.best.as_ref().map(|(_, b)| b.clone())
+            }
+        };
+        if let Some(bytes) = send {
+            self.send_upstream(now, server, bytes);
         }
     }
 
@@ -340,11 +425,23 @@ impl Tm {
                 if better {
                     cell.best = Some((status, bytes));
                 }
-                if cell.branches.iter().all(|b| b.status >= 200) {
+                if !cell.branches.iter().all(|b| b.status >= 200) {
+                    None
+                } else if let (Some(route), Some(state)) = (cell.failure_route, cell.state.clone()) {
+                    // t_on_failure armed: the failure route decides (one
+                    // shot: it re-arms with t_on_failure if it relays again).
+                    cell.failure_route = None;
+                    let status = cell.best.as_ref().map_or(status, |(s, _)| *s);
+                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(FailureRun {
+                        server,
+                        route,
+                        status,
+                        state,
+                    });
+                    None
+                } else {
                     cell.final_sent = true;
                     cell.best.as_ref().map(|(_, b)| b.clone())
-                } else {
-                    None
                 }
             }
         };
@@ -481,6 +578,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     best: None,
                     final_sent: false,
                     cancelled: false,
+                    state: None,
                     failure_route: ctx.tm.failure_route,
                 },
             );
@@ -589,8 +687,8 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, mut dest: Dest) -> i32 {
 }
 
 fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
-    if ctx.route != crate::script::RouteKind::Request {
-        tracing::error!("t_relay: only the request route is implemented");
+    if !matches!(ctx.route, crate::script::RouteKind::Request | crate::script::RouteKind::Failure) {
+        tracing::error!("t_relay: only in request and failure routes");
         return -1;
     }
     let tm = ctx.config.tm.get_or_init(ctx.config).clone();
@@ -607,6 +705,12 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
             return if rc >= 0 { 1 } else { rc };
         }
     };
+    // What a failure route will start from, and which one is armed (as
+    // OpenSER's t_relay copies t_on_failure's choice into the transaction).
+    if let Some(cell) = tm.cells().get_mut(&server) {
+        cell.failure_route = ctx.tm.failure_route;
+        cell.state = Some(RequestState::capture(ctx));
+    }
     // A CANCEL of a pending INVITE (RFC 3261 §16.10): 200 to it here, a
     // CANCEL down each pending branch; their 487s end the INVITE.
     if ctx.msg.method() == Some(Method::Cancel) {
@@ -690,6 +794,48 @@ pub fn t_check_trans(ctx: &mut Ctx) -> i32 {
         RequestOutcome::NoMatch => -1,
         RequestOutcome::Retransmission { .. } | RequestOutcome::AckAbsorbed { .. } => 0,
         RequestOutcome::Ack2xx { .. } => 1,
+    }
+}
+
+/// `t_on_failure("N")`: the failure_route the transaction this request makes
+/// (or made) runs when all its branches end negatively; `"0"` disarms.
+pub fn t_on_failure(ctx: &mut Ctx, route: RouteId) -> i32 {
+    ctx.tm.failure_route = (route != 0).then_some(route);
+    if let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) {
+        if let Some(cell) = tm.cells().get_mut(&server) {
+            cell.failure_route = ctx.tm.failure_route;
+        }
+    }
+    1
+}
+
+/// `t_check_status("re")`: whether the status matches — in a failure route the
+/// reply that ended the branches, in a reply route the reply, elsewhere the
+/// last reply the transaction sent. 1 / -1.
+pub fn t_check_status(ctx: &mut Ctx, re: &crate::script::args::Regex) -> i32 {
+    let status = match ctx.route {
+        crate::script::RouteKind::Failure => ctx.tm.failure_status,
+        crate::script::RouteKind::OnReply => ctx.msg.status(),
+        _ => ctx.tm.server.and_then(|s| ctx.config.tm.get().and_then(|tm| tm.table.status(s))).filter(|s| *s != 0),
+    };
+    match status {
+        Some(code) if re.is_match(&code.to_string()) => 1,
+        _ => -1,
+    }
+}
+
+/// `t_was_cancelled()`: in a failure route, whether a CANCEL for the request
+/// arrived. 1 / -1.
+pub fn t_was_cancelled(ctx: &mut Ctx) -> i32 {
+    let cancelled = ctx
+        .tm
+        .server
+        .and_then(|s| ctx.config.tm.get().and_then(|tm| tm.cells().get(&s).map(|c| c.cancelled)))
+        .unwrap_or(false);
+    if cancelled {
+        1
+    } else {
+        -1
     }
 }
 

@@ -33,6 +33,8 @@ mod udp;
 use std::fmt;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::sip::Framing;
@@ -143,8 +145,9 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Called once by [`Server::start`] ([`Bound::start`]), before the first message, with a
     /// [`Sender`] for messages sent later, outside `handle` (after a DNS lookup,
-    /// a timer …). Nothing by default.
-    fn started(&self, sender: Sender) {
+    /// a timer …), and the handler itself shared, for the tasks that need it.
+    /// Nothing by default.
+    fn started(self: Arc<Self>, sender: Sender) {
         let _ = sender;
     }
 }

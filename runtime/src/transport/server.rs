@@ -216,7 +216,7 @@ impl Bound {
             shutdown: shutdown_rx,
             tasks: Tracker::default(),
         });
-        shared.handler.started(Sender(Arc::downgrade(&shared)));
+        shared.handler.clone().started(Sender(Arc::downgrade(&shared)));
         for (local, sockets) in udp_groups {
             for w in 0..config.workers {
                 let socket = sockets[w % sockets.len()].clone();

@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "re", kind: K::Regex }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "match the reply code (last sent reply, received reply, or winning failure reply) against a regex",
         },
         Function {
@@ -69,7 +69,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "route", kind: K::FailureRoute }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "arm the failure_route run when the transaction ends with a negative reply",
         },
         Function {
@@ -165,7 +165,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::FAILURE.or(R::ONREPLY),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "true if the UAC cancelled this INVITE transaction",
         },
         Function {

@@ -1,0 +1,204 @@
+//! tm's failure routes on real UDP sockets (127.0.0.1, ephemeral ports): a
+//! route written the way the code generator writes
+//!
+//! ```text
+//! route { t_on_failure("1"); $du = "sip:UAS1"; t_relay(); exit; }
+//! failure_route[1] {
+//!     if (t_was_cancelled()) { exit; }
+//!     if (t_check_status("486|408")) { $du = "sip:UAS2"; t_relay(); exit; }
+//!     t_reply("480", "Nobody Home");
+//! }
+//! ```
+//!
+//! A 486 from the first UAS runs the failure route, which relays to the second
+//! (serial forking): its 200 reaches the UAC and the first UAS got its ACK; a
+//! first UAS that never answers times out (408) into the same route; another
+//! negative final gets the route's own reply; with the route not armed the
+//! best reply goes upstream as it is.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serc_runtime::app::{Proxy, Script};
+use serc_runtime::modules::tm;
+use serc_runtime::proxy::{Local, Transport as ProxyTransport};
+use serc_runtime::script::args::{compile_regex, Format, Regex, ReplyCode};
+use serc_runtime::script::{Config, Ctx, Flow, Value};
+use serc_runtime::sip::{Framing, HeaderName, Message, Method, StartLine};
+use serc_runtime::transport::{Listen, Server, ServerConfig};
+use tokio::net::UdpSocket;
+
+struct Failover {
+    first: SocketAddr,
+    second: SocketAddr,
+    /// Whether the request route arms `failure_route[1]`.
+    arm: bool,
+    busy_or_timeout: Regex,
+}
+
+impl Script for Failover {
+    fn request(&self, ctx: &mut Ctx) -> Flow {
+        if self.arm {
+            tm::t_on_failure(ctx, 1);
+        }
+        ctx.dst_uri = Some(format!("sip:{}", self.first));
+        tm::t_relay_0(ctx);
+        Flow::Exit
+    }
+
+    fn failure_route(&self, id: u32, ctx: &mut Ctx) -> Flow {
+        assert_eq!(id, 1);
+        if tm::t_was_cancelled(ctx) > 0 {
+            return Flow::Exit;
+        }
+        if tm::t_check_status(ctx, &self.busy_or_timeout) > 0 {
+            ctx.dst_uri = Some(format!("sip:{}", self.second));
+            tm::t_relay_0(ctx);
+            return Flow::Exit;
+        }
+        tm::t_reply(ctx, &ReplyCode::Fixed(480), &Format::literal("Nobody Home"));
+        Flow::Exit
+    }
+}
+
+struct Setup {
+    handle: serc_runtime::transport::ServerHandle,
+    proxy: SocketAddr,
+    uac: UdpSocket,
+    first: UdpSocket,
+    second: UdpSocket,
+}
+
+async fn start(arm: bool, fr_timer: i64) -> Setup {
+    let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let script = Failover {
+        first: first.local_addr().unwrap(),
+        second: second.local_addr().unwrap(),
+        arm,
+        busy_or_timeout: compile_regex("486|408").unwrap(),
+    };
+    let mut config = Config { locals: vec![Local::new(ProxyTransport::Udp, addr)], ..Config::default() };
+    config.params.set("tm", "fr_timer", Value::Int(fr_timer));
+    let proxy = Arc::new(Proxy::new(script, config));
+    let server = ServerConfig { listens: vec![Listen::udp(addr)], workers: 2, ..ServerConfig::default() };
+    let handle = Server::start(server, proxy).await.expect("the proxy starts");
+    Setup { handle, proxy: addr, uac, first, second }
+}
+
+fn invite(client: SocketAddr, branch: &str) -> String {
+    format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {client};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         To: Bob <sip:bob@biloxi.example.com>\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+         Call-ID: {branch}@{client}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{client}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn answer(req: &Message, code: u16, reason: &str) -> String {
+    let raw = String::from_utf8_lossy(req.bytes()).to_string();
+    let keep = |l: &&str| ["Via:", "From:", "Call-ID:", "CSeq:"].iter().any(|p| l.starts_with(p));
+    let lines: String = raw.split("\r\n").filter(keep).map(|l| format!("{l}\r\n")).collect();
+    format!(
+        "SIP/2.0 {code} {reason}\r\n{lines}To: Bob <sip:bob@biloxi.example.com>;tag=uas\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+async fn recv_within(sock: &UdpSocket, wait: Duration) -> Option<Message> {
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await.ok()?.unwrap();
+    Some(Message::parse(Bytes::copy_from_slice(&buf[..n]), Framing::Datagram).expect("it parses"))
+}
+
+/// The next message that is not a 100 (UAC side) or a timer-A copy of an
+/// INVITE already seen (UAS side).
+async fn next(sock: &UdpSocket, skip_invites: bool) -> Message {
+    loop {
+        let m = recv_within(sock, Duration::from_secs(5)).await.expect("a message within 5 s");
+        if m.status() == Some(100) || (skip_invites && m.method() == Some(Method::Invite)) {
+            continue;
+        }
+        return m;
+    }
+}
+
+fn reason(msg: &Message) -> &str {
+    match msg.start {
+        StartLine::Response { reason, .. } => msg.text(reason),
+        StartLine::Request { .. } => "",
+    }
+}
+
+fn top_via(msg: &Message) -> String {
+    msg.values(HeaderName::Via).next().map(|v| msg.text(v).to_string()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_first_destination_fails_over_to_the_second() {
+    let s = start(true, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKfo1").as_bytes(), s.proxy).await.unwrap();
+    let to_first = next(&s.first, false).await;
+    assert_eq!(to_first.method(), Some(Method::Invite));
+    s.first.send_to(answer(&to_first, 486, "Busy Here").as_bytes(), s.proxy).await.unwrap();
+    // The first UAS gets the ACK of its 486 (hop by hop) …
+    let ack = next(&s.first, true).await;
+    assert_eq!(ack.method(), Some(Method::Ack));
+    // … and the failure route relays the INVITE to the second: a new branch
+    // of the same transaction, with the request as the request route left it.
+    let to_second = next(&s.second, false).await;
+    assert_eq!(to_second.method(), Some(Method::Invite));
+    assert_ne!(top_via(&to_second), top_via(&to_first), "a branch of its own");
+    assert!(top_via(&to_second).ends_with(".1"), "the second branch: {}", top_via(&to_second));
+    s.second.send_to(answer(&to_second, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    let ok = next(&s.uac, false).await;
+    assert_eq!(ok.status(), Some(200), "the UAC gets the second destination's 200, not the 486");
+    assert!(recv_within(&s.uac, Duration::from_millis(300)).await.is_none(), "and nothing else");
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_runs_the_failure_route_too() {
+    let s = start(true, 1).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKfo2").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.first, false).await.method(), Some(Method::Invite));
+    // The first never answers: after fr_timer (1 s) the 408 runs the route.
+    let to_second = next(&s.second, false).await;
+    assert_eq!(to_second.method(), Some(Method::Invite));
+    s.second.send_to(answer(&to_second, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac, false).await.status(), Some(200));
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_failures_get_the_routes_reply_and_unarmed_ones_the_best_reply() {
+    let s = start(true, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKfo3").as_bytes(), s.proxy).await.unwrap();
+    let to_first = next(&s.first, false).await;
+    s.first.send_to(answer(&to_first, 404, "Not Found").as_bytes(), s.proxy).await.unwrap();
+    let r = next(&s.uac, false).await;
+    assert_eq!((r.status(), reason(&r)), (Some(480), "Nobody Home"));
+    assert!(recv_within(&s.second, Duration::from_millis(200)).await.is_none());
+    s.handle.shutdown().await;
+
+    let s = start(false, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKfo4").as_bytes(), s.proxy).await.unwrap();
+    let to_first = next(&s.first, false).await;
+    s.first.send_to(answer(&to_first, 486, "Busy Here").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac, false).await.status(), Some(486), "no failure route armed: the reply as it is");
+    s.handle.shutdown().await;
+}
