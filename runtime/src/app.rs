@@ -272,8 +272,18 @@ impl<S: Script> Proxy<S> {
                     if let Some(tm) = self.config.tm.get() {
                         let outcome = tm.table.handle_response(now, &msg);
                         if outcome != crate::tm::ResponseOutcome::NoMatch {
+                            // The transaction's onreply_route[N] (t_on_reply), with
+                            // its AVPs; `drop` there drops a provisional reply.
+                            let armed =
+                                if outcome.pass_up() { outcome.id().and_then(|id| tm.reply_route(id)) } else { None };
+                            if let Some((route, avps)) = armed {
+                                ctx.avps = avps;
+                                if self.script.onreply_route(route, &mut ctx) == Flow::Drop && code < 200 {
+                                    return std::mem::take(&mut ctx.out);
+                                }
+                            }
                             tm.on_response(now, outcome, &msg, &ctx.edits, &self.config.locals);
-                            return Vec::new();
+                            return std::mem::take(&mut ctx.out);
                         }
                     }
                     let mut edits = ctx.edits.clone();

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serc_runtime::app::{Proxy, Script};
-use serc_runtime::modules::tm;
+use serc_runtime::modules::{textops, tm};
 use serc_runtime::proxy::{Local, Transport as ProxyTransport};
 use serc_runtime::script::args::{compile_regex, Format, Regex, ReplyCode};
 use serc_runtime::script::{Config, Ctx, Flow, Value};
@@ -35,6 +35,8 @@ struct Failover {
     second: SocketAddr,
     /// Whether the request route arms `failure_route[1]`.
     arm: bool,
+    /// Whether it arms `onreply_route[2]` (drops 180s, marks the others).
+    on_reply: bool,
     busy_or_timeout: Regex,
 }
 
@@ -43,9 +45,21 @@ impl Script for Failover {
         if self.arm {
             tm::t_on_failure(ctx, 1);
         }
+        if self.on_reply {
+            tm::t_on_reply(ctx, 2);
+        }
         ctx.dst_uri = Some(format!("sip:{}", self.first));
         tm::t_relay_0(ctx);
         Flow::Exit
+    }
+
+    fn onreply_route(&self, id: u32, ctx: &mut Ctx) -> Flow {
+        assert_eq!(id, 2);
+        if ctx.msg.status() == Some(180) {
+            return Flow::Drop;
+        }
+        textops::append_hf_1(ctx, &Format::literal("X-Seen: onreply_route[2]\r\n"));
+        Flow::Return(1)
     }
 
     fn failure_route(&self, id: u32, ctx: &mut Ctx) -> Flow {
@@ -72,6 +86,10 @@ struct Setup {
 }
 
 async fn start(arm: bool, fr_timer: i64) -> Setup {
+    start_with(arm, false, fr_timer).await
+}
+
+async fn start_with(arm: bool, on_reply: bool, fr_timer: i64) -> Setup {
     let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -82,6 +100,7 @@ async fn start(arm: bool, fr_timer: i64) -> Setup {
         first: first.local_addr().unwrap(),
         second: second.local_addr().unwrap(),
         arm,
+        on_reply,
         busy_or_timeout: compile_regex("486|408").unwrap(),
     };
     let mut config = Config { locals: vec![Local::new(ProxyTransport::Udp, addr)], ..Config::default() };
@@ -200,5 +219,22 @@ async fn other_failures_get_the_routes_reply_and_unarmed_ones_the_best_reply() {
     let to_first = next(&s.first, false).await;
     s.first.send_to(answer(&to_first, 486, "Busy Here").as_bytes(), s.proxy).await.unwrap();
     assert_eq!(next(&s.uac, false).await.status(), Some(486), "no failure route armed: the reply as it is");
+    s.handle.shutdown().await;
+}
+
+/// `t_on_reply("2")`: `onreply_route[2]` sees the transaction's replies;
+/// `drop` there drops a provisional, its edits go with the reply relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_armed_reply_route_drops_provisionals_and_edits_replies() {
+    let s = start_with(false, true, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKor1").as_bytes(), s.proxy).await.unwrap();
+    let to_first = next(&s.first, false).await;
+    s.first.send_to(answer(&to_first, 180, "Ringing").as_bytes(), s.proxy).await.unwrap();
+    s.first.send_to(answer(&to_first, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    let r = next(&s.uac, false).await;
+    assert_eq!(r.status(), Some(200), "the 180 was dropped by the reply route");
+    let seen: Vec<&str> = r.headers_by_text("X-Seen").map(|h| r.text(h.value)).collect();
+    assert_eq!(seen, ["onreply_route[2]"]);
     s.handle.shutdown().await;
 }

@@ -107,11 +107,13 @@ pub struct TxnCtx {
     pub failure_route: Option<RouteId>,
     /// In a failure route: the status of the reply that ended the branches.
     pub failure_status: Option<u16>,
+    /// `t_on_reply`'s route, armed for the transaction this request creates.
+    pub reply_route: Option<RouteId>,
 }
 
 impl TxnCtx {
     pub fn new(now: Instant) -> TxnCtx {
-        TxnCtx { now, lookup: None, server: None, failure_route: None, failure_status: None }
+        TxnCtx { now, lookup: None, server: None, failure_route: None, failure_status: None, reply_route: None }
     }
 }
 
@@ -206,6 +208,8 @@ struct Cell {
     /// The request as the last `t_relay` left it (for a failure route).
     state: Option<RequestState>,
     failure_route: Option<RouteId>,
+    /// `onreply_route[N]` for the replies of its branches (`t_on_reply`).
+    reply_route: Option<RouteId>,
 }
 
 /// tm's state in a proxy: see the module documentation.
@@ -254,6 +258,16 @@ impl Tm {
             uplinks: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The `onreply_route[N]` armed for the transaction of client transaction
+    /// `client`, with the transaction's AVPs.
+    pub fn reply_route(&self, client: TxnId) -> Option<(RouteId, crate::script::Avps)> {
+        let server = self.uplinks().get(&client).copied()?;
+        let cells = self.cells();
+        let cell = cells.get(&server)?;
+        let avps = cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default();
+        Some((cell.reply_route?, avps))
     }
 
     /// The next failure route to run, if any.
@@ -579,6 +593,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     final_sent: false,
                     cancelled: false,
                     state: None,
+                    reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
                 },
             );
@@ -709,6 +724,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
     // OpenSER's t_relay copies t_on_failure's choice into the transaction).
     if let Some(cell) = tm.cells().get_mut(&server) {
         cell.failure_route = ctx.tm.failure_route;
+        cell.reply_route = ctx.tm.reply_route.or(cell.reply_route);
         cell.state = Some(RequestState::capture(ctx));
     }
     // A CANCEL of a pending INVITE (RFC 3261 §16.10): 200 to it here, a
@@ -804,6 +820,18 @@ pub fn t_on_failure(ctx: &mut Ctx, route: RouteId) -> i32 {
     if let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) {
         if let Some(cell) = tm.cells().get_mut(&server) {
             cell.failure_route = ctx.tm.failure_route;
+        }
+    }
+    1
+}
+
+/// `t_on_reply("N")`: `onreply_route[N]` runs for the replies of the
+/// transaction this request makes (or made); `"0"` disarms.
+pub fn t_on_reply(ctx: &mut Ctx, route: RouteId) -> i32 {
+    ctx.tm.reply_route = (route != 0).then_some(route);
+    if let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) {
+        if let Some(cell) = tm.cells().get_mut(&server) {
+            cell.reply_route = ctx.tm.reply_route;
         }
     }
     1

@@ -77,7 +77,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "route", kind: K::ReplyRoute }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "arm the onreply_route run for each received reply",
         },
         Function {
