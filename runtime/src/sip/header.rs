@@ -203,7 +203,7 @@ fn starts_with_name<const N: usize>(buf: &[u8], lower: &[u8; N]) -> Option<usize
 /// bit 0x40 set, so `(t & 0x40) >> 1` is the case bit to force in `s` (`-` and
 /// digits are compared exactly). Words overlap when the length is not a multiple.
 #[inline(always)]
-fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
+pub(crate) fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
     #[inline(always)]
     fn w64(b: &[u8], at: usize) -> u64 {
         b.get(at..at + 8).map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()))

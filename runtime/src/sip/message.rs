@@ -154,8 +154,10 @@ const MAX_CSEQ: u64 = (1 << 31) - 1;
 impl Message {
     /// Parses and validates a message.
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
-        let p =
-            Parser { buf: &buf, reply_headers: Vec::new(), headers: Vec::new(), is_request: true }.parse(framing)?;
+        // Room for the headers of a typical message, allocated once (a `reserve`
+        // on an empty vector takes the slower growth path).
+        let headers = Vec::with_capacity(20);
+        let p = Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true }.parse(framing)?;
         // The buffer moves into the message (no reference count taken and dropped).
         Ok(Message {
             buf,
@@ -417,7 +419,6 @@ impl Parser<'_> {
             }
         };
         // Header lines, up to the empty line.
-        self.headers.reserve(20);
         let body_start;
         loop {
             if next >= buf.len() {
