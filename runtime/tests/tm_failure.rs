@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serc_runtime::app::{Proxy, Script};
-use serc_runtime::modules::{textops, tm};
+use serc_runtime::modules::{core, textops, tm};
 use serc_runtime::proxy::{Local, Transport as ProxyTransport};
 use serc_runtime::script::args::{compile_regex, Format, Regex, ReplyCode};
 use serc_runtime::script::{Config, Ctx, Flow, Value};
@@ -37,6 +37,8 @@ struct Failover {
     arm: bool,
     /// Whether it arms `onreply_route[2]` (drops 180s, marks the others).
     on_reply: bool,
+    /// Whether it forks to both destinations at once (`append_branch`).
+    fork: bool,
     busy_or_timeout: Regex,
 }
 
@@ -48,7 +50,12 @@ impl Script for Failover {
         if self.on_reply {
             tm::t_on_reply(ctx, 2);
         }
-        ctx.dst_uri = Some(format!("sip:{}", self.first));
+        if self.fork {
+            ctx.ruri = Some(format!("sip:bob@{}", self.first));
+            core::append_branch_1(ctx, &Format::literal(&format!("sip:bob@{}", self.second)));
+        } else {
+            ctx.dst_uri = Some(format!("sip:{}", self.first));
+        }
         tm::t_relay_0(ctx);
         Flow::Exit
     }
@@ -86,10 +93,10 @@ struct Setup {
 }
 
 async fn start(arm: bool, fr_timer: i64) -> Setup {
-    start_with(arm, false, fr_timer).await
+    start_with(arm, false, false, fr_timer).await
 }
 
-async fn start_with(arm: bool, on_reply: bool, fr_timer: i64) -> Setup {
+async fn start_with(arm: bool, on_reply: bool, fork: bool, fr_timer: i64) -> Setup {
     let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -101,6 +108,7 @@ async fn start_with(arm: bool, on_reply: bool, fr_timer: i64) -> Setup {
         second: second.local_addr().unwrap(),
         arm,
         on_reply,
+        fork,
         busy_or_timeout: compile_regex("486|408").unwrap(),
     };
     let mut config = Config { locals: vec![Local::new(ProxyTransport::Udp, addr)], ..Config::default() };
@@ -226,7 +234,7 @@ async fn other_failures_get_the_routes_reply_and_unarmed_ones_the_best_reply() {
 /// `drop` there drops a provisional, its edits go with the reply relayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_armed_reply_route_drops_provisionals_and_edits_replies() {
-    let s = start_with(false, true, 30).await;
+    let s = start_with(false, true, false, 30).await;
     let uac = s.uac.local_addr().unwrap();
     s.uac.send_to(invite(uac, "z9hG4bKor1").as_bytes(), s.proxy).await.unwrap();
     let to_first = next(&s.first, false).await;
@@ -236,5 +244,32 @@ async fn an_armed_reply_route_drops_provisionals_and_edits_replies() {
     assert_eq!(r.status(), Some(200), "the 180 was dropped by the reply route");
     let seen: Vec<&str> = r.headers_by_text("X-Seen").map(|h| r.text(h.value)).collect();
     assert_eq!(seen, ["onreply_route[2]"]);
+    s.handle.shutdown().await;
+}
+
+/// Parallel forking (RFC 3261 §16.6): the Request-URI and an appended branch
+/// get the INVITE at once; the first 2xx goes upstream and the other branch,
+/// which is ringing, is CANCELled (§16.7 step 10); its 487 stays at the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_branches_and_the_first_2xx_cancels_the_others() {
+    let s = start_with(false, false, true, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKfork1").as_bytes(), s.proxy).await.unwrap();
+    let at_first = next(&s.first, false).await;
+    let at_second = next(&s.second, false).await;
+    assert_eq!((at_first.method(), at_second.method()), (Some(Method::Invite), Some(Method::Invite)));
+    assert!(top_via(&at_first).ends_with(".0") && top_via(&at_second).ends_with(".1"), "two branches");
+    assert_eq!(at_second.request_uri(), Some(format!("sip:bob@{}", s.second.local_addr().unwrap()).as_str()));
+    s.first.send_to(answer(&at_first, 180, "Ringing").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac, false).await.status(), Some(180));
+    s.second.send_to(answer(&at_second, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac, false).await.status(), Some(200));
+    let cancel = next(&s.first, true).await;
+    assert_eq!(cancel.method(), Some(Method::Cancel), "the ringing branch is cancelled");
+    assert_eq!(top_via(&cancel), top_via(&at_first));
+    s.first.send_to(answer(&cancel, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    s.first.send_to(answer(&at_first, 487, "Request Terminated").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.first, true).await.method(), Some(Method::Ack), "its 487 is ACKed by the proxy");
+    assert!(recv_within(&s.uac, Duration::from_millis(300)).await.is_none(), "the 487 stays at the proxy");
     s.handle.shutdown().await;
 }

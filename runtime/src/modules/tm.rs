@@ -25,8 +25,10 @@
 //! - `t_relay()` / `t_relay("proto:ip:port")`: creates the server transaction
 //!   (a retransmission: the last reply is resent and it returns 0, so the
 //!   script stops); an ACK has no transaction of its own and is forwarded
-//!   statelessly (as `forward()`); an INVITE gets `100 Giving a try`; then one
-//!   branch to `$du`, the Request-URI or the given socket, built as `forward()`
+//!   statelessly (as `forward()`); an INVITE gets `100 Giving a try`; then a
+//!   branch to `$du`, the Request-URI or the given socket, and one per
+//!   appended branch (`append_branch`, `lookup`'s further contacts) at once
+//!   (parallel forking; the first 2xx CANCELs the others, §16.7 step 10), built as `forward()`
 //!   builds it (received/rport on the top Via, our Via, Record-Route as rr
 //!   left it) with a branch of its own per client transaction. A destination
 //!   that is a host name is not resolved in this slice: the transaction is
@@ -362,10 +364,19 @@ impl Tm {
     /// (RFC 3261 §16.10): at once those that had a provisional response, the
     /// others when they get one (§9.1: no CANCEL before a provisional).
     fn cancel_branches(&self, now: Instant, invite: TxnId) {
+        self.cancel_pending(now, invite, true);
+    }
+
+    /// CANCELs the branches of `invite` without a final (see
+    /// [`Tm::cancel_branches`]); `by_request`: a CANCEL asked for it (what
+    /// `t_was_cancelled` tells), rather than a 2xx on another branch.
+    fn cancel_pending(&self, now: Instant, invite: TxnId, by_request: bool) {
         let ready: Vec<TxnId> = {
             let mut cells = self.cells();
             let Some(cell) = cells.get_mut(&invite) else { return };
-            cell.cancelled = true;
+            if by_request {
+                cell.cancelled = true;
+            }
             let mut ready = Vec::new();
             for b in cell.branches.iter_mut().filter(|b| b.status == 0 && b.cancel == Cancel::No) {
                 if self.table.state(b.client) == Some(crate::tm::State::Proceeding) {
@@ -461,6 +472,10 @@ impl Tm {
         };
         if let Some(bytes) = send {
             self.send_upstream(now, server, bytes);
+        }
+        // RFC 3261 §16.7 step 10: a 2xx ends the other branches of an INVITE.
+        if (200..300).contains(&status) {
+            self.cancel_pending(now, server, false);
         }
     }
 
@@ -736,18 +751,48 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
             return 1;
         }
     }
-    let dest = match destination(ctx, to) {
-        Ok(d) => d,
-        Err(why) => {
-            tracing::warn!(why, "t_relay: bad destination: 478");
-            local_reply(ctx, &tm, server, 478, "Unresolvable destination");
-            return 0;
+    // The branches, forked in parallel (RFC 3261 §16.6): the Request-URI
+    // (with $du), then each appended one (append_branch, lookup's further
+    // contacts), as OpenSER's t_relay forks them; with an explicit socket,
+    // the Request-URI's alone. They are used up (a failure route starts anew).
+    let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
+    let mut dests = Vec::with_capacity(1 + extra.len());
+    match destination(ctx, to) {
+        Ok(d) => dests.push((None, d)),
+        Err(why) => tracing::warn!(why, "t_relay: a branch has no destination"),
+    }
+    for b in extra {
+        let (ruri, du) = (ctx.ruri.replace(b.uri.clone()), std::mem::replace(&mut ctx.dst_uri, b.dst_uri.clone()));
+        match destination(ctx, None) {
+            Ok(d) => dests.push((Some(b), d)),
+            Err(why) => tracing::warn!(why, uri = b.uri, "t_relay: a branch has no destination"),
         }
-    };
+        ctx.ruri = ruri;
+        ctx.dst_uri = du;
+    }
+    if dests.is_empty() {
+        tracing::warn!("t_relay: no branch can be sent: 478");
+        local_reply(ctx, &tm, server, 478, "Unresolvable destination");
+        return 0;
+    }
     if ctx.msg.method() == Some(Method::Invite) && tm.table.status(server) == Some(0) {
         local_reply(ctx, &tm, server, 100, "Giving a try");
     }
-    start_branch(ctx, &tm, server, dest)
+    let mut rc = -1;
+    for (branch, dest) in dests {
+        let sent = match branch {
+            None => start_branch(ctx, &tm, server, dest),
+            Some(b) => {
+                let (ruri, du) = (ctx.ruri.replace(b.uri), std::mem::replace(&mut ctx.dst_uri, b.dst_uri));
+                let sent = start_branch(ctx, &tm, server, dest);
+                ctx.ruri = ruri;
+                ctx.dst_uri = du;
+                sent
+            }
+        };
+        rc = rc.max(sent);
+    }
+    rc
 }
 
 /// `t_relay()`: statefully to `$du` or the Request-URI.
