@@ -222,6 +222,7 @@ impl<S: Script> Proxy<S> {
                 let mut vars = vars.borrow_mut();
                 let mut ctx = Ctx::new(&request, run.state.src, &self.config, &mut vars);
                 ctx.msg_id = crate::script::next_msg_id();
+                ctx.script = Some(&self.script);
                 ctx.route = RouteKind::Failure;
                 run.state.restore(&mut ctx);
                 ctx.tm.now = now;
@@ -258,6 +259,7 @@ impl<S: Script> Proxy<S> {
             let mut ctx = Ctx::new(&msg, src, &self.config, &mut vars);
             ctx.msg_id = crate::script::next_msg_id();
             ctx.tm.now = now;
+            ctx.script = Some(&self.script);
             match msg.start {
                 StartLine::Request { .. } => {
                     ctx.route = RouteKind::Request;

@@ -39,6 +39,9 @@ struct Failover {
     on_reply: bool,
     /// Whether it forks to both destinations at once (`append_branch`).
     fork: bool,
+    /// Whether it arms `branch_route[3]` (drops the branch to the second,
+    /// marks the others).
+    branch_route: bool,
     busy_or_timeout: Regex,
 }
 
@@ -50,6 +53,9 @@ impl Script for Failover {
         if self.on_reply {
             tm::t_on_reply(ctx, 2);
         }
+        if self.branch_route {
+            tm::t_on_branch(ctx, 3);
+        }
         if self.fork {
             ctx.ruri = Some(format!("sip:bob@{}", self.first));
             core::append_branch_1(ctx, &Format::literal(&format!("sip:bob@{}", self.second)));
@@ -58,6 +64,16 @@ impl Script for Failover {
         }
         tm::t_relay_0(ctx);
         Flow::Exit
+    }
+
+    fn branch_route(&self, id: u32, ctx: &mut Ctx) -> Flow {
+        assert_eq!(id, 3);
+        if ctx.request_uri().ends_with(&self.second.to_string()) {
+            return Flow::Drop;
+        }
+        let mark = format!("X-Branch: {}\r\n", ctx.request_uri());
+        textops::append_hf_1(ctx, &Format::literal(&mark));
+        Flow::Return(1)
     }
 
     fn onreply_route(&self, id: u32, ctx: &mut Ctx) -> Flow {
@@ -97,6 +113,10 @@ async fn start(arm: bool, fr_timer: i64) -> Setup {
 }
 
 async fn start_with(arm: bool, on_reply: bool, fork: bool, fr_timer: i64) -> Setup {
+    start_full(arm, on_reply, fork, false, fr_timer).await
+}
+
+async fn start_full(arm: bool, on_reply: bool, fork: bool, branch_route: bool, fr_timer: i64) -> Setup {
     let uac = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -109,6 +129,7 @@ async fn start_with(arm: bool, on_reply: bool, fork: bool, fr_timer: i64) -> Set
         arm,
         on_reply,
         fork,
+        branch_route,
         busy_or_timeout: compile_regex("486|408").unwrap(),
     };
     let mut config = Config { locals: vec![Local::new(ProxyTransport::Udp, addr)], ..Config::default() };
@@ -271,5 +292,21 @@ async fn parallel_branches_and_the_first_2xx_cancels_the_others() {
     s.first.send_to(answer(&at_first, 487, "Request Terminated").as_bytes(), s.proxy).await.unwrap();
     assert_eq!(next(&s.first, true).await.method(), Some(Method::Ack), "its 487 is ACKed by the proxy");
     assert!(recv_within(&s.uac, Duration::from_millis(300)).await.is_none(), "the 487 stays at the proxy");
+    s.handle.shutdown().await;
+}
+
+/// `t_on_branch("3")`: `branch_route[3]` runs for each branch with its own
+/// Request-URI; what it adds goes with that branch only, `drop` drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_route_runs_per_branch() {
+    let s = start_full(false, false, true, true, 30).await;
+    let uac = s.uac.local_addr().unwrap();
+    s.uac.send_to(invite(uac, "z9hG4bKbr1").as_bytes(), s.proxy).await.unwrap();
+    let at_first = next(&s.first, false).await;
+    let marks: Vec<&str> = at_first.headers_by_text("X-Branch").map(|h| at_first.text(h.value)).collect();
+    assert_eq!(marks, [format!("sip:bob@{}", s.first.local_addr().unwrap()).as_str()]);
+    assert!(recv_within(&s.second, Duration::from_millis(300)).await.is_none(), "the second branch was dropped");
+    s.first.send_to(answer(&at_first, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac, false).await.status(), Some(200));
     s.handle.shutdown().await;
 }

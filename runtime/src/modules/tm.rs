@@ -111,11 +111,21 @@ pub struct TxnCtx {
     pub failure_status: Option<u16>,
     /// `t_on_reply`'s route, armed for the transaction this request creates.
     pub reply_route: Option<RouteId>,
+    /// `t_on_branch`'s route, run for each branch the next `t_relay` sends.
+    pub branch_route: Option<RouteId>,
 }
 
 impl TxnCtx {
     pub fn new(now: Instant) -> TxnCtx {
-        TxnCtx { now, lookup: None, server: None, failure_route: None, failure_status: None, reply_route: None }
+        TxnCtx {
+            now,
+            lookup: None,
+            server: None,
+            failure_route: None,
+            failure_status: None,
+            reply_route: None,
+            branch_route: None,
+        }
     }
 }
 
@@ -755,44 +765,53 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
     // (with $du), then each appended one (append_branch, lookup's further
     // contacts), as OpenSER's t_relay forks them; with an explicit socket,
     // the Request-URI's alone. They are used up (a failure route starts anew).
+    // Each runs the armed branch_route first (with its own Request-URI and
+    // $du; its changes stay with that branch; `drop` there drops the branch).
     let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
-    let mut dests = Vec::with_capacity(1 + extra.len());
-    match destination(ctx, to) {
-        Ok(d) => dests.push((None, d)),
-        Err(why) => tracing::warn!(why, "t_relay: a branch has no destination"),
-    }
-    for b in extra {
-        let (ruri, du) = (ctx.ruri.replace(b.uri.clone()), std::mem::replace(&mut ctx.dst_uri, b.dst_uri.clone()));
-        match destination(ctx, None) {
-            Ok(d) => dests.push((Some(b), d)),
-            Err(why) => tracing::warn!(why, uri = b.uri, "t_relay: a branch has no destination"),
+    let mut candidates: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
+    candidates.extend(extra.into_iter().map(|b| (Some(b.uri), b.dst_uri)));
+    let (ruri, du) = (ctx.ruri.clone(), ctx.dst_uri.clone());
+    let mut rc = None;
+    for (uri, dst_uri) in candidates {
+        if let Some(uri) = uri {
+            ctx.ruri = Some(uri);
+            ctx.dst_uri = dst_uri;
         }
-        ctx.ruri = ruri;
-        ctx.dst_uri = du;
-    }
-    if dests.is_empty() {
-        tracing::warn!("t_relay: no branch can be sent: 478");
-        local_reply(ctx, &tm, server, 478, "Unresolvable destination");
-        return 0;
-    }
-    if ctx.msg.method() == Some(Method::Invite) && tm.table.status(server) == Some(0) {
-        local_reply(ctx, &tm, server, 100, "Giving a try");
-    }
-    let mut rc = -1;
-    for (branch, dest) in dests {
-        let sent = match branch {
-            None => start_branch(ctx, &tm, server, dest),
-            Some(b) => {
-                let (ruri, du) = (ctx.ruri.replace(b.uri), std::mem::replace(&mut ctx.dst_uri, b.dst_uri));
-                let sent = start_branch(ctx, &tm, server, dest);
-                ctx.ruri = ruri;
-                ctx.dst_uri = du;
-                sent
+        let mark = ctx.edits.checkpoint();
+        let dropped = match (ctx.tm.branch_route, ctx.script) {
+            (Some(route), Some(script)) => {
+                let back = ctx.route;
+                ctx.route = crate::script::RouteKind::Branch;
+                let flow = script.branch_route(route, ctx);
+                ctx.route = back;
+                flow == crate::script::Flow::Drop
             }
+            _ => false,
         };
-        rc = rc.max(sent);
+        if !dropped {
+            match destination(ctx, to) {
+                Ok(dest) => {
+                    // 100 Trying before the first branch goes (none when no branch can).
+                    if ctx.msg.method() == Some(Method::Invite) && tm.table.status(server) == Some(0) {
+                        local_reply(ctx, &tm, server, 100, "Giving a try");
+                    }
+                    rc = Some(rc.unwrap_or(-1).max(start_branch(ctx, &tm, server, dest)));
+                }
+                Err(why) => tracing::warn!(why, uri = ctx.request_uri(), "t_relay: a branch has no destination"),
+            }
+        }
+        ctx.edits.rollback(mark);
+        ctx.ruri.clone_from(&ruri);
+        ctx.dst_uri.clone_from(&du);
     }
-    rc
+    match rc {
+        Some(rc) => rc,
+        None => {
+            tracing::warn!("t_relay: no branch can be sent: 478");
+            local_reply(ctx, &tm, server, 478, "Unresolvable destination");
+            0
+        }
+    }
 }
 
 /// `t_relay()`: statefully to `$du` or the Request-URI.
@@ -867,6 +886,13 @@ pub fn t_on_failure(ctx: &mut Ctx, route: RouteId) -> i32 {
             cell.failure_route = ctx.tm.failure_route;
         }
     }
+    1
+}
+
+/// `t_on_branch("N")`: `branch_route[N]` runs for each branch the next
+/// `t_relay` sends; `"0"` disarms.
+pub fn t_on_branch(ctx: &mut Ctx, route: RouteId) -> i32 {
+    ctx.tm.branch_route = (route != 0).then_some(route);
     1
 }
 

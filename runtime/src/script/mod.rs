@@ -231,6 +231,9 @@ pub struct Ctx<'m> {
     /// `$mi`: the message's number, from [`next_msg_id`] (0 when the context
     /// was not made by the pipeline, as in tests).
     pub msg_id: u32,
+    /// The script running, for what a module must run itself (tm's
+    /// `branch_route`); set by the pipeline, `None` in contexts made elsewhere.
+    pub script: Option<&'m dyn crate::app::Script>,
     /// The clock as `$Ts`/`$Tf` first read it for this message (Unix
     /// seconds): every later read in the same message gives that instant.
     time: Cell<Option<i64>>,
@@ -277,6 +280,7 @@ impl<'m> Ctx<'m> {
             reply_headers: String::new(),
             err: ErrInfo::default(),
             msg_id: 0,
+            script: None,
             time: Cell::new(None),
             tm: crate::modules::tm::TxnCtx::new(std::time::Instant::now()),
         }

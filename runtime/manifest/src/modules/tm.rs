@@ -61,7 +61,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "route", kind: K::BranchRoute }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             summary: "arm the branch_route run for each outgoing branch",
         },
         Function {
