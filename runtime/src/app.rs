@@ -339,10 +339,12 @@ impl<S: Script> Proxy<S> {
     /// Starts the task that drives tm's timers (when a tokio runtime runs):
     /// it sleeps until the table's next deadline, or until a message wakes it,
     /// at most a second (it ends when the proxy is gone); fires the timers;
-    /// sends what they queued. Builds the proxy's tm now if nothing did.
+    /// sends what they queued.
     fn start_tm_timers(self: &Arc<Self>, sender: transport::Sender) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let _ = self.config.tm.get_or_init(&self.config);
+        // tm itself is built by the first tm function a route calls: a config
+        // without tm pays nothing per message (the task then sleeps a second
+        // at a time).
         let proxy = Arc::downgrade(self);
         let wake = self.tm_wake.clone();
         rt.spawn(async move {
