@@ -4,7 +4,7 @@
 //! # Where things live
 //!
 //! - One [`Tm`] per proxy: the [`Table`] and what links its transactions — for
-//!   each server transaction a [`Cell`] (its client branches, the best negative
+//!   each server transaction a `Cell` (its client branches, the best negative
 //!   final so far, whether a final went upstream, where the request came from)
 //!   and for each client transaction the server transaction it belongs to. It
 //!   hangs off [`Config::tm`](crate::script::Config) ([`TmSlot`]), built on
