@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use crate::codegen;
 use crate::diag::{Diagnostic, Kind, Severity};
-use crate::source::{SourceMap, Span};
+use crate::source::{fnv1a, SourceMap, Span};
 use crate::syntax::{Parse, ParseOptions};
 
 /// The serc workspace's `Cargo.lock`, copied into every project: the runtime's
@@ -94,37 +94,11 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
-/// FNV-1a, 64 bits: stable across Rust versions and platforms (the cache
-/// layout must not change when serc is rebuilt).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &byte in *part {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        // Separate the parts, so ("ab", "c") and ("a", "bc") differ.
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
 /// The options the generator gets from `serc build` and `serc emit`: line
 /// markers, and the config's name and digest for `--version`.
 pub fn codegen_options(parse: &Parse, cfg: &Path) -> codegen::Options {
     let cfg_name = cfg.file_name().map_or_else(|| cfg.display().to_string(), |n| n.to_string_lossy().into_owned());
-    codegen::Options { line_markers: true, cfg_name, cfg_hash: sources_digest(&parse.sources), ..Default::default() }
-}
-
-/// A digest (hex) of every file of a parse, names and texts.
-pub fn sources_digest(sources: &SourceMap) -> String {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for (_, file) in sources.files() {
-        parts.push(file.name.as_bytes());
-        parts.push(file.text.as_bytes());
-    }
-    format!("{:016x}", fnv1a(&parts))
+    codegen::Options { line_markers: true, cfg_name, cfg_hash: parse.sources.digest(), ..Default::default() }
 }
 
 /// One config's cargo project in the cache.

@@ -125,4 +125,45 @@ impl SourceMap {
         let text = &self.get(span.file).text;
         text.get(span.range()).unwrap_or("")
     }
+
+    /// A digest of every file read, names and texts (hex [`fnv1a`]): what a
+    /// built proxy's `--version` names its config by.
+    pub fn digest(&self) -> String {
+        let parts: Vec<&[u8]> = self.files.iter().flat_map(|f| [f.name.as_bytes(), f.text.as_bytes()]).collect();
+        format!("{:016x}", fnv1a(&parts))
+    }
+}
+
+/// FNV-1a, 64 bits, over `parts` (each followed by a separator, so ("ab", "c")
+/// and ("a", "bc") differ): stable across Rust versions and platforms, for
+/// digests that are shown or stored (config digests, `serc build`'s cache layout).
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in *part {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(PRIME);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_is_stable_and_separates_parts() {
+        assert_eq!(fnv1a(&[]), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+        let mut map = SourceMap::new();
+        map.add(SourceFile::new("a.cfg", "a.cfg", "route{exit;}"));
+        let one = map.digest();
+        assert_eq!(one.len(), 16);
+        map.add(SourceFile::new("b.cfg", "b.cfg", ""));
+        assert_ne!(map.digest(), one, "an included file changes the digest");
+    }
 }

@@ -34,7 +34,7 @@ pub fn expand(input: &Input) -> syn::Result<TokenStream> {
         user_functions,
         line_markers: false,
         cfg_name: written.clone(),
-        cfg_hash: digest(&parse.sources),
+        cfg_hash: parse.sources.digest(),
     };
     let out = codegen::generate(&parse, &options)
         .map_err(|errors| syn::Error::new(span, message(&written, &errors, &parse.sources)))?;
@@ -119,23 +119,9 @@ fn message(cfg: &str, errors: &[Diagnostic], sources: &SourceMap) -> String {
     out
 }
 
-/// FNV-1a (64 bits) over every source's text, in hex: stable across Rust
-/// versions and platforms, for `--version`.
-fn digest(sources: &SourceMap) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (_, file) in sources.files() {
-        for &b in file.text.as_bytes().iter().chain(&[0xff]) {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serc::source::SourceFile;
 
     #[test]
     fn rust_types_are_paths_into_the_runtime() {
@@ -144,16 +130,5 @@ mod tests {
         assert_eq!(shown(ArgKind::Int), "i64");
         assert_eq!(shown(ArgKind::Regex), "&::serc_runtime::script::args::Regex");
         assert_eq!(shown(ArgKind::FailureRoute), "::serc_runtime::script::args::RouteId");
-    }
-
-    #[test]
-    fn digest_is_fnv1a() {
-        let mut map = SourceMap::new();
-        assert_eq!(digest(&map), "cbf29ce484222325");
-        map.add(SourceFile::new("a.cfg", "a.cfg", "route{exit;}"));
-        let one = digest(&map);
-        map.add(SourceFile::new("b.cfg", "b.cfg", ""));
-        assert_ne!(digest(&map), one);
-        assert_eq!(one.len(), 16);
     }
 }

@@ -47,7 +47,7 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
     } else {
         opts.cfg_name.clone()
     };
-    let cfg_hash = if opts.cfg_hash.is_empty() { sources_hash(parse) } else { opts.cfg_hash.clone() };
+    let cfg_hash = if opts.cfg_hash.is_empty() { parse.sources.digest() } else { opts.cfg_hash.clone() };
     let launch = quote!(::serc_runtime::launch);
     let mut body = TokenStream::new();
     // `port=`: the port of the `listen=` that give none (and of the default listen).
@@ -227,17 +227,4 @@ fn truth(v: &GlobalValue) -> bool {
         GlobalValue::Str(s) => matches!(s.value.to_ascii_lowercase().as_str(), "yes" | "on" | "true" | "1"),
         _ => false,
     }
-}
-
-/// A digest of every source file read (FNV-1a, 64 bits, hex): stable across
-/// Rust versions and machines, for `--version`.
-pub fn sources_hash(parse: &Parse) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (_, f) in parse.sources.files() {
-        for b in f.name.bytes().chain([0]).chain(f.text.bytes()).chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
 }
