@@ -141,6 +141,11 @@ fn pseudo_variable_comparisons() {
 }
 
 #[test]
+fn from_and_to_operands() {
+    assert_eq!(replies(&openser(), "from-uri"), ["200 from ok"]);
+}
+
+#[test]
 fn the_main_route_ends_at_its_last_statement() {
     assert_eq!(replies(&openser(), "nobody"), ["404 no scenario nobody"]);
 }

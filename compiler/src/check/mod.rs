@@ -417,15 +417,9 @@ impl<'a> Checker<'a> {
             self.expr(a, rt);
         }
         let name = c.name.name.as_str();
-        let mut candidates: Vec<(&'static str, &'static Function)> = Vec::new();
-        if let Some(core) = manifest::module("core") {
-            candidates.extend(core.function(name).map(|f| ("core", f)));
-        }
-        for l in &self.loaded {
-            if let Some(m) = l.module {
-                candidates.extend(m.function(name).map(|f| (m.name, f)));
-            }
-        }
+        let modules = manifest::module("core").into_iter().chain(self.loaded.iter().filter_map(|l| l.module));
+        let candidates: Vec<(&'static str, &'static Function)> =
+            forms(modules, name).into_iter().map(|(m, f)| (m.name, f)).collect();
         if candidates.is_empty() {
             self.unresolved(c);
             return;
@@ -679,6 +673,26 @@ impl<'a> Checker<'a> {
         }
         self.diags.push(d);
     }
+}
+
+/// Every form of the function `name` a config can call, in the order OpenSER
+/// resolves a call: the modules as given (the core, then the loaded ones in
+/// load order). The checker and the generator both resolve through this.
+pub fn forms(
+    modules: impl IntoIterator<Item = &'static Module>,
+    name: &str,
+) -> Vec<(&'static Module, &'static Function)> {
+    modules.into_iter().flat_map(|m| m.function(name).map(move |f| (m, f))).collect()
+}
+
+/// The form a call of `name` with `arity` arguments resolves to: the first
+/// of [`forms`] with that arity.
+pub fn resolve(
+    modules: impl IntoIterator<Item = &'static Module>,
+    name: &str,
+    arity: usize,
+) -> Option<(&'static Module, &'static Function)> {
+    forms(modules, name).into_iter().find(|(_, f)| f.args.len() == arity)
 }
 
 /// `t_relay(destination: socket)`

@@ -392,12 +392,8 @@ impl<'a> Lower<'a> {
     /// modules in load order, then the user's functions; the first with the
     /// call's arity.
     pub fn resolve(&self, name: &str, arity: usize) -> Option<Resolved> {
-        self.modules.iter().find_map(|m| {
-            m.functions
-                .iter()
-                .find(|f| f.name == name && f.args.len() == arity)
-                .map(|f| Resolved { module: m, function: f })
-        })
+        crate::check::resolve(self.modules.iter().copied(), name, arity)
+            .map(|(module, function)| Resolved { module, function })
     }
 
     /// A call: an `i32` expression (its return code).
@@ -468,34 +464,23 @@ impl<'a> Lower<'a> {
             self.unsupported(e.span, format!("an argument of `{function}` that is not a literal"));
             return None;
         };
-        let int = || crate::check::args_parse_int(&text);
+        // A number of the width the runtime takes, written suffixed (`10i64`).
+        let number = |bits: fn(i64) -> Option<Literal>| crate::check::args_parse_int(&text).and_then(bits);
+        let int = number(|n| Some(Literal::i64_suffixed(n)));
+        let flag = number(|n| u32::try_from(n).ok().map(Literal::u32_suffixed));
+        let code = number(|n| u16::try_from(n).ok().map(Literal::u16_suffixed));
         Some(match kind {
             ArgKind::Str | ArgKind::Table | ArgKind::Opaque => quote!(#text),
-            ArgKind::Int => match int() {
-                Some(n) => {
-                    let n = Literal::i64_suffixed(n);
-                    quote!(#n)
-                }
+            ArgKind::Int | ArgKind::Flag => match if kind == ArgKind::Int { int } else { flag } {
+                Some(n) => quote!(#n),
                 None => {
-                    self.unsupported(e.span, format!("`{text}` is not a number"));
+                    let what = if kind == ArgKind::Int { "a number" } else { "a flag number" };
+                    self.unsupported(e.span, format!("`{text}` is not {what}"));
                     return None;
                 }
             },
-            ArgKind::Flag => match int().and_then(|n| u32::try_from(n).ok()) {
-                Some(n) => {
-                    let n = Literal::u32_suffixed(n);
-                    quote!(#n)
-                }
-                None => {
-                    self.unsupported(e.span, format!("`{text}` is not a flag number"));
-                    return None;
-                }
-            },
-            ArgKind::ReplyCode => match int().and_then(|n| u16::try_from(n).ok()) {
-                Some(n) => {
-                    let n = Literal::u16_suffixed(n);
-                    quote!(&::serc_runtime::script::args::ReplyCode::Fixed(#n))
-                }
+            ArgKind::ReplyCode => match code {
+                Some(n) => quote!(&::serc_runtime::script::args::ReplyCode::Fixed(#n)),
                 None => self.prepared_ref(Prep::ReplyCode, &text),
             },
             ArgKind::Format | ArgKind::Uri | ArgKind::HeaderField => self.prepared_ref(Prep::Format, &text),
@@ -726,9 +711,9 @@ impl<'a> Lower<'a> {
                 Operand::FromUri | Operand::ToUri => {
                     let get = if *operand == Operand::FromUri { quote!(from_uri) } else { quote!(to_uri) };
                     let body = if matches!(rhs.kind, ExprKind::Myself) {
-                        quote!(#rt::myself_cond(ctx, &u, #rt::Op::#cop))
+                        quote!(#rt::myself_cond(ctx, u, #rt::Op::#cop))
                     } else {
-                        self.strval(quote!(u.as_str()), op, rhs, span)
+                        self.strval(quote!(u), op, rhs, span)
                     };
                     quote! {
                         match #rt::#get(ctx) {

@@ -68,10 +68,10 @@ pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
 
 /// Sends a stateless reply with `headers` (lines with CRLF) added.
 fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
-    let kept = ctx.reply_headers.clone();
+    let kept = ctx.reply_headers.len();
     ctx.reply_headers.push_str(headers);
     let rc = super::sl::reply(ctx, code, reason);
-    ctx.reply_headers = kept;
+    ctx.reply_headers.truncate(kept);
     rc
 }
 

@@ -460,19 +460,18 @@ const COMPACT: &[(&str, &str)] = &[
 
 /// Whether header `h` has the name `name` (case-insensitive, compact forms too).
 fn is_named(msg: &Message, h: &Header, name: &HdrName) -> bool {
-    if name.name != HeaderName::Other {
-        return h.name == name.name;
+    if msg.is_named(h, name.name, &name.text) {
+        return true;
     }
-    if h.name != HeaderName::Other {
+    // Beyond the core's names: the compact forms of the other RFCs' headers.
+    if name.name != HeaderName::Other || h.name != HeaderName::Other {
         return false;
     }
     let text = &msg.bytes()[h.name_span.range()];
-    text.eq_ignore_ascii_case(name.text.as_bytes())
-        || COMPACT.iter().any(|(compact, full)| {
-            let is = |a: &str, b: &[u8]| a.as_bytes().eq_ignore_ascii_case(b);
-            (is(compact, name.text.as_bytes()) && is(full, text))
-                || (is(full, name.text.as_bytes()) && is(compact, text))
-        })
+    COMPACT.iter().any(|(compact, full)| {
+        let is = |a: &str, b: &[u8]| a.as_bytes().eq_ignore_ascii_case(b);
+        (is(compact, name.text.as_bytes()) && is(full, text)) || (is(full, name.text.as_bytes()) && is(compact, text))
+    })
 }
 
 /// The header lines named `name` that the edits have not removed.

@@ -506,7 +506,7 @@ mod tests {
     fn pvrefs_and_formats() {
         assert_eq!(PvRef::parse("$ru").unwrap().pv, Pv::RUri);
         let h = PvRef::parse("$(hdr(Via)[1]{s.len})").unwrap();
-        assert_eq!((h.pv, h.index, h.transforms.len()), (Pv::Hdr("Via".into()), Some(1), 1));
+        assert_eq!((h.pv, h.index, h.transforms.len()), (Pv::Hdr(HdrName::new("Via")), Some(1), 1));
         assert!(PvRef::parse("$nosuch").is_none());
         let f = Format::parse("from $si:$sp cost $$ and $ done $(ru{uri.user})\n").unwrap();
         assert_eq!(f.pieces.len(), 7);

@@ -75,7 +75,7 @@ pub enum Pv {
     /// `$retcode` / `$rc`
     RetCode,
     /// `$hdr(Name)`: the header's value (the first; `[N]` for another).
-    Hdr(String),
+    Hdr(super::args::HdrName),
     /// `$avp(…)`
     Avp(AvpName),
     /// `$var(x)`
@@ -223,7 +223,7 @@ impl Pv {
             ("ar", None) => Pv::AuthRealm,
             ("adu", None) => Pv::AuthUri,
             ("Au", None) => Pv::AccUser,
-            ("hdr", Some(h)) if !h.is_empty() => Pv::Hdr(h.to_string()),
+            ("hdr", Some(h)) if !h.is_empty() => Pv::Hdr(super::args::HdrName::new(h)),
             ("avp", Some(a)) => Pv::Avp(AvpName::parse(a)?),
             ("var", Some(v)) if !v.is_empty() => Pv::Var(v.to_string()),
             _ => return None,
@@ -276,12 +276,13 @@ impl Pv {
             Pv::BranchFlags => Value::Int(i64::from(ctx.branch_flags)),
             Pv::RetCode => Value::Int(i64::from(ctx.retcode)),
             Pv::Hdr(name) => {
-                let values: Vec<_> = msg.headers_by_text(name).collect();
+                // The name was recognised when the config was prepared.
+                let lines = || msg.headers_named_as(name.name, &name.text);
                 let i = index.unwrap_or(0);
                 let pick = if i >= 0 {
-                    values.get(i as usize)
+                    lines().nth(i as usize)
                 } else {
-                    values.len().checked_sub(i.unsigned_abs() as usize).and_then(|k| values.get(k))
+                    lines().count().checked_sub(i.unsigned_abs() as usize).and_then(|k| lines().nth(k))
                 };
                 pick.map_or(Value::Null, |h| text(msg.text(h.value)))
             }

@@ -117,19 +117,17 @@ pub fn myself_cond(ctx: &Ctx, uri: &str, op: Op) -> i32 {
     }
 }
 
-/// The From or To URI (`from_uri`, `to_uri`): `None` when the header is missing.
-pub fn from_uri(ctx: &Ctx) -> Option<String> {
-    match super::pv::Pv::FromUri.get(ctx, None) {
-        Value::Null => None,
-        v => Some(v.as_text().into_owned()),
-    }
+/// The From URI (`from_uri`), borrowed from the message (validated on
+/// receipt, so always there; `Option` for the generated code's shape).
+pub fn from_uri<'m>(ctx: &Ctx<'m>) -> Option<&'m str> {
+    let msg: &'m crate::sip::Message = ctx.msg;
+    Some(msg.text(msg.from().uri))
 }
 
-pub fn to_uri(ctx: &Ctx) -> Option<String> {
-    match super::pv::Pv::ToUri.get(ctx, None) {
-        Value::Null => None,
-        v => Some(v.as_text().into_owned()),
-    }
+/// The To URI (`to_uri`), as [`from_uri`].
+pub fn to_uri<'m>(ctx: &Ctx<'m>) -> Option<&'m str> {
+    let msg: &'m crate::sip::Message = ctx.msg;
+    Some(msg.text(msg.to().uri))
 }
 
 /// Whether `ip` is in `net/bits` (`matchnet`); families must agree.

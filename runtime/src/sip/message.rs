@@ -237,14 +237,22 @@ impl Message {
 
     /// Every header whose name is `name` (case-insensitive, compact forms included).
     pub fn headers_by_text<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
-        let known = HeaderName::parse(name.as_bytes());
-        self.headers.iter().filter(move |h| {
-            if known != HeaderName::Other {
-                h.name == known
-            } else {
-                h.name == HeaderName::Other && self.buf[h.name_span.range()].eq_ignore_ascii_case(name.as_bytes())
-            }
-        })
+        self.headers_named_as(HeaderName::parse(name.as_bytes()), name)
+    }
+
+    /// The header lines named `name`, recognised beforehand (`text`: the name as
+    /// written, compared case-insensitively when `name` is `Other`).
+    pub fn headers_named_as<'a>(&'a self, name: HeaderName, text: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+        self.headers.iter().filter(move |h| self.is_named(h, name, text))
+    }
+
+    /// Whether header line `h` is named `name` (`text` when `name` is `Other`);
+    /// compact forms count, as they were recognised on receipt.
+    pub fn is_named(&self, h: &Header, name: HeaderName, text: &str) -> bool {
+        if name != HeaderName::Other {
+            return h.name == name;
+        }
+        h.name == HeaderName::Other && self.buf[h.name_span.range()].eq_ignore_ascii_case(text.as_bytes())
     }
 
     /// The values of list headers with this name (`Via: a, b` + `Via: c` → a, b, c).
