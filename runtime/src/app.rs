@@ -218,21 +218,29 @@ impl<S: Script> Proxy<S> {
     fn run_failure_routes(&self, now: std::time::Instant, tm: &crate::modules::tm::Tm, out: &mut Vec<Send>) {
         while let Some(run) = tm.take_failure() {
             let Some(request) = tm.table.request(run.server) else { continue };
-            VARS.with(|vars| {
-                let mut vars = vars.borrow_mut();
-                let mut ctx = Ctx::new(&request, run.state.src, &self.config, &mut vars);
-                ctx.msg_id = crate::script::next_msg_id();
-                ctx.script = Some(&self.script);
+            self.with_ctx(now, &request, run.state.src, |ctx| {
                 ctx.route = RouteKind::Failure;
-                run.state.restore(&mut ctx);
-                ctx.tm.now = now;
+                run.state.restore(ctx);
                 ctx.tm.server = Some(run.server);
                 ctx.tm.failure_status = Some(run.status);
-                let _flow = self.script.failure_route(run.route, &mut ctx);
+                let _flow = self.script.failure_route(run.route, ctx);
                 out.append(&mut ctx.out);
             });
             tm.after_failure(now, run.server);
         }
+    }
+
+    /// Runs `f` on a new context for `msg` (numbered for `$mi`, with the
+    /// worker's `$var`s, the time and the script).
+    fn with_ctx<R>(&self, now: std::time::Instant, msg: &Message, src: Source, f: impl FnOnce(&mut Ctx) -> R) -> R {
+        VARS.with(|vars| {
+            let mut vars = vars.borrow_mut();
+            let mut ctx = Ctx::new(msg, src, &self.config, &mut vars);
+            ctx.msg_id = crate::script::next_msg_id();
+            ctx.tm.now = now;
+            ctx.script = Some(&self.script);
+            f(&mut ctx)
+        })
     }
 
     fn route_message(
@@ -254,21 +262,16 @@ impl<S: Script> Proxy<S> {
                 }];
             }
         };
-        VARS.with(|vars| {
-            let mut vars = vars.borrow_mut();
-            let mut ctx = Ctx::new(&msg, src, &self.config, &mut vars);
-            ctx.msg_id = crate::script::next_msg_id();
-            ctx.tm.now = now;
-            ctx.script = Some(&self.script);
+        self.with_ctx(now, &msg, src, |ctx| {
             match msg.start {
                 StartLine::Request { .. } => {
                     ctx.route = RouteKind::Request;
-                    let _flow = self.script.request(&mut ctx);
+                    let _flow = self.script.request(ctx);
                     std::mem::take(&mut ctx.out)
                 }
                 StartLine::Response { code, .. } => {
                     ctx.route = RouteKind::OnReply;
-                    if self.script.reply(&mut ctx) == Flow::Drop && code < 200 {
+                    if self.script.reply(ctx) == Flow::Drop && code < 200 {
                         return Vec::new();
                     }
                     if let Some(tm) = self.config.tm.get() {
@@ -280,7 +283,7 @@ impl<S: Script> Proxy<S> {
                                 if outcome.pass_up() { outcome.id().and_then(|id| tm.reply_route(id)) } else { None };
                             if let Some((route, avps)) = armed {
                                 ctx.avps = avps;
-                                if self.script.onreply_route(route, &mut ctx) == Flow::Drop && code < 200 {
+                                if self.script.onreply_route(route, ctx) == Flow::Drop && code < 200 {
                                     return std::mem::take(&mut ctx.out);
                                 }
                             }

@@ -16,17 +16,19 @@
 //! negative final gets the route's own reply; with the route not armed the
 //! best reply goes upstream as it is.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use common::{answer, reason, recv_within, top_via};
 use serc_runtime::app::{Proxy, Script};
 use serc_runtime::modules::{core, textops, tm};
 use serc_runtime::proxy::{Local, Transport as ProxyTransport};
 use serc_runtime::script::args::{compile_regex, Format, Regex, ReplyCode};
 use serc_runtime::script::{Config, Ctx, Flow, Value};
-use serc_runtime::sip::{Framing, HeaderName, Message, Method, StartLine};
+use serc_runtime::sip::{Message, Method};
 use serc_runtime::transport::{Listen, Server, ServerConfig};
 use tokio::net::UdpSocket;
 
@@ -154,21 +156,6 @@ fn invite(client: SocketAddr, branch: &str) -> String {
     )
 }
 
-fn answer(req: &Message, code: u16, reason: &str) -> String {
-    let raw = String::from_utf8_lossy(req.bytes()).to_string();
-    let keep = |l: &&str| ["Via:", "From:", "Call-ID:", "CSeq:"].iter().any(|p| l.starts_with(p));
-    let lines: String = raw.split("\r\n").filter(keep).map(|l| format!("{l}\r\n")).collect();
-    format!(
-        "SIP/2.0 {code} {reason}\r\n{lines}To: Bob <sip:bob@biloxi.example.com>;tag=uas\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
-async fn recv_within(sock: &UdpSocket, wait: Duration) -> Option<Message> {
-    let mut buf = vec![0u8; 65536];
-    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await.ok()?.unwrap();
-    Some(Message::parse(Bytes::copy_from_slice(&buf[..n]), Framing::Datagram).expect("it parses"))
-}
-
 /// The next message that is not a 100 (UAC side) or a timer-A copy of an
 /// INVITE already seen (UAS side).
 async fn next(sock: &UdpSocket, skip_invites: bool) -> Message {
@@ -179,17 +166,6 @@ async fn next(sock: &UdpSocket, skip_invites: bool) -> Message {
         }
         return m;
     }
-}
-
-fn reason(msg: &Message) -> &str {
-    match msg.start {
-        StartLine::Response { reason, .. } => msg.text(reason),
-        StartLine::Request { .. } => "",
-    }
-}
-
-fn top_via(msg: &Message) -> String {
-    msg.values(HeaderName::Via).next().map(|v| msg.text(v).to_string()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

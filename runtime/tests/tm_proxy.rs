@@ -4,12 +4,15 @@
 //! in-process through `Proxy::route_at` with a fake clock where timing is what
 //! is checked.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{answer, recv_within, top_via};
 use serc_runtime::app::{Proxy, Script};
 use serc_runtime::modules::tm;
 use serc_runtime::proxy::{Local, Source, Target, Transport as ProxyTransport};
@@ -96,23 +99,6 @@ fn request(method: &str, client: SocketAddr, branch: &str, cseq: u32) -> String 
     )
 }
 
-/// The response of a UAS to `req`: its Via lines, To with a tag, From,
-/// Call-ID, CSeq.
-fn answer(req: &Message, code: u16, reason: &str) -> String {
-    let raw = String::from_utf8_lossy(req.bytes()).to_string();
-    let keep = |l: &&str| ["Via:", "From:", "Call-ID:", "CSeq:"].iter().any(|p| l.starts_with(p));
-    let lines: String = raw.split("\r\n").filter(keep).map(|l| format!("{l}\r\n")).collect();
-    format!(
-        "SIP/2.0 {code} {reason}\r\n{lines}To: Bob <sip:bob@biloxi.example.com>;tag=uas1\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
-async fn recv_within(sock: &UdpSocket, wait: Duration) -> Option<Message> {
-    let mut buf = vec![0u8; 65536];
-    let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await.ok()?.unwrap();
-    Some(Message::parse(Bytes::copy_from_slice(&buf[..n]), Framing::Datagram).expect("it parses"))
-}
-
 async fn recv(sock: &UdpSocket) -> Message {
     recv_within(sock, Duration::from_secs(5)).await.expect("a message within 5 s")
 }
@@ -137,10 +123,6 @@ async fn start(params: &[(&str, i64)]) -> Setup {
     let server_config = ServerConfig { listens: vec![Listen::udp(udp)], workers: 2, ..ServerConfig::default() };
     let handle = Server::start(server_config, proxy).await.expect("the proxy starts");
     Setup { handle, udp, uac, uas, replies_seen }
-}
-
-fn top_via(msg: &Message) -> String {
-    msg.values(HeaderName::Via).next().map(|v| msg.text(v).to_string()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
