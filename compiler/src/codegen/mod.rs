@@ -84,6 +84,7 @@ pub fn user_module(functions: &[UserFunction]) -> Option<&'static Module> {
                 routes: Routes::ANY,
                 returns: &[],
                 implemented: true,
+                reads: &["*"],
                 summary: "a Rust function of the embedding crate",
             }
         })

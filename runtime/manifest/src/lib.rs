@@ -141,6 +141,12 @@ pub struct Function {
     pub returns: &'static [(i32, &'static str)],
     /// The runtime implements it (else `serc build` refuses it; `serc check` does not care).
     pub implemented: bool,
+    /// The headers it reads beyond those every message has validated on
+    /// receipt (Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length),
+    /// by their canonical names; `"*"` for any. A built proxy parses and
+    /// validates on receipt only the optional headers its script reads
+    /// (`serc_runtime::sip::Interest`).
+    pub reads: &'static [&'static str],
     /// One line for `serc modules`.
     pub summary: &'static str,
 }

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "write an accounting record for the current request into a database table",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "send an accounting record for the current request to the DIAMETER server",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "log an accounting record for the current request through syslog",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "send an accounting record for the current request to the RADIUS server",
         },
     ],

@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST.or(R::FAILURE),
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "look the Request-URI up in the alias table and rewrite it to the user found",
     }],
     params: &[

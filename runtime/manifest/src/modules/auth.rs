@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a Remote-Party-ID header from the rpid AVP with the configured prefix and suffix",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a Remote-Party-ID header built from the rpid AVP with the given prefix and suffix",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "remove the credentials that authorized the request before it is forwarded",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the user part of the Remote-Party-ID URI is an E.164 number",
         },
         Function {
@@ -46,6 +50,7 @@ pub static MODULE: Module = Module {
                 (-1, "the reply could not be built or sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "reply 407 with a Proxy-Authenticate digest challenge (qop 1 adds qop=auth)",
         },
         Function {
@@ -62,6 +67,7 @@ pub static MODULE: Module = Module {
                 (-5, "generic error or wrong digest response; no reply was sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Proxy-Authorization credentials against the password held in password_spec",
         },
         Function {
@@ -78,6 +84,7 @@ pub static MODULE: Module = Module {
                 (-5, "generic error or wrong digest response; no reply was sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Authorization credentials against the password held in password_spec",
         },
         Function {
@@ -89,6 +96,7 @@ pub static MODULE: Module = Module {
                 (-1, "the reply could not be built or sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "reply 401 with a WWW-Authenticate digest challenge (qop 1 adds qop=auth)",
         },
     ],

@@ -19,6 +19,7 @@ pub static MODULE: Module = Module {
                 (-5, "generic error or wrong digest response; no reply was sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Proxy-Authorization credentials against the given subscriber table",
         },
         Function {
@@ -35,6 +36,7 @@ pub static MODULE: Module = Module {
                 (-5, "generic error or wrong digest response; no reply was sent"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Authorization credentials against the given subscriber table",
         },
     ],

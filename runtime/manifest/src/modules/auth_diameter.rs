@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ask the DIAMETER server whether the Request-URI/To/From/Credentials user is in the group",
         },
         Function {
@@ -23,6 +24,7 @@ pub static MODULE: Module = Module {
                 (-5, "not authorized or error (the server's challenge or a 403 may have been sent)"),
             ],
             implemented: false,
+            reads: &[],
             summary: "authorize Proxy-Authorization credentials through the DIAMETER server",
         },
         Function {
@@ -35,6 +37,7 @@ pub static MODULE: Module = Module {
                 (-5, "not authorized or error (the server's challenge or a 403 may have been sent)"),
             ],
             implemented: false,
+            reads: &[],
             summary: "authorize Authorization credentials through the DIAMETER server",
         },
     ],

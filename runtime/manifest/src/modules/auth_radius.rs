@@ -17,6 +17,7 @@ pub static MODULE: Module = Module {
                 (-5, "rejected by the server or error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Proxy-Authorization credentials with the RADIUS server",
         },
         Function {
@@ -31,6 +32,7 @@ pub static MODULE: Module = Module {
                 (-5, "rejected by the server or error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Proxy-Authorization credentials with RADIUS, giving it the pseudo-variable as URI user",
         },
         Function {
@@ -45,6 +47,7 @@ pub static MODULE: Module = Module {
                 (-5, "rejected by the server or error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check Authorization credentials with the RADIUS server",
         },
     ],

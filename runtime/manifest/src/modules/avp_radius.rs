@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST.or(R::FAILURE),
         returns: &[],
         implemented: false,
+        reads: &[],
         summary:
             "load the AVPs of the caller, the callee or the digest user (\"caller\"|\"callee\"|\"digest\") from RADIUS",
     }],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "compare a variable with a value, another variable or a regex (\"op/value[/flags]\")",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "copy an AVP to another name (\"$avp(name)[/g|d|n|s flags]\")",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "delete from the database the AVPs of a URI, user or uuid (\"$ru[/username|domain|uri|uuid]\")",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "load from the database the AVPs of a URI, user or uuid, optionally through a db_scheme",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a raw SQL query; result columns go to the integer-named AVPs $avp(i:1), $avp(i:2)…",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a raw SQL query and store the result columns in the listed AVPs (\"$avp(a);$avp(b)\")",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "store AVPs in the database under a URI, user or uuid",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "delete an AVP, or all AVPs of a type (\"$avp(name)[/g]\", \"s\", \"i\", \"*\")",
         },
         Function {
@@ -75,6 +83,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "integer arithmetic or bit operation on an AVP (\"$avp(src)[/$avp(dst)]\", \"op/value[/flags]\")",
         },
         Function {
@@ -83,6 +92,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "log every AVP, for debugging",
         },
         Function {
@@ -91,6 +101,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "write a variable into $ru (or its username/domain part), $du or a new branch ($br)",
         },
         Function {
@@ -99,6 +110,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "apply a sed-like substitution to an AVP (\"$avp(src)[/$avp(dst)][/g|d flags]\")",
         },
         Function {
@@ -107,6 +119,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether an AVP exists (\"$avp(name)[/e|n|s flags]\" for empty, numeric, string)",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "stop the named timer and account (and periodically log) the elapsed time",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "start the named timer (created on first use)",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "forward the request statelessly to the destination URI, or else the Request-URI",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "forward the request statelessly to [proto:]host[:port]",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "send the message as it is to [proto:]host[:port], without adding a Via",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "log the text at level L_DBG (4); the text is printed as is, without pseudo-variables",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "log the text at the given numeric level; the text is printed as is",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "placeholder in 1.3: only logs a warning that error() is not implemented",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "restore the process's debug level to the global one",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set the debug level of the current process",
         },
         Function {
@@ -75,6 +83,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a message flag",
         },
         Function {
@@ -83,6 +92,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a message flag",
         },
         Function {
@@ -91,6 +101,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a message flag",
         },
         Function {
@@ -99,6 +110,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a script flag (kept for the whole script run, not saved with the transaction)",
         },
         Function {
@@ -107,6 +119,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a script flag (kept for the whole script run, not saved with the transaction)",
         },
         Function {
@@ -115,6 +128,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a script flag",
         },
         Function {
@@ -123,6 +137,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a script flag",
         },
         Function {
@@ -131,6 +146,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a script flag",
         },
         Function {
@@ -139,6 +155,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a script flag",
         },
         Function {
@@ -147,6 +164,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -155,6 +173,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a flag of the given branch",
         },
         Function {
@@ -163,6 +182,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -171,6 +191,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set a flag of the given branch",
         },
         Function {
@@ -179,6 +200,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -187,6 +209,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a flag of the given branch",
         },
         Function {
@@ -195,6 +218,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -203,6 +227,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear a flag of the given branch",
         },
         Function {
@@ -211,6 +236,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -219,6 +245,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a flag of the given branch",
         },
         Function {
@@ -227,6 +254,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a flag of branch 0 (the Request-URI branch)",
         },
         Function {
@@ -235,6 +263,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test a flag of the given branch",
         },
         Function {
@@ -243,6 +272,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -251,6 +281,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -259,6 +290,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host of the Request-URI",
         },
         Function {
@@ -267,6 +299,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -275,6 +308,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -283,6 +317,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the host and port of the Request-URI",
         },
         Function {
@@ -291,6 +326,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -299,6 +335,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -307,6 +344,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the user of the Request-URI",
         },
         Function {
@@ -315,6 +353,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -323,6 +362,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -331,6 +371,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the password of the Request-URI's user",
         },
         Function {
@@ -339,6 +380,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -347,6 +389,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -355,6 +398,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the port of the Request-URI",
         },
         Function {
@@ -363,6 +407,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the whole Request-URI",
         },
         Function {
@@ -371,6 +416,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the whole Request-URI",
         },
         Function {
@@ -379,6 +425,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "put text in front of the Request-URI user",
         },
         Function {
@@ -387,6 +434,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "remove the first characters of the Request-URI user",
         },
         Function {
@@ -395,6 +443,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "remove the last characters of the Request-URI user",
         },
         Function {
@@ -403,6 +452,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a branch with the current Request-URI, destination URI and branch flags; clear them",
         },
         Function {
@@ -411,6 +461,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a branch to the given URI",
         },
         Function {
@@ -419,6 +470,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a branch to the given URI with a q-value such as 0.5",
         },
         Function {
@@ -427,6 +479,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "expand the format and assign the text to a writable pseudo-variable",
         },
         Function {
@@ -435,6 +488,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "expand the format and assign the text to a writable pseudo-variable",
         },
         Function {
@@ -443,6 +497,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "undo all changes made to the Request-URI",
         },
         Function {
@@ -451,6 +506,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set the destination URI (the next hop, leaving the Request-URI alone)",
         },
         Function {
@@ -459,6 +515,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "set the destination URI (the next hop, leaving the Request-URI alone)",
         },
         Function {
@@ -467,6 +524,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear the destination URI",
         },
         Function {
@@ -475,6 +533,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "clear the destination URI",
         },
         Function {
@@ -483,6 +542,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test whether a destination URI is set",
         },
         Function {
@@ -491,6 +551,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "test whether a destination URI is set",
         },
         Function {
@@ -499,6 +560,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add rport to the top Via so the reply goes back to the source port (RFC 3581)",
         },
         Function {
@@ -507,6 +569,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add rport to the top Via so the reply goes back to the source port (RFC 3581)",
         },
         Function {
@@ -515,6 +578,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add an empty rport parameter to the Via this proxy inserts",
         },
         Function {
@@ -523,6 +587,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add an empty rport parameter to the Via this proxy inserts",
         },
         Function {
@@ -531,6 +596,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "reuse the TCP connection the request came on for requests to its source",
         },
         Function {
@@ -539,6 +605,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "reuse the TCP connection the request came on for requests to its source",
         },
         Function {
@@ -547,6 +614,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "reuse the request's TCP connection for requests to its source address and the given port",
         },
         Function {
@@ -555,6 +623,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "reuse the request's TCP connection for requests to its source address and the given port",
         },
         Function {
@@ -563,6 +632,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "address written into the Via and Record-Route of this message instead of the socket's",
         },
         Function {
@@ -571,6 +641,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "port written into the Via and Record-Route of this message instead of the socket's",
         },
         Function {
@@ -579,6 +650,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "send this message from the given local socket ([proto:]address[:port])",
         },
         Function {
@@ -587,6 +659,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary:
                 "order the branches by q-value for serial forking (non-zero: drop the previous serial state first)",
         },
@@ -596,6 +669,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "load the next group of serial-forking branches (false when none is left)",
         },
         Function {
@@ -604,6 +678,7 @@ pub static MODULE: Module = Module {
             routes: R::ANY,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check the destinations of this request against the named blacklist",
         },
     ],

@@ -14,6 +14,7 @@ pub static MODULE: Module = Module {
                 (0, "the REGISTER was answered (stored, removed, downloaded or error); the script stops"),
             ],
             implemented: false,
+            reads: &[],
             summary: "store, remove or download the user's CPL script as a REGISTER asks, and answer it 200",
         },
         Function {
@@ -25,6 +26,7 @@ pub static MODULE: Module = Module {
                 (0, "error; an error reply was sent and the script stops"),
             ],
             implemented: false,
+            reads: &[],
             summary: "store, remove or download the user's CPL script as a REGISTER asks, without answering it",
         },
         Function {
@@ -37,6 +39,7 @@ pub static MODULE: Module = Module {
                 (-1, "error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "run the user's incoming or outgoing CPL script (mode is_stateless|is_stateful|force_stateful)",
         },
     ],

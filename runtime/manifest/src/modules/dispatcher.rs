@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the source address and port belong to a destination of any set",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the source address and port belong to a destination of the given set",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "mark the destination that just failed as inactive",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "mark the destination that just failed: \"i\" inactive, \"p\" probing, anything else active",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "rewrite the Request-URI host with the next destination saved by ds_select_domain",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "set the destination URI to the next destination saved by ds_select_dst",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "pick a destination of the set with the algorithm; it becomes the Request-URI host and port",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "pick a destination of the set with the algorithm and make it the destination URI",
         },
     ],

@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST.or(R::FAILURE),
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "add a Diversion header with the current Request-URI and the given reason",
     }],
     params: &[Param {

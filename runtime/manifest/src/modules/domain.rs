@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[(1, "the domain is local"), (-1, "not local, or an error")],
             implemented: false,
+            reads: &[],
             summary: "test whether the domain held in the pseudo-variable is local",
         },
         Function {
@@ -23,6 +24,7 @@ pub static MODULE: Module = Module {
                 (-2, "the From URI could not be parsed"),
             ],
             implemented: false,
+            reads: &[],
             summary: "test whether the From URI's host is a local domain",
         },
         Function {
@@ -31,6 +33,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[(1, "the Request-URI host is local"), (-1, "not local, or an error")],
             implemented: false,
+            reads: &[],
             summary: "test whether the Request-URI's host is a local domain",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "rewrite the Request-URI and send socket from the AVPs dp_can_connect set",
         },
         Function {
@@ -24,6 +25,7 @@ pub static MODULE: Module = Module {
                 (-2, "DNS or database error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check the destination domain's policy against our own and set AVPs for dp_apply_policy",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the From user's number, rewriting the Request-URI (default suffix, e2u+sip)",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the From user's number under the given suffix",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the From user's number under the given suffix, for the given service(s)",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the Request-URI number, rewriting the Request-URI (default suffix, e2u+sip)",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the Request-URI number under the given suffix",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ENUM lookup of the Request-URI number under the given suffix, for the given service(s)",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "infrastructure ENUM lookup (branch label below the country code) of the Request-URI number",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "infrastructure ENUM lookup of the Request-URI number under the given suffix",
         },
         Function {
@@ -75,6 +83,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "infrastructure ENUM lookup under the given suffix, for the given service(s)",
         },
         Function {
@@ -83,6 +92,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the From user's number has ENUM records pointing back to the sender",
         },
         Function {
@@ -91,6 +101,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the From user's number has ENUM records under the given suffix",
         },
         Function {
@@ -99,6 +110,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the From user's number has ENUM records under the suffix, for the service",
         },
     ],

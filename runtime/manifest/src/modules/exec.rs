@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a shell command and store each line of its output in $avp(i:1), $avp(i:2)…",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a shell command and store its output lines in the listed AVPs (\"$avp(a);$avp(b)\")",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a shell command given the Request-URI; its output lines become the new URI and branches",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "run a shell command with the request on its standard input",
         },
     ],

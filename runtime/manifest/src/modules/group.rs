@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[(-1, "no group matched, or an error (n > 0: n group ids were stored)")],
             implemented: false,
+            reads: &[],
             summary: "store in the AVP the ids of the regular-expression groups the user belongs to",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "test whether the Request-URI/To/From/Credentials (or an AVP's) user is in the group",
         },
     ],

@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST,
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "ask the RADIUS server whether the Request-URI/To/From/Credentials user is in the group",
     }],
     params: &[

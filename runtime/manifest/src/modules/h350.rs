@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(1, "credentials found and stored"), (-1, "internal error"), (-2, "no matching entry")],
             implemented: false,
+            reads: &[],
             summary: "store a user's digest user name and password in two AVPs (\"$avp(user)/$avp(pwd)\")",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "internal error"), (-2, "no call forwarding rule found (n > 0: n rules stored)")],
             implemented: false,
+            reads: &[],
             summary: "turn the call-forwarding preferences of the last lookup into AVPs named with the prefix",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "internal error"), (-2, "no service level found (n > 0: n AVPs added)")],
             implemented: false,
+            reads: &[],
             summary: "turn the service levels of the last lookup into AVPs named with the prefix",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "internal error"), (-2, "no entry found (n > 0: n entries found)")],
             implemented: false,
+            reads: &[],
             summary: "find the directory entry with the given SIP URI, for the h350_result_* functions",
         },
     ],

@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST,
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "handle a MESSAGE for a room: run the command it carries or relay it to the members",
     }],
     params: &[

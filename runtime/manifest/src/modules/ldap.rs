@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(1, "encoded value stored"), (-1, "internal error")],
             implemented: false,
+            reads: &[],
             summary: "escape a string for an LDAP filter and URL-encode it into the AVP",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "the attribute is not in the result (n > 0: n values stored)"), (-2, "internal error")],
             implemented: false,
+            reads: &[],
             summary:
                 "copy an attribute's values from the current search result into an AVP (\"attr/$avp(x)[/int|str]\")",
         },
@@ -28,6 +30,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "the attribute is not in the result (n > 0: n values stored)"), (-2, "internal error")],
             implemented: false,
+            reads: &[],
             summary: "copy an attribute's values into an AVP after applying a substitution",
         },
         Function {
@@ -40,6 +43,7 @@ pub static MODULE: Module = Module {
                 (-2, "internal error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "test whether an attribute of the current result equals a string (\"attr/string with pvars\")",
         },
         Function {
@@ -52,6 +56,7 @@ pub static MODULE: Module = Module {
                 (-2, "internal error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "test whether an attribute of the current result, after a substitution, equals a string",
         },
         Function {
@@ -60,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(1, "moved to the next entry"), (-1, "no more entries"), (-2, "internal error")],
             implemented: false,
+            reads: &[],
             summary: "move to the next entry of the search result",
         },
         Function {
@@ -68,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(-1, "no entry found (n > 0: n entries found)"), (-2, "LDAP or internal error")],
             implemented: false,
+            reads: &[],
             summary: "run the search an LDAP URL (ldap://session/base?attrs?scope?filter) describes",
         },
     ],

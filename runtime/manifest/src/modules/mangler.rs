@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "restore the original Request-URI from one encoded by encode_contact",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ONREPLY),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "restore the original URIs of the Contact header from ones encoded by encode_contact",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ONREPLY),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "rewrite each Contact URI as sip:prefix*user*ip*port*proto@public_ip",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ONREPLY),
             returns: &[(1, "nothing replaced (n + 1: n addresses replaced)")],
             implemented: false,
+            reads: &[],
             summary: "replace SDP connection addresses inside the network (\"ip/mask\" or \"ip/bits\") with new_ip",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ONREPLY),
             returns: &[(1, "nothing replaced (n + 1: n ports changed)")],
             implemented: false,
+            reads: &[],
             summary: "add a signed offset to every SDP media port",
         },
     ],

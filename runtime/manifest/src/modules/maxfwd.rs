@@ -16,6 +16,7 @@ pub static MODULE: Module = Module {
                 (-3, "the header could not be parsed"),
             ],
             implemented: true,
+            reads: &[],
             summary: "test whether the Max-Forwards value is below the limit (1-256)",
         },
         Function {
@@ -29,6 +30,7 @@ pub static MODULE: Module = Module {
                 (-2, "the header could not be parsed or changed"),
             ],
             implemented: true,
+            reads: &[],
             summary: "decrement Max-Forwards, or add it with the default value (1-256) when missing",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if any chosen test finds NAT: 1 private Contact, 2 source differs from Via, 4 private Via",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "tell MediaProxy to end the call's media session",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "rewrite the Contact host:port with the source address (SIP-asymmetric clients keep their port)",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[(1, "SDP rewritten"), (-1, "processing error"), (-2, "no SDP body to process")],
             implemented: false,
+            reads: &[],
             summary: "ask MediaProxy for relay addresses and rewrite the SDP with them",
         },
     ],

@@ -13,6 +13,7 @@ pub static MODULE: Module = Module {
             (-1, "not an OPTIONS request, the R-URI has a user, or the reply could not be sent"),
         ],
         implemented: false,
+        reads: &[],
         summary: "answer an OPTIONS request with no R-URI user by a 200 with Accept/Supported headers",
     }],
     params: &[

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::BRANCH,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the peering server translated the calling number",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the request carries an OSP token header",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if at least one peering route is left",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "prepare every route returned by the peering server (fork or redirect)",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::BRANCH,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "prepare the branch for the next peering route",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "report call duration for a BYE; 0 if the source released the call, 1 if the destination did",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "ask the peering server for routes and rewrite the R-URI to the first",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "validate the OSP token of the request",
         },
     ],

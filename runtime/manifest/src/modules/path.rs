@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a Path header with this proxy's address",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a Path header whose URI carries the given user part",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a Path header carrying the source address as received parameter",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add_path_received with the given user part",
         },
     ],

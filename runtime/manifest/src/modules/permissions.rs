@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the ip/port held by the variables is in the current address group",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check a REGISTER against basename.allow/.deny rule files",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check a REGISTER against the given rule files",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check the call against the default allow/deny files",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check the call against basename.allow/.deny rule files",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check the call against the given rule files",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the source ip/port is in the group (a number or a variable)",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the source address and protocol are in the trusted table",
         },
         Function {
@@ -75,6 +83,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "check the URI in the variable against basename.allow/.deny",
         },
         Function {
@@ -83,6 +92,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "set the group used by allow_address (a number or a variable)",
         },
     ],

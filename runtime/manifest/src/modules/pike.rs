@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST,
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "false if the source IP exceeds the allowed request rate (internal errors count as true)",
     }],
     params: &[

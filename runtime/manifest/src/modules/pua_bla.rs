@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "process a BLA NOTIFY and republish its state",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "mark the REGISTER so its contact is handled as a BLA line",
         },
     ],

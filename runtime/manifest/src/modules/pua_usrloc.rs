@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST,
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "mark the REGISTER so its contacts are published",
     }],
     params: &[

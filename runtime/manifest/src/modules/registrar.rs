@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a header with this name describing the receiving socket (proto:ip:port) to the REGISTER",
         },
         Function {
@@ -24,6 +25,7 @@ pub static MODULE: Module = Module {
                 (-3, "internal error"),
             ],
             implemented: true,
+            reads: &[],
             summary: "rewrite the R-URI to the registered contact(s) of its address of record",
         },
         Function {
@@ -32,6 +34,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the R-URI's address of record has a valid contact",
         },
         Function {
@@ -44,6 +47,7 @@ pub static MODULE: Module = Module {
                 (-1, "the bindings were updated but the reply could not be sent"),
             ],
             implemented: true,
+            reads: &["Contact", "Expires"],
             summary: "store the REGISTER's contacts and reply with the current bindings",
         },
         Function {
@@ -56,6 +60,7 @@ pub static MODULE: Module = Module {
                 (-1, "the bindings were updated but the reply could not be sent"),
             ],
             implemented: true,
+            reads: &["Contact", "Expires"],
             summary: "save with flags: 0x1 memory only (no DB write), 0x2 send no reply",
         },
     ],

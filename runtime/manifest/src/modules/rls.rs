@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "process a NOTIFY for a resource-list back-end subscription",
         },
         Function {
@@ -23,6 +24,7 @@ pub static MODULE: Module = Module {
                 (-1, "error"),
             ],
             implemented: false,
+            reads: &[],
             summary: "process a SUBSCRIBE to a resource list",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a parameter to the Record-Route header this proxy inserts",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "match the parameters of the Route header used for this hop",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the in-dialog request flows \"upstream\" or \"downstream\" (needs append_fromtag)",
         },
         Function {
@@ -38,6 +41,7 @@ pub static MODULE: Module = Module {
                 (-1, "no Route header, the next hop is not from the Route set, or an error"),
             ],
             implemented: true,
+            reads: &[],
             summary: "route an in-dialog request by its Route headers",
         },
         Function {
@@ -46,6 +50,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "insert a Record-Route header (two when the interfaces differ and enable_double_rr is on)",
         },
         Function {
@@ -54,6 +59,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "insert a Record-Route header carrying the given parameters",
         },
         Function {
@@ -62,6 +68,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "insert a Record-Route header with the given address",
         },
     ],

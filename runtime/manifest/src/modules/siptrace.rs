@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "store the current message in the trace table (and send a copy to duplicate_uri)",
     }],
     params: &[

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "reply statelessly with the code and reason of the last internal error",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::ERROR),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "send a stateless reply with the given code (100-699) and reason phrase",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "queue the MESSAGE as an SMS on the default network",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "queue the MESSAGE as an SMS on the named network",
         },
     ],

@@ -14,6 +14,7 @@ pub static MODULE: Module = Module {
             (0, "Session-Expires cannot be parsed; the script stops"),
         ],
         implemented: false,
+        reads: &[],
         summary: "true if an INVITE's Session-Expires/Min-SE is below min_se; the argument asks for a 422 reply",
     }],
     params: &[

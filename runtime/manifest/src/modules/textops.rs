@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header after the last one",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header after the first header with the given name",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a Date header with the current UTC time to the reply being built",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::BRANCH).or(R::ERROR),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header to the reply the script will send",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header made of prefix + R-URI + suffix",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "keep only the first part of the given content type in a multipart body",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the message has a non-empty body",
         },
         Function {
@@ -67,6 +74,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the message has a non-empty body of the given MIME type",
         },
         Function {
@@ -75,6 +83,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header before the first one",
         },
         Function {
@@ -83,6 +92,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "add a header before the first header with the given name",
         },
         Function {
@@ -91,6 +101,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the method (or the CSeq method of a reply) is in the list",
         },
         Function {
@@ -99,6 +110,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if a header with this name is present",
         },
         Function {
@@ -107,6 +119,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the Privacy header contains the given value",
         },
         Function {
@@ -115,6 +128,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "remove every header with this name (false if none)",
         },
         Function {
@@ -123,6 +137,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the first match of the regex past the first line",
         },
         Function {
@@ -131,6 +146,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace every match of the regex past the first line",
         },
         Function {
@@ -139,6 +155,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace the first match of the regex in the body",
         },
         Function {
@@ -147,6 +164,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "replace every match of the regex in the body",
         },
         Function {
@@ -155,6 +173,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the regex matches somewhere in the message",
         },
         Function {
@@ -163,6 +182,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "insert text after the first match past the first line (headers and body)",
         },
         Function {
@@ -171,6 +191,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "insert text after the first match in the body",
         },
         Function {
@@ -179,6 +200,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the regex matches somewhere in the body",
         },
         Function {
@@ -187,6 +209,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "sed-like substitution past the first line (headers and body)",
         },
         Function {
@@ -195,6 +218,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "sed-like substitution over the body",
         },
         Function {
@@ -203,6 +227,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "sed-like substitution over the whole R-URI",
         },
         Function {
@@ -211,6 +236,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "sed-like substitution over the R-URI username",
         },
     ],

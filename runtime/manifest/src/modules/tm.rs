@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "match the reply code (last sent reply, received reply, or winning failure reply) against a regex",
         },
         Function {
@@ -23,6 +24,7 @@ pub static MODULE: Module = Module {
                 (-1, "no matching transaction"),
             ],
             implemented: true,
+            reads: &[],
             summary: "tell whether the request belongs to an existing transaction",
         },
         Function {
@@ -31,6 +33,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "copy the request's current flags into its transaction",
         },
         Function {
@@ -39,6 +42,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "true if the replies (\"all\", \"branch\" or \"last\") were generated locally, not received",
         },
         Function {
@@ -54,6 +58,7 @@ pub static MODULE: Module = Module {
                 (-400, "the request could not be parsed"),
             ],
             implemented: true,
+            reads: &[],
             summary: "create the transaction for the request now (for UAS-like scripts)",
         },
         Function {
@@ -62,6 +67,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "arm the branch_route run for each outgoing branch",
         },
         Function {
@@ -70,6 +76,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "arm the failure_route run when the transaction ends with a negative reply",
         },
         Function {
@@ -78,6 +85,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "arm the onreply_route run for each received reply",
         },
         Function {
@@ -94,6 +102,7 @@ pub static MODULE: Module = Module {
                 (-6, "sending failed"),
             ],
             implemented: true,
+            reads: &[],
             summary: "relay statefully to the R-URI (or destination URI), creating the transaction if needed",
         },
         Function {
@@ -110,6 +119,7 @@ pub static MODULE: Module = Module {
                 (-6, "sending failed"),
             ],
             implemented: true,
+            reads: &[],
             summary: "relay statefully to a fixed [proto:]host[:port]; a bare number is taken as the flags instead",
         },
         Function {
@@ -126,6 +136,7 @@ pub static MODULE: Module = Module {
                 (-6, "sending failed"),
             ],
             implemented: false,
+            reads: &[],
             summary: "relay to a fixed destination; flags: 0x1 no 100 Trying, 0x2 no error reply, 0x4 no DNS failover",
         },
         Function {
@@ -134,6 +145,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "put the transaction on the wait timer so it is freed",
         },
         Function {
@@ -142,6 +154,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "send a copy of the request to another destination, ignoring its replies",
         },
         Function {
@@ -150,6 +163,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "send a copy of the request to another destination; flag 0x4 disables DNS failover",
         },
         Function {
@@ -158,6 +172,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "send a stateful reply on the request's transaction",
         },
         Function {
@@ -166,6 +181,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE.or(R::ONREPLY),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the UAC cancelled this INVITE transaction",
         },
         Function {
@@ -174,6 +190,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "write the request (and tw_append data) to a FIFO for an external application",
         },
         Function {
@@ -182,6 +199,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::BRANCH),
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "write the request (and tw_append data) to a unix datagram socket",
         },
     ],

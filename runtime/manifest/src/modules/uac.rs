@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "answer a 401/407 by adding credentials from the configured ones",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "replace the From URI (restored in replies and later requests)",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "replace the From display name and URI; an empty display removes it",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "restore the original From (manual restore mode)",
         },
     ],

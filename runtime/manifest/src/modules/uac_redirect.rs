@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add the 3xx contacts as branches; \"total[:per_branch]\" limits their number (0: no limit)",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "get_redirects, accounting each redirect with the given reason",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add an accept filter for contacts; reset is \"\", reset_all, reset_default or reset_added",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::FAILURE,
             returns: &[],
             implemented: false,
+            reads: &[],
             summary: "add a deny filter for contacts; reset is \"\", reset_all, reset_default or reset_added",
         },
     ],

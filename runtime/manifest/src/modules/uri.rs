@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "append a ;param to the R-URI",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the To header has a tag (an in-dialog request)",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the user part of the URI in the variable is an E.164 number",
         },
         Function {
@@ -35,6 +38,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the authenticated username equals the given one",
         },
         Function {
@@ -43,6 +47,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "turn a tel: R-URI into a sip: URI with user=phone",
         },
         Function {
@@ -51,6 +56,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the R-URI has this parameter",
         },
         Function {
@@ -59,6 +65,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST,
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "true if the R-URI has this parameter with this value",
         },
     ],

@@ -20,6 +20,7 @@ pub static MODULE: Module = Module {
                 (-10, "the URI username differs from the digest username"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check the From username against the digest credentials",
         },
         Function {
@@ -37,6 +38,7 @@ pub static MODULE: Module = Module {
                 (-10, "the URI username differs from the digest username"),
             ],
             implemented: false,
+            reads: &[],
             summary: "check the To username against the digest credentials",
         },
         Function {
@@ -52,6 +54,7 @@ pub static MODULE: Module = Module {
                 (-5, "no such user"),
             ],
             implemented: false,
+            reads: &[],
             summary: "true if the R-URI user exists in the subscriber (or uri) table",
         },
     ],

@@ -11,6 +11,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "log the formatted message at debug level",
         },
         Function {
@@ -19,6 +20,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "log the formatted message at error level",
         },
         Function {
@@ -27,6 +29,7 @@ pub static MODULE: Module = Module {
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH).or(R::ERROR),
             returns: &[],
             implemented: true,
+            reads: &[],
             summary: "log the formatted message at the given level",
         },
     ],

@@ -10,6 +10,7 @@ pub static MODULE: Module = Module {
         routes: R::REQUEST,
         returns: &[],
         implemented: false,
+        reads: &[],
         summary: "send the SIP MESSAGE to XMPP",
     }],
     params: &[
