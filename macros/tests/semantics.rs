@@ -176,3 +176,58 @@ fn drop_in_a_reply_route_drops_provisional_replies() {
         .unwrap()
         .starts_with("SIP/2.0 200 Whatever\r\nVia: SIP/2.0/UDP 127.0.0.1:40000"));
 }
+
+/// An OPTIONS with one extra header line.
+fn request_with(extra: &str) -> Bytes {
+    Bytes::from(format!(
+        "OPTIONS sip:bob@{PROXY} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CLIENT};branch=z9hG4bK-interest\r\n\
+         Max-Forwards: 70\r\n\
+         To: <sip:bob@{PROXY}>\r\n\
+         From: <sip:test@{CLIENT}>;tag=1\r\n\
+         Call-ID: interest@test\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         {extra}\r\n\
+         Content-Length: 0\r\n\r\n"
+    ))
+}
+
+fn answer<S: Script>(proxy: &Proxy<S>, extra: &str) -> String {
+    let sent = proxy.route(request_with(extra), source(), Framing::Datagram);
+    assert_eq!(sent.len(), 1, "one reply to the request with {extra:?}");
+    let msg = Message::parse(sent[0].bytes.clone(), Framing::Datagram).expect("a reply serc wrote parses");
+    match msg.start {
+        StartLine::Response { code, reason, .. } => format!("{code} {}", msg.text(reason)),
+        StartLine::Request { .. } => panic!("a request was sent"),
+    }
+}
+
+const BAD_CONTACT: &str = "Contact: <sip:alice@example.com>;expires=soon";
+const BAD_EXPIRES: &str = "Expires: soon";
+const BAD_DATE: &str = "Date: yesterday";
+
+/// The generated script tells the runtime which optional headers its
+/// functions read; the parser validates those on receipt and leaves the
+/// others to whoever reads them (issue 5: "parses only those").
+#[test]
+fn only_the_headers_the_script_reads_are_validated_on_receipt() {
+    use serc_runtime::sip::Interest;
+
+    let relay = proxy(serc_macros::include_cfg!("tests/semantics/interest_relay.cfg").script);
+    assert_eq!(relay.script.interest(), Interest::NONE);
+    for bad in [BAD_CONTACT, BAD_EXPIRES, BAD_DATE] {
+        assert_eq!(answer(&relay, bad), "200 script ran", "{bad}");
+    }
+
+    let registrar = proxy(serc_macros::include_cfg!("tests/semantics/interest_registrar.cfg").script);
+    assert_eq!(registrar.script.interest(), Interest::CONTACT.union(Interest::EXPIRES));
+    assert_eq!(answer(&registrar, BAD_CONTACT), "400 Bad Request");
+    assert_eq!(answer(&registrar, BAD_EXPIRES), "400 Bad Request");
+    assert_eq!(answer(&registrar, BAD_DATE), "200 script ran");
+    assert_eq!(answer(&registrar, "Date: Sat, 13 Nov 2010 23:29:00 GMT"), "200 script ran");
+
+    // A script given Rust functions may read anything: every header is validated.
+    let with_functions = openser();
+    assert_eq!(with_functions.script.interest(), Interest::ALL);
+    assert_eq!(answer(&with_functions, BAD_DATE), "400 Bad Request");
+}

@@ -1,7 +1,9 @@
 //! Messages parsed per second: a typical INVITE and its 200 OK, through serc's
 //! parser (what a relay needs: start line, header index, the transaction
 //! headers validated) and through `rsip` (a full parse into owned types) in the
-//! same run.
+//! same run. `serc` validates the optional headers too (Contact, Expires, Date:
+//! `Interest::ALL`, what `Message::parse` does); `serc-relay` only what a
+//! built proxy whose script reads none of them validates (`Interest::NONE`).
 //!
 //! `cargo bench -p serc-runtime --bench parse`
 
@@ -9,7 +11,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serc_runtime::sip::{Framing, Message};
+use serc_runtime::sip::{Framing, Interest, Message};
 
 const INVITE: &str = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds;rport\r\n\
@@ -52,6 +54,12 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function("serc", |b| {
             b.iter(|| Message::parse(Bytes::from_static(black_box(text.as_bytes())), Framing::Datagram).map(|m| m.cseq))
+        });
+        group.bench_function("serc-relay", |b| {
+            b.iter(|| {
+                Message::parse_with(Bytes::from_static(black_box(text.as_bytes())), Framing::Datagram, Interest::NONE)
+                    .map(|m| m.cseq)
+            })
         });
         group.bench_function("rsip", |b| {
             b.iter(|| rsip::SipMessage::try_from(black_box(text.as_bytes())).map(|m| m.is_request()))

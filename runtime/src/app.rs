@@ -70,6 +70,13 @@ pub trait Script: std::marker::Send + Sync + 'static {
         let _ = (id, ctx);
         Flow::Return(1)
     }
+
+    /// The optional headers received messages get validated on receipt: those
+    /// the script's functions parse (the generator derives it from their
+    /// manifests). Every one by default, for scripts written by hand.
+    fn interest(&self) -> crate::sip::Interest {
+        crate::sip::Interest::ALL
+    }
 }
 
 /// What generated code calls after each action, as OpenSER 1.3's
@@ -112,6 +119,8 @@ pub struct Proxy<S> {
     max_pending_lookups: usize,
     /// Wakes the tm timer task: a message may have set an earlier deadline.
     tm_wake: Arc<tokio::sync::Notify>,
+    /// The script's [`Script::interest`], asked once.
+    interest: crate::sip::Interest,
 }
 
 /// The most messages waiting for DNS lookups at once (a few seconds of
@@ -127,6 +136,7 @@ thread_local! {
 impl<S: Script> Proxy<S> {
     pub fn new(script: S, config: Config) -> Self {
         Proxy {
+            interest: script.interest(),
             script,
             config,
             resolver: OnceLock::new(),
@@ -250,7 +260,7 @@ impl<S: Script> Proxy<S> {
         src: Source,
         framing: crate::sip::Framing,
     ) -> Vec<Send> {
-        let msg = match Message::parse(bytes.clone(), framing) {
+        let msg = match Message::parse_with(bytes.clone(), framing, self.interest) {
             Ok(msg) => msg,
             Err(rejected) => {
                 tracing::debug!(from = %src.addr, reason = rejected.detail, "refused a message");

@@ -283,6 +283,15 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
         }
     }
 
+    // What received messages get validated of the optional headers (Contact,
+    // Expires, Date): what the script's functions read, nothing else.
+    let reads = lower.reads.iter();
+    script_impl.extend(quote! {
+        fn interest(&self) -> ::serc_runtime::sip::Interest {
+            ::serc_runtime::sip::Interest::NONE #( .union(::serc_runtime::sip::Interest::of_header(#reads)) )*
+        }
+    });
+
     if lower.diags.iter().any(Diagnostic::is_error) {
         let mut errors = lower.diags;
         crate::diag::sort(&mut errors);

@@ -69,6 +69,9 @@ pub struct Lower<'a> {
     pub called: Vec<RouteKey>,
     /// Routes tm arms (`t_on_failure` …): type, key, the id the runtime gets.
     pub tm_routes: Vec<(RouteType, RouteKey, u32)>,
+    /// The optional headers the functions called read (their manifests'
+    /// `reads`): the built proxy validates those on receipt, not the others.
+    pub reads: std::collections::BTreeSet<&'static str>,
     labels: Vec<proc_macro2::TokenStream>,
     next_label: usize,
 }
@@ -90,6 +93,7 @@ impl<'a> Lower<'a> {
             diags: Vec::new(),
             called: Vec::new(),
             tm_routes: Vec::new(),
+            reads: std::collections::BTreeSet::new(),
             labels: Vec::new(),
             next_label: 0,
         }
@@ -424,6 +428,7 @@ impl<'a> Lower<'a> {
             );
             return None;
         }
+        self.reads.extend(r.function.reads.iter().copied());
         let path_text = match self.user_paths.get(name).filter(|_| r.module.name == super::USER_MODULE) {
             Some(p) => p.clone(),
             None => format!("::{}", serc_manifest::rust_fn_path(r.module, r.function)),

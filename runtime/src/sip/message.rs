@@ -3,9 +3,12 @@
 //! Parsing a message finds the start line and every header line (names
 //! recognised once, values kept as byte ranges of the buffer), and parses and
 //! validates on receipt what every transaction needs — the Request-URI's form,
-//! Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length (and Date,
-//! Contact and Expires when present, whose malformed forms RFC 4475 asks to
-//! refuse). Everything else is parsed when asked for. An invalid message gets
+//! Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length. Date, Contact
+//! and Expires, whose malformed forms RFC 4475 asks to refuse, are validated
+//! on receipt when the [`Interest`] says a reader needs them: every one of them
+//! for [`Message::parse`]; in a built proxy only those its script's functions
+//! parse (a stateless relay never looks at a Contact, as OpenSER's lazy parser
+//! never did). Everything else is parsed when asked for. An invalid message gets
 //! the answer RFC 3261 gives (400, or 505 for a bad version; a malformed
 //! response is dropped) and never reaches the script.
 
@@ -148,16 +151,80 @@ pub struct Message {
     pub via: Via,
 }
 
+/// The optional headers a parse validates on receipt (beyond Via, From, To,
+/// Call-ID, CSeq, Max-Forwards and Content-Length, which every message has
+/// validated). The code generator computes a script's interest from the
+/// manifests of the functions it calls (`Function::reads`); a header outside
+/// it is still found and kept, only not validated until something reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Validate none of the optional headers.
+    pub const NONE: Interest = Interest(0);
+    /// Contact values: `*` or name-addr/addr-spec, a numeric `expires` param.
+    pub const CONTACT: Interest = Interest(1);
+    /// Expires: a number below 2^32.
+    pub const EXPIRES: Interest = Interest(2);
+    /// Date: an RFC 1123 date in GMT.
+    pub const DATE: Interest = Interest(4);
+    /// Every optional header (what RFC 4475 asks of a strict element).
+    pub const ALL: Interest = Interest(7);
+
+    pub const fn union(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+
+    pub const fn contains(self, other: Interest) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// What reading the header `name` (a manifest's `reads` entry: a full or
+    /// compact name, any case; `*` for any header) asks to validate.
+    pub fn of_header(name: &str) -> Interest {
+        if name == "*" {
+            return Interest::ALL;
+        }
+        match HeaderName::parse(name.as_bytes()) {
+            HeaderName::Contact => Interest::CONTACT,
+            HeaderName::Expires => Interest::EXPIRES,
+            HeaderName::Date => Interest::DATE,
+            _ => Interest::NONE,
+        }
+    }
+
+    /// The bits, for generated code (`Interest::from_bits(…)` in a const).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub const fn from_bits(bits: u8) -> Interest {
+        Interest(bits & Interest::ALL.0)
+    }
+}
+
+impl Default for Interest {
+    fn default() -> Interest {
+        Interest::ALL
+    }
+}
+
 /// Largest CSeq number (RFC 3261 §8.1.1.5: less than 2^31).
 const MAX_CSEQ: u64 = (1 << 31) - 1;
 
 impl Message {
-    /// Parses and validates a message.
+    /// Parses and validates a message, the optional headers too ([`Interest::ALL`]).
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
+        Message::parse_with(buf, framing, Interest::ALL)
+    }
+
+    /// Parses and validates a message, of the optional headers only those
+    /// `interest` names.
+    pub fn parse_with(buf: Bytes, framing: Framing, interest: Interest) -> Result<Message, Rejected> {
         // Room for the headers of a typical message, allocated once (a `reserve`
         // on an empty vector takes the slower growth path).
         let headers = Vec::with_capacity(20);
-        let p = Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true }.parse(framing)?;
+        let p = Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true, interest }.parse(framing)?;
         // The buffer moves into the message (no reference count taken and dropped).
         Ok(Message {
             buf,
@@ -331,6 +398,7 @@ struct Parser<'b> {
     reply_headers: Vec<Span>,
     headers: Vec<Header>,
     is_request: bool,
+    interest: Interest,
 }
 
 use super::values::is_token;
@@ -660,21 +728,21 @@ impl Parser<'_> {
                     }
                     continue;
                 }
-                HeaderName::Expires => {
+                HeaderName::Expires if self.interest.contains(Interest::EXPIRES) => {
                     // A number below 2^32.
                     parse_u64(&buf[h.value.range()])
                         .filter(|n| *n <= u32::MAX as u64)
                         .ok_or_else(|| self.bad("bad Expires"))?;
                     continue;
                 }
-                HeaderName::Date => {
+                HeaderName::Date if self.interest.contains(Interest::DATE) => {
                     // An RFC 1123 date in GMT (RFC 3261 §20.17).
                     if !values::valid_date(&buf[h.value.range()]) {
                         return Err(self.bad("bad Date (not an RFC 1123 date in GMT)"));
                     }
                     continue;
                 }
-                HeaderName::Contact => {
+                HeaderName::Contact if self.interest.contains(Interest::CONTACT) => {
                     self.contact(h.value)?;
                     continue;
                 }
@@ -760,5 +828,60 @@ impl Parser<'_> {
             via,
             headers: std::mem::take(&mut self.headers),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(extra: &str) -> Bytes {
+        Bytes::from(format!(
+            "OPTIONS sip:bob@example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\n\
+             To: <sip:bob@example.com>\r\n\
+             From: <sip:alice@example.com>;tag=1\r\n\
+             Call-ID: interest\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             {extra}\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn interest_names_the_optional_headers_validated_on_receipt() {
+        let cases = [
+            ("Contact: <sip:alice@example.com>;expires=soon", Interest::CONTACT),
+            ("m: <sip:alice@example.com>;expires=soon", Interest::CONTACT),
+            ("Contact: <sip:a@example.com>, , <sip:b@example.com>", Interest::CONTACT),
+            ("Expires: 4294967296", Interest::EXPIRES),
+            ("Date: 13 Nov 2010", Interest::DATE),
+        ];
+        for (line, bit) in cases {
+            let refused = Message::parse(options(line), Framing::Datagram).unwrap_err();
+            assert_eq!(refused.status, Some(400), "{line}");
+            for interest in [Interest::NONE, Interest::ALL] {
+                let with = interest.union(bit);
+                assert!(Message::parse_with(options(line), Framing::Datagram, with).is_err(), "{line} with {with:?}");
+                // Without the bit the message is accepted and the header is
+                // there, raw, for whoever reads it.
+                let without = Interest::from_bits(Interest::ALL.bits() & !bit.bits());
+                let msg = Message::parse_with(options(line), Framing::Datagram, without).expect(line);
+                let h = msg.headers.last().expect("the header is kept");
+                assert_eq!(msg.text(h.value), line.split_once(": ").unwrap().1);
+            }
+        }
+    }
+
+    #[test]
+    fn interest_of_a_manifest_header_name() {
+        assert_eq!(Interest::of_header("Contact"), Interest::CONTACT);
+        assert_eq!(Interest::of_header("m"), Interest::CONTACT);
+        assert_eq!(Interest::of_header("expires"), Interest::EXPIRES);
+        assert_eq!(Interest::of_header("Date"), Interest::DATE);
+        assert_eq!(Interest::of_header("*"), Interest::ALL);
+        assert_eq!(Interest::of_header("User-Agent"), Interest::NONE);
+        assert_eq!(Interest::default(), Interest::ALL);
+        assert!(Interest::ALL.contains(Interest::CONTACT.union(Interest::DATE)));
+        assert!(!Interest::CONTACT.contains(Interest::DATE));
     }
 }

@@ -10,4 +10,4 @@ pub mod values;
 
 pub use edit::{EditError, Edits};
 pub use header::HeaderName;
-pub use message::{Framing, Header, Message, Method, Rejected, Span, StartLine};
+pub use message::{Framing, Header, Interest, Message, Method, Rejected, Span, StartLine};
