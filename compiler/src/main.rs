@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cli::build::{BuildArgs, RunArgs};
 use crate::cli::check::CheckArgs;
+use crate::cli::db::DbArgs;
 use crate::cli::emit::EmitArgs;
 use crate::cli::modules::ModulesArgs;
 
@@ -31,6 +32,7 @@ Examples:
   serc run openser.cfg -- --listen udp:127.0.0.1:5060
   serc emit openser.cfg        show the Rust it compiles to
   serc modules tm              what a module offers
+  serc db init --db-url URL    create OpenSER 1.3's tables (serc help db)
 `serc help check` tells the exit status, the dialects and the output formats (JSON Lines, GitHub annotations); \
 `serc help build` where builds happen.";
 
@@ -49,6 +51,7 @@ enum Command {
     Run(RunArgs),
     Emit(EmitArgs),
     Modules(ModulesArgs),
+    Db(DbArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Run(args) => return cli::build::run_run(&args),
         Command::Emit(args) => cli::emit::run(&args),
         Command::Modules(args) => cli::modules::run(&args),
+        Command::Db(args) => cli::db::run(&args),
     };
     status.into()
 }

@@ -117,6 +117,7 @@ fn corpus() {
             "opensips__openser1.0__default.cfg",
             "opensips__openser1.2__ex-logging.cfg",
             "opensips__openser1.2__ex-redirect.cfg",
+            "opensips__openser1.2__ex-replicate.cfg",
         ]
     );
 }

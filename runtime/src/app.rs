@@ -198,7 +198,7 @@ impl<S: Script> Proxy<S> {
     ) -> Vec<Send> {
         let mut out = self.route_message(now, bytes, src, framing);
         if let Some(tm) = self.config.tm.get() {
-            self.run_failure_routes(now, tm, &mut out);
+            self.tm_settle(now, tm, &mut out);
             tm.drain(&mut out);
             self.tm_wake.notify_one();
         }
@@ -214,10 +214,58 @@ impl<S: Script> Proxy<S> {
             for event in tm.table.handle_timeout(now) {
                 tm.on_event(now, event);
             }
-            self.run_failure_routes(now, tm, &mut out);
+            self.tm_settle(now, tm, &mut out);
             tm.drain(&mut out);
         }
         out
+    }
+
+    /// Runs the failure routes tm queued and resolves the host names its new
+    /// branches go to (a negative answer ends a branch, which may run a
+    /// failure route, which may start branches …; a few rounds at most here,
+    /// the rest on the next message or timer).
+    fn tm_settle(&self, now: std::time::Instant, tm: &Arc<crate::modules::tm::Tm>, out: &mut Vec<Send>) {
+        for _ in 0..4 {
+            self.run_failure_routes(now, tm, out);
+            if !self.tm_lookups(now, tm) {
+                break;
+            }
+        }
+    }
+
+    /// Resolves the host names of tm's waiting branches: from the cache at
+    /// once (true when any was), else in a task that hands tm the answer and
+    /// wakes the timer task to send the branch (a worker never waits for the
+    /// DNS).
+    fn tm_lookups(&self, now: std::time::Instant, tm: &Arc<crate::modules::tm::Tm>) -> bool {
+        let mut answered = false;
+        for lookup in tm.take_lookups() {
+            let Some(resolver) = self.resolver() else {
+                tm.resolved(now, lookup, Err("no DNS resolver".to_string()));
+                answered = true;
+                continue;
+            };
+            match resolver.resolve_cached_seeded(&lookup.target, lookup.seed) {
+                Some(hops) => {
+                    tm.resolved(now, lookup, hops.map_err(|e| e.to_string()));
+                    answered = true;
+                }
+                None => {
+                    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                        tm.resolved(now, lookup, Err("no runtime to resolve on".to_string()));
+                        answered = true;
+                        continue;
+                    };
+                    let (resolver, tm, wake) = (resolver.clone(), tm.clone(), self.tm_wake.clone());
+                    rt.spawn(async move {
+                        let hops = resolver.resolve_seeded(&lookup.target, lookup.seed).await;
+                        tm.resolved(std::time::Instant::now(), lookup, hops.map_err(|e| e.to_string()));
+                        wake.notify_one();
+                    });
+                }
+            }
+        }
+        answered
     }
 
     /// Runs the failure routes tm queued (a transaction whose branches all
@@ -228,14 +276,17 @@ impl<S: Script> Proxy<S> {
     fn run_failure_routes(&self, now: std::time::Instant, tm: &crate::modules::tm::Tm, out: &mut Vec<Send>) {
         while let Some(run) = tm.take_failure() {
             let Some(request) = tm.table.request(run.server) else { continue };
-            self.with_ctx(now, &request, run.state.src, |ctx| {
+            let flags = self.with_ctx(now, &request, run.state.src, |ctx| {
                 ctx.route = RouteKind::Failure;
                 run.state.restore(ctx);
                 ctx.tm.server = Some(run.server);
                 ctx.tm.failure_status = Some(run.status);
                 let _flow = self.script.failure_route(run.route, ctx);
                 out.append(&mut ctx.out);
+                ctx.flags
             });
+            // The route's flags become the transaction's (acc reads them).
+            tm.set_flags(run.server, flags);
             tm.after_failure(now, run.server);
         }
     }

@@ -172,6 +172,9 @@ pub enum LaunchError {
     Listen { spec: ListenSpec, reason: String },
     /// The server did not start (a socket cannot be bound, no listens, no workers …).
     Server(StartError),
+    /// A module's database cannot be used (bad `db_url`, unreachable, wrong
+    /// table versions …).
+    Database(String),
 }
 
 impl fmt::Display for LaunchError {
@@ -179,6 +182,7 @@ impl fmt::Display for LaunchError {
         match self {
             LaunchError::Listen { spec, reason } => write!(f, "cannot listen on {spec}: {reason}"),
             LaunchError::Server(e) => e.fmt(f),
+            LaunchError::Database(e) => f.write_str(e),
         }
     }
 }
@@ -186,7 +190,7 @@ impl fmt::Display for LaunchError {
 impl std::error::Error for LaunchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LaunchError::Listen { .. } => None,
+            LaunchError::Listen { .. } | LaunchError::Database(_) => None,
             LaunchError::Server(e) => Some(e),
         }
     }
@@ -224,6 +228,13 @@ fn parse_log_level(text: &str) -> Result<LevelFilter, String> {
             Ok(n) if (-3..=4).contains(&n) => Ok(level_for_debug(n)),
             _ => Err("expected error, warn, info, debug, trace, or OpenSER's number -3 to 4".to_string()),
         },
+    }
+}
+
+fn parse_max_transactions(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a number of transactions, at least 1".to_string()),
     }
 }
 
@@ -265,6 +276,11 @@ pub struct Cli {
     /// default: children=, else one per CPU)
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+
+    /// The most transactions tm keeps at once; beyond them new requests get 503
+    /// (default 500000, about 3 KB each)
+    #[arg(long, value_name = "N", value_parser = parse_max_transactions)]
+    pub max_transactions: Option<usize>,
 
     /// error, warn, info, debug, trace, or OpenSER's number -3 to 4 (overrides debug=;
     /// without either: info)
@@ -350,6 +366,9 @@ impl<S: Script> Launch<S> {
         if let Some(n) = cli.workers {
             self = self.workers(n);
         }
+        if let Some(n) = cli.max_transactions {
+            self.settings.config.max_transactions = Some(n);
+        }
         self
     }
 
@@ -374,17 +393,24 @@ impl<S: Script> Launch<S> {
     /// nothing left bound, when a listen cannot be resolved or bound.
     pub async fn start(self) -> Result<Running, LaunchError> {
         let listens = self.socket_list().await?;
+        // Databases first: a proxy that cannot keep what it acknowledges does not start.
+        crate::modules::usrloc::start(&self.settings.config).await.map_err(LaunchError::Database)?;
+        crate::modules::auth_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;
+        crate::modules::domain::start(&self.settings.config).await.map_err(LaunchError::Database)?;
+        crate::modules::uri_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;
+        crate::modules::avpops::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         let workers = self.worker_count();
         let bound = Server::bind(ServerConfig { listens, workers, ..ServerConfig::default() }).await?;
         let locals = locals_for(bound.listens());
         let Launch { script, settings, resolver, .. } = self;
         let config = Config { locals: locals.clone(), ..settings.config };
+        let usrloc = config.usrloc.clone();
         let mut proxy = Proxy::new(script, config);
         if let Some(resolver) = resolver {
             proxy = proxy.with_resolver(resolver);
         }
         let server = bound.start(Arc::new(proxy)).await;
-        Ok(Running { server, locals })
+        Ok(Running { server, locals, usrloc })
     }
 
     /// The sockets to bind, in order: each listen for each of its transports,
@@ -535,6 +561,8 @@ impl StopSignals {
 pub struct Running {
     server: ServerHandle,
     locals: Vec<Local>,
+    /// Flushed at shutdown (usrloc's write-back, `db_mode` 2).
+    usrloc: crate::modules::usrloc::Location,
 }
 
 impl Running {
@@ -561,9 +589,13 @@ impl Running {
     }
 
     /// Stops receiving, closes every socket and connection, and returns once
-    /// every task of the server has ended.
+    /// every task of the server has ended and usrloc's changes waiting for
+    /// write-back (`db_mode` 2) are written.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+        if let Err(e) = self.usrloc.flush().await {
+            tracing::error!("usrloc: the last write-back failed: {e}");
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! routes), [`transport`] (tokio sockets).
 
 pub mod app;
+pub mod db;
 pub mod launch;
 pub mod modules;
 pub mod proxy;

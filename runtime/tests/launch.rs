@@ -184,6 +184,12 @@ fn command_line_overrides_the_config() {
     );
     assert_eq!(launch.worker_count(), 3);
     assert_eq!(cli.log_level(&cfg), LevelFilter::WARN);
+    assert_eq!(launch.settings.config.max_transactions, None);
+
+    // --max-transactions bounds tm's table.
+    let cli = parse(&cfg, &["--max-transactions", "1000"]).unwrap();
+    let launch = Launch::new(Answer, cfg.clone()).with_args(&cli);
+    assert_eq!(launch.settings.config.max_transactions, Some(1000));
 
     // OpenSER numbers, negative ones included.
     assert_eq!(parse(&cfg, &["--log-level", "-1"]).unwrap().log_level(&cfg), LevelFilter::ERROR);
@@ -198,7 +204,13 @@ fn command_line_overrides_the_config() {
     );
 
     // Bad values are usage errors (exit status 2).
-    for bad in [&["--workers", "0"][..], &["--log-level", "5"], &["--listen", "udp:1.2.3.4:99999"], &["--bogus"]] {
+    for bad in [
+        &["--workers", "0"][..],
+        &["--max-transactions", "0"],
+        &["--log-level", "5"],
+        &["--listen", "udp:1.2.3.4:99999"],
+        &["--bogus"],
+    ] {
         let error = parse(&cfg, bad).err().unwrap_or_else(|| panic!("{bad:?} should be refused"));
         assert_eq!(error.exit_code(), 2, "{bad:?}");
     }

@@ -137,15 +137,17 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
                 Some(m) if lower.modules.iter().any(|l| l.name == m.name) => {}
                 Some(m) => {
                     if !module_provided(m) {
-                        lower.diags.push(
-                            Diagnostic::error(
-                                Kind::Unsupported,
-                                path.span,
-                                format!("module `{}` is not implemented by serc's runtime yet", m.name),
-                            )
-                            .with_label("cannot be loaded into a serc proxy")
-                            .with_note(format!("serc's runtime implements: {}", implemented_modules().join(", "))),
-                        );
+                        let mut d = Diagnostic::error(
+                            Kind::Unsupported,
+                            path.span,
+                            format!("module `{}` is not implemented by serc's runtime yet", m.name),
+                        )
+                        .with_label("cannot be loaded into a serc proxy")
+                        .with_note(format!("serc's runtime implements: {}", implemented_modules().join(", ")));
+                        if m.name == "dbtext" {
+                            d = d.with_help(DBTEXT_HELP);
+                        }
+                        lower.diags.push(d);
                     }
                     lower.modules.push(m);
                 }
@@ -346,6 +348,10 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
     Ok(Output { tokens, warnings })
 }
 
+/// What to do instead of dbtext (OpenSER's text-file tables).
+const DBTEXT_HELP: &str = "serc has no dbtext driver: for a database without a server use SQLite \
+     (db_url \"sqlite:///path/openser.sqlite\"; `serc db init` creates its tables)";
+
 /// Whether the runtime provides a module: some of its functions are
 /// implemented, or it is one that works through its parameters alone.
 fn module_provided(m: &Module) -> bool {
@@ -364,18 +370,40 @@ pub fn pretty(tokens: &TokenStream) -> String {
         Err(_) => return tokens.to_string(),
     };
     let text = prettyplease::unparse(&file);
+    markers_to_comments(&text)
+}
+
+/// `__serc_at!("file:line:col");` → `// file:line:col`, also where
+/// prettyplease broke a long marker over three lines (`__serc_at!(`, the
+/// string, `);`).
+fn markers_to_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
         let trimmed = line.trim_start();
-        if let Some(at) = trimmed.strip_prefix("__serc_at!(\"").and_then(|r| r.strip_suffix("\");")) {
-            let indent = &line[..line.len() - trimmed.len()];
-            out.push_str(indent);
-            out.push_str("// ");
-            out.push_str(at);
-        } else {
-            out.push_str(line);
+        let indent = &line[..line.len() - trimmed.len()];
+        let one_line = trimmed.strip_prefix("__serc_at!(\"").and_then(|r| r.strip_suffix("\");"));
+        let broken = (trimmed == "__serc_at!(" && i + 2 < lines.len() && lines[i + 2].trim() == ");")
+            .then(|| lines[i + 1].trim().trim_end_matches(','))
+            .and_then(|s| s.strip_prefix('"')?.strip_suffix('"'));
+        match (one_line, broken) {
+            (Some(at), _) => {
+                out.push_str(indent);
+                out.push_str("// ");
+                out.push_str(at);
+            }
+            (None, Some(at)) => {
+                out.push_str(indent);
+                out.push_str("// ");
+                out.push_str(at);
+                i += 2;
+            }
+            (None, None) => out.push_str(line),
         }
         out.push('\n');
+        i += 1;
     }
     out
 }
@@ -389,4 +417,26 @@ pub fn binary_source(out: &Output) -> String {
             launch().main()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_become_comments_even_when_broken_over_lines() {
+        let long = format!("/a/very/long/path/{}/openser.cfg:12:3", "x".repeat(80));
+        let tokens = quote! {
+            fn route(ctx: &mut Ctx) {
+                __serc_at!("short.cfg:1:1");
+                a();
+                __serc_at!(#long);
+                b();
+            }
+        };
+        let text = pretty(&tokens);
+        assert!(!text.contains("__serc_at"), "{text}");
+        assert!(text.contains("    // short.cfg:1:1\n    a();\n"), "{text}");
+        assert!(text.contains(&format!("    // {long}\n    b();\n")), "{text}");
+    }
 }

@@ -422,10 +422,21 @@ impl<'a> Lower<'a> {
             return None;
         };
         if !r.function.implemented {
-            self.unsupported(
-                c.name.span,
-                format!("`{name}` of module `{}` is not implemented by serc's runtime yet", r.module.name),
-            );
+            match serc_manifest::wont_implement(r.module.name, name) {
+                Some(why) => self.diags.push(
+                    Diagnostic::error(
+                        Kind::Unsupported,
+                        c.name.span,
+                        format!("`{name}` of module `{}` is not supported by serc", r.module.name),
+                    )
+                    .with_label("serc does not implement it")
+                    .with_note(format!("why: {why}")),
+                ),
+                None => self.unsupported(
+                    c.name.span,
+                    format!("`{name}` of module `{}` is not implemented by serc's runtime yet", r.module.name),
+                ),
+            }
             return None;
         }
         self.reads.extend(r.function.reads.iter().copied());

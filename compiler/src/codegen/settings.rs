@@ -160,7 +160,11 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
     let mut loaded: Vec<String> = Vec::new();
     for item in &config.items {
         match &item.kind {
-            ItemKind::LoadModule(path) => loaded.push(crate::check::module_name(&path.value).to_string()),
+            ItemKind::LoadModule(path) => {
+                let name = crate::check::module_name(&path.value).to_string();
+                body.extend(quote! { settings.config.params.load(#name); });
+                loaded.push(name);
+            }
             ItemKind::ModParam(p) => {
                 let pattern = format!("(?i)^(?:{})$", p.module.value);
                 let Ok(re) = regex::Regex::new(&pattern) else { continue };
@@ -189,6 +193,8 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
             _ => {}
         }
     }
+    usrloc_db_warning(config, warnings);
+    db_module_warnings(config, warnings);
     let tokens = quote! {
         let mut settings = #launch::Settings::default();
         settings.cfg_name = ::std::string::String::from(#cfg_name);
@@ -201,14 +207,98 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
 /// A module parameter whose value asks for what the runtime does not do yet.
 fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &ModParamValue) -> Option<Diagnostic> {
     let usrloc = loaded.iter().any(|m| m == "usrloc" && re.is_match(m));
+    let acc = loaded.iter().any(|m| m == "acc" && re.is_match(m));
+    if let (true, "db_url", ModParamValue::Str(url)) = (acc, param, value) {
+        // Without a db_url acc does no database accounting (as OpenSER).
+        if !url.value.is_empty() {
+            return Some(
+                Diagnostic::error(Kind::Unsupported, url.span, "acc's database accounting (`db_url`)")
+                    .with_label("serc's acc logs accounting records only so far")
+                    .with_note("database accounting comes with serc's database layer"),
+            );
+        }
+    }
     match (usrloc, param, value) {
-        (true, "db_mode", ModParamValue::Int(i)) if i.value != 0 => Some(
+        (true, "db_mode", ModParamValue::Int(i)) if !(0..=3).contains(&i.value) => Some(
             Diagnostic::error(Kind::Unsupported, i.span, format!("usrloc's `db_mode` {}", i.value))
-                .with_label("serc keeps the location table in memory only (db_mode 0) so far")
-                .with_note("the database modes come with serc's database layer"),
+                .with_label("usrloc's modes are 0 (memory), 1 (write-through), 2 (write-back), 3 (database only)"),
         ),
+        (true, "db_url", ModParamValue::Str(url)) => db_url_problem(&url.value).map(|why| {
+            Diagnostic::error(Kind::Unsupported, url.span, format!("usrloc's `db_url`: {why}"))
+                .with_label("serc reaches sqlite://PATH, postgres://… and mysql://… databases")
+        }),
         _ => None,
     }
+}
+
+/// What serc cannot use in a `db_url` (its scheme; the rest is checked when
+/// the proxy starts).
+fn db_url_problem(url: &str) -> Option<String> {
+    let scheme = url.trim().split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite" | "sqlite3" | "postgres" | "postgresql" | "mysql" | "mariadb") => None,
+        Some("text" | "dbtext") => Some("dbtext (OpenSER's text-file tables) is not supported".to_string()),
+        Some(other) => Some(format!("`{other}` databases are not supported")),
+        None => Some(format!("`{url}` is not a database URL")),
+    }
+}
+
+/// auth_db, domain and uri_db loaded without a `db_url`: OpenSER 1.3 used its
+/// default MySQL URL; serc uses the embedded SQLite file, and says so.
+fn db_module_warnings(config: &Config, warnings: &mut Vec<Diagnostic>) {
+    for item in &config.items {
+        let ItemKind::LoadModule(path) = &item.kind else { continue };
+        let name = crate::check::module_name(&path.value);
+        let default = match name {
+            "auth_db" => "mysql://openser:openserrw@localhost/openser",
+            "domain" | "uri_db" => "mysql://openserro:openserro@localhost/openser",
+            _ => continue,
+        };
+        let names_it =
+            |module: &str| regex::Regex::new(&format!("(?i)^(?:{module})$")).is_ok_and(|re| re.is_match(name));
+        let has_url = config.items.iter().any(|item| {
+            matches!(&item.kind, ItemKind::ModParam(p) if p.param.value == "db_url" && names_it(&p.module.value))
+        });
+        if has_url {
+            continue;
+        }
+        warnings.push(
+            Diagnostic::warning(Kind::Unsupported, path.span, format!("`{name}` without a `db_url`"))
+                .with_label("its tables are read from the embedded SQLite file openser.sqlite")
+                .with_note(format!(
+                    "OpenSER 1.3 used {default}; serc uses the file openser.sqlite in the proxy's working \
+                     directory (its tables are created at start; `serc db add-user` fills them)"
+                ))
+                .with_help(format!("set modparam(\"{name}\", \"db_url\", \"…\") to use a database server")),
+        );
+    }
+}
+
+/// usrloc with a database mode and no `db_url`: OpenSER 1.3 used its
+/// default MySQL URL; serc uses an embedded SQLite file, and says so.
+fn usrloc_db_warning(config: &Config, warnings: &mut Vec<Diagnostic>) {
+    let names_usrloc =
+        |module: &str| regex::Regex::new(&format!("(?i)^(?:{module})$")).is_ok_and(|re| re.is_match("usrloc"));
+    let last = |name: &str| {
+        config.items.iter().rev().find_map(|item| match &item.kind {
+            ItemKind::ModParam(p) if p.param.value == name && names_usrloc(&p.module.value) => Some(p),
+            _ => None,
+        })
+    };
+    let Some(mode) = last("db_mode") else { return };
+    let ModParamValue::Int(i) = &mode.value else { return };
+    if i.value == 0 || last("db_url").is_some() {
+        return;
+    }
+    warnings.push(
+        Diagnostic::warning(Kind::Unsupported, i.span, format!("usrloc's `db_mode` {} without a `db_url`", i.value))
+            .with_label("the location table goes to the embedded SQLite file openser.sqlite")
+            .with_note(
+                "OpenSER 1.3 used mysql://openser:openserrw@localhost/openser; serc uses the file openser.sqlite \
+                 in the proxy's working directory (its tables are created at start)",
+            )
+            .with_help("set modparam(\"usrloc\", \"db_url\", \"…\") to use a database server"),
+    );
 }
 
 fn host_text(h: &Host) -> String {

@@ -215,8 +215,20 @@ pub fn rust_fn_path(module: &Module, f: &Function) -> String {
 
 /// Modules that have no script function of their own the runtime implements,
 /// yet the runtime provides what they do, so a config may load them: usrloc
-/// (the location table registrar's functions use; memory only, `db_mode` 0).
-pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc"];
+/// (the location table registrar's functions use, `db_mode` 0 to 3), and the
+/// database drivers `mysql` and `postgres` (serc's database layer reaches
+/// what a `db_url` names whether or not they are loaded).
+pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc", "mysql", "postgres"];
+
+/// Why serc will not implement `module`'s `function`, when it will not (the
+/// compiler says so instead of "not implemented yet").
+pub fn wont_implement(module: &str, function: &str) -> Option<&'static str> {
+    let list = match module {
+        "tm" => modules::tm::WONT_IMPLEMENT,
+        _ => return None,
+    };
+    list.iter().find(|(f, _)| *f == function).map(|(_, why)| *why)
+}
 
 /// The module named `name` (`tm`, not `tm.so`).
 pub fn module(name: &str) -> Option<&'static Module> {

@@ -4,7 +4,12 @@
 //! `manifest::rust_fn_path`) whose signature follows its argument kinds
 //! (`ArgKind::rust_type`); the build checks both agree.
 
+pub mod acc;
+pub mod auth;
+pub mod auth_db;
+pub mod avpops;
 pub mod core;
+pub mod domain;
 pub mod maxfwd;
 pub mod registrar;
 pub mod rr;
@@ -12,6 +17,7 @@ pub mod sl;
 pub mod textops;
 pub mod tm;
 pub mod uri;
+pub mod uri_db;
 pub mod usrloc;
 pub mod xlog;
 

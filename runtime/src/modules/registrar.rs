@@ -11,6 +11,12 @@
 //! The AOR is the To URI's user for `save` and the Request-URI's for `lookup`
 //! (user@host with usrloc's `use_domain`), lower-cased unless registrar's
 //! `case_sensitive` is set. Contacts match by URI (usrloc `matching_mode` 0).
+//!
+//! With usrloc's `db_mode` 1 or 3 a REGISTER is answered only once its change
+//! is in the database: a write that fails (database down, slow beyond the
+//! timeout) is answered 500 and logged, and the bindings stay as they were
+//! (1.3 answered 200 anyway). `lookup` and `registered` on a database that
+//! does not answer (mode 3) return -3 (internal error) and log it.
 
 use super::usrloc::Contact;
 use crate::script::Ctx;
@@ -94,10 +100,16 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
     Some(aor)
 }
 
-/// The location table's key: usrloc keeps a table (`location`, `aliases` …)
-/// per name, each AOR within its own.
+/// The location table's key ([`super::usrloc::key`]).
 fn key(table: &str, aor: Option<String>) -> Option<String> {
-    aor.map(|aor| format!("{table}\0{aor}"))
+    aor.map(|aor| super::usrloc::key(table, &aor))
+}
+
+/// A database error of usrloc: logged, and the 500 of a REGISTER.
+fn db_failed(aor: &str, e: &crate::db::DbError) -> Refusal {
+    let aor = aor.replace('\0', ":");
+    tracing::error!(aor = %aor, "usrloc: {e}");
+    refuse(500, "Error while accessing the location database")
 }
 
 /// A Contact value's expires: its parameter, else the Expires header, else
@@ -163,8 +175,14 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
         if !given.is_empty() {
             return Err(refuse(400, "star and more contacts"));
         }
-        ctx.config.usrloc.update(&aor, now, |contacts| contacts.clear());
-        return Ok(String::new());
+        let cleared = ctx.config.usrloc.update(&aor, now, |contacts| {
+            contacts.clear();
+            Ok::<(), Refusal>(())
+        });
+        return match cleared {
+            Ok(_) => Ok(String::new()),
+            Err(e) => Err(db_failed(&aor, &e)),
+        };
     }
     // RFC 3261 §10.3 step 6: too brief an interval is refused with the minimum.
     if let Some(&(_, e, _)) = given.iter().find(|(_, e, _)| *e != 0 && *e < min) {
@@ -174,7 +192,8 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
         r.extra = format!("Min-Expires: {min}\r\n");
         return Err(r);
     }
-    ctx.config.usrloc.update(&aor, now, |contacts| {
+    let transport = ctx.src.transport;
+    let updated = ctx.config.usrloc.update(&aor, now, |contacts| {
         // Check every contact before changing any (the update is all or nothing).
         let mut count = contacts.len();
         let mut apply = Vec::with_capacity(given.len());
@@ -213,6 +232,7 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
                     c.cseq = cseq;
                     c.user_agent = user_agent.clone();
                     c.socket = socket;
+                    c.transport = transport;
                     c.last_modified = now;
                 }
                 (None, e) => contacts.push(Contact {
@@ -223,6 +243,7 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
                     cseq,
                     user_agent: user_agent.clone(),
                     socket,
+                    transport,
                     last_modified: now,
                 }),
             }
@@ -235,7 +256,8 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
             })
             .collect::<Vec<_>>()
             .join(", "))
-    })
+    });
+    updated.unwrap_or_else(|e| Err(db_failed(&aor, &e)))
 }
 
 /// Contact URIs match as RFC 3261 §10.3 step 7 asks (URI comparison), or by
@@ -254,7 +276,13 @@ fn same_contact(a: &str, b: &str) -> bool {
 pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -3 };
     let now = ctx.time();
-    let mut contacts = ctx.config.usrloc.contacts(&aor, now);
+    let mut contacts = match ctx.config.usrloc.find(&aor, now) {
+        Ok(c) => c,
+        Err(e) => {
+            db_failed(&aor, &e);
+            return -3;
+        }
+    };
     if contacts.is_empty() {
         return -1;
     }
@@ -284,9 +312,12 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
 /// contact, else -1.
 pub fn registered(ctx: &mut Ctx, table: &str) -> i32 {
     let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -1 };
-    if ctx.config.usrloc.contacts(&aor, ctx.time()).is_empty() {
-        -1
-    } else {
-        1
+    match ctx.config.usrloc.find(&aor, ctx.time()) {
+        Ok(c) if c.is_empty() => -1,
+        Ok(_) => 1,
+        Err(e) => {
+            db_failed(&aor, &e);
+            -3
+        }
     }
 }

@@ -31,10 +31,17 @@
 //!   (parallel forking; the first 2xx CANCELs the others, §16.7 step 10), built as `forward()`
 //!   builds it (received/rport on the top Via, our Via, Record-Route as rr
 //!   left it) with a branch of its own per client transaction. A destination
-//!   that is a host name is not resolved in this slice: the transaction is
-//!   answered `478 Unresolvable destination` (OpenSER's reply for
-//!   `E_BAD_ADDRESS`) and it returns 0 (OpenSER: an error reply was sent, the
-//!   script stops).
+//!   that is a host name: the client transaction starts unsent (its `fr_timer`
+//!   runs) and the pipeline resolves the name (RFC 3263; from the cache at
+//!   once, else in a task — a worker never waits for the DNS) and sends it
+//!   ([`Tm::resolved`]); a name that does not resolve ends the branch with
+//!   tm's own `478 Unresolvable destination` (OpenSER's reply for
+//!   `E_BAD_ADDRESS`), a negative final like any other. With no branch
+//!   possible at all (no destination), the transaction is answered 478 and
+//!   `t_relay` returns 0 (the script stops).
+//! - Per-branch timers: `fr_timer_avp` / `fr_inv_timer_avp` name AVPs whose
+//!   value (seconds) replaces `fr_timer` / `fr_inv_timer` for the branches a
+//!   `t_relay` starts, read from the transaction's AVPs then.
 //! - `t_relay()` of a CANCEL whose INVITE transaction exists (RFC 3261
 //!   §16.10): `200 canceling` to the CANCEL through its own transaction, and a
 //!   CANCEL (built by the table, with the branch of the INVITE it cancels) down
@@ -45,12 +52,21 @@
 //!   provisionals and a 2xx go upstream at once through the server
 //!   transaction (our Via removed, the bare `onreply_route`'s edits applied);
 //!   negative finals are kept until every branch is final, then the best
-//!   (6xx first, else the lowest code) goes upstream.
+//!   (6xx first, else the lowest code) goes upstream — a 503 as a 500 of our
+//!   own (RFC 3261 §16.7 step 6; OpenSER 1.3 relays the 503). Reply routes
+//!   see the transaction's AVPs with `onreply_avp_mode` 1, else none.
 //! - Timeouts (`Tm::on_event`): a branch without a final gets a local `408
 //!   Request Timeout` as its final. As OpenSER with `noisy_ctimer` 0 (the
 //!   default), an INVITE that got a provisional, has a single branch and no
 //!   failure_route is ended silently instead: nothing goes upstream.
-//! - `t_newtran`, `t_reply`, `t_check_trans`, `t_release`: see each.
+//! - `t_newtran`, `t_reply`, `t_check_trans`, `t_release`, `t_flush_flags`,
+//!   `t_local_replied`, `t_replicate` (a copy whose replies stay here): see each. `t_write_req`/`t_write_unix` are refused by
+//!   the compiler (the manifest's `WONT_IMPLEMENT` says why).
+//! - acc ([`super::acc`]) hooks in here: a cell remembers whether its
+//!   transaction is accounted; each reply sent upstream, each failure before
+//!   its failure route, and the end-to-end ACK of an accounted 2xx (found by
+//!   Call-ID, CSeq and From tag, as 1.3's dialog matching) make records,
+//!   logged by [`Tm::drain`] outside the locks.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -87,7 +103,7 @@ impl std::fmt::Debug for TmSlot {
 impl TmSlot {
     /// The proxy's tm, built now from `config`'s modparams if it was not yet.
     pub fn get_or_init(&self, config: &Config) -> &Arc<Tm> {
-        self.0.get_or_init(|| Arc::new(Tm::new(&config.params, config.server_header.line())))
+        self.0.get_or_init(|| Arc::new(Tm::new(config)))
     }
 
     /// The proxy's tm if anything built it (no transaction exists otherwise).
@@ -192,6 +208,10 @@ struct BranchState {
     /// The request was cancelled: a CANCEL goes to this branch once it has
     /// had a provisional response (RFC 3261 §9.1), if it has not yet.
     cancel: Cancel,
+    /// Its Request-URI (`$ru` of acc's records).
+    uri: String,
+    /// It received a reply (any, a 100 too): `t_local_replied`.
+    got_reply: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,8 +231,15 @@ struct Cell {
     /// `append_to_reply` lines and the `Server:` line, for local replies.
     reply_headers: String,
     branches: Vec<BranchState>,
-    /// The best negative final so far: status and the bytes to send upstream.
-    best: Option<(u16, Bytes)>,
+    /// The best negative final so far: status, the bytes to send upstream,
+    /// and whether tm made it (a local 408).
+    best: Option<(u16, Bytes, bool)>,
+    /// The branch the best negative final came from.
+    best_client: Option<TxnId>,
+    /// The first branch of the last `t_relay` (`t_local_replied("all")`).
+    first_branch: usize,
+    /// The last reply sent upstream was tm's own (`t_local_replied("last")`).
+    last_local: bool,
     /// A final response went upstream.
     final_sent: bool,
     /// A CANCEL for the request arrived (`t_was_cancelled`).
@@ -222,18 +249,48 @@ struct Cell {
     failure_route: Option<RouteId>,
     /// `onreply_route[N]` for the replies of its branches (`t_on_reply`).
     reply_route: Option<RouteId>,
+    /// acc's state when the transaction is accounted.
+    acc: Option<super::acc::TxnAcc>,
+    /// Its key in `Tm::dialogs`.
+    ack_key: Option<AckKey>,
+    /// Made by `t_replicate`: its replies stay here (none goes upstream) and
+    /// it ends when its branch does.
+    replicate: bool,
 }
 
 /// tm's state in a proxy: see the module documentation.
 pub struct Tm {
     pub table: Table,
     noisy_ctimer: bool,
+    /// `fr_timer_avp`, `fr_inv_timer_avp`: AVPs whose value (seconds)
+    /// overrides `fr_timer`/`fr_inv_timer` for the branches a `t_relay` starts.
+    fr_avp: Option<crate::script::AvpName>,
+    fr_inv_avp: Option<crate::script::AvpName>,
+    /// `onreply_avp_mode` 1: `onreply_route[N]` sees the transaction's AVPs
+    /// (0, the default: the reply's own, none).
+    onreply_avps: bool,
     server_header: String,
     cells: Mutex<HashMap<TxnId, Cell>>,
     /// Client transaction → its server transaction.
     uplinks: Mutex<HashMap<TxnId, TxnId>>,
     /// Failure routes to run.
     failures: Mutex<Vec<FailureRun>>,
+    /// acc, when the config accounts anything.
+    acc: Option<super::acc::Acc>,
+    /// acc's lines, logged by [`Tm::drain`] (outside the locks).
+    acc_records: Mutex<Vec<super::acc::Record>>,
+    /// Accounted INVITEs by (Call-ID, CSeq number, From tag), to find the
+    /// transaction of an end-to-end ACK (`report_ack`; 1.3's dialog matching).
+    dialogs: Mutex<HashMap<AckKey, TxnId>>,
+    /// Branches to host names waiting for the resolver.
+    lookups: Mutex<Vec<Lookup>>,
+}
+
+type AckKey = (String, u32, String);
+
+fn ack_key(msg: &Message) -> AckKey {
+    let from_tag = msg.from_tag.map_or("", |t| msg.text(t));
+    (msg.text(msg.call_id).trim().to_string(), msg.cseq, from_tag.to_string())
 }
 
 fn secs(params: &ModParams, name: &str) -> Duration {
@@ -242,6 +299,33 @@ fn secs(params: &ModParams, name: &str) -> Duration {
 
 fn millis(params: &ModParams, name: &str) -> Duration {
     Duration::from_millis(params.int("tm", name).max(1) as u64)
+}
+
+/// An AVP named by a modparam (`$avp(i:24)`, `i:24`, `s:name`); `None` when
+/// unset or unreadable.
+fn avp_param(params: &ModParams, name: &str) -> Option<crate::script::AvpName> {
+    let v = params.get("tm", name);
+    let text = v.as_text();
+    if text.trim().is_empty() {
+        return None;
+    }
+    let avp = crate::script::AvpName::parse(&text);
+    if avp.is_none() {
+        tracing::error!(param = name, value = %text, "tm: not an AVP name; ignored");
+    }
+    avp
+}
+
+/// A timer from an AVP (seconds, an integer or a decimal string, as 1.3's
+/// `avp2timer`); `None` when the AVP is not set or not a number.
+fn avp_timer(avps: &crate::script::Avps, name: Option<&crate::script::AvpName>) -> Option<Duration> {
+    let v = avps.get(name?)?;
+    let secs = match v {
+        crate::script::Value::Int(i) => *i,
+        crate::script::Value::Str(s) => s.trim().parse().ok()?,
+        crate::script::Value::Null => return None,
+    };
+    u64::try_from(secs).ok().map(Duration::from_secs)
 }
 
 /// The timers tm's modparams give (OpenSER 1.3 units).
@@ -258,27 +342,42 @@ pub fn timers(params: &ModParams) -> TmTimers {
 }
 
 impl Tm {
-    /// tm with the timers of `params`; `server_header` is the `Server:` line
-    /// (with CRLF, or empty) of the replies tm makes.
-    pub fn new(params: &ModParams, server_header: &str) -> Tm {
-        let config = TableConfig { timers: timers(params), ..TableConfig::default() };
+    /// tm with the timers of `config`'s modparams, the `Server:` line of its
+    /// replies, and acc when the config accounts.
+    pub fn new(config: &Config) -> Tm {
+        let params = &config.params;
+        let mut table = TableConfig { timers: timers(params), ..TableConfig::default() };
+        if let Some(max) = config.max_transactions {
+            table.max_transactions = max.max(1);
+        }
         Tm {
-            table: Table::new(config),
+            table: Table::new(table),
             noisy_ctimer: params.int("tm", "noisy_ctimer") != 0,
-            server_header: server_header.to_string(),
+            fr_avp: avp_param(params, "fr_timer_avp"),
+            fr_inv_avp: avp_param(params, "fr_inv_timer_avp"),
+            onreply_avps: params.int("tm", "onreply_avp_mode") != 0,
+            server_header: config.server_header.line().to_string(),
             cells: Mutex::new(HashMap::new()),
             uplinks: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
+            acc: super::acc::Acc::new(config),
+            acc_records: Mutex::new(Vec::new()),
+            dialogs: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(Vec::new()),
         }
     }
 
     /// The `onreply_route[N]` armed for the transaction of client transaction
-    /// `client`, with the transaction's AVPs.
+    /// `client`, with the AVPs it sees: the transaction's with
+    /// `onreply_avp_mode` 1, else none (OpenSER 1.3: the reply's own list).
     pub fn reply_route(&self, client: TxnId) -> Option<(RouteId, crate::script::Avps)> {
         let server = self.uplinks().get(&client).copied()?;
         let cells = self.cells();
         let cell = cells.get(&server)?;
-        let avps = cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default();
+        let avps = match (&cell.state, self.onreply_avps) {
+            (Some(s), true) => s.avps.clone(),
+            _ => Default::default(),
+        };
         Some((cell.reply_route?, avps))
     }
 
@@ -298,12 +397,52 @@ impl Tm {
                 None
             } else {
                 cell.final_sent = true;
-                cell.best.as_ref().map(|(_, b)| b.clone())
+                cell.best.clone()
             }
         };
-        if let Some(bytes) = send {
-            self.send_upstream(now, server, bytes);
+        if let Some((status, bytes, local)) = send {
+            self.send_best(now, server, status, bytes, local);
         }
+    }
+
+    /// The flags a failure route left on the request become the
+    /// transaction's (as OpenSER copies them back after the route).
+    pub fn set_flags(&self, server: TxnId, flags: u32) {
+        if let Some(cell) = self.cells().get_mut(&server) {
+            if let Some(state) = cell.state.as_mut() {
+                state.flags = flags;
+            }
+            if let Some(acc) = cell.acc.as_mut() {
+                acc.flags = flags;
+            }
+        }
+    }
+
+    /// Sends the best negative final upstream; a 503 becomes a 500 of our own
+    /// (RFC 3261 §16.7 step 6, where OpenSER 1.3 relays the 503).
+    fn send_best(&self, now: Instant, server: TxnId, status: u16, bytes: Bytes, local: bool) {
+        if status == 503 {
+            let made = {
+                let cells = self.cells();
+                let request = self.table.request(server);
+                match (cells.get(&server), request) {
+                    (Some(cell), Some(req)) => Some(proxy::stateless_reply(
+                        &req,
+                        500,
+                        "Server Internal Error",
+                        TAG_SEED,
+                        &cell.reply_headers,
+                        &cell.src,
+                        cell.force_rport,
+                    )),
+                    _ => None,
+                }
+            };
+            if let Some(b) = made {
+                return self.send_upstream_as(now, server, b, true, None);
+            }
+        }
+        self.send_upstream_as(now, server, bytes, local, None);
     }
 
     fn cells(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, Cell>> {
@@ -314,9 +453,15 @@ impl Tm {
         self.uplinks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What the table queued, as messages to send.
+    /// What the table queued, as messages to send (and acc's lines logged).
     pub fn drain(&self, out: &mut Vec<Send>) {
-        while let Some(t) = self.table.poll_transmit() {
+        if let Some(acc) = &self.acc {
+            let records = std::mem::take(&mut *self.acc_records.lock().unwrap_or_else(|e| e.into_inner()));
+            for r in records {
+                acc.emit(r);
+            }
+        }
+        for t in self.table.drain_transmits() {
             out.push(Send {
                 bytes: t.bytes,
                 target: Target::Addr { transport: t.dest.transport, addr: t.dest.addr },
@@ -343,6 +488,9 @@ impl Tm {
                 }
             }
         };
+        if let Some(id) = outcome.id() {
+            self.mark_replied(id);
+        }
         match outcome {
             ResponseOutcome::NoMatch | ResponseOutcome::Absorbed { .. } => {}
             ResponseOutcome::Provisional { id, status, .. } => {
@@ -352,21 +500,30 @@ impl Tm {
                     return;
                 }
                 if let Some(bytes) = relayed() {
-                    self.send_upstream(now, server, bytes);
+                    self.send_upstream_as(now, server, bytes, false, Some(id));
                 }
             }
             ResponseOutcome::Final { id, status } => {
                 let Some(bytes) = relayed() else { return };
-                self.branch_final(now, id, status, bytes);
+                self.branch_final(now, id, status, bytes, false);
             }
             ResponseOutcome::Extra2xx { id } => {
                 // A 2xx retransmission or another fork's 2xx: end to end, by
                 // the Via (the server transaction is Accepted and passes it).
                 let server = self.uplinks().get(&id).copied();
                 if let (Some(server), Some(bytes)) = (server, relayed()) {
-                    self.send_upstream(now, server, bytes);
+                    self.send_upstream_as(now, server, bytes, false, Some(id));
                 }
             }
+        }
+    }
+
+    /// Client transaction `client` received a reply.
+    fn mark_replied(&self, client: TxnId) {
+        let Some(server) = self.uplinks().get(&client).copied() else { return };
+        if let Some(b) = self.cells().get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client))
+        {
+            b.got_reply = true;
         }
     }
 
@@ -430,17 +587,58 @@ impl Tm {
         }
     }
 
-    fn send_upstream(&self, now: Instant, server: TxnId, bytes: Bytes) {
+    /// Sends a reply upstream through the server transaction; acc sees it
+    /// (`local`: tm made it; `branch`: the client transaction it came from).
+    fn send_upstream_as(&self, now: Instant, server: TxnId, bytes: Bytes, local: bool, branch: Option<TxnId>) {
+        let replicate = match self.cells().get_mut(&server) {
+            Some(cell) => {
+                cell.last_local = local;
+                cell.replicate
+            }
+            None => false,
+        };
+        if replicate {
+            // t_replicate: nothing goes upstream; a final ends the transaction.
+            let provisional = bytes.get(8) == Some(&b'1');
+            if !provisional {
+                if let Some(event) = self.table.terminate(now, server) {
+                    self.on_event(now, event);
+                }
+            }
+            return;
+        }
+        self.acc_reply_out(server, &bytes, local, branch);
         if let Err(e) = self.table.send_response(now, server, bytes) {
             tracing::debug!(error = %e, %server, "tm: a reply was not sent upstream");
         }
     }
 
+    /// acc's view of a reply going upstream (1.3's `TMCB_RESPONSE_OUT`).
+    fn acc_reply_out(&self, server: TxnId, bytes: &Bytes, local: bool, branch: Option<TxnId>) {
+        let Some(acc) = &self.acc else { return };
+        if self.cells().get(&server).is_none_or(|c| c.acc.is_none()) {
+            return;
+        }
+        let Some(request) = self.table.request(server) else { return };
+        let Ok(reply) = Message::parse(bytes.clone(), crate::sip::Framing::Datagram) else { return };
+        let fields = super::acc::ReplyFields::of(&reply, &request, local);
+        let records = {
+            let mut cells = self.cells();
+            let Some(cell) = cells.get_mut(&server) else { return };
+            let base = AccBase::of(cell, branch, request, &fields);
+            let invite = cell.invite;
+            let Some(txn) = cell.acc.as_mut() else { return };
+            acc.on_reply_out(txn, invite, &fields, |text, flags| base.record(text, flags))
+        };
+        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).extend(records);
+    }
+
     /// A branch got its final response (received, or the local 408): a 2xx
     /// goes upstream at once; a negative one is kept, and once every branch is
     /// final the best goes upstream.
-    fn branch_final(&self, now: Instant, client: TxnId, status: u16, bytes: Bytes) {
+    fn branch_final(&self, now: Instant, client: TxnId, status: u16, bytes: Bytes, local: bool) {
         let Some(server) = self.uplinks().get(&client).copied() else { return };
+        let mut failure = None;
         let send = {
             let mut cells = self.cells();
             let Some(cell) = cells.get_mut(&server) else { return };
@@ -449,16 +647,17 @@ impl Tm {
             }
             if (200..300).contains(&status) {
                 cell.final_sent = true;
-                Some(bytes)
+                Some((status, bytes, local, true))
             } else if cell.final_sent {
                 None
             } else {
                 let better = match &cell.best {
                     None => true,
-                    Some((best, _)) => better_negative(status, *best),
+                    Some((best, _, _)) => better_negative(status, *best),
                 };
                 if better {
-                    cell.best = Some((status, bytes));
+                    cell.best = Some((status, bytes, local));
+                    cell.best_client = Some(client);
                 }
                 if !cell.branches.iter().all(|b| b.status >= 200) {
                     None
@@ -466,26 +665,136 @@ impl Tm {
                     // t_on_failure armed: the failure route decides (one
                     // shot: it re-arms with t_on_failure if it relays again).
                     cell.failure_route = None;
-                    let status = cell.best.as_ref().map_or(status, |(s, _)| *s);
-                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(FailureRun {
-                        server,
-                        route,
-                        status,
-                        state,
-                    });
+                    let status = cell.best.as_ref().map_or(status, |(s, _, _)| *s);
+                    failure = Some(FailureRun { server, route, status, state });
                     None
                 } else {
                     cell.final_sent = true;
-                    cell.best.as_ref().map(|(_, b)| b.clone())
+                    cell.best.clone().map(|(s, b, l)| (s, b, l, false))
                 }
             }
         };
-        if let Some(bytes) = send {
-            self.send_upstream(now, server, bytes);
+        if let Some(mut run) = failure {
+            // acc: the missed call is logged before the failure route runs,
+            // which starts with log_missed_flag cleared.
+            if let Some(acc) = &self.acc {
+                if let Some(flags) = self.acc_on_failure(acc, server) {
+                    run.state.flags = flags;
+                }
+            }
+            self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+        }
+        match send {
+            Some((_, bytes, local, true)) => self.send_upstream_as(now, server, bytes, local, Some(client)),
+            Some((status, bytes, local, false)) => self.send_best(now, server, status, bytes, local),
+            None => {}
         }
         // RFC 3261 §16.7 step 10: a 2xx ends the other branches of an INVITE.
         if (200..300).contains(&status) {
             self.cancel_pending(now, server, false);
+        }
+    }
+
+    /// acc at a failure (1.3's `TMCB_ON_FAILURE`): the missed call with the
+    /// best reply; the flags the failure route starts with.
+    fn acc_on_failure(&self, acc: &super::acc::Acc, server: TxnId) -> Option<u32> {
+        let request = self.table.request(server)?;
+        let mut cells = self.cells();
+        let cell = cells.get_mut(&server)?;
+        cell.acc.as_ref()?;
+        let (bytes, local) = cell.best.as_ref().map(|(_, b, l)| (b.clone(), *l))?;
+        let reply = Message::parse(bytes, crate::sip::Framing::Datagram).ok()?;
+        let fields = super::acc::ReplyFields::of(&reply, &request, local);
+        let base = AccBase::of(cell, None, request, &fields);
+        let invite = cell.invite;
+        let txn = cell.acc.as_mut()?;
+        let record = acc.on_failure(txn, invite, |text, flags| base.record(text, flags));
+        if record.is_some() {
+            if let Some(state) = cell.state.as_mut() {
+                state.flags = acc.clear_missed(state.flags);
+            }
+        }
+        let state_flags = cell.state.as_ref().map_or(txn.flags, |s| s.flags);
+        drop(cells);
+        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).extend(record);
+        Some(state_flags)
+    }
+
+    /// The ACK of a 2xx of transaction `server` (1.3's `TMCB_E2EACK_IN`):
+    /// with `report_ack`, logged with the ACK's own tags and the transaction's
+    /// status.
+    fn acc_ack(&self, acc: &super::acc::Acc, ctx: &Ctx, server: TxnId) {
+        let record = {
+            let cells = self.cells();
+            let Some(cell) = cells.get(&server) else { return };
+            let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t));
+            let Some(txn) = cell.acc.as_ref().filter(|t| acc.on_ack(t) && t.answered(to_tag)) else { return };
+            let code = self.table.status(server).unwrap_or(200);
+            super::acc::Record {
+                text: super::acc::ACKED,
+                msg: ctx.msg.clone(),
+                src: ctx.src,
+                ruri: None,
+                avps: cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default(),
+                flags: txn.flags,
+                code: code.to_string(),
+                reason: if code == 200 { "OK".to_string() } else { String::new() },
+                to_tag: ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t)).to_string(),
+                upstream: false,
+            }
+        };
+        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    }
+
+    fn lookups(&self) -> std::sync::MutexGuard<'_, Vec<Lookup>> {
+        self.lookups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The branches to host names `t_relay` started since the last call: the
+    /// pipeline resolves each (from the resolver's cache at once, else in a
+    /// task) and hands the answer to [`Tm::resolved`].
+    pub fn take_lookups(&self) -> Vec<Lookup> {
+        std::mem::take(&mut *self.lookups())
+    }
+
+    /// The resolver's answer for a branch: it is sent to the first hop on its
+    /// Via's transport; without one, the branch ends with tm's own `478
+    /// Unresolvable destination` (OpenSER's reply for an address it cannot
+    /// resolve), a negative final like any other (failure routes run).
+    pub fn resolved(&self, now: Instant, lookup: Lookup, hops: Result<Vec<crate::resolve::Hop>, String>) {
+        let hop = match &hops {
+            Ok(hops) => hops.iter().find(|(t, _)| *t == lookup.transport).copied(),
+            Err(_) => None,
+        };
+        match hop {
+            Some((transport, addr)) => {
+                let dest = Dest { transport, addr, local: Some(lookup.local) };
+                if !self.table.send_client(now, lookup.client, dest) {
+                    tracing::debug!(client = %lookup.client, "tm: a resolved branch had ended meanwhile");
+                }
+            }
+            None => {
+                let why = hops.err().unwrap_or_else(|| format!("no {:?} hop", lookup.transport));
+                tracing::warn!(target = ?lookup.target, why, "tm: a branch's destination cannot be resolved: 478");
+                let Some(server) = self.uplinks().get(&lookup.client).copied() else { return };
+                let reply = {
+                    let cells = self.cells();
+                    let (Some(cell), Some(req)) = (cells.get(&server), self.table.request(server)) else { return };
+                    proxy::stateless_reply(
+                        &req,
+                        478,
+                        "Unresolvable destination",
+                        TAG_SEED,
+                        &cell.reply_headers,
+                        &cell.src,
+                        cell.force_rport,
+                    )
+                };
+                self.branch_final(now, lookup.client, 478, reply, true);
+                if let Some(event) = self.table.terminate(now, lookup.client) {
+                    self.on_event(now, event);
+                }
+            }
         }
     }
 
@@ -494,11 +803,16 @@ impl Tm {
         match event {
             Event::ClientTimeout { id, provisional } => self.client_timeout(now, id, provisional),
             Event::AckTimeout(_) => {}
-            Event::Terminated(id) => {
-                if self.cells().remove(&id).is_none() {
+            Event::Terminated(id) => match self.cells().remove(&id) {
+                Some(cell) => {
+                    if let Some(key) = cell.ack_key {
+                        self.dialogs.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                    }
+                }
+                None => {
                     self.uplinks().remove(&id);
                 }
-            }
+            },
         }
     }
 
@@ -510,6 +824,7 @@ impl Tm {
             let silent = cell.invite
                 && provisional
                 && !self.noisy_ctimer
+                && cell.acc.is_none()
                 && cell.failure_route.is_none()
                 && cell.branches.len() == 1;
             if silent {
@@ -530,7 +845,7 @@ impl Tm {
             }
         };
         match reply {
-            Some(bytes) => self.branch_final(now, client, 408, bytes),
+            Some(bytes) => self.branch_final(now, client, 408, bytes, true),
             None => {
                 // noisy_ctimer 0: the transaction ends, nothing goes upstream.
                 tracing::debug!(%server, "tm: INVITE timed out after a provisional: dropped silently");
@@ -560,7 +875,70 @@ fn lookup(ctx: &mut Ctx, tm: &Tm) -> RequestOutcome {
     }
     let o = tm.table.handle_request(ctx.tm.now, ctx.msg);
     ctx.tm.lookup = Some(o);
+    if let Some(acc) = &tm.acc {
+        match o {
+            RequestOutcome::Ack2xx { id } => tm.acc_ack(acc, ctx, id),
+            RequestOutcome::NoMatch if ctx.msg.method() == Some(Method::Ack) => {
+                let found = tm.dialogs.lock().unwrap_or_else(|e| e.into_inner()).get(&ack_key(ctx.msg)).copied();
+                if let Some(id) = found {
+                    tm.acc_ack(acc, ctx, id);
+                }
+            }
+            _ => {}
+        }
+    }
     o
+}
+
+/// What acc's records of a transaction share: the request, where it came
+/// from, its state (AVPs, flags), the reply's fields.
+struct AccBase {
+    msg: Message,
+    src: Source,
+    ruri: Option<String>,
+    avps: crate::script::Avps,
+    code: String,
+    reason: String,
+    to_tag: String,
+    upstream: bool,
+}
+
+impl AccBase {
+    /// `branch`: the client transaction the reply came from (its Request-URI
+    /// is `$ru`), else the last branch's (1.3 sets the winning, or for a
+    /// missed call the last, branch's URI).
+    fn of(cell: &Cell, branch: Option<TxnId>, msg: Message, fields: &super::acc::ReplyFields) -> AccBase {
+        let uri = match branch {
+            Some(id) => cell.branches.iter().find(|b| b.client == id),
+            None => cell.branches.last(),
+        }
+        .map(|b| b.uri.clone());
+        AccBase {
+            msg,
+            src: cell.src,
+            ruri: uri.or_else(|| cell.state.as_ref().and_then(|s| s.ruri.clone())),
+            avps: cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default(),
+            code: fields.code.to_string(),
+            reason: fields.reason.clone(),
+            to_tag: fields.to_tag.clone(),
+            upstream: cell.acc.as_ref().is_some_and(|a| a.upstream),
+        }
+    }
+
+    fn record(&self, text: &'static str, flags: u32) -> super::acc::Record {
+        super::acc::Record {
+            text,
+            msg: self.msg.clone(),
+            src: self.src,
+            ruri: self.ruri.clone(),
+            avps: self.avps.clone(),
+            flags,
+            code: self.code.clone(),
+            reason: self.reason.clone(),
+            to_tag: self.to_tag.clone(),
+            upstream: self.upstream,
+        }
+    }
 }
 
 /// Where the replies of `ctx`'s request go, as a table destination.
@@ -605,6 +983,13 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
     let Some(dest) = reply_dest(ctx) else { return NewTran::Fail(-8) };
     match tm.table.create_server(ctx.msg, dest) {
         Ok(id) => {
+            let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));
+            let invite = ctx.msg.method() == Some(Method::Invite);
+            let ack_key = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
+                .then(|| ack_key(ctx.msg));
+            if let Some(key) = &ack_key {
+                tm.dialogs.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), id);
+            }
             let reply_headers = format!("{}{}", ctx.reply_headers, tm.server_header);
             tm.cells().insert(
                 id,
@@ -617,9 +1002,15 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     best: None,
                     final_sent: false,
                     cancelled: false,
+                    best_client: None,
+                    first_branch: 0,
+                    last_local: false,
                     state: None,
                     reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
+                    acc,
+                    ack_key,
+                    replicate: false,
                 },
             );
             ctx.tm.server = Some(id);
@@ -647,10 +1038,15 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
 fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i32 {
     let extra = format!("{}{}", ctx.reply_headers, tm.server_header);
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, TAG_SEED, &extra, &ctx.src, ctx.force_rport);
+    if let Some(cell) = tm.cells().get_mut(&server) {
+        cell.last_local = true;
+    }
     if code >= 200 {
         if let Some(cell) = tm.cells().get_mut(&server) {
             cell.final_sent = true;
         }
+        // acc sees tm's own finals (1.3: TMCB_RESPONSE_OUT of _reply_light).
+        tm.acc_reply_out(server, &bytes, true, None);
     }
     match tm.table.send_response(ctx.tm.now, server, bytes) {
         Ok(()) => 1,
@@ -663,32 +1059,41 @@ fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i3
 
 /// Where a branch goes: `$du`, else the Request-URI (the socket of
 /// `t_relay("…")` when given).
-fn destination(ctx: &Ctx, to: Option<&SocketSpec>) -> Result<Dest, &'static str> {
-    let target = match to {
+fn destination(ctx: &Ctx, to: Option<&SocketSpec>) -> Result<Target, &'static str> {
+    match to {
         Some(spec) => {
             let transport = spec.transport.unwrap_or(proxy::Transport::Udp);
-            match spec.ip() {
+            Ok(match spec.ip() {
                 Some(ip) => {
                     Target::Addr { transport, addr: SocketAddr::new(ip, spec.port.unwrap_or(transport.default_port())) }
                 }
-                None => return Err("a host name (not resolved by tm yet)"),
-            }
+                None => Target::Name { transport: spec.transport, host: spec.host.clone(), port: spec.port },
+            })
         }
         None => {
             let uri = ctx.dst_uri.clone().unwrap_or_else(|| ctx.request_uri().to_string());
-            proxy::next_hop(&uri)?
+            proxy::next_hop(&uri)
         }
-    };
-    match target {
-        Target::Addr { transport, addr } => Ok(Dest { transport, addr, local: None }),
-        Target::Name { .. } => Err("a host name (not resolved by tm yet)"),
     }
 }
 
-/// Builds and starts one branch of `server` to `dest`: the request as
-/// `forward()` builds it, with a branch unique to the client transaction.
-fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, mut dest: Dest) -> i32 {
-    let target = Target::Addr { transport: dest.transport, addr: dest.addr };
+/// A branch to a host name waiting for the resolver (the pipeline resolves
+/// it, never on a worker: see [`Tm::take_lookups`]).
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    pub client: TxnId,
+    pub target: Target,
+    /// The transport of the Via the branch carries: the hop must use it.
+    pub transport: proxy::Transport,
+    pub local: SocketAddr,
+    /// Seeds the SRV choice (RFC 2782), so the same request goes the same way.
+    pub seed: u64,
+}
+
+/// Builds and starts one branch of `server` to `target`: the request as
+/// `forward()` builds it, with a branch unique to the client transaction. A
+/// host name: the client transaction waits (unsent) for the resolver.
+fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     let Some(mut local) = super::core::local_for(ctx, &target).cloned() else {
         tracing::error!("t_relay: no local socket");
         return -1;
@@ -710,12 +1115,51 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, mut dest: Dest) -> i32 {
             return -1;
         }
     };
-    dest.local = Some(local.addr);
-    match tm.table.start_client(ctx.tm.now, bytes, dest, &ClientConfig::default()) {
+    // fr_timer_avp / fr_inv_timer_avp: the transaction's AVPs as t_relay
+    // sees them (OpenSER reads fr_inv's when a provisional arrives; the
+    // AVPs of a transaction change only in its routes).
+    let timers = ClientConfig {
+        fr: avp_timer(&ctx.avps, tm.fr_avp.as_ref()),
+        fr_inv: avp_timer(&ctx.avps, tm.fr_inv_avp.as_ref()),
+    };
+    let started = match &target {
+        Target::Addr { transport, addr } => {
+            let dest = Dest { transport: *transport, addr: *addr, local: Some(local.addr) };
+            tm.table.start_client(ctx.tm.now, bytes, dest, &timers)
+        }
+        Target::Name { .. } => {
+            let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+            let dest = Dest { transport: local.transport, addr: unspecified, local: Some(local.addr) };
+            let seed = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            };
+            let started = tm.table.start_client_unsent(ctx.tm.now, bytes, dest, &timers);
+            if let Ok(client) = started {
+                tm.lookups().push(Lookup {
+                    client,
+                    target: target.clone(),
+                    transport: local.transport,
+                    local: local.addr,
+                    seed,
+                });
+            }
+            started
+        }
+    };
+    match started {
         Ok(client) => {
             tm.uplinks().insert(client, server);
             if let Some(cell) = tm.cells().get_mut(&server) {
-                cell.branches.push(BranchState { client, status: 0, cancel: Cancel::No });
+                cell.branches.push(BranchState {
+                    client,
+                    status: 0,
+                    cancel: Cancel::No,
+                    uri: ctx.request_uri().to_string(),
+                    got_reply: false,
+                });
             }
             1
         }
@@ -751,6 +1195,10 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
         cell.failure_route = ctx.tm.failure_route;
         cell.reply_route = ctx.tm.reply_route.or(cell.reply_route);
         cell.state = Some(RequestState::capture(ctx));
+        // t_relay updates the transaction's flags (acc reads them).
+        if let Some(acc) = cell.acc.as_mut() {
+            acc.flags = ctx.flags;
+        }
     }
     // A CANCEL of a pending INVITE (RFC 3261 §16.10): 200 to it here, a
     // CANCEL down each pending branch; their 487s end the INVITE.
@@ -767,6 +1215,9 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
     // the Request-URI's alone. They are used up (a failure route starts anew).
     // Each runs the armed branch_route first (with its own Request-URI and
     // $du; its changes stay with that branch; `drop` there drops the branch).
+    if let Some(cell) = tm.cells().get_mut(&server) {
+        cell.first_branch = cell.branches.len();
+    }
     let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
     let mut candidates: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
     candidates.extend(extra.into_iter().map(|b| (Some(b.uri), b.dst_uri)));
@@ -790,12 +1241,12 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
         };
         if !dropped {
             match destination(ctx, to) {
-                Ok(dest) => {
+                Ok(target) => {
                     // 100 Trying before the first branch goes (none when no branch can).
                     if ctx.msg.method() == Some(Method::Invite) && tm.table.status(server) == Some(0) {
                         local_reply(ctx, &tm, server, 100, "Giving a try");
                     }
-                    rc = Some(rc.unwrap_or(-1).max(start_branch(ctx, &tm, server, dest)));
+                    rc = Some(rc.unwrap_or(-1).max(start_branch(ctx, &tm, server, target)));
                 }
                 Err(why) => tracing::warn!(why, uri = ctx.request_uri(), "t_relay: a branch has no destination"),
             }
@@ -947,6 +1398,99 @@ pub fn t_release(ctx: &mut Ctx) -> i32 {
         Some(_) => 1,
         None => -1,
     }
+}
+
+/// `t_flush_flags()`: the request's flags become the transaction's now (they
+/// are otherwise taken at `t_relay`); -1 without a transaction.
+pub fn t_flush_flags(ctx: &mut Ctx) -> i32 {
+    let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) else {
+        tracing::error!("t_flush_flags: no transaction for this request");
+        return -1;
+    };
+    tm.set_flags(server, ctx.flags);
+    1
+}
+
+/// `t_local_replied("all"|"branch"|"last")` (OpenSER 1.3): `all` — no
+/// branch of the last `t_relay` received any reply; `branch` — in a failure
+/// route, the branch whose reply won received none (its final was tm's 408);
+/// `last` — in a failure route, the winning reply was tm's own, elsewhere the
+/// last reply sent upstream was. 1 / -1 (also without a transaction).
+pub fn t_local_replied(ctx: &mut Ctx, which: &str) -> i32 {
+    let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) else {
+        tracing::error!("t_local_replied: no transaction for this request");
+        return -1;
+    };
+    let cells = tm.cells();
+    let Some(cell) = cells.get(&server) else { return -1 };
+    let failure = ctx.route == crate::script::RouteKind::Failure;
+    let winner = || cell.best_client.and_then(|c| cell.branches.iter().find(|b| b.client == c));
+    let yes = match which.to_ascii_lowercase().as_str() {
+        "all" => cell.branches.iter().skip(cell.first_branch).all(|b| !b.got_reply),
+        "branch" => failure && winner().is_some_and(|b| !b.got_reply),
+        "last" if failure => cell.best.as_ref().is_some_and(|(_, _, local)| *local),
+        "last" => cell.last_local,
+        _ => {
+            tracing::error!(which, "t_local_replied: expected \"all\", \"branch\" or \"last\"");
+            false
+        }
+    };
+    if yes {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `t_replicate("uri")`: a copy of the request to `uri` (its Request-URI
+/// unchanged, `uri` as the next hop), statefully, its replies kept from the
+/// client (OpenSER 1.3 marks the transaction local): for replicating
+/// REGISTERs to another registrar, the script answering the client itself
+/// (`save`). 1 when the copy went (or waits for the resolver), 0 for a
+/// retransmission (the script stops), < 0 on errors.
+pub fn t_replicate_1(ctx: &mut Ctx, uri: &Format) -> i32 {
+    replicate(ctx, uri)
+}
+
+/// `t_replicate("uri", flags)`: as `t_replicate("uri")`; the flags are
+/// `t_relay`'s (0x1 no 100 Trying — none is sent for a copy anyway; 0x2 no
+/// error reply — none is sent; 0x4 no DNS failover — serc sends to the
+/// first hop only).
+pub fn t_replicate_2(ctx: &mut Ctx, uri: &Format, _flags: i64) -> i32 {
+    replicate(ctx, uri)
+}
+
+fn replicate(ctx: &mut Ctx, uri: &Format) -> i32 {
+    if ctx.route != crate::script::RouteKind::Request {
+        tracing::error!("t_replicate: only in request routes");
+        return -1;
+    }
+    let dst = uri.eval(ctx);
+    let target = match proxy::next_hop(&dst) {
+        Ok(t) => t,
+        Err(why) => {
+            tracing::error!(why, uri = dst, "t_replicate: not a destination");
+            return -4;
+        }
+    };
+    let tm = ctx.config.tm.get_or_init(ctx.config).clone();
+    let server = match new_tran(ctx, &tm) {
+        NewTran::Created(id) => id,
+        NewTran::Stop => return 0,
+        NewTran::Fail(code) => return code,
+        NewTran::Ack => {
+            tracing::error!("t_replicate: an ACK has no transaction to replicate");
+            return -1;
+        }
+    };
+    if let Some(cell) = tm.cells().get_mut(&server) {
+        cell.replicate = true;
+        cell.failure_route = None;
+        cell.reply_route = None;
+        cell.first_branch = cell.branches.len();
+        cell.state = Some(RequestState::capture(ctx));
+    }
+    start_branch(ctx, &tm, server, target)
 }
 
 #[cfg(test)]

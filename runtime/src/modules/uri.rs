@@ -609,15 +609,15 @@ mod tests {
             .unwrap();
         // The client says it is alice; nobody verified it.
         assert_eq!(auth(Default::default(), "alice"), -1);
-        let www = crate::script::Authorized { www: Some(index), proxy: None };
+        let www = crate::script::Authorized { www: Some(index), proxy: None, stale: false };
         assert_eq!(auth(www, "alice"), 1);
         assert_eq!(auth(www, "alic"), -1);
         assert_eq!(auth(www, "Alice"), -1, "byte for byte");
         assert_eq!(auth(www, "alice@example.com"), -1, "the user part of the username");
         // Proxy credentials first; a line that is not there is none.
-        let proxy = crate::script::Authorized { www: Some(index), proxy: Some(index) };
+        let proxy = crate::script::Authorized { www: Some(index), proxy: Some(index), stale: false };
         assert_eq!(auth(proxy, "alice"), 1);
-        assert_eq!(auth(crate::script::Authorized { www: None, proxy: Some(999) }, "alice"), -1);
+        assert_eq!(auth(crate::script::Authorized { www: None, proxy: Some(999), stale: false }, "alice"), -1);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! usrloc: the location table — for each address of record (AOR) its
 //! contacts, with their expiry, q-value, Call-ID and CSeq, as OpenSER 1.3's
-//! usrloc keeps them in memory (`db_mode` 0; the database modes come with the
-//! database layer). The module has no script functions: registrar's `save`
+//! usrloc keeps them. The module has no script functions: registrar's `save`
 //! and `lookup` work on this table.
 //!
 //! The table is shared by every worker: sharded by AOR, each shard behind its
@@ -9,14 +8,39 @@
 //! contacts are never returned; they are removed when their AOR is next
 //! touched, and a sweep of one shard every [`SWEEP_EVERY`] changes bounds the
 //! memory held by AORs nobody touches again.
+//!
+//! Persistence (`db_mode`, [`DbMode`]), on OpenSER 1.3's `location` table
+//! (version 1004) through [`crate::db`]; [`Location::attach`] at start:
+//! - 1, write-through: the table is loaded at start (bindings and their
+//!   expiries survive a restart); every change of an AOR is written, in one
+//!   transaction, before [`Location::update`] returns. A failed write leaves
+//!   the AOR as it was and is an error (registrar answers 500; OpenSER 1.3
+//!   logged it and answered 200, losing the binding at the next restart).
+//! - 2, write-back: loaded at start; changed AORs are written every
+//!   `timer_interval` seconds (and at [`Location::flush`]); a failed flush is
+//!   retried at the next.
+//! - 3, database only: nothing is kept in memory; every lookup reads the
+//!   database and every change writes it, so several proxies share one table.
+//!
+//! In every mode a timer deletes expired rows every `timer_interval` seconds.
+//! An AOR's rows are written by deleting them and inserting its contacts, in
+//! one transaction: the shard's lock is held meanwhile (as 1.3 held its
+//! slot's), so writes of one AOR never interleave within a proxy. Between
+//! proxies sharing a table (mode 3) two changes of the same AOR at the same
+//! moment can overwrite each other, as in 1.3.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use crate::db::{self, Db, DbError, Stmt, Value};
+use crate::proxy::Transport;
+use crate::script::ModParams;
 
 /// One binding of an AOR.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Contact {
     /// The Contact URI, as registered.
     pub uri: String,
@@ -27,8 +51,9 @@ pub struct Contact {
     pub callid: String,
     pub cseq: u32,
     pub user_agent: String,
-    /// The local socket the REGISTER came in on.
+    /// The local socket the REGISTER came in on, and its transport.
     pub socket: SocketAddr,
+    pub transport: Transport,
     /// When it was last written (Unix seconds), for retransmission detection.
     pub last_modified: i64,
 }
@@ -40,6 +65,99 @@ pub const SWEEP_EVERY: usize = 256;
 
 type Shard = Mutex<HashMap<String, Vec<Contact>>>;
 
+/// usrloc's `db_mode`s beyond 0 (memory only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbMode {
+    /// 1: every change written before it is acknowledged.
+    WriteThrough,
+    /// 2: changes written every `timer_interval`.
+    WriteBack,
+    /// 3: the database only.
+    DbOnly,
+}
+
+impl DbMode {
+    /// `db_mode` 1, 2, 3; `None` for 0; an error for anything else.
+    pub fn from_param(mode: i64) -> Result<Option<DbMode>, String> {
+        match mode {
+            0 => Ok(None),
+            1 => Ok(Some(DbMode::WriteThrough)),
+            2 => Ok(Some(DbMode::WriteBack)),
+            3 => Ok(Some(DbMode::DbOnly)),
+            n => Err(format!("usrloc's db_mode {n}: expected 0, 1, 2 or 3")),
+        }
+    }
+}
+
+/// The `location` table's column names (usrloc's `*_column` modparams).
+#[derive(Clone, Debug)]
+pub struct Columns {
+    pub user: String,
+    pub domain: String,
+    pub contact: String,
+    pub expires: String,
+    pub q: String,
+    pub callid: String,
+    pub cseq: String,
+    pub flags: String,
+    pub cflags: String,
+    pub user_agent: String,
+    pub socket: String,
+    pub last_modified: String,
+}
+
+impl Default for Columns {
+    fn default() -> Columns {
+        Columns::from_params(&ModParams::default()).unwrap_or_else(|_| unreachable!("the defaults are identifiers"))
+    }
+}
+
+impl Columns {
+    /// From usrloc's modparams; an error names a column that is not an identifier.
+    pub fn from_params(params: &ModParams) -> Result<Columns, DbError> {
+        let c = |p: &str| -> Result<String, DbError> {
+            let v = params.get("usrloc", p);
+            let name = v.as_text();
+            Ok(db::ident(name.trim())?.to_string())
+        };
+        Ok(Columns {
+            user: c("user_column")?,
+            domain: c("domain_column")?,
+            contact: c("contact_column")?,
+            expires: c("expires_column")?,
+            q: c("q_column")?,
+            callid: c("callid_column")?,
+            cseq: c("cseq_column")?,
+            flags: c("flags_column")?,
+            cflags: c("cflags_column")?,
+            user_agent: c("user_agent_column")?,
+            socket: c("socket_column")?,
+            // 1.3 has no parameter for it.
+            last_modified: "last_modified".to_string(),
+        })
+    }
+}
+
+/// What the location table is persisted to.
+#[derive(Clone, Debug)]
+pub struct DbSettings {
+    pub mode: DbMode,
+    pub columns: Columns,
+    /// usrloc's `use_domain`: AORs are user@domain, rows matched by both.
+    pub use_domain: bool,
+    /// `timer_interval`: write-back and expired rows' deletion.
+    pub timer_interval: Duration,
+    /// The tables loaded at start (modes 1 and 2) and checked.
+    pub tables: Vec<String>,
+}
+
+struct Persist {
+    db: Db,
+    settings: DbSettings,
+    /// Write-back: keys changed since the last flush.
+    dirty: Mutex<HashSet<String>>,
+}
+
 /// The location table (usrloc's `location`), cheap to clone (shared).
 #[derive(Clone)]
 pub struct Location {
@@ -49,6 +167,7 @@ pub struct Location {
 struct Inner {
     shards: Vec<Shard>,
     changes: AtomicUsize,
+    persist: OnceLock<Persist>,
 }
 
 impl Default for Location {
@@ -57,6 +176,7 @@ impl Default for Location {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 changes: AtomicUsize::new(0),
+                persist: OnceLock::new(),
             }),
         }
     }
@@ -78,37 +198,193 @@ fn shard_of(aor: &str) -> usize {
     (h % SHARDS as u64) as usize
 }
 
+/// The key of an AOR in a table: usrloc keeps a table (`location`,
+/// `aliases` …) per name, each AOR within its own.
+pub fn key(table: &str, aor: &str) -> String {
+    format!("{table}\0{aor}")
+}
+
+/// A key's table and AOR.
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('\0').unwrap_or(("location", key))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 impl Location {
-    fn shard(&self, aor: &str) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Contact>>> {
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Contact>>> {
         // A panic while a shard was held leaves whole contacts: keep serving.
-        self.inner.shards[shard_of(aor)].lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.shards[shard_of(key)].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The contacts of `aor` that have not expired at `now`, in the order
-    /// they were first registered.
-    pub fn contacts(&self, aor: &str, now: i64) -> Vec<Contact> {
-        let shard = self.shard(aor);
-        shard.get(aor).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect()).unwrap_or_default()
+    /// The database mode, if the table is persisted.
+    pub fn db_mode(&self) -> Option<DbMode> {
+        self.inner.persist.get().map(|p| p.settings.mode)
     }
 
-    /// Runs `f` on the live contacts of `aor` (expired ones removed first),
-    /// holding the AOR's shard; an AOR left with no contacts is removed.
-    pub fn update<R>(&self, aor: &str, now: i64, f: impl FnOnce(&mut Vec<Contact>) -> R) -> R {
-        let r = {
-            let mut shard = self.shard(aor);
-            let contacts = shard.entry(aor.to_string()).or_default();
-            contacts.retain(|c| c.expires > now);
-            let r = f(contacts);
-            if contacts.is_empty() {
-                shard.remove(aor);
+    /// Persists the table to `db` (see the module's documentation): checks
+    /// the tables' layout, loads them (modes 1 and 2) and starts the timer
+    /// on the database's runtime. Once only.
+    pub async fn attach(&self, db: Db, settings: DbSettings) -> Result<(), DbError> {
+        for t in &settings.tables {
+            db::ident(t)?;
+        }
+        let tables: Vec<&str> = settings.tables.iter().map(String::as_str).collect();
+        db::schema::check(&db, &tables).await?;
+        let persist = Persist { db, settings, dirty: Mutex::new(HashSet::new()) };
+        if persist.settings.mode != DbMode::DbOnly {
+            let now = now_secs();
+            for table in &persist.settings.tables {
+                let loaded = persist.db.query(persist.select_sql(table, false), vec![Value::Time(now)]).await?;
+                let mut n = 0;
+                for row in &loaded {
+                    let Some((aor, c)) = persist.contact_of(row, true) else { continue };
+                    self.shard(&key(table, &aor)).entry(key(table, &aor)).or_default().push(c);
+                    n += 1;
+                }
+                tracing::info!(table = %table, contacts = n, "usrloc: loaded from {}", persist.db.url());
             }
-            r
+        }
+        if self.inner.persist.set(persist).is_err() {
+            return Err(DbError::Query("usrloc's database is attached already".into()));
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let p = self.inner.persist.get().unwrap_or_else(|| unreachable!());
+        let interval = p.settings.timer_interval.max(Duration::from_secs(1));
+        p.db.spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let loc = Location { inner };
+                if let Err(e) = loc.timer().await {
+                    tracing::error!("usrloc timer: {e}");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// What the timer does: write-back of changed AORs, deletion of expired rows.
+    async fn timer(&self) -> Result<(), DbError> {
+        let Some(p) = self.inner.persist.get() else { return Ok(()) };
+        let flushed = self.flush().await;
+        let now = now_secs();
+        for table in &p.settings.tables {
+            let sql = format!("DELETE FROM {table} WHERE {} <= ?", p.settings.columns.expires);
+            p.db.execute(sql, vec![Value::Time(now)]).await?;
+        }
+        flushed
+    }
+
+    /// Write-back: writes every AOR changed since the last flush (a failed
+    /// one stays to be written at the next). Does nothing in other modes.
+    pub async fn flush(&self) -> Result<(), DbError> {
+        let Some(p) = self.inner.persist.get() else { return Ok(()) };
+        if p.settings.mode != DbMode::WriteBack {
+            return Ok(());
+        }
+        let keys: Vec<String> = p.dirty.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
+        let now = now_secs();
+        let mut first_error = None;
+        for k in keys {
+            let contacts = self.shard(&k).get(&k).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect());
+            let contacts: Vec<Contact> = contacts.unwrap_or_default();
+            if let Err(e) = p.db.transaction(p.write_stmts(&k, &contacts)).await {
+                p.dirty.lock().unwrap_or_else(PoisonError::into_inner).insert(k);
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The contacts of the AOR `key` ([`key`]) that have not expired at
+    /// `now`, in the order they were first registered ([`Location::find`]);
+    /// none when the database of `db_mode` 3 does not answer.
+    pub fn contacts(&self, key: &str, now: i64) -> Vec<Contact> {
+        self.find(key, now).unwrap_or_default()
+    }
+
+    /// The contacts of the AOR `key` ([`key`]) that have not expired at
+    /// `now`, in the order they were first registered. With `db_mode` 3, read
+    /// from the database (an error when it does not answer).
+    pub fn find(&self, key: &str, now: i64) -> Result<Vec<Contact>, DbError> {
+        if let Some(p) = self.inner.persist.get().filter(|p| p.settings.mode == DbMode::DbOnly) {
+            return p.load(key, now);
+        }
+        let shard = self.shard(key);
+        Ok(shard.get(key).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect()).unwrap_or_default())
+    }
+
+    /// Runs `f` on the live contacts of the AOR `key` (expired ones removed
+    /// first), holding the AOR's shard; an AOR left with no contacts is
+    /// removed. When `f` returns `Ok` and changed the contacts, the change is
+    /// persisted as `db_mode` says; with modes 1 and 3 a failed write is an
+    /// `Err` and nothing changed. When `f` returns `Err` it must not have
+    /// changed anything (its changes are dropped when the table is persisted).
+    pub fn update<R, E>(
+        &self,
+        key: &str,
+        now: i64,
+        f: impl FnOnce(&mut Vec<Contact>) -> Result<R, E>,
+    ) -> Result<Result<R, E>, DbError> {
+        let persist = self.inner.persist.get();
+        let r = {
+            let mut shard = self.shard(key);
+            match persist {
+                Some(p) if p.settings.mode == DbMode::DbOnly => {
+                    // The shard's lock orders this proxy's changes of the AOR.
+                    let mut contacts = p.load(key, now)?;
+                    let before = contacts.clone();
+                    let r = f(&mut contacts);
+                    if r.is_ok() && contacts != before {
+                        p.db.wait(p.db.transaction(p.write_stmts(key, &contacts)))?;
+                    }
+                    r
+                }
+                Some(p) => {
+                    let current = shard.entry(key.to_string()).or_default();
+                    current.retain(|c| c.expires > now);
+                    let mut contacts = current.clone();
+                    let r = f(&mut contacts);
+                    if r.is_ok() && contacts != *current {
+                        if p.settings.mode == DbMode::WriteThrough {
+                            if let Err(e) = p.db.wait(p.db.transaction(p.write_stmts(key, &contacts))) {
+                                if current.is_empty() {
+                                    shard.remove(key);
+                                }
+                                return Err(e);
+                            }
+                        } else {
+                            p.dirty.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_string());
+                        }
+                        *current = contacts;
+                    }
+                    if current.is_empty() {
+                        shard.remove(key);
+                    }
+                    r
+                }
+                None => {
+                    let contacts = shard.entry(key.to_string()).or_default();
+                    contacts.retain(|c| c.expires > now);
+                    let r = f(contacts);
+                    if contacts.is_empty() {
+                        shard.remove(key);
+                    }
+                    r
+                }
+            }
         };
         let n = self.inner.changes.fetch_add(1, Ordering::Relaxed);
         if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep((n / SWEEP_EVERY) % SHARDS, now);
         }
-        r
+        Ok(r)
     }
 
     /// Removes the expired contacts of one shard.
@@ -120,9 +396,207 @@ impl Location {
         });
     }
 
-    /// How many AORs the table holds (expired ones not yet swept included).
+    /// How many AORs the table holds in memory (expired ones not yet swept included).
     pub fn aors(&self) -> usize {
         self.inner.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+}
+
+impl Persist {
+    fn cols(&self) -> &Columns {
+        &self.settings.columns
+    }
+
+    /// The username and domain of an AOR (`user` or `user@domain`).
+    fn user_domain<'a>(&self, aor: &'a str) -> (&'a str, Option<&'a str>) {
+        if self.settings.use_domain {
+            match aor.rsplit_once('@') {
+                Some((u, d)) => (u, Some(d)),
+                None => (aor, Some("")),
+            }
+        } else {
+            (aor, None)
+        }
+    }
+
+    /// `SELECT` of live contacts: of one AOR (`by_aor`: user [and domain]
+    /// and expires parameters) or of the whole table (expires only).
+    fn select_sql(&self, table: &str, by_aor: bool) -> String {
+        let c = self.cols();
+        let mut sql = format!(
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {table} WHERE ",
+            c.user, c.domain, c.contact, c.expires, c.q, c.callid, c.cseq, c.user_agent, c.socket, c.last_modified
+        );
+        if by_aor {
+            sql.push_str(&format!("{} = ? AND ", c.user));
+            if self.settings.use_domain {
+                sql.push_str(&format!("{} = ? AND ", c.domain));
+            }
+        }
+        sql.push_str(&format!("{} > ? ORDER BY id", c.expires));
+        sql
+    }
+
+    /// A row of [`Persist::select_sql`] as (AOR, contact); `None` when it
+    /// cannot be one (no contact URI).
+    fn contact_of(&self, row: &db::Row, with_aor: bool) -> Option<(String, Contact)> {
+        let user = row.text(0).unwrap_or_default();
+        let aor = match (with_aor && self.settings.use_domain, row.text(1)) {
+            (true, Some(d)) if !d.is_empty() => format!("{user}@{d}"),
+            _ => user,
+        };
+        let uri = row.text(2).filter(|u| !u.is_empty())?;
+        let q = row.float(4).filter(|q| (0.0..=1.0).contains(q)).map(|q| (q * 1000.0).round() as u16);
+        let (transport, socket) = parse_socket(&row.text(8).unwrap_or_default());
+        // Whatever a row holds, times stay within years 0 to 9999 (no overflow later).
+        let time = |i| row.time(i).unwrap_or(0).clamp(-62_167_219_200, 253_402_300_799);
+        Some((
+            aor,
+            Contact {
+                uri,
+                expires: time(3),
+                q,
+                callid: row.text(5).unwrap_or_default(),
+                cseq: row.int(6).and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+                user_agent: row.text(7).unwrap_or_default(),
+                socket,
+                transport,
+                last_modified: time(9),
+            },
+        ))
+    }
+
+    /// The live contacts of `key`, from the database (blocking).
+    fn load(&self, key: &str, now: i64) -> Result<Vec<Contact>, DbError> {
+        let (table, aor) = split_key(key);
+        let (user, domain) = self.user_domain(aor);
+        let mut params = vec![Value::from(user)];
+        if let Some(d) = domain {
+            params.push(d.into());
+        }
+        params.push(Value::Time(now));
+        let rows = self.db.wait(self.db.query(self.select_sql(table, true), params))?;
+        Ok(rows.iter().filter_map(|r| self.contact_of(r, false)).map(|(_, c)| c).collect())
+    }
+
+    /// The statements that make the AOR's rows `contacts`.
+    fn write_stmts(&self, key: &str, contacts: &[Contact]) -> Vec<Stmt> {
+        let (table, aor) = split_key(key);
+        let (user, domain) = self.user_domain(aor);
+        let c = self.cols();
+        let mut key_params = vec![Value::from(user)];
+        let mut delete = format!("DELETE FROM {table} WHERE {} = ?", c.user);
+        if let Some(d) = domain {
+            delete.push_str(&format!(" AND {} = ?", c.domain));
+            key_params.push(d.into());
+        }
+        let mut stmts = vec![Stmt::new(delete, key_params)];
+        let insert = format!(
+            "INSERT INTO {table} ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            c.user,
+            c.domain,
+            c.contact,
+            c.expires,
+            c.q,
+            c.callid,
+            c.cseq,
+            c.last_modified,
+            c.flags,
+            c.cflags,
+            c.user_agent,
+            c.socket
+        );
+        for k in contacts {
+            stmts.push(Stmt::new(
+                insert.clone(),
+                vec![
+                    user.into(),
+                    domain.map_or(Value::Null, Value::from),
+                    k.uri.as_str().into(),
+                    Value::Time(k.expires),
+                    // 1.3 stores an unspecified q as -1.
+                    Value::Float(k.q.map_or(-1.0, |q| f64::from(q) / 1000.0)),
+                    k.callid.as_str().into(),
+                    Value::Int(k.cseq.into()),
+                    Value::Time(k.last_modified),
+                    Value::Int(0),
+                    Value::Int(0),
+                    k.user_agent.as_str().into(),
+                    format!("{}:{}", k.transport.name().to_ascii_lowercase(), k.socket).into(),
+                ],
+            ));
+        }
+        stmts
+    }
+}
+
+/// OpenSER's `proto:address:port` socket text (`udp:` when it has no protocol).
+fn parse_socket(text: &str) -> (Transport, SocketAddr) {
+    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+    let (transport, rest) = match text.split_once(':') {
+        Some((p, rest)) => match Transport::parse(p) {
+            Some(t) => (t, rest),
+            None => (Transport::Udp, text),
+        },
+        None => (Transport::Udp, text),
+    };
+    let addr = rest.parse::<SocketAddr>().ok().or_else(|| {
+        let (host, port) = rest.rsplit_once(':')?;
+        let ip = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+        Some(SocketAddr::new(ip, port.parse().ok()?))
+    });
+    (transport, addr.unwrap_or(unknown))
+}
+
+/// The settings of `db_mode` from usrloc's modparams (`None`: `db_mode` 0),
+/// with the database URL: `db_url` when the config set it, else the
+/// embedded SQLite default (the flag is true then).
+pub fn db_settings(params: &ModParams) -> Result<Option<(DbSettings, db::DbUrl, bool)>, String> {
+    let Some(mode) = DbMode::from_param(params.int("usrloc", "db_mode"))? else { return Ok(None) };
+    let columns = Columns::from_params(params).map_err(|e| format!("usrloc: {e}"))?;
+    let explicit = params.explicit("usrloc", "db_url").map(|v| v.as_text().into_owned());
+    let (url, embedded) = db::DbUrl::for_module(explicit.as_deref()).map_err(|e| format!("usrloc: {e}"))?;
+    let interval = params.int("usrloc", "timer_interval").clamp(1, 86_400) as u64;
+    Ok(Some((
+        DbSettings {
+            mode,
+            columns,
+            use_domain: params.int("usrloc", "use_domain") != 0,
+            timer_interval: Duration::from_secs(interval),
+            tables: vec!["location".to_string()],
+        },
+        url,
+        embedded,
+    )))
+}
+
+/// At start: persists `config.usrloc` as usrloc's modparams say (nothing
+/// for `db_mode` 0). Without a `db_url` the embedded SQLite file is used,
+/// with a warning, and its tables are created when missing; a database named
+/// by `db_url` must have them (`serc db init`).
+pub async fn start(config: &crate::script::Config) -> Result<(), String> {
+    let Some((settings, url, embedded)) = db_settings(&config.params)? else { return Ok(()) };
+    if embedded {
+        tracing::warn!(
+            "usrloc: db_mode {} without db_url: serc uses the embedded SQLite file {url} \
+             (OpenSER 1.3 would use {})",
+            params_mode(settings.mode),
+            db::redact(db::OPENSER_DEFAULT_URL)
+        );
+    }
+    let database = Db::shared(&url, db::DEFAULT_TIMEOUT).map_err(|e| format!("usrloc: {e}"))?;
+    if embedded {
+        db::schema::init(&database).await.map_err(|e| format!("usrloc: {e}"))?;
+    }
+    config.usrloc.attach(database, settings).await.map_err(|e| format!("usrloc: {e}"))
+}
+
+fn params_mode(mode: DbMode) -> i64 {
+    match mode {
+        DbMode::WriteThrough => 1,
+        DbMode::WriteBack => 2,
+        DbMode::DbOnly => 3,
     }
 }
 
@@ -139,20 +613,30 @@ mod tests {
             cseq: 1,
             user_agent: String::new(),
             socket: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
             last_modified: 0,
         }
+    }
+
+    fn update(loc: &Location, aor: &str, now: i64, f: impl FnOnce(&mut Vec<Contact>)) {
+        loc.update(aor, now, |cs| {
+            f(cs);
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap();
     }
 
     #[test]
     fn expired_contacts_are_never_returned_and_empty_aors_go() {
         let loc = Location::default();
-        loc.update("alice", 100, |cs| {
+        update(&loc, "alice", 100, |cs| {
             cs.push(contact("sip:a@1", 150));
             cs.push(contact("sip:a@2", 300));
         });
         assert_eq!(loc.contacts("alice", 100).len(), 2);
         assert_eq!(loc.contacts("alice", 200).len(), 1);
-        loc.update("alice", 400, |cs| assert!(cs.is_empty()));
+        update(&loc, "alice", 400, |cs| assert!(cs.is_empty()));
         assert_eq!(loc.aors(), 0);
     }
 
@@ -160,13 +644,20 @@ mod tests {
     fn sweeps_bound_what_nobody_touches_again() {
         let loc = Location::default();
         for i in 0..SWEEP_EVERY * SHARDS {
-            loc.update(&format!("user{i}"), 0, |cs| cs.push(contact("sip:x@1", 10)));
+            update(&loc, &format!("user{i}"), 0, |cs| cs.push(contact("sip:x@1", 10)));
         }
         let before = loc.aors();
-        for i in 0..SWEEP_EVERY * SHARDS {
-            loc.update("someone-else", 20, |_| ());
-            let _ = i;
+        for _ in 0..SWEEP_EVERY * SHARDS {
+            update(&loc, "someone-else", 20, |_| ());
         }
         assert!(loc.aors() < before / 2, "{} of {before} left", loc.aors());
+    }
+
+    #[test]
+    fn sockets_read_as_openser_wrote_them() {
+        assert_eq!(parse_socket("udp:10.0.0.1:5060"), (Transport::Udp, "10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(parse_socket("tcp:[::1]:5070"), (Transport::Tcp, "[::1]:5070".parse().unwrap()));
+        assert_eq!(parse_socket("10.0.0.1:5060").1, "10.0.0.1:5060".parse().unwrap());
+        assert_eq!(parse_socket("garbage").1.port(), 0);
     }
 }

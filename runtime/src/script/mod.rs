@@ -96,6 +96,17 @@ pub struct Config {
     /// tm's transaction table and what links its transactions, built on first
     /// use from tm's modparams (see [`crate::modules::tm`]); shared by clones.
     pub tm: crate::modules::tm::TmSlot,
+    /// The most transactions tm keeps at once (`--max-transactions`); `None`:
+    /// [`crate::tm::DEFAULT_MAX_TRANSACTIONS`].
+    pub max_transactions: Option<usize>,
+    /// auth's nonces and auth_db's database (see [`crate::modules::auth`]).
+    pub auth: crate::modules::auth::AuthSlot,
+    /// The domain module's table (see [`crate::modules::domain`]).
+    pub domain: crate::modules::domain::DomainSlot,
+    /// uri_db's database (see [`crate::modules::uri_db`]).
+    pub uri_db: crate::modules::uri_db::UriDbSlot,
+    /// avpops' database (see [`crate::modules::avpops`]).
+    pub avpops: crate::modules::avpops::AvpopsSlot,
 }
 
 /// The `Server:` header line of the replies the proxy makes (`sl_send_reply` …):
@@ -138,6 +149,10 @@ impl Default for ServerHeader {
 pub struct Authorized {
     pub proxy: Option<usize>,
     pub www: Option<usize>,
+    /// The last `www_authorize`/`proxy_authorize` found the right response
+    /// with an expired (or replayed) nonce: the next challenge says
+    /// `stale=true`, so the client retries without asking its user again.
+    pub stale: bool,
 }
 
 impl Authorized {
@@ -153,9 +168,23 @@ impl Authorized {
 #[derive(Clone, Debug, Default)]
 pub struct ModParams {
     values: Vec<(String, String, Value)>,
+    /// The modules the config loads (`loadmodule`), in order.
+    loaded: Vec<String>,
 }
 
 impl ModParams {
+    /// Records `loadmodule "NAME.so"` (the code generator calls it for each).
+    pub fn load(&mut self, module: &str) {
+        if !self.is_loaded(module) {
+            self.loaded.push(module.to_string());
+        }
+    }
+
+    /// Whether the config loads `module`.
+    pub fn is_loaded(&self, module: &str) -> bool {
+        self.loaded.iter().any(|m| m == module)
+    }
+
     pub fn set(&mut self, module: &str, param: &str, value: Value) {
         self.values.retain(|(m, p, _)| !(m == module && p == param));
         self.values.push((module.to_string(), param.to_string(), value));
@@ -176,6 +205,13 @@ impl ModParams {
 
     pub fn int(&self, module: &str, param: &str) -> i64 {
         self.get(module, param).as_int()
+    }
+
+    /// The value of `module`'s `param` when the config set it (`None`: the
+    /// manifest's default applies) — for defaults that serc replaces, such
+    /// as OpenSER's implicit `db_url`.
+    pub fn explicit(&self, module: &str, param: &str) -> Option<Value> {
+        self.values.iter().find(|(m, p, _)| m == module && p == param).map(|(_, _, v)| v.clone())
     }
 }
 

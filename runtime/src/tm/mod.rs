@@ -87,7 +87,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-pub use config::{ClientConfig, TableConfig, TmTimers};
+pub use config::{ClientConfig, TableConfig, TmTimers, DEFAULT_MAX_TRANSACTIONS};
 pub use table::Table;
 
 use crate::proxy::Transport;

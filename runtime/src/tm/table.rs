@@ -60,11 +60,16 @@ impl Txn {
 }
 
 /// Timer heap and outgoing queue: borrowed apart from the transactions.
+/// Each queued message is numbered from one process-wide counter, so what
+/// several shards queued while handling one message leaves in the order it
+/// was queued (a 100 Trying before the INVITE it answers is relayed).
 #[derive(Default)]
 struct Io {
     heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
-    out: VecDeque<Transmit>,
+    out: VecDeque<(u64, Transmit)>,
 }
+
+static TRANSMIT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Io {
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
@@ -73,7 +78,8 @@ impl Io {
     }
 
     fn send(&mut self, id: u64, bytes: Bytes, dest: Dest) {
-        self.out.push_back(Transmit { txn: TxnId(id), bytes, dest });
+        let seq = TRANSMIT_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.out.push_back((seq, Transmit { txn: TxnId(id), bytes, dest }));
     }
 
     fn terminate(&mut self, txn: &mut Txn, id: u64, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
@@ -508,6 +514,57 @@ impl Table {
         dest: Dest,
         config: &ClientConfig,
     ) -> Result<TxnId, CreateError> {
+        self.start_client_as(now, request, dest, config, true)
+    }
+
+    /// Starts a client transaction whose destination is not known yet (a host
+    /// name being resolved): nothing is sent and nothing retransmitted, only
+    /// its final-response timer runs (a lookup slower than `fr` ends it as
+    /// any silent destination). [`send_client`](Table::send_client) sends it
+    /// once the address is known. `dest` says the transport (its address is
+    /// a placeholder until then).
+    pub fn start_client_unsent(
+        &self,
+        now: Instant,
+        request: Bytes,
+        dest: Dest,
+        config: &ClientConfig,
+    ) -> Result<TxnId, CreateError> {
+        self.start_client_as(now, request, dest, config, false)
+    }
+
+    /// Sends a client transaction started with
+    /// [`start_client_unsent`](Table::start_client_unsent) to `dest` and
+    /// starts its retransmissions; `false` when it has ended meanwhile (timed
+    /// out, terminated) or was sent already.
+    pub fn send_client(&self, now: Instant, id: TxnId, dest: Dest) -> bool {
+        self.with(self.shard_of_id(id), |s, _| {
+            let Some(txn) = s.txns.get_mut(&id.0) else { return false };
+            let waiting = matches!(txn.state, State::Calling | State::Trying)
+                && txn.timers[RETRANSMIT].is_none()
+                && txn.dest.addr.port() == 0;
+            if !waiting {
+                return false;
+            }
+            txn.dest = dest;
+            let bytes = txn.request.bytes().clone();
+            s.io.send(id.0, bytes, dest);
+            if !txn.reliable() {
+                let t1 = txn.interval;
+                s.io.set(txn, id.0, RETRANSMIT, now + t1);
+            }
+            true
+        })
+    }
+
+    fn start_client_as(
+        &self,
+        now: Instant,
+        request: Bytes,
+        dest: Dest,
+        config: &ClientConfig,
+        send: bool,
+    ) -> Result<TxnId, CreateError> {
         let msg = Message::parse(request, Framing::Datagram).map_err(|_| CreateError::Malformed)?;
         match msg.method() {
             None => return Err(CreateError::NotARequest),
@@ -542,9 +599,11 @@ impl Table {
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
             let id = s.seq * self.shards.len() as u64 + idx as u64;
-            s.io.send(id, bytes, dest);
-            if !reliable {
-                s.io.set(&mut txn, id, RETRANSMIT, now + t.t1);
+            if send {
+                s.io.send(id, bytes, dest);
+                if !reliable {
+                    s.io.set(&mut txn, id, RETRANSMIT, now + t.t1);
+                }
             }
             s.io.set(&mut txn, id, TIMEOUT, now + fr);
             let inserted = self.insert(s, idx, txn);
@@ -565,18 +624,34 @@ impl Table {
     /// here: responses given to [`send_response`](Table::send_response),
     /// requests given to [`start_client`](Table::start_client), ACKs of non-2xx
     /// finals, and the retransmissions of all of them.
+    /// Messages leave in the order they were queued, whatever their shards.
     pub fn poll_transmit(&self) -> Option<Transmit> {
         if self.queued.load(Ordering::Relaxed) == 0 {
             return None;
         }
+        let first = (0..self.shards.len())
+            .filter_map(|shard| self.lock(shard).io.out.front().map(|(seq, _)| (*seq, shard)))
+            .min()?;
+        let (_, t) = self.lock(first.1).io.out.pop_front()?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Some(t)
+    }
+
+    /// Every queued message, in the order queued (one lock per shard).
+    pub fn drain_transmits(&self) -> Vec<Transmit> {
+        if self.queued.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        let mut all: Vec<(u64, Transmit)> = Vec::new();
         for shard in 0..self.shards.len() {
-            let t = self.lock(shard).io.out.pop_front();
-            if let Some(t) = t {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Some(t);
+            let mut s = self.lock(shard);
+            if !s.io.out.is_empty() {
+                all.extend(s.io.out.drain(..));
             }
         }
-        None
+        self.queued.fetch_sub(all.len(), Ordering::Relaxed);
+        all.sort_unstable_by_key(|(seq, _)| *seq);
+        all.into_iter().map(|(_, t)| t).collect()
     }
 
     /// When [`handle_timeout`](Table::handle_timeout) should next be called.

@@ -816,3 +816,35 @@ fn misuse_is_refused() {
     assert_eq!(sim.table.request(sid).map(|m| m.cseq), Some(1));
     assert_eq!(sim.table.dest(cid), Some(udp(BOB)));
 }
+
+// ---- output order ---------------------------------------------------------------
+
+/// What transactions of different shards queue leaves in the order queued: a
+/// proxy's 100 Trying (server transaction) goes before the INVITE it relays
+/// (client transaction), whichever shards the two hash to.
+#[test]
+fn transmits_leave_in_the_order_they_were_queued_across_shards() {
+    let sim = Sim::new();
+    let mut expected = Vec::new();
+    for i in 0..24u32 {
+        let branch = format!("z9hG4bK-order-{i}");
+        let invite = uac_request("INVITE", Some(&branch), None, 1 + i);
+        let id = sim.server(&invite, udp(ALICE));
+        let trying = response_to(&invite, 100, "Trying", None);
+        sim.table.send_response(sim.at(0), id, trying.clone()).unwrap();
+        let out = proxied("INVITE", &format!("z9hG4bK-order-out-{i}"), 1 + i);
+        sim.table.start_client(sim.at(0), out.clone(), udp(BOB), &ClientConfig::default()).unwrap();
+        expected.push(trying);
+        expected.push(out);
+        if i % 2 == 0 {
+            // Half of them drained one at a time, the rest in one go.
+            let got: Vec<Bytes> = sim.drain().into_iter().map(|t| t.bytes).collect();
+            assert_eq!(got, expected);
+            expected.clear();
+        }
+    }
+    let got: Vec<Bytes> = sim.table.drain_transmits().into_iter().map(|t| t.bytes).collect();
+    assert_eq!(got, expected);
+    assert!(sim.table.poll_transmit().is_none());
+    assert!(sim.table.drain_transmits().is_empty());
+}

@@ -28,7 +28,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "comment", kind: K::Str }],
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "log an accounting record for the current request through syslog",
         },

@@ -32,7 +32,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST.or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "copy the request's current flags into its transaction",
         },
@@ -41,7 +41,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "which", kind: K::Opaque }],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "true if the replies (\"all\", \"branch\" or \"last\") were generated locally, not received",
         },
@@ -153,7 +153,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "send a copy of the request to another destination, ignoring its replies",
         },
@@ -162,7 +162,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "uri", kind: K::Uri }, Arg { name: "flags", kind: K::Int }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "send a copy of the request to another destination; flag 0x4 disables DNS failover",
         },
@@ -314,3 +314,10 @@ pub static MODULE: Module = Module {
         },
     ],
 };
+
+/// tm functions serc will not implement, with the reason the compiler gives.
+pub static WONT_IMPLEMENT: &[(&str, &str)] = &[("t_write_req", WRITE_REASON), ("t_write_unix", WRITE_REASON)];
+
+const WRITE_REASON: &str = "it hands the request to an external application through a FIFO or a unix socket \
+    (OpenSER's aggregator protocol for its old voicemail and SEMS, configured by `tw_append`), an interface \
+    those applications have long replaced by plain SIP: relay the request to the application with `t_relay`";

@@ -1,0 +1,397 @@
+//! acc: accounting of transactions to the log (OpenSER 1.3's `acc` module,
+//! its syslog part).
+//!
+//! # What is accounted (1.3's `acc_logic.c`)
+//!
+//! - A transaction is of interest when, as it is created, its request has
+//!   `log_flag` or `log_missed_flag` set (a CANCEL only with
+//!   `report_cancels`); an INVITE of interest then never times out silently
+//!   (as if `noisy_ctimer` were on). [`Acc::interested`] decides this, tm
+//!   keeps the answer in its cell ([`TxnAcc`]) with the request's flags as
+//!   the last `t_relay` (or a failure route) left them.
+//! - Each reply tm sends upstream for it (relayed, or tm's own finals:
+//!   `t_reply`, 408) is offered to [`Acc::on_reply_out`]: a negative final
+//!   of an INVITE with `log_missed_flag` logs `ACC: call missed:` and clears
+//!   that flag (so a serial fork is logged again only when the failure route
+//!   sets it again); then with `log_flag` a final (2xx; 3xx–6xx only with
+//!   `failed_transaction_flag`; a 183 with `early_media`) logs
+//!   `ACC: transaction answered:`. A 2xx retransmission with a To-tag already
+//!   reported is not logged again.
+//! - When the branches of an INVITE with `log_missed_flag` all fail and a
+//!   failure route is armed, the missed call is logged before the route runs
+//!   (1.3's `TMCB_ON_FAILURE`) and the flag is cleared for the route.
+//! - With `report_ack`, the ACK of a 2xx of a transaction with `log_flag`
+//!   logs `ACC: request acknowledged:` (the ACK's own tags, the transaction's
+//!   status).
+//! - `acc_log_request("[CODE ]comment")` logs `ACC: request accounted:` for
+//!   the current request.
+//!
+//! A line is `<text>timestamp=<unix seconds>;method=…;from_tag=…;to_tag=…;
+//! call_id=…;code=…;reason=…` followed by `;name=value` for each `log_extra`
+//! pair (pseudo-variables read on the transaction's request with its AVPs;
+//! null is empty), logged at `log_level` (OpenSER's numbers: 2 `L_NOTICE`,
+//! the default, is INFO) with target `acc`. With `detect_direction`, a
+//! request going upstream (its From tag is not the `ftag` of our Route) has
+//! its From and To tags swapped. The To tag of a reply tm made itself is the
+//! request's (1.3 reads the To of the request for its own replies).
+//!
+//! Database, RADIUS and DIAMETER accounting are not here: `db_flag` without a
+//! `db_url` does nothing, as in OpenSER; the compiler refuses a `db_url` and
+//! `acc_db_request` for now.
+
+use crate::proxy::Source;
+use crate::script::args::Level;
+use crate::script::{Avps, Config, Ctx, ModParams, Vars};
+use crate::sip::{Message, Method};
+
+pub const ANSWERED: &str = "ACC: transaction answered: ";
+pub const MISSED: &str = "ACC: call missed: ";
+pub const ACKED: &str = "ACC: request acknowledged: ";
+pub const REQUEST: &str = "ACC: request accounted: ";
+
+/// One `log_extra` pair.
+#[derive(Clone, Debug)]
+struct Extra {
+    name: String,
+    value: crate::script::args::PvRef,
+}
+
+/// acc's modparams as the proxy runs them.
+#[derive(Clone, Debug)]
+pub struct AccSettings {
+    log_flag: Option<u32>,
+    log_missed_flag: Option<u32>,
+    failed_flag: Option<u32>,
+    report_ack: bool,
+    report_cancels: bool,
+    early_media: bool,
+    detect_direction: bool,
+    level: Level,
+    extras: Vec<Extra>,
+}
+
+fn flag(params: &ModParams, name: &str) -> Option<u32> {
+    u32::try_from(params.int("acc", name)).ok().filter(|f| *f < 32)
+}
+
+impl AccSettings {
+    pub fn from_params(params: &ModParams) -> AccSettings {
+        let extra = params.get("acc", "log_extra");
+        AccSettings {
+            log_flag: flag(params, "log_flag"),
+            log_missed_flag: flag(params, "log_missed_flag"),
+            failed_flag: flag(params, "failed_transaction_flag"),
+            report_ack: params.int("acc", "report_ack") != 0,
+            report_cancels: params.int("acc", "report_cancels") != 0,
+            early_media: params.int("acc", "early_media") != 0,
+            detect_direction: params.int("acc", "detect_direction") != 0,
+            level: Level::from_number(params.int("acc", "log_level")),
+            extras: parse_extras(&extra.as_text()),
+        }
+    }
+
+    fn has(flags: u32, flag: Option<u32>) -> bool {
+        flag.is_some_and(|f| flags & (1 << f) != 0)
+    }
+
+    fn acc_on(&self, flags: u32) -> bool {
+        Self::has(flags, self.log_flag)
+    }
+
+    fn mc_on(&self, flags: u32) -> bool {
+        Self::has(flags, self.log_missed_flag)
+    }
+}
+
+/// `log_extra`: `name=$pv;name=$pv…` (1.3's `parse_acc_extra`). A pair that
+/// does not read is left out with an error line (OpenSER refused to start).
+fn parse_extras(text: &str) -> Vec<Extra> {
+    let mut out = Vec::new();
+    for part in split_top(text) {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let parsed = part.split_once('=').and_then(|(name, pv)| {
+            let name = name.trim();
+            let value = crate::script::args::PvRef::parse(pv.trim())?;
+            (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| Extra { name: name.to_string(), value })
+        });
+        match parsed {
+            Some(e) => out.push(e),
+            None => tracing::error!(target: "acc", extra = part, "acc: a log_extra pair does not read; left out"),
+        }
+    }
+    out
+}
+
+/// Splits at `;` outside parentheses (`$(hdr(X){s.select,1,;})` keeps its own).
+fn split_top(text: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ';' if depth <= 0 => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// acc in a proxy: its settings and what it evaluates `log_extra` with.
+pub struct Acc {
+    pub settings: AccSettings,
+    /// The proxy's config (without its tm: a copy whose tm slot is empty, so
+    /// tm does not hold itself).
+    config: Config,
+}
+
+impl std::fmt::Debug for Acc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acc").field("settings", &self.settings).finish()
+    }
+}
+
+/// What acc keeps for a transaction of interest (in tm's cell).
+#[derive(Clone, Debug, Default)]
+pub struct TxnAcc {
+    /// The request's flags as tm last saw them (creation, `t_relay`, failure).
+    pub flags: u32,
+    /// `detect_direction`: the request goes upstream (From and To swapped).
+    pub upstream: bool,
+    /// The To tags of the 2xx already reported (a retransmission is not).
+    reported_2xx: Vec<String>,
+}
+
+impl TxnAcc {
+    /// A 2xx with this To tag was accounted (an ACK with it acknowledges it).
+    pub fn answered(&self, to_tag: &str) -> bool {
+        self.reported_2xx.iter().any(|t| t == to_tag)
+    }
+}
+
+/// A reply as acc reads it.
+#[derive(Clone, Debug)]
+pub struct ReplyFields {
+    pub code: u16,
+    pub reason: String,
+    pub to_tag: String,
+}
+
+impl ReplyFields {
+    /// A reply's code, reason and To tag; `local`: tm made it, so the To tag
+    /// is the request's (as 1.3 reads it).
+    pub fn of(reply: &Message, request: &Message, local: bool) -> ReplyFields {
+        let (code, reason) = match reply.start {
+            crate::sip::StartLine::Response { code, reason } => (code, reply.text(reason).to_string()),
+            crate::sip::StartLine::Request { .. } => (0, String::new()),
+        };
+        let tags = if local { request } else { reply };
+        ReplyFields { code, reason, to_tag: tags.to_tag.map_or("", |t| tags.text(t)).to_string() }
+    }
+}
+
+/// A line to log, built under tm's locks and logged after.
+#[derive(Debug)]
+pub struct Record {
+    pub text: &'static str,
+    pub msg: Message,
+    pub src: Source,
+    pub ruri: Option<String>,
+    pub avps: Avps,
+    pub flags: u32,
+    pub code: String,
+    pub reason: String,
+    /// The other side's tag: a reply's To tag (the ACK's, the request's).
+    pub to_tag: String,
+    pub upstream: bool,
+}
+
+impl Acc {
+    /// acc for a proxy whose config is `config`; `None` when no log flag is
+    /// configured (nothing can ever be accounted).
+    pub fn new(config: &Config) -> Option<Acc> {
+        let settings = AccSettings::from_params(&config.params);
+        if settings.log_flag.is_none() && settings.log_missed_flag.is_none() {
+            return None;
+        }
+        let config = Config { tm: Default::default(), ..config.clone() };
+        Some(Acc { settings, config })
+    }
+
+    /// 1.3's `acc_onreq`: whether the transaction `ctx`'s request creates is
+    /// accounted.
+    pub fn interested(&self, ctx: &mut Ctx) -> Option<TxnAcc> {
+        let s = &self.settings;
+        if ctx.msg.method() == Some(Method::Cancel) && !s.report_cancels {
+            return None;
+        }
+        if !s.acc_on(ctx.flags) && !s.mc_on(ctx.flags) {
+            return None;
+        }
+        let upstream = s.detect_direction && super::rr::is_direction(ctx, "upstream") == 1;
+        Some(TxnAcc { flags: ctx.flags, upstream, reported_2xx: Vec::new() })
+    }
+
+    /// A reply going upstream for a transaction of interest (1.3's
+    /// `acc_onreply`): the records to log. `record` makes one for a text.
+    pub fn on_reply_out(
+        &self,
+        txn: &mut TxnAcc,
+        invite: bool,
+        reply: &ReplyFields,
+        mut record: impl FnMut(&'static str, u32) -> Record,
+    ) -> Vec<Record> {
+        let s = &self.settings;
+        let mut out = Vec::new();
+        let code = reply.code;
+        if invite && code >= 300 && s.mc_on(txn.flags) {
+            out.push(record(MISSED, txn.flags));
+            txn.flags &= !(1 << s.log_missed_flag.unwrap_or(0));
+        }
+        let failed_ok = AccSettings::has(txn.flags, s.failed_flag);
+        let wanted =
+            s.acc_on(txn.flags) && (code < 300 || failed_ok) && (code >= 200 || (s.early_media && code == 183));
+        if wanted {
+            if (200..300).contains(&code) {
+                if txn.reported_2xx.contains(&reply.to_tag) {
+                    return out;
+                }
+                txn.reported_2xx.push(reply.to_tag.clone());
+            }
+            out.push(record(ANSWERED, txn.flags));
+        }
+        out
+    }
+
+    /// Every branch of an INVITE failed and a failure route will run (1.3's
+    /// `TMCB_ON_FAILURE`): the missed call, once; the flag is cleared.
+    pub fn on_failure(
+        &self,
+        txn: &mut TxnAcc,
+        invite: bool,
+        record: impl FnOnce(&'static str, u32) -> Record,
+    ) -> Option<Record> {
+        let s = &self.settings;
+        if !invite || !s.mc_on(txn.flags) {
+            return None;
+        }
+        let r = record(MISSED, txn.flags);
+        txn.flags &= !(1 << s.log_missed_flag.unwrap_or(0));
+        Some(r)
+    }
+
+    /// The flags a failure route starts with after [`Acc::on_failure`].
+    pub fn clear_missed(&self, flags: u32) -> u32 {
+        match self.settings.log_missed_flag {
+            Some(f) => flags & !(1 << f),
+            None => flags,
+        }
+    }
+
+    /// `report_ack` is on (tm then finds the transaction of an ACK).
+    pub fn reports_acks(&self) -> bool {
+        self.settings.report_ack && self.settings.log_flag.is_some()
+    }
+
+    /// The ACK of a 2xx (1.3's `acc_onack`, with `report_ack`).
+    pub fn on_ack(&self, txn: &TxnAcc) -> bool {
+        self.settings.report_ack && self.settings.acc_on(txn.flags)
+    }
+
+    /// Logs a record.
+    pub fn emit(&self, r: Record) {
+        let mut vars = Vars::default();
+        let mut ctx = Ctx::new(&r.msg, r.src, &self.config, &mut vars);
+        ctx.ruri = r.ruri;
+        ctx.avps = r.avps;
+        ctx.flags = r.flags;
+        let line = line(&ctx, r.text, &r.code, &r.reason, &r.to_tag, r.upstream, &self.settings.extras);
+        log(self.settings.level, &line);
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// One accounting line (1.3's `acc_log_request`).
+fn line(ctx: &Ctx, text: &str, code: &str, reason: &str, to_tag: &str, upstream: bool, extras: &[Extra]) -> String {
+    let msg = ctx.msg;
+    let from_tag = msg.from_tag.map_or("", |t| msg.text(t));
+    let (from_tag, to_tag) = if upstream { (to_tag, from_tag) } else { (from_tag, to_tag) };
+    let mut out = format!(
+        "{text}timestamp={};method={};from_tag={from_tag};to_tag={to_tag};call_id={};code={code};reason={reason}",
+        now_secs(),
+        msg.method_text(),
+        msg.text(msg.call_id).trim(),
+    );
+    for e in extras {
+        out.push(';');
+        out.push_str(&e.name);
+        out.push('=');
+        out.push_str(&e.value.get(ctx).as_text());
+    }
+    out
+}
+
+fn log(level: Level, text: &str) {
+    match level {
+        Level::Alert | Level::Crit | Level::Err => tracing::error!(target: "acc", "{text}"),
+        Level::Warn => tracing::warn!(target: "acc", "{text}"),
+        Level::Notice | Level::Info => tracing::info!(target: "acc", "{text}"),
+        Level::Dbg => tracing::debug!(target: "acc", "{text}"),
+    }
+}
+
+/// `acc_log_request("[CODE ]comment")`: logs the current request now
+/// (`ACC: request accounted:`), with the code when the comment starts with
+/// three digits (1.3's `acc_fixup`), the request's own To tag. 1.
+pub fn acc_log_request(ctx: &mut Ctx, comment: &str) -> i32 {
+    if !ctx.msg.is_request() {
+        tracing::error!("acc_log_request: not a request");
+        return -1;
+    }
+    let settings = AccSettings::from_params(&ctx.config.params);
+    let b = comment.as_bytes();
+    let (code, reason) = if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+        (&comment[..3], comment[3..].trim_start())
+    } else {
+        ("", comment)
+    };
+    let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t));
+    let line = line(ctx, REQUEST, code, reason, to_tag, false, &settings.extras);
+    log(settings.level, &line);
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::Value;
+
+    #[test]
+    fn extras_read_as_openser_reads_them() {
+        let e = parse_extras("src_user=$fU; ru = $ru;h=$(hdr(X){s.select,1,;})");
+        let names: Vec<_> = e.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["src_user", "ru", "h"]);
+        assert!(parse_extras("x=notapv").is_empty());
+    }
+
+    #[test]
+    fn flags_from_modparams() {
+        let mut p = ModParams::default();
+        let s = AccSettings::from_params(&p);
+        assert_eq!((s.log_flag, s.log_missed_flag, s.level), (None, None, Level::Notice));
+        p.set("acc", "log_flag", Value::Int(1));
+        p.set("acc", "log_missed_flag", Value::Int(40));
+        let s = AccSettings::from_params(&p);
+        assert_eq!((s.log_flag, s.log_missed_flag), (Some(1), None));
+        assert!(s.acc_on(0b10) && !s.acc_on(0b01));
+    }
+}
