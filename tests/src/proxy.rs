@@ -66,10 +66,14 @@ fn drain<R: Read + Send + 'static>(
 /// Starts the proxy. A binary just written may be busy for a moment ("Text file
 /// busy": a child forked meanwhile by another thread still holds the descriptor
 /// it was written through): retried then.
-fn spawn(bin: &Path, args: &[&str]) -> Child {
+fn spawn(bin: &Path, args: &[&str], dir: Option<&Path>) -> Child {
     let mut attempts = 0;
     loop {
-        let spawned = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let spawned = command
             .args(["--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
@@ -92,7 +96,13 @@ impl Proxy {
     /// waits (up to 60 s) for the two `listening on …` lines on its stdout.
     /// Panics, with its stderr, if it exits or does not report both ports.
     pub fn start(bin: &Path, args: &[&str]) -> Proxy {
-        let mut child = spawn(bin, args);
+        Proxy::start_in(bin, args, None)
+    }
+
+    /// [`Proxy::start`] in the working directory `dir` (where the embedded
+    /// database of a config without `db_url` is).
+    pub fn start_in(bin: &Path, args: &[&str], dir: Option<&Path>) -> Proxy {
+        let mut child = spawn(bin, args, dir);
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, lines) = mpsc::channel();

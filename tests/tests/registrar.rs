@@ -61,11 +61,11 @@ fn registrar_refusals_come_from_the_proxy() {
     assert_eq!(third.status(), Some(503), "{third}");
 }
 
-/// SIPp registers 1,000 distinct users (their contact: a SIPp UAS), then 100
+/// SIPp registers 10,000 distinct users (their contact: a SIPp UAS), then 100
 /// calls to the first 100 of them go through `lookup`, all successful on both
 /// sides. Skipped without SIPp unless `SERC_REQUIRE_PEERS` is set.
 #[test]
-fn sipp_registers_a_thousand_users_and_calls_reach_them() {
+fn sipp_registers_ten_thousand_users_and_calls_reach_them() {
     use serc_e2e::scenario;
     use serc_e2e::sipp::{Options, Sipp};
 
@@ -76,9 +76,9 @@ fn sipp_registers_a_thousand_users_and_calls_reach_them() {
     let registered = sipp.uac(
         &scenario("uac_register.xml"),
         proxy.udp(),
-        &Options::default().calls(1000, 200).key("uas", uas.addr()),
+        &Options::default().calls(10_000, 1000).key("uas", uas.addr()),
     );
-    registered.assert_all_successful(1000);
+    registered.assert_all_successful(10_000);
     let called = sipp.uac(&scenario("uac_call_aor.xml"), proxy.udp(), &calls);
     let uas = uas.finish();
     called.assert_all_successful(100);

@@ -1,0 +1,104 @@
+//! The OpenSER 1.3 default config from the corpus, unchanged but for what
+//! serc cannot serve yet or OpenSER itself refuses: its `mi_fifo` lines
+//! (issue 9) and the `exit; }` left outside any route when `route[2]` was
+//! commented out (OpenSER 1.3's own parser refuses those two lines). Built
+//! by `serc build`, it serves REGISTER, INVITE between registered users
+//! (lookup, record_route, t_relay), BYE through loose_route, CANCEL during
+//! ringing (487), and 404 for unknown users — through SIPp and a Rust UA.
+
+use std::path::PathBuf;
+
+use serc_e2e::{build_proxy, target_dir, workspace_root, InviteAnswer, Proxy, Ua, Uas};
+
+/// The corpus file with the lines taken out, written where the build can
+/// read it (same text each run, so `serc build`'s cache holds).
+fn default_config() -> PathBuf {
+    let corpus = workspace_root().join("../shared/corpus/cfg/opensips__openser1.3__default.cfg");
+    let text = std::fs::read_to_string(&corpus)
+        .unwrap_or_else(|e| panic!("{}: {e} (the tests read ../shared beside the checkout)", corpus.display()));
+    let without_fifo: String =
+        text.lines().filter(|l| !l.contains("mi_fifo")).map(|l| format!("{l}\n")).collect::<String>();
+    let orphan = "\n\texit;\n}\n\n\nbranch_route[2]";
+    assert_eq!(without_fifo.matches(orphan).count(), 1, "the orphan `exit; }}` is where it was");
+    let cfg = without_fifo.replace(orphan, "\n\n\nbranch_route[2]");
+    let dir = target_dir().join("serc-e2e").join("default-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("openser-1.3-default.cfg");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(cfg.as_str()) {
+        std::fs::write(&path, cfg).unwrap();
+    }
+    path
+}
+
+fn start() -> Proxy {
+    Proxy::start(&build_proxy(&default_config()), &["--workers", "2"])
+}
+
+fn register(ua: &mut Ua, proxy: &Proxy, user: &str, contact: &str) -> serc_e2e::Sip {
+    let mut req = ua.request("REGISTER", &proxy.uri());
+    req.headers.set("To", format!("<sip:{user}@127.0.0.1>"));
+    req.headers.set("From", format!("<sip:{user}@127.0.0.1>;tag=reg-{user}"));
+    req.headers.set("Call-ID", format!("reg-{user}@test"));
+    req.headers.set("Contact", format!("<{contact}>;expires=600"));
+    ua.transaction(&req)
+}
+
+#[test]
+fn sipp_registers_users_and_calls_them_through_the_default_config() {
+    use serc_e2e::scenario;
+    use serc_e2e::sipp::{Options, Sipp};
+
+    let Some(sipp) = Sipp::find() else { return };
+    let proxy = start();
+    let calls = Options::default().calls(100, 25);
+    let uas = sipp.uas(&scenario("uas_call.xml"), &calls);
+    let registered = sipp.uac(
+        &scenario("uac_register.xml"),
+        proxy.udp(),
+        &Options::default().calls(200, 100).key("uas", uas.addr()),
+    );
+    registered.assert_all_successful(200);
+    let called = sipp.uac(&scenario("uac_call_aor.xml"), proxy.udp(), &calls);
+    let uas = uas.finish();
+    called.assert_all_successful(100);
+    uas.assert_all_successful(100);
+}
+
+#[test]
+fn cancel_unknown_users_and_record_routing_through_the_default_config() {
+    let proxy = start();
+    let mut uac = Ua::udp(proxy.udp());
+
+    // A registered user that only rings: CANCEL reaches it, the caller gets 487.
+    let ringing = Uas::start_with(InviteAnswer::RingOnly);
+    assert_eq!(register(&mut uac, &proxy, "carol", &ringing.uri("carol")).status(), Some(200));
+    let invite = uac.invite(&format!("sip:carol@{}", proxy.udp()));
+    uac.send(&invite);
+    let at_uas = ringing.expect_request("INVITE");
+    assert!(
+        at_uas.header("Record-Route").is_some_and(|rr| rr.contains(&proxy.udp().ip().to_string())),
+        "record_route():\n{at_uas}"
+    );
+    assert!(at_uas.header("P-hint").is_none(), "to myself: no outbound hint\n{at_uas}");
+    loop {
+        let r = uac.expect_response(&invite);
+        if r.status() == Some(180) {
+            break;
+        }
+        assert_eq!(r.status(), Some(100), "{r}");
+    }
+    let cancel = uac.cancel(&invite);
+    uac.send(&cancel);
+    assert_eq!(uac.expect_response(&cancel).status(), Some(200), "the proxy answers the CANCEL");
+    ringing.expect_request("CANCEL");
+    assert_eq!(uac.expect_response(&invite).status(), Some(487));
+
+    // Nobody registered: t_reply's 404.
+    let nobody = uac.invite(&format!("sip:nobody@{}", proxy.udp()));
+    uac.send(&nobody);
+    let (_, reply) = uac.expect_final(&nobody);
+    assert_eq!(reply.status(), Some(404), "{reply}");
+    // PUBLISH: 503 from the script.
+    let publish = uac.request("PUBLISH", &format!("sip:carol@{}", proxy.udp()));
+    assert_eq!(uac.transaction(&publish).status(), Some(503));
+}
