@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
+mod bench;
+
 /// Debian packages the tests need: (package, binary that shows it is installed,
 /// why). `cargo xtask test` installs the ones whose binary is not found.
 const DEBIAN_PACKAGES: &[(&str, &str, &str)] = &[
     ("kamailio", "kamailio", "the side-by-side wire test (runtime/tests/kamailio.rs)"),
     ("sip-tester", "sipp", "SIPp scenarios through built proxies (tests/tests/sipp.rs, tests/sipp/)"),
+    // The tests start throwaway servers themselves (initdb/pg_ctl under
+    // /usr/lib/postgresql/*/bin; pg_ctlcluster shows the package is there).
+    ("postgresql", "pg_ctlcluster", "the PostgreSQL backend and usrloc db_mode 1/3 (runtime/tests/db_*.rs)"),
+    ("mariadb-server", "mariadbd", "the MySQL/MariaDB backend (runtime/tests/db_backends.rs)"),
 ];
 
 const HELP: &str = "\
@@ -103,21 +109,7 @@ saved in fuzz/artifacts/TARGET/. Replay and shrink it with
 then add the shrunk input to tests/data/parse/ so it stays fixed.
 ";
 
-const BENCH_HELP: &str = "\
-cargo xtask bench: run the benchmarks
-
-USAGE:
-    cargo xtask bench [-- CARGO_BENCH_ARGS]
-
-Stages:
-  1. Criterion benches: the compiler's (`check`: parse and check of real and
-     generated configs, compiler/benches/) and the runtime's (`parse`: SIP
-     messages parsed by serc and, in the same run, by the rsip crate,
-     runtime/benches/). Arguments after `--` go to cargo bench:
-     `cargo xtask bench -- INVITE` runs the benches whose name has `INVITE`.
-     Reports land in target/criterion/.
-  2. SIPp scenario benches of generated proxies: none yet.
-";
+const BENCH_HELP: &str = bench::HELP;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -165,10 +157,7 @@ fn try_main(args: &[String]) -> Result {
             ci(passthrough)?;
         }
         "fuzz" => fuzz(&FuzzArgs::parse(flags)?, passthrough)?,
-        "bench" => {
-            no_flags(task, flags)?;
-            bench(passthrough)?;
-        }
+        "bench" => bench::bench(&bench::BenchArgs::parse(flags, passthrough)?, passthrough)?,
         _ => return Err(unknown_task(task)),
     }
     Ok(())
@@ -450,29 +439,7 @@ fn collect_seeds(dir: &Path, base: &Path, ext: &str, recursive: bool, out: &mut 
 }
 
 // ---------------------------------------------------------------------------
-// bench
-
-fn bench(passthrough: &[String]) -> Result {
-    let mut progress = Progress::new("bench", 2);
-    progress.stage("criterion benches of the compiler and the runtime");
-    criterion_benches(passthrough)?;
-    progress.stage("SIPp scenario benches");
-    sipp_benches()?;
-    progress.done();
-    Ok(())
-}
-
-fn criterion_benches(passthrough: &[String]) -> Result {
-    run(cargo().args(["bench", "-p", "serc", "-p", "serc-runtime", "--benches"]).args(passthrough))
-}
-
-/// Will build proxies from configs with serc, drive each with SIPp scenarios
-/// (as the Debian packages and services stages of `test` do, install SIPp and
-/// start what the proxy talks to first) and report calls per second. None yet.
-fn sipp_benches() -> Result {
-    eprintln!("none yet");
-    Ok(())
-}
+// bench: in bench.rs
 
 // ---------------------------------------------------------------------------
 // helpers
