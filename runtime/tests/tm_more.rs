@@ -25,7 +25,7 @@ use common::{answer, reason, recv_within};
 use serc_runtime::app::{Proxy, Script};
 use serc_runtime::modules::{sl, tm};
 use serc_runtime::proxy::{Local, Transport as ProxyTransport};
-use serc_runtime::script::args::{Format, ReplyCode};
+use serc_runtime::script::args::{Format, ReplyCode, SocketSpec};
 use serc_runtime::script::{AvpName, Config, Ctx, Flow, Value};
 use serc_runtime::sip::{Message, Method};
 use serc_runtime::transport::{Listen, Server, ServerConfig};
@@ -61,7 +61,21 @@ impl Script for Probe {
         tm::t_on_failure(ctx, 1);
         tm::t_on_reply(ctx, 2);
         ctx.dst_uri = Some(self.du.clone().unwrap_or_else(|| format!("sip:{}", self.uas)));
-        tm::t_relay_0(ctx);
+        // `X-Relay: 2:FLAGS` → t_relay("udp:UAS", FLAGS); `X-Relay: 1:FLAGS` →
+        // t_relay("FLAGS") (a bare number: flags, to $du).
+        let relay = ctx.msg.headers_by_text("X-Relay").next().map(|h| ctx.msg.text(h.value).to_string());
+        match relay.as_deref().and_then(|r| r.split_once(':')) {
+            Some(("2", flags)) => {
+                let to = SocketSpec::parse(&format!("udp:{}", self.uas)).unwrap();
+                tm::t_relay_2(ctx, &to, flags.parse().unwrap());
+            }
+            Some(("1", flags)) => {
+                tm::t_relay_1(ctx, &SocketSpec::parse(flags).unwrap());
+            }
+            _ => {
+                tm::t_relay_0(ctx);
+            }
+        }
         Flow::Exit
     }
 
@@ -315,5 +329,29 @@ async fn beyond_max_transactions_new_requests_get_503() {
     let full = next(&s.uac, Duration::from_secs(5)).await.expect("an answer to the second");
     assert_eq!(full.status(), Some(503), "{}", String::from_utf8_lossy(full.bytes()));
     assert!(next(&s.uas, Duration::from_millis(300)).await.is_none(), "the second is not relayed");
+    s.handle.shutdown().await;
+}
+
+/// `t_relay`'s flag 0x1: no 100 Trying (given as the second argument, or as
+/// a bare number in the first); without it the 100 comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t_relay_flag_1_sends_no_100_trying() {
+    let s = start().await;
+    let uac = s.uac.local_addr().unwrap();
+    for (branch, header, trying) in [
+        ("z9hG4bKflags0", "", true),
+        ("z9hG4bKflags2", "X-Relay: 2:1\r\n", false),
+        ("z9hG4bKflags1", "X-Relay: 1:0x1\r\n", false),
+    ] {
+        s.uac.send_to(invite(uac, branch, header).as_bytes(), s.proxy).await.unwrap();
+        let inv = next(&s.uas, Duration::from_secs(5)).await.expect("the INVITE is relayed");
+        s.uas.send_to(answer(&inv, 200, "OK").as_bytes(), s.proxy).await.unwrap();
+        let first = recv_within(&s.uac, Duration::from_secs(5)).await.expect("an answer");
+        let expected = if trying { 100 } else { 200 };
+        assert_eq!(first.status(), Some(expected), "{header:?}");
+        if trying {
+            assert_eq!(next(&s.uac, Duration::from_secs(5)).await.unwrap().status(), Some(200));
+        }
+    }
     s.handle.shutdown().await;
 }

@@ -1170,7 +1170,12 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     }
 }
 
-fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
+/// `t_relay`'s flags (OpenSER 1.3): no 100 Trying for an INVITE.
+const RELAY_NO_TRYING: i64 = 0x1;
+/// No error reply when no branch can be sent (the script decides).
+const RELAY_NO_ERROR_REPLY: i64 = 0x2;
+
+fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
     if !matches!(ctx.route, crate::script::RouteKind::Request | crate::script::RouteKind::Failure) {
         tracing::error!("t_relay: only in request and failure routes");
         return -1;
@@ -1243,7 +1248,10 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
             match destination(ctx, to) {
                 Ok(target) => {
                     // 100 Trying before the first branch goes (none when no branch can).
-                    if ctx.msg.method() == Some(Method::Invite) && tm.table.status(server) == Some(0) {
+                    if ctx.msg.method() == Some(Method::Invite)
+                        && flags & RELAY_NO_TRYING == 0
+                        && tm.table.status(server) == Some(0)
+                    {
                         local_reply(ctx, &tm, server, 100, "Giving a try");
                     }
                     rc = Some(rc.unwrap_or(-1).max(start_branch(ctx, &tm, server, target)));
@@ -1257,6 +1265,10 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
     }
     match rc {
         Some(rc) => rc,
+        None if flags & RELAY_NO_ERROR_REPLY != 0 => {
+            tracing::warn!("t_relay: no branch can be sent (flag 0x2: no reply)");
+            -4
+        }
         None => {
             tracing::warn!("t_relay: no branch can be sent: 478");
             local_reply(ctx, &tm, server, 478, "Unresolvable destination");
@@ -1267,12 +1279,35 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>) -> i32 {
 
 /// `t_relay()`: statefully to `$du` or the Request-URI.
 pub fn t_relay_0(ctx: &mut Ctx) -> i32 {
-    relay(ctx, None)
+    relay(ctx, None, 0)
 }
 
-/// `t_relay("proto:ip:port")`: statefully to that socket.
+/// `t_relay("proto:ip:port")`: statefully to that socket; a bare number
+/// (`t_relay("0x01")`) is the flags instead, as OpenSER 1.3's fixup reads it.
 pub fn t_relay_1(ctx: &mut Ctx, to: &SocketSpec) -> i32 {
-    relay(ctx, Some(to))
+    match flags_only(to) {
+        Some(flags) => relay(ctx, None, flags),
+        None => relay(ctx, Some(to), 0),
+    }
+}
+
+/// `t_relay("proto:ip:port", flags)`: 0x1 no 100 Trying, 0x2 no error reply
+/// when no branch can be sent, 0x4 no DNS fail-over (serc tries one address
+/// per branch, so it changes nothing).
+pub fn t_relay_2(ctx: &mut Ctx, to: &SocketSpec, flags: i64) -> i32 {
+    relay(ctx, Some(to), flags)
+}
+
+/// A socket argument that is a number (decimal or `0x` hex): flags.
+fn flags_only(spec: &SocketSpec) -> Option<i64> {
+    if spec.transport.is_some() || spec.port.is_some() {
+        return None;
+    }
+    let h = spec.host.as_str();
+    match h.strip_prefix("0x").or_else(|| h.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => h.parse().ok(),
+    }
 }
 
 /// `t_newtran()`: creates the transaction (1); a retransmission gets the last

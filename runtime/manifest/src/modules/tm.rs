@@ -135,7 +135,7 @@ pub static MODULE: Module = Module {
                 (-5, "destination filtered by a blacklist"),
                 (-6, "sending failed"),
             ],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "relay to a fixed destination; flags: 0x1 no 100 Trying, 0x2 no error reply, 0x4 no DNS failover",
         },
