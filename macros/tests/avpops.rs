@@ -107,6 +107,11 @@ fn store_load_delete_per_user() {
     assert_eq!(answer(&p, "delete-all", "alice@example.com", ""), "200 deleted");
     assert_eq!(answer(&p, "load", "alice@example.com", ""), "404 nothing loaded");
     assert_eq!(rows(&db).len(), 2);
+    // Every AVP of a type at once: the string-named ones, not i:5.
+    assert_eq!(answer(&p, "store-all", "erin@example.com", "teal"), "200 stored");
+    let erin: Vec<(String, String, i64)> =
+        rows(&db).into_iter().filter(|r| r.1 == "erin").map(|r| (r.3, r.4, r.5)).collect();
+    assert_eq!(erin, [("size".into(), "3".into(), 1), ("color".into(), "teal".into(), 0)]);
 }
 
 #[test]
@@ -164,6 +169,8 @@ fn operations_in_memory() {
     assert_eq!(ask("pushto-all"), "200 ru=sip:pushto-all@b.example.com br=sip:pushto-all@a.example.com");
     assert_eq!(ask("subst"), "200 u=sip:alice@new.example.com out=bob at example.com u2=sip:bob@old.example.com");
     assert_eq!(ask("delete"), "200 after one delete: two");
+    // `s` took every string AVP, `i` every number; `*/g` on nothing is -1.
+    assert_eq!(ask("delete-type"), "200 a=<null> b=<null>");
     assert_eq!(ask("is-set"), "200 empty=y zero=y text_empty=<null> num=y text_num=<null> str=y missing=<null>");
     assert_eq!(ask("refused"), "200 refused");
 }

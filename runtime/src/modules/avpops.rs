@@ -34,15 +34,11 @@
 //!   not supported: the function refuses the argument.
 //! - AVP script flags (`avp_delete("s1")`, `avp_db_load(…, "*3")`) are not
 //!   kept by serc's AVPs: a non-zero flag number is refused.
-//! - The forms over every AVP of a type (`avp_delete("*"|"s"|"i")`,
-//!   `avp_db_store(…, "*"|"s"|"i")`) need a walk over all AVPs, which serc's
-//!   AVP list does not offer yet: they log an error and return -1.
 //! - 1.3 marked loaded and stored AVPs so `avp_db_store` would not write them
 //!   again; serc remembers them per message in the worker that handled it (a
 //!   failure route running on another worker stores them again).
 //! - `avp_pushto` to `$ru` checks the result is a URI.
 //! - `avp_db_delete` returns -1 when the database fails (1.3 returned 1).
-//! - `avp_print` is not implemented (it needs the same walk over all AVPs).
 //! - What 1.3's fixups refused at start-up is refused at the first call (an
 //!   error in the log, -1), not by `serc check`.
 
@@ -838,9 +834,12 @@ pub fn avp_db_store(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
     let Some((key, name)) = db_args(WHAT, source, name) else { return -1 };
     let Some(d) = database(ctx, WHAT) else { return -1 };
     let Some(keys) = key_values(ctx, WHAT, &key, d.use_domain) else { return -1 };
-    let AvpSel::Named(avp) = &name.avp else {
-        tracing::error!("{WHAT}: storing every AVP of a type is not supported by serc; name the AVP");
-        return -1;
+    // The AVPs to store: the named one's values, or every AVP of the type.
+    let chosen: Vec<(AvpName, Value)> = match &name.avp {
+        AvpSel::Named(avp) => values(ctx, avp).into_iter().map(|v| (avp.clone(), v)).collect(),
+        AvpSel::All(t) => {
+            ctx.avps.iter().filter(|(n, _)| type_matches(*t, n)).map(|(n, v)| (n.clone(), v.clone())).collect()
+        }
     };
     let table = name.table.as_deref().unwrap_or(&d.table);
     let sql = format!(
@@ -848,7 +847,8 @@ pub fn avp_db_store(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
         d.uuid, d.attribute, d.value, d.kind, d.username, d.domain
     );
     let mut n = 0;
-    for value in values(ctx, avp) {
+    for (avp, value) in chosen {
+        let avp = &avp;
         if is_in_db(ctx, avp, &value) {
             continue;
         }
@@ -874,6 +874,35 @@ pub fn avp_db_store(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
     } else {
         -1
     }
+}
+
+/// Whether an AVP's name is of the type (`*`: any, `s`: a string, `i`: a number).
+fn type_matches(t: NameType, name: &AvpName) -> bool {
+    match t {
+        NameType::Any => true,
+        NameType::Str => !matches!(name, AvpName::Int(_)),
+        NameType::Int => matches!(name, AvpName::Int(_)),
+    }
+}
+
+/// `avp_print()`: every AVP of the message in the log (info), newest first,
+/// as 1.3 printed them; 1.
+pub fn avp_print(ctx: &mut Ctx) -> i32 {
+    for (name, value) in ctx.avps.iter() {
+        let name = match name {
+            AvpName::Int(i) => format!("id=<{i}>"),
+            other => format!("name=<{}>", name_text(other)),
+        };
+        let value = match value {
+            Value::Int(i) => format!("val_int=<{i}>"),
+            v => {
+                let text = v.as_text();
+                format!("val_str=<{text} / {}>", text.len())
+            }
+        };
+        tracing::info!("avp_print: {name} {value}");
+    }
+    1
 }
 
 /// `avp_db_delete(source, name)`: deletes the user's rows (of that AVP, when
@@ -958,9 +987,14 @@ static DELETES: Cache<DeleteSpec> = Cache::new();
 /// 1 when one was removed, else -1.
 pub fn avp_delete(ctx: &mut Ctx, name: &str) -> i32 {
     let Some(spec) = DELETES.get("avp_delete", name, parse_delete) else { return -1 };
-    let AvpSel::Named(avp) = &spec.avp else {
-        tracing::error!("avp_delete: deleting every AVP of a type is not supported by serc; name the AVP");
-        return -1;
+    let avp = match &spec.avp {
+        AvpSel::Named(avp) => avp,
+        AvpSel::All(t) => {
+            // Every AVP of the type, newest first; one without `/g` (1.3's walk).
+            let limit = if spec.all { usize::MAX } else { 1 };
+            let n = ctx.avps.remove_where(limit, |name, _| type_matches(*t, name));
+            return if n > 0 { 1 } else { -1 };
+        }
     };
     let n = ctx.avps.all(avp).count();
     if n == 0 {

@@ -170,6 +170,31 @@ impl Avps {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+
+    /// Every AVP, the newest first (OpenSER's list order).
+    pub fn iter(&self) -> impl Iterator<Item = (&AvpName, &Value)> {
+        self.list.iter().rev().map(|(n, v)| (n, v))
+    }
+
+    /// Removes, newest first, at most `limit` AVPs for which `remove` says
+    /// so; how many were removed.
+    pub fn remove_where(&mut self, limit: usize, mut remove: impl FnMut(&AvpName, &Value) -> bool) -> usize {
+        let mut gone = Vec::new();
+        for i in (0..self.list.len()).rev() {
+            if gone.len() == limit {
+                break;
+            }
+            let (n, v) = &self.list[i];
+            if remove(n, v) {
+                gone.push(i);
+            }
+        }
+        // Descending indices: each removal leaves the others in place.
+        for &i in &gone {
+            self.list.remove(i);
+        }
+        gone.len()
+    }
 }
 
 /// Script variables (`$var(x)`): in OpenSER they belong to the process and
@@ -225,5 +250,21 @@ mod tests {
         // 1.3's own global alias; `s:` names the string AVP of that name.
         assert_eq!(AvpName::parse("serial_branch"), Some(AvpName::Int(0xff3434)));
         assert_eq!(AvpName::parse("s:serial_branch"), Some(AvpName::Str("serial_branch".into())));
+    }
+
+    #[test]
+    fn avps_walk_newest_first_and_remove_by_predicate() {
+        let mut avps = Avps::default();
+        for (n, v) in [("s:a", 1), ("i:7", 2), ("s:a", 3), ("s:b", 4)] {
+            avps.push(AvpName::parse(n).unwrap(), Value::Int(v));
+        }
+        let order: Vec<i64> = avps.iter().map(|(_, v)| v.as_int()).collect();
+        assert_eq!(order, [4, 3, 2, 1]);
+        let a = AvpName::parse("s:a").unwrap();
+        assert_eq!(avps.remove_where(1, |n, _| *n == a), 1, "the newest a only");
+        assert_eq!(avps.all(&a).map(Value::as_int).collect::<Vec<_>>(), [1]);
+        assert_eq!(avps.remove_where(usize::MAX, |n, _| matches!(n, AvpName::Str(_))), 2);
+        assert_eq!(avps.iter().map(|(_, v)| v.as_int()).collect::<Vec<_>>(), [2]);
+        assert_eq!(avps.remove_where(usize::MAX, |_, _| false), 0);
     }
 }

@@ -91,7 +91,7 @@ pub static MODULE: Module = Module {
             args: &[],
             routes: R::REQUEST.or(R::FAILURE).or(R::ONREPLY).or(R::BRANCH),
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "log every AVP, for debugging",
         },
