@@ -395,6 +395,7 @@ impl<S: Script> Launch<S> {
         let listens = self.socket_list().await?;
         // Databases first: a proxy that cannot keep what it acknowledges does not start.
         crate::modules::usrloc::start(&self.settings.config).await.map_err(LaunchError::Database)?;
+        crate::modules::acc::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::auth_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::domain::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::uri_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;

@@ -211,11 +211,10 @@ fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &
     if let (true, "db_url", ModParamValue::Str(url)) = (acc, param, value) {
         // Without a db_url acc does no database accounting (as OpenSER).
         if !url.value.is_empty() {
-            return Some(
-                Diagnostic::error(Kind::Unsupported, url.span, "acc's database accounting (`db_url`)")
-                    .with_label("serc's acc logs accounting records only so far")
-                    .with_note("database accounting comes with serc's database layer"),
-            );
+            return db_url_problem(&url.value).map(|why| {
+                Diagnostic::error(Kind::Unsupported, url.span, format!("acc's `db_url`: {why}"))
+                    .with_label("serc reaches sqlite://PATH, postgres://… and mysql://… databases")
+            });
         }
     }
     match (usrloc, param, value) {

@@ -1,5 +1,5 @@
-//! acc: accounting of transactions to the log (OpenSER 1.3's `acc` module,
-//! its syslog part).
+//! acc: accounting of transactions to the log and to a database (OpenSER
+//! 1.3's `acc` module, its syslog and database parts).
 //!
 //! # What is accounted (1.3's `acc_logic.c`)
 //!
@@ -35,9 +35,16 @@
 //! its From and To tags swapped. The To tag of a reply tm made itself is the
 //! request's (1.3 reads the To of the request for its own replies).
 //!
-//! Database, RADIUS and DIAMETER accounting are not here: `db_flag` without a
-//! `db_url` does nothing, as in OpenSER; the compiler refuses a `db_url` and
-//! `acc_db_request` for now.
+//! Database accounting (1.3's `acc_db.c`): the same decisions with
+//! `db_flag` and `db_missed_flag` write a row to `db_table_acc` (`acc`) or
+//! `db_table_missed_calls` (`missed_calls`) — method, from_tag, to_tag,
+//! callid, sip_code, sip_reason, time (the `acc_*_column` names), and a column
+//! per `db_extra` pair — through the database layer, in a task of the
+//! database's runtime (tm never waits; a failed write is logged).
+//! `acc_db_request("[CODE ]comment", table)` writes the current request now.
+//! Without a `db_url` the db flags do nothing, as in OpenSER; with one, [`start`]
+//! opens it and checks the tables' versions before the proxy serves. RADIUS
+//! and DIAMETER accounting are not implemented.
 
 use crate::proxy::Source;
 use crate::script::args::Level;
@@ -68,6 +75,11 @@ pub struct AccSettings {
     detect_direction: bool,
     level: Level,
     extras: Vec<Extra>,
+    /// `db_flag`, `db_missed_flag`: database accounting, only with a `db_url`.
+    db_flag: Option<u32>,
+    db_missed_flag: Option<u32>,
+    /// `db_extra`: more columns (`column=$pv;…`).
+    db_extras: Vec<Extra>,
 }
 
 fn flag(params: &ModParams, name: &str) -> Option<u32> {
@@ -87,6 +99,9 @@ impl AccSettings {
             detect_direction: params.int("acc", "detect_direction") != 0,
             level: Level::from_number(params.int("acc", "log_level")),
             extras: parse_extras(&extra.as_text()),
+            db_flag: flag(params, "db_flag"),
+            db_missed_flag: flag(params, "db_missed_flag"),
+            db_extras: parse_extras(&params.get("acc", "db_extra").as_text()),
         }
     }
 
@@ -210,6 +225,65 @@ pub struct Record {
     /// The other side's tag: a reply's To tag (the ACK's, the request's).
     pub to_tag: String,
     pub upstream: bool,
+    /// Logged (the log flags), written to the database (the db flags).
+    pub log: bool,
+    pub db: bool,
+}
+
+/// acc's database (`db_url`), opened at start-up (see [`start`]).
+#[derive(Clone, Default)]
+pub struct AccDbSlot(std::sync::Arc<std::sync::OnceLock<AccDb>>);
+
+impl std::fmt::Debug for AccDbSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "AccDbSlot(database)" } else { "AccDbSlot(none)" })
+    }
+}
+
+/// The database and the validated table and column names.
+struct AccDb {
+    db: crate::db::Db,
+    acc_table: String,
+    missed_table: String,
+    /// method, from_tag, to_tag, callid, sip_code, sip_reason, time.
+    columns: [String; 7],
+}
+
+/// Opens acc's database when the config loads acc with a non-empty `db_url`
+/// (without one, as in OpenSER, `db_flag` accounts nothing to a database).
+pub async fn start(config: &Config) -> Result<(), String> {
+    let params = &config.params;
+    if !params.is_loaded("acc") {
+        return Ok(());
+    }
+    let Some(url) = params.explicit("acc", "db_url").map(|v| v.as_text().into_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    let err = |e: crate::db::DbError| format!("acc: {e}");
+    let url = crate::db::DbUrl::parse(&url).map_err(err)?;
+    let db = crate::db::Db::open(&url, crate::db::DEFAULT_TIMEOUT).map_err(err)?;
+    let text = |p: &str| params.get("acc", p).as_text().into_owned();
+    let ident = |p: &str| crate::db::ident(&text(p)).map(str::to_string).map_err(err);
+    let (acc_table, missed_table) = (ident("db_table_acc")?, ident("db_table_missed_calls")?);
+    let standard: Vec<&str> = [acc_table.as_str(), missed_table.as_str()]
+        .into_iter()
+        .filter(|t| matches!(*t, "acc" | "missed_calls"))
+        .collect();
+    crate::db::schema::check(&db, &standard).await.map_err(err)?;
+    let columns = [
+        ident("acc_method_column")?,
+        ident("acc_from_tag_column")?,
+        ident("acc_to_tag_column")?,
+        ident("acc_callid_column")?,
+        ident("acc_sip_code_column")?,
+        ident("acc_sip_reason_column")?,
+        ident("acc_time_column")?,
+    ];
+    for e in AccSettings::from_params(params).db_extras {
+        crate::db::ident(&e.name).map_err(err)?;
+    }
+    let _ = config.acc_db.0.set(AccDb { db, acc_table, missed_table, columns });
+    Ok(())
 }
 
 impl Acc {
@@ -217,7 +291,8 @@ impl Acc {
     /// configured (nothing can ever be accounted).
     pub fn new(config: &Config) -> Option<Acc> {
         let settings = AccSettings::from_params(&config.params);
-        if settings.log_flag.is_none() && settings.log_missed_flag.is_none() {
+        let db = config.acc_db.0.get().is_some() && (settings.db_flag.is_some() || settings.db_missed_flag.is_some());
+        if settings.log_flag.is_none() && settings.log_missed_flag.is_none() && !db {
             return None;
         }
         let config = Config { tm: Default::default(), ..config.clone() };
@@ -231,7 +306,8 @@ impl Acc {
         if ctx.msg.method() == Some(Method::Cancel) && !s.report_cancels {
             return None;
         }
-        if !s.acc_on(ctx.flags) && !s.mc_on(ctx.flags) {
+        let flags = ctx.flags;
+        if !s.acc_on(flags) && !s.mc_on(flags) && !self.db_on(flags) && !self.db_mc_on(flags) {
             return None;
         }
         let upstream = s.detect_direction && super::rr::is_direction(ctx, "upstream") == 1;
@@ -250,23 +326,50 @@ impl Acc {
         let s = &self.settings;
         let mut out = Vec::new();
         let code = reply.code;
-        if invite && code >= 300 && s.mc_on(txn.flags) {
-            out.push(record(MISSED, txn.flags));
-            txn.flags &= !(1 << s.log_missed_flag.unwrap_or(0));
+        if invite && code >= 300 {
+            if let Some(r) = self.missed(txn, &mut record) {
+                out.push(r);
+            }
         }
         let failed_ok = AccSettings::has(txn.flags, s.failed_flag);
-        let wanted =
-            s.acc_on(txn.flags) && (code < 300 || failed_ok) && (code >= 200 || (s.early_media && code == 183));
-        if wanted {
+        let code_ok = (code < 300 || failed_ok) && (code >= 200 || (s.early_media && code == 183));
+        let (log, db) = (code_ok && s.acc_on(txn.flags), code_ok && self.db_on(txn.flags));
+        if log || db {
             if (200..300).contains(&code) {
                 if txn.reported_2xx.contains(&reply.to_tag) {
                     return out;
                 }
                 txn.reported_2xx.push(reply.to_tag.clone());
             }
-            out.push(record(ANSWERED, txn.flags));
+            let mut r = record(ANSWERED, txn.flags);
+            (r.log, r.db) = (log, db);
+            out.push(r);
         }
         out
+    }
+
+    /// The missed-call record of a negative INVITE final (log and/or
+    /// database, as their flags say), clearing those flags (1.3 resets
+    /// them so a serial fork is reported once per failure route).
+    fn missed(&self, txn: &mut TxnAcc, record: &mut impl FnMut(&'static str, u32) -> Record) -> Option<Record> {
+        let s = &self.settings;
+        let (log, db) = (s.mc_on(txn.flags), self.db_mc_on(txn.flags));
+        if !log && !db {
+            return None;
+        }
+        let mut r = record(MISSED, txn.flags);
+        (r.log, r.db) = (log, db);
+        txn.flags = self.clear_missed(txn.flags);
+        Some(r)
+    }
+
+    /// `db_flag` is set and there is a database.
+    fn db_on(&self, flags: u32) -> bool {
+        self.config.acc_db.0.get().is_some() && AccSettings::has(flags, self.settings.db_flag)
+    }
+
+    fn db_mc_on(&self, flags: u32) -> bool {
+        self.config.acc_db.0.get().is_some() && AccSettings::has(flags, self.settings.db_missed_flag)
     }
 
     /// Every branch of an INVITE failed and a failure route will run (1.3's
@@ -277,43 +380,111 @@ impl Acc {
         invite: bool,
         record: impl FnOnce(&'static str, u32) -> Record,
     ) -> Option<Record> {
-        let s = &self.settings;
-        if !invite || !s.mc_on(txn.flags) {
+        if !invite {
             return None;
         }
-        let r = record(MISSED, txn.flags);
-        txn.flags &= !(1 << s.log_missed_flag.unwrap_or(0));
-        Some(r)
+        let mut record = Some(record);
+        self.missed(txn, &mut |text, flags| (record.take().expect("called once"))(text, flags))
     }
 
     /// The flags a failure route starts with after [`Acc::on_failure`].
     pub fn clear_missed(&self, flags: u32) -> u32 {
-        match self.settings.log_missed_flag {
-            Some(f) => flags & !(1 << f),
-            None => flags,
+        let mut flags = flags;
+        for f in [self.settings.log_missed_flag, self.settings.db_missed_flag].into_iter().flatten() {
+            flags &= !(1 << f);
         }
+        flags
     }
 
     /// `report_ack` is on (tm then finds the transaction of an ACK).
     pub fn reports_acks(&self) -> bool {
-        self.settings.report_ack && self.settings.log_flag.is_some()
+        let s = &self.settings;
+        s.report_ack && (s.log_flag.is_some() || (s.db_flag.is_some() && self.config.acc_db.0.get().is_some()))
     }
 
-    /// The ACK of a 2xx (1.3's `acc_onack`, with `report_ack`).
-    pub fn on_ack(&self, txn: &TxnAcc) -> bool {
-        self.settings.report_ack && self.settings.acc_on(txn.flags)
+    /// The ACK of a 2xx (1.3's `acc_onack`, with `report_ack`): whether it is
+    /// logged and whether it is written to the database.
+    pub fn on_ack(&self, txn: &TxnAcc) -> (bool, bool) {
+        if !self.settings.report_ack {
+            return (false, false);
+        }
+        (self.settings.acc_on(txn.flags), self.db_on(txn.flags))
     }
 
-    /// Logs a record.
+    /// Logs a record and/or writes it to the database (a task on the
+    /// database's runtime: tm never waits for it; a failed write is logged).
     pub fn emit(&self, r: Record) {
         let mut vars = Vars::default();
         let mut ctx = Ctx::new(&r.msg, r.src, &self.config, &mut vars);
         ctx.ruri = r.ruri;
         ctx.avps = r.avps;
         ctx.flags = r.flags;
-        let line = line(&ctx, r.text, &r.code, &r.reason, &r.to_tag, r.upstream, &self.settings.extras);
-        log(self.settings.level, &line);
+        if r.log {
+            let line = line(&ctx, r.text, &r.code, &r.reason, &r.to_tag, r.upstream, &self.settings.extras);
+            log(self.settings.level, &line);
+        }
+        if r.db {
+            let table = if r.text == MISSED { Table::Missed } else { Table::Acc };
+            db_write(&ctx, table, &r.code, &r.reason, &r.to_tag, r.upstream, &self.settings.db_extras);
+        }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Table<'a> {
+    Acc,
+    Missed,
+    /// `acc_db_request`'s table (an identifier, checked).
+    Named(&'a str),
+}
+
+/// One row of the acc (or missed_calls) table: 1.3's `acc_db_request`.
+/// Returns whether the write was started.
+fn db_write(
+    ctx: &Ctx,
+    table: Table<'_>,
+    code: &str,
+    reason: &str,
+    to_tag: &str,
+    upstream: bool,
+    extras: &[Extra],
+) -> bool {
+    use crate::db::Value as DbValue;
+    let Some(acc_db) = ctx.config.acc_db.0.get() else {
+        tracing::error!("acc: no database (db_url)");
+        return false;
+    };
+    let msg = ctx.msg;
+    let from_tag = msg.from_tag.map_or("", |t| msg.text(t));
+    let (from_tag, to_tag) = if upstream { (to_tag, from_tag) } else { (from_tag, to_tag) };
+    let mut columns: Vec<&str> = acc_db.columns.iter().map(String::as_str).collect();
+    let mut values = vec![
+        DbValue::from(msg.method_text()),
+        DbValue::from(from_tag),
+        DbValue::from(to_tag),
+        DbValue::from(msg.text(msg.call_id).trim()),
+        DbValue::from(code),
+        DbValue::from(reason),
+        DbValue::Time(now_secs() as i64),
+    ];
+    for e in extras {
+        columns.push(&e.name);
+        values.push(DbValue::from(e.value.get(ctx).as_text().into_owned()));
+    }
+    let name = match table {
+        Table::Acc => acc_db.acc_table.as_str(),
+        Table::Missed => acc_db.missed_table.as_str(),
+        Table::Named(t) => t,
+    };
+    let marks = vec!["?"; columns.len()].join(", ");
+    let sql = format!("INSERT INTO {name} ({}) VALUES ({marks})", columns.join(", "));
+    let write = acc_db.db.execute(sql, values);
+    acc_db.db.spawn(async move {
+        if let Err(e) = write.await {
+            tracing::error!(target: "acc", error = %e, "acc: the record was not written to the database");
+        }
+    });
+    true
 }
 
 fn now_secs() -> u64 {
@@ -368,6 +539,33 @@ pub fn acc_log_request(ctx: &mut Ctx, comment: &str) -> i32 {
     let line = line(ctx, REQUEST, code, reason, to_tag, false, &settings.extras);
     log(settings.level, &line);
     1
+}
+
+/// `acc_db_request("[CODE ]comment", table)`: writes the current request to
+/// `table` now, as `acc_log_request` logs it; 1, or -1 without a database
+/// (or a table name that is not an identifier).
+pub fn acc_db_request(ctx: &mut Ctx, comment: &str, table: &str) -> i32 {
+    if !ctx.msg.is_request() {
+        tracing::error!("acc_db_request: not a request");
+        return -1;
+    }
+    let Ok(table) = crate::db::ident(table) else {
+        tracing::error!(table, "acc_db_request: not a table name");
+        return -1;
+    };
+    let settings = AccSettings::from_params(&ctx.config.params);
+    let b = comment.as_bytes();
+    let (code, reason) = if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+        (&comment[..3], comment[3..].trim_start())
+    } else {
+        ("", comment)
+    };
+    let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t)).to_string();
+    if db_write(ctx, Table::Named(table), code, reason, &to_tag, false, &settings.db_extras) {
+        1
+    } else {
+        -1
+    }
 }
 
 #[cfg(test)]

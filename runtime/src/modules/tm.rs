@@ -728,7 +728,10 @@ impl Tm {
             let cells = self.cells();
             let Some(cell) = cells.get(&server) else { return };
             let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t));
-            let Some(txn) = cell.acc.as_ref().filter(|t| acc.on_ack(t) && t.answered(to_tag)) else { return };
+            let Some(txn) = cell.acc.as_ref().filter(|t| acc.on_ack(t) != (false, false) && t.answered(to_tag)) else {
+                return;
+            };
+            let (log, db) = acc.on_ack(txn);
             let code = self.table.status(server).unwrap_or(200);
             super::acc::Record {
                 text: super::acc::ACKED,
@@ -741,6 +744,8 @@ impl Tm {
                 reason: if code == 200 { "OK".to_string() } else { String::new() },
                 to_tag: ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t)).to_string(),
                 upstream: false,
+                log,
+                db,
             }
         };
         self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
@@ -937,6 +942,9 @@ impl AccBase {
             reason: self.reason.clone(),
             to_tag: self.to_tag.clone(),
             upstream: self.upstream,
+            // acc decides (log and database flags).
+            log: true,
+            db: false,
         }
     }
 }

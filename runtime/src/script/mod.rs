@@ -99,6 +99,8 @@ pub struct Config {
     /// The most transactions tm keeps at once (`--max-transactions`); `None`:
     /// [`crate::tm::DEFAULT_MAX_TRANSACTIONS`].
     pub max_transactions: Option<usize>,
+    /// acc's database (`db_url`; see [`crate::modules::acc`]).
+    pub acc_db: crate::modules::acc::AccDbSlot,
     /// auth's nonces and auth_db's database (see [`crate::modules::auth`]).
     pub auth: crate::modules::auth::AuthSlot,
     /// The domain module's table (see [`crate::modules::domain`]).

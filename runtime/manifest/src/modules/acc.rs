@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "comment", kind: K::Str }, Arg { name: "table", kind: K::Table }],
             routes: R::REQUEST.or(R::FAILURE),
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "write an accounting record for the current request into a database table",
         },
