@@ -21,7 +21,7 @@
 use super::usrloc::Contact;
 use crate::script::Ctx;
 use crate::sip::values::NameAddr;
-use crate::sip::{uri, HeaderName};
+use crate::sip::{uri, HeaderName, Method};
 
 /// `save(table, flags)`: 0x01 memory only (what serc does anyway), 0x02 no reply.
 const NO_REPLY: i64 = 0x02;
@@ -79,6 +79,58 @@ fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
     let rc = super::sl::reply(ctx, code, reason);
     ctx.reply_headers.truncate(kept);
     rc
+}
+
+/// `add_sock_hdr(name)`: adds `name: proto:ip:port` — the socket the request
+/// came in on — to the request (a registrar relaying REGISTERs to another
+/// tells it where the client's flow ends, for that one's `sock_hdr_name`).
+pub fn add_sock_hdr(ctx: &mut Ctx, name: &crate::script::args::HdrName) -> i32 {
+    if ctx.msg.method() != Some(Method::Register) {
+        tracing::error!("add_sock_hdr: not a REGISTER");
+        return -1;
+    }
+    let proto = ctx.src.transport.name().to_ascii_lowercase();
+    let line = format!("{}: {proto}:{}\r\n", name.text, ctx.src.local);
+    super::textops::append_hf_1(ctx, &crate::script::args::Format::literal(&line))
+}
+
+/// The bit of a request method in a contact's `methods` (OpenSER 1.3's
+/// `METHOD_*` order; other methods share one bit).
+pub fn method_bit(m: Method) -> u32 {
+    1 << match m {
+        Method::Invite => 0,
+        Method::Cancel => 1,
+        Method::Ack => 2,
+        Method::Bye => 3,
+        Method::Info => 4,
+        Method::Options => 5,
+        Method::Update => 6,
+        Method::Register => 7,
+        Method::Message => 8,
+        Method::Subscribe => 9,
+        Method::Notify => 10,
+        Method::Prack => 11,
+        Method::Refer => 12,
+        _ => 31,
+    }
+}
+
+/// The methods a REGISTER's Allow headers list, or all when it has none.
+fn allowed_methods(msg: &crate::sip::Message) -> u32 {
+    let mut any = false;
+    let mut bits = 0;
+    for v in msg.values(HeaderName::Allow) {
+        any = true;
+        let name = msg.text(v).trim();
+        if !name.is_empty() {
+            bits |= method_bit(Method::parse(name.as_bytes()));
+        }
+    }
+    if any {
+        bits
+    } else {
+        u32::MAX
+    }
 }
 
 /// The AOR of `uri_text`: user (unescaped) [@host], lower-cased unless
@@ -165,6 +217,9 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
     let user_agent =
         ctx.msg.header(HeaderName::UserAgent).map(|h| ctx.msg.text(h.value).to_string()).unwrap_or_default();
     let socket = ctx.src.local;
+    // The methods the contacts accept: the REGISTER's Allow headers (1.3
+    // also read a contact's `methods` parameter; serc does not), else all.
+    let methods = allowed_methods(ctx.msg);
 
     if star {
         // `*`: only with Expires: 0 and alone (RFC 3261 §10.3 step 6).
@@ -234,6 +289,7 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
                     c.socket = socket;
                     c.transport = transport;
                     c.last_modified = now;
+                    c.methods = methods;
                 }
                 (None, e) => contacts.push(Contact {
                     uri: uri_text,
@@ -245,6 +301,7 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
                     socket,
                     transport,
                     last_modified: now,
+                    methods,
                 }),
             }
         }
@@ -272,7 +329,8 @@ fn same_contact(a: &str, b: &str) -> bool {
 /// `lookup("location")`: the Request-URI becomes the AOR's best contact (by
 /// q, then the most recent), the others become branches (with
 /// `append_branches`, as tm forks them). 1 found; -1 none; -3 an error
-/// (no user in the Request-URI). (-2 is `method_filtering`, not implemented.)
+/// (no user in the Request-URI); -2 when `method_filtering` leaves no
+/// contact accepting the request's method.
 pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -3 };
     let now = ctx.time();
@@ -285,6 +343,17 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     };
     if contacts.is_empty() {
         return -1;
+    }
+    // method_filtering: only contacts that accept the request's method
+    // (-2 when none does).
+    if ctx.config.params.int("registrar", "method_filtering") != 0 {
+        if let Some(m) = ctx.msg.method() {
+            let bit = method_bit(m);
+            contacts.retain(|c| c.methods & bit != 0);
+            if contacts.is_empty() {
+                return -2;
+            }
+        }
     }
     // Highest q first (unspecified below q=0, as 1.3's -1); among equals the
     // most recently registered first.

@@ -56,6 +56,9 @@ pub struct Contact {
     pub transport: Transport,
     /// When it was last written (Unix seconds), for retransmission detection.
     pub last_modified: i64,
+    /// The methods it accepts ([`crate::modules::registrar::method_bit`]
+    /// bits; all when the REGISTER did not say), for `method_filtering`.
+    pub methods: u32,
 }
 
 const SHARDS: usize = 64;
@@ -104,6 +107,7 @@ pub struct Columns {
     pub user_agent: String,
     pub socket: String,
     pub last_modified: String,
+    pub methods: String,
 }
 
 impl Default for Columns {
@@ -134,6 +138,7 @@ impl Columns {
             socket: c("socket_column")?,
             // 1.3 has no parameter for it.
             last_modified: "last_modified".to_string(),
+            methods: c("methods_column")?,
         })
     }
 }
@@ -424,8 +429,18 @@ impl Persist {
     fn select_sql(&self, table: &str, by_aor: bool) -> String {
         let c = self.cols();
         let mut sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {table} WHERE ",
-            c.user, c.domain, c.contact, c.expires, c.q, c.callid, c.cseq, c.user_agent, c.socket, c.last_modified
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {table} WHERE ",
+            c.user,
+            c.domain,
+            c.contact,
+            c.expires,
+            c.q,
+            c.callid,
+            c.cseq,
+            c.user_agent,
+            c.socket,
+            c.last_modified,
+            c.methods
         );
         if by_aor {
             sql.push_str(&format!("{} = ? AND ", c.user));
@@ -462,6 +477,9 @@ impl Persist {
                 socket,
                 transport,
                 last_modified: time(9),
+                // NULL (or a row 1.3 wrote without methods): every method.
+                // (A 32-bit INT column: stored as 1.3 did, the bits as a signed int.)
+                methods: row.int(10).map_or(u32::MAX, |m| m as i32 as u32),
             },
         ))
     }
@@ -492,8 +510,8 @@ impl Persist {
         }
         let mut stmts = vec![Stmt::new(delete, key_params)];
         let insert = format!(
-            "INSERT INTO {table} ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO {table} ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             c.user,
             c.domain,
             c.contact,
@@ -505,7 +523,8 @@ impl Persist {
             c.flags,
             c.cflags,
             c.user_agent,
-            c.socket
+            c.socket,
+            c.methods
         );
         for k in contacts {
             stmts.push(Stmt::new(
@@ -524,6 +543,7 @@ impl Persist {
                     Value::Int(0),
                     k.user_agent.as_str().into(),
                     format!("{}:{}", k.transport.name().to_ascii_lowercase(), k.socket).into(),
+                    Value::Int(i64::from(k.methods as i32)),
                 ],
             ));
         }
@@ -615,6 +635,7 @@ mod tests {
             socket: "127.0.0.1:5060".parse().unwrap(),
             transport: Transport::Udp,
             last_modified: 0,
+            methods: u32::MAX,
         }
     }
 

@@ -10,7 +10,7 @@ pub static MODULE: Module = Module {
             args: &[Arg { name: "name", kind: K::HeaderName }],
             routes: R::REQUEST,
             returns: &[],
-            implemented: false,
+            implemented: true,
             reads: &[],
             summary: "add a header with this name describing the receiving socket (proto:ip:port) to the REGISTER",
         },
