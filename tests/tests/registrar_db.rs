@@ -2,12 +2,19 @@
 //! registrar_shared.cfg): with `db_mode` 1 and no `db_url` the bindings go to
 //! the embedded SQLite file in the working directory and survive a restart
 //! of the proxy (a call reaches the user without a new REGISTER, the expiry
-//! kept); with `db_mode` 3 two proxy processes share one table.
+//! kept); with `db_mode` 3 two proxy processes share one table, in an SQLite
+//! file and on a PostgreSQL server the test starts (runtime/tests/db_support).
 
+#[path = "../../runtime/tests/db_support/mod.rs"]
+mod db_support;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use serc_e2e::{build_proxy, cfg, Proxy, Ua, Uas};
+use serc_e2e::{build_proxy, cfg, serc_binary, target_dir, Proxy, Ua, Uas};
 use serc_runtime::db::{schema, Db, DbUrl};
 
 struct Dir(PathBuf);
@@ -109,6 +116,90 @@ fn db_only_proxies_share_one_table() {
     let mut uac = Ua::udp(a.udp());
     let invite = uac.invite(&format!("sip:bob@{}", a.udp()));
     assert_eq!(uac.transaction(&invite).status(), Some(404));
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+}
+
+/// An exclusive flock on a file, released on drop: the PostgreSQL config is
+/// written at one path (so its build stays warm and leaves no binary per run),
+/// which test processes running at once must take in turns.
+struct Flock(File);
+
+impl Flock {
+    fn acquire(path: &std::path::Path) -> Flock {
+        let file = File::options().create(true).truncate(false).write(true).open(path).unwrap();
+        // SAFETY: flock(2) on a descriptor we own; no memory is touched.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+        Flock(file)
+    }
+}
+
+impl Drop for Flock {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+/// The `location` rows of `user` on `db`.
+fn bindings(db: &Db, user: &str) -> usize {
+    let rows =
+        db.wait(db.query("SELECT contact FROM location WHERE username = ?", vec![user.to_string().into()])).unwrap();
+    rows.len()
+}
+
+#[test]
+fn db_only_proxies_share_one_postgres_table() {
+    let Some(pg) = db_support::Postgres::start() else { return };
+    let url = pg.create_db("openser");
+    let init = Command::new(serc_binary()).args(["db", "init", "--db-url", &url]).output().unwrap();
+    assert!(init.status.success(), "serc db init: {}", String::from_utf8_lossy(&init.stderr));
+
+    // registrar_shared.cfg on this server: the URL is built in, and the port
+    // is this run's.
+    let dir = target_dir().join("serc-e2e").join("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _turn = Flock::acquire(&dir.join("registrar_shared_pg.lock"));
+    let text = std::fs::read_to_string(cfg("registrar_shared.cfg")).unwrap();
+    assert!(text.contains("\"sqlite://shared.sqlite\"") && text.contains("loadmodule \"usrloc.so\""));
+    let text = text
+        .replace("\"sqlite://shared.sqlite\"", &format!("\"{url}\""))
+        .replace("loadmodule \"usrloc.so\"", "loadmodule \"postgres.so\"\nloadmodule \"usrloc.so\"");
+    let path = dir.join("registrar_shared_pg.cfg");
+    std::fs::write(&path, text).unwrap();
+    let bin = build_proxy(&path);
+
+    let db = Db::open(&DbUrl::parse(&url).unwrap(), Duration::from_secs(5)).unwrap();
+    let a = Proxy::start(&bin, &[]);
+    let b = Proxy::start(&bin, &[]);
+    let alice = Uas::start();
+    let mut ua = Ua::udp(a.udp());
+    assert_eq!(register(&mut ua, &a, "alice", &alice.uri("alice"), 1, Some(600)).status(), Some(200));
+    assert_eq!(bindings(&db, "alice"), 1, "the binding is a row on the server");
+    // Registered through a, reached through b (and a).
+    call_reaches(&b, &alice, "alice");
+    call_reaches(&a, &alice, "alice");
+
+    // Unregistered through b with an Expires header: a no longer finds alice.
+    let mut ub = Ua::udp(b.udp());
+    let mut req = ub.request("REGISTER", &b.uri());
+    req.headers.set("To", "<sip:alice@example.com>");
+    req.headers.set("From", "<sip:alice@example.com>;tag=reg-alice");
+    req.headers.set("Call-ID", "reg-alice@test");
+    req.headers.set("CSeq", "2 REGISTER");
+    req.headers.set("Contact", format!("<{}>", alice.uri("alice")));
+    req.headers.set("Expires", "0");
+    let gone = ub.transaction(&req);
+    assert_eq!(gone.status(), Some(200), "{gone}");
+    assert_eq!(bindings(&db, "alice"), 0, "the row is deleted");
+    for proxy in [&a, &b] {
+        let mut uac = Ua::udp(proxy.udp());
+        let invite = uac.invite(&format!("sip:alice@{}", proxy.udp()));
+        assert_eq!(uac.transaction(&invite).status(), Some(404), "through {}", proxy.udp());
+    }
     assert!(a.stop().success());
     assert!(b.stop().success());
 }
