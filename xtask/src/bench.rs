@@ -153,8 +153,9 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 4000],
         quick_rates: &[1000],
         skip: Some(
-            "serc's runtime has no auth module yet (www_authorize/www_challenge, being written); \
-             the shared harness also needs a SIPp REGISTER scenario answering the 401 ([authentication])",
+            "not wired yet: serc's auth_db works (tests/tests/auth.rs), but Kamailio needs an equivalent \
+             config with a subscriber table (a db module) and the shared harness a SIPp REGISTER \
+             scenario answering the 401 ([authentication])",
         ),
         what: "REGISTER challenged (401) then `www_authorize` and `save`",
     },
@@ -164,7 +165,10 @@ const SCENARIOS: &[Scenario] = &[
         unit: "calls",
         rates: &[1000, 2000, 3000],
         quick_rates: &[1000],
-        skip: Some("OpenSER 1.3's default openser.cfg loads the acc module, which serc's runtime does not have yet (being written)"),
+        skip: Some(
+            "not wired yet: serc builds and serves it without mi_fifo (tests/tests/default_config.rs); \
+             the harness needs its Kamailio equivalent and REGISTER-then-call scenarios",
+        ),
         what: "OpenSER 1.3's default openser.cfg",
     },
 ];
