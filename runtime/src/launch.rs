@@ -231,18 +231,19 @@ fn parse_log_level(text: &str) -> Result<LevelFilter, String> {
     }
 }
 
-fn parse_max_transactions(text: &str) -> Result<usize, String> {
+fn at_least_one(text: &str, what: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a number of transactions, at least 1".to_string()),
+        _ => Err(format!("expected a number of {what}, at least 1")),
     }
 }
 
+fn parse_max_transactions(text: &str) -> Result<usize, String> {
+    at_least_one(text, "transactions")
+}
+
 fn parse_workers(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a number of workers, at least 1".to_string()),
-    }
+    at_least_one(text, "workers")
 }
 
 const AFTER_HELP: &str = "\

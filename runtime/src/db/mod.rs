@@ -145,6 +145,26 @@ impl DbUrl {
     }
 }
 
+/// Opens the database of `module` at start-up: its `db_url` when the config
+/// set one, else the embedded SQLite file (with a warning naming what
+/// OpenSER 1.3 would have used, `openser_default`; its tables are created).
+/// The error names the module.
+pub async fn open_for_module(module: &str, explicit: Option<&str>, openser_default: &str) -> Result<Db, String> {
+    let err = |e: DbError| format!("{module}: {e}");
+    let (url, embedded) = DbUrl::for_module(explicit).map_err(err)?;
+    if embedded {
+        tracing::warn!(
+            "{module}: no db_url: serc uses the embedded SQLite file {url} (OpenSER 1.3 would use {})",
+            redact(openser_default)
+        );
+    }
+    let database = Db::open(&url, DEFAULT_TIMEOUT).map_err(err)?;
+    if embedded {
+        schema::init(&database).await.map_err(err)?;
+    }
+    Ok(database)
+}
+
 /// The URL without its password, for messages.
 pub fn redact(text: &str) -> String {
     match (text.find("://"), text.rfind('@')) {

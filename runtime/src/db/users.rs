@@ -4,8 +4,6 @@
 //! MD5(user:domain:password) and `ha1b` = MD5(user@domain:domain:password),
 //! which auth_db reads when `calculate_ha1` is off.
 
-use md5::{Digest, Md5};
-
 use super::{Db, DbError, Stmt, Value};
 
 /// An account: `sip:user@domain` (or `user@domain`).
@@ -46,20 +44,15 @@ impl Account {
     }
 }
 
-fn md5_hex(text: &str) -> String {
-    let digest = Md5::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `ha1` = MD5(user:domain:password).
 pub fn ha1(user: &str, domain: &str, password: &str) -> String {
-    md5_hex(&format!("{user}:{domain}:{password}"))
+    crate::modules::auth::ha1(user, domain, password)
 }
 
 /// `ha1b` = MD5(user@domain:domain:password), for clients that send the
 /// domain in the username.
 pub fn ha1b(user: &str, domain: &str, password: &str) -> String {
-    md5_hex(&format!("{user}@{domain}:{domain}:{password}"))
+    crate::modules::auth::ha1(&format!("{user}@{domain}"), domain, password)
 }
 
 fn now() -> i64 {
@@ -144,6 +137,9 @@ mod tests {
         }
         // RFC 2617's HA1 over "user:realm:password".
         assert_eq!(ha1("Mufasa", "testrealm@host.com", "Circle Of Life"), "939e7578ed9e3c518a452acee763bce9");
-        assert_eq!(ha1b("alice", "example.com", "pw"), md5_hex("alice@example.com:example.com:pw"));
+        assert_eq!(
+            ha1b("alice", "example.com", "pw"),
+            crate::modules::auth::md5_hex(&[b"alice@example.com:example.com:pw"])
+        );
     }
 }

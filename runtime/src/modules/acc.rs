@@ -520,6 +520,17 @@ fn log(level: Level, text: &str) {
     }
 }
 
+/// `[CODE ]comment` as 1.3's `acc_fixup` reads it: a code when the comment
+/// starts with three digits, the rest as the reason.
+fn code_and_reason(comment: &str) -> (&str, &str) {
+    let b = comment.as_bytes();
+    if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+        (&comment[..3], comment[3..].trim_start())
+    } else {
+        ("", comment)
+    }
+}
+
 /// `acc_log_request("[CODE ]comment")`: logs the current request now
 /// (`ACC: request accounted:`), with the code when the comment starts with
 /// three digits (1.3's `acc_fixup`), the request's own To tag. 1.
@@ -529,12 +540,7 @@ pub fn acc_log_request(ctx: &mut Ctx, comment: &str) -> i32 {
         return -1;
     }
     let settings = AccSettings::from_params(&ctx.config.params);
-    let b = comment.as_bytes();
-    let (code, reason) = if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
-        (&comment[..3], comment[3..].trim_start())
-    } else {
-        ("", comment)
-    };
+    let (code, reason) = code_and_reason(comment);
     let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t));
     let line = line(ctx, REQUEST, code, reason, to_tag, false, &settings.extras);
     log(settings.level, &line);
@@ -554,12 +560,7 @@ pub fn acc_db_request(ctx: &mut Ctx, comment: &str, table: &str) -> i32 {
         return -1;
     };
     let settings = AccSettings::from_params(&ctx.config.params);
-    let b = comment.as_bytes();
-    let (code, reason) = if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
-        (&comment[..3], comment[3..].trim_start())
-    } else {
-        ("", comment)
-    };
+    let (code, reason) = code_and_reason(comment);
     let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t)).to_string();
     if db_write(ctx, Table::Named(table), code, reason, &to_tag, false, &settings.db_extras) {
         1

@@ -359,15 +359,6 @@ fn realm(ctx: &Ctx, realm: &Format, kind: Kind, auth: &Auth) -> Option<String> {
     )
 }
 
-/// A stateless reply with `headers` (lines with CRLF) added.
-fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
-    let kept = ctx.reply_headers.len();
-    ctx.reply_headers.push_str(headers);
-    let rc = super::sl::reply(ctx, code, reason);
-    ctx.reply_headers.truncate(kept);
-    rc
-}
-
 /// OpenSER's `pre_auth` + the response check + `post_auth`, with the HA1
 /// from `ha1_of` (given the credentials and the realm): `Ok(Some(ha1))`,
 /// `Ok(None)` for an unknown user, `Err(())` when it could not be looked up
@@ -385,7 +376,7 @@ pub fn authorize(
     let auth = ctx.config.auth.get_or_init(ctx.config).clone();
     let Some(realm) = realm(ctx, realm_arg, kind, &auth) else {
         tracing::error!("auth: no realm: the URI to take it from is not a SIP URI");
-        reply_with(ctx, 400, "Bad Request", "");
+        super::sl::reply_with(ctx, 400, "Bad Request", "");
         return ERROR;
     };
     // The first credentials for the realm (OpenSER's find_credentials).
@@ -403,7 +394,7 @@ pub fn authorize(
     let Some((index, creds)) = found else { return NO_CREDENTIALS };
     if !creds.well_formed() {
         tracing::info!(user = %creds.username, "auth: credentials not filled properly");
-        reply_with(ctx, 400, "Bad Request", "");
+        super::sl::reply_with(ctx, 400, "Bad Request", "");
         return ERROR;
     }
     let now = now_secs();
@@ -415,7 +406,7 @@ pub fn authorize(
         Ok(Some(h)) => h,
         Ok(None) => return USER_UNKNOWN,
         Err(()) => {
-            reply_with(ctx, 500, "Server Internal Error", "");
+            super::sl::reply_with(ctx, 500, "Server Internal Error", "");
             return ERROR;
         }
     };
@@ -459,7 +450,7 @@ fn challenge(ctx: &mut Ctx, realm_arg: &Format, qop: i64, kind: Kind) -> i32 {
     let auth = ctx.config.auth.get_or_init(ctx.config).clone();
     let Some(realm) = realm(ctx, realm_arg, kind, &auth) else {
         tracing::error!("auth: no realm: the URI to take it from is not a SIP URI");
-        return if reply_with(ctx, 400, "Bad Request", "") > 0 { ERROR } else { -1 };
+        return if super::sl::reply_with(ctx, 400, "Bad Request", "") > 0 { ERROR } else { -1 };
     };
     let nonce = auth.issue(now_secs());
     let (code, reason, name) = match kind {
@@ -474,7 +465,7 @@ fn challenge(ctx: &mut Ctx, realm_arg: &Format, qop: i64, kind: Kind) -> i32 {
         header.push_str(", stale=true");
     }
     header.push_str("\r\n");
-    if reply_with(ctx, code, reason, &header) > 0 {
+    if super::sl::reply_with(ctx, code, reason, &header) > 0 {
         // Sent: the script ends here, as in OpenSER 1.3.
         ERROR
     } else {

@@ -15,7 +15,7 @@
 //! processes did), bounded by the database's timeout; a database that fails
 //! or does not answer in time gets the request a 500 and a log line.
 
-use crate::db::{self, Db, DbUrl, Value as DbValue};
+use crate::db::{self, Value as DbValue};
 use crate::script::args::Format;
 use crate::script::value::AvpName;
 use crate::script::{Ctx, Value};
@@ -30,17 +30,7 @@ pub async fn start(config: &crate::script::Config) -> Result<(), String> {
         return Ok(());
     }
     let explicit = config.params.explicit("auth_db", "db_url").map(|v| v.as_text().into_owned());
-    let (url, embedded) = DbUrl::for_module(explicit.as_deref()).map_err(|e| format!("auth_db: {e}"))?;
-    if embedded {
-        tracing::warn!(
-            "auth_db: no db_url: serc uses the embedded SQLite file {url} (OpenSER 1.3 would use {})",
-            db::redact(db::OPENSER_DEFAULT_URL)
-        );
-    }
-    let database = Db::open(&url, db::DEFAULT_TIMEOUT).map_err(|e| format!("auth_db: {e}"))?;
-    if embedded {
-        db::schema::init(&database).await.map_err(|e| format!("auth_db: {e}"))?;
-    }
+    let database = db::open_for_module("auth_db", explicit.as_deref(), db::OPENSER_DEFAULT_URL).await?;
     db::schema::check(&database, &["subscriber"]).await.map_err(|e| format!("auth_db: {e}"))?;
     let _ = config.auth.get_or_init(config).db.set(database);
     Ok(())

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
-use crate::db::{self, Db, DbUrl, Value as DbValue};
+use crate::db::{self, Db, Value as DbValue};
 use crate::script::args::PvRef;
 use crate::script::{Ctx, RouteKind};
 
@@ -40,17 +40,8 @@ pub async fn start(config: &crate::script::Config) -> Result<(), String> {
     }
     let err = |e: db::DbError| format!("domain: {e}");
     let explicit = params.explicit("domain", "db_url").map(|v| v.as_text().into_owned());
-    let (url, embedded) = DbUrl::for_module(explicit.as_deref()).map_err(err)?;
-    if embedded {
-        tracing::warn!(
-            "domain: no db_url: serc uses the embedded SQLite file {url} (OpenSER 1.3 would use {})",
-            db::redact("mysql://openserro:openserro@localhost/openser")
-        );
-    }
-    let database = Db::open(&url, db::DEFAULT_TIMEOUT).map_err(err)?;
-    if embedded {
-        db::schema::init(&database).await.map_err(err)?;
-    }
+    let database =
+        db::open_for_module("domain", explicit.as_deref(), "mysql://openserro:openserro@localhost/openser").await?;
     let table = params.get("domain", "domain_table").as_text().into_owned();
     let column = params.get("domain", "domain_col").as_text().into_owned();
     if table == "domain" {

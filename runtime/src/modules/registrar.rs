@@ -58,7 +58,7 @@ pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
     match outcome {
         Ok(contacts) => {
             let headers = if contacts.is_empty() { String::new() } else { format!("Contact: {contacts}\r\n") };
-            if reply_with(ctx, 200, "OK", &headers) > 0 {
+            if super::sl::reply_with(ctx, 200, "OK", &headers) > 0 {
                 1
             } else {
                 -1
@@ -66,19 +66,10 @@ pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
         }
         Err(r) => {
             let headers = format!("{}P-Registrar-Error: {}\r\n", r.extra, r.info);
-            reply_with(ctx, r.code, r.reason, &headers);
+            super::sl::reply_with(ctx, r.code, r.reason, &headers);
             -1
         }
     }
-}
-
-/// Sends a stateless reply with `headers` (lines with CRLF) added.
-fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
-    let kept = ctx.reply_headers.len();
-    ctx.reply_headers.push_str(headers);
-    let rc = super::sl::reply(ctx, code, reason);
-    ctx.reply_headers.truncate(kept);
-    rc
 }
 
 /// `add_sock_hdr(name)`: adds `name: proto:ip:port` — the socket the request

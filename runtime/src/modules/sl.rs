@@ -29,6 +29,15 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
     }
 }
 
+/// [`reply`] with `headers` (lines with CRLF) added to this one reply.
+pub fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
+    let kept = ctx.reply_headers.len();
+    ctx.reply_headers.push_str(headers);
+    let rc = reply(ctx, code, reason);
+    ctx.reply_headers.truncate(kept);
+    rc
+}
+
 /// `sl_send_reply(code, reason)`
 pub fn sl_send_reply(ctx: &mut Ctx, code: &ReplyCode, reason: &Format) -> i32 {
     let Some(code) = code.eval(ctx) else {

@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::db::{self, Db, DbUrl, Value as DbValue};
+use crate::db::{self, Db, Value as DbValue};
 use crate::script::Ctx;
 
 use super::auth::Credentials;
@@ -44,17 +44,8 @@ pub async fn start(config: &crate::script::Config) -> Result<(), String> {
         }
         return Ok(());
     }
-    let (url, embedded) = DbUrl::for_module(explicit.as_deref()).map_err(err)?;
-    if embedded {
-        tracing::warn!(
-            "uri_db: no db_url: serc uses the embedded SQLite file {url} (OpenSER 1.3 would use {})",
-            db::redact("mysql://openserro:openserro@localhost/openser")
-        );
-    }
-    let database = Db::open(&url, db::DEFAULT_TIMEOUT).map_err(err)?;
-    if embedded {
-        db::schema::init(&database).await.map_err(err)?;
-    }
+    let database =
+        db::open_for_module("uri_db", explicit.as_deref(), "mysql://openserro:openserro@localhost/openser").await?;
     let table = if use_uri_table { "uri_table" } else { "subscriber_table" };
     let name = params.get("uri_db", table).as_text().into_owned();
     if name == "uri" || name == "subscriber" {
