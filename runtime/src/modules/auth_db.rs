@@ -11,7 +11,7 @@
 //! come from the config and are checked to be plain identifiers; message data
 //! only ever goes in as query parameters.
 //!
-//! The query runs while the worker waits ([`Db::wait`], as OpenSER's worker
+//! The query runs while the worker waits ([`db::Db::wait`], as OpenSER's worker
 //! processes did), bounded by the database's timeout; a database that fails
 //! or does not answer in time gets the request a 500 and a log line.
 

@@ -1116,7 +1116,7 @@ fn push_branch(ctx: &mut Ctx, uri: String, dst_uri: Option<String>) -> i32 {
         return -1;
     }
     let flags = if dst_uri.is_some() { ctx.branch_flags } else { 0 };
-    ctx.branches.push(Branch { uri, dst_uri, q: None, flags, send_socket: ctx.send_socket });
+    ctx.branches.push(Branch { uri, dst_uri, q: None, flags, send_socket: ctx.send_socket, path: None });
     1
 }
 

@@ -404,7 +404,14 @@ fn add_branch(ctx: &mut Ctx, uri: String, q: Option<u16>) -> i32 {
         return -1;
     }
     let uri = if uri.is_empty() { ctx.request_uri().to_string() } else { uri };
-    let branch = Branch { uri, dst_uri: ctx.dst_uri.clone(), q, flags: ctx.branch_flags, send_socket: ctx.send_socket };
+    let branch = Branch {
+        uri,
+        dst_uri: ctx.dst_uri.clone(),
+        q,
+        flags: ctx.branch_flags,
+        send_socket: ctx.send_socket,
+        path: ctx.path.clone(),
+    };
     ctx.branches.push(branch);
     1
 }

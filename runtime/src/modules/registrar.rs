@@ -8,6 +8,12 @@
 //! expires below `min_expires` gets 423 with `Min-Expires` instead of being
 //! raised silently.
 //!
+//! Each contact is stored with what `lookup` needs to reach it: its
+//! `received` address (the contact's parameter, registrar's `received_avp`,
+//! or the first Path URI's with `path_use_received`), the REGISTER's Path
+//! (`use_path`, RFC 3327), the branch flags, the socket, its methods (its
+//! `methods` parameter, else the Allow headers).
+//!
 //! The AOR is the To URI's user for `save` and the Request-URI's for `lookup`
 //! (user@host with usrloc's `use_domain`), lower-cased unless registrar's
 //! `case_sensitive` is set. Contacts match by URI (usrloc `matching_mode` 0).
@@ -23,8 +29,17 @@ use crate::script::Ctx;
 use crate::sip::values::NameAddr;
 use crate::sip::{uri, HeaderName, Method};
 
-/// `save(table, flags)`: 0x01 memory only (what serc does anyway), 0x02 no reply.
+/// `save(table, flags)`: 0x02 no reply (0x01, memory only, is usrloc's
+/// [`super::usrloc::FL_MEM`]).
 const NO_REPLY: i64 = 0x02;
+
+/// What a REGISTER that `save` accepted is answered with.
+struct Saved {
+    /// The Contact header value: the bindings now.
+    contacts: String,
+    /// The Path to echo (RFC 3327 §5.3: only to a client that supports it).
+    path_in_reply: Option<String>,
+}
 
 /// Why a REGISTER is refused: code, reason phrase, OpenSER 1.3's error text.
 struct Refusal {
@@ -49,15 +64,21 @@ pub fn save_1(ctx: &mut Ctx, table: &str) -> i32 {
     save_2(ctx, table, 0)
 }
 
-/// `save("location", "flags")`
+/// `save("location", "flags")`: 0x01 keeps the contacts out of the database
+/// (usrloc's `FL_MEM`), 0x02 sends no reply; the flags are stored with the
+/// contacts, as 1.3 stored them.
 pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
-    let outcome = register(ctx, table);
+    let outcome = register(ctx, table, flags as u32);
     if flags & NO_REPLY != 0 {
         return if outcome.is_ok() { 1 } else { -1 };
     }
     match outcome {
-        Ok(contacts) => {
-            let headers = if contacts.is_empty() { String::new() } else { format!("Contact: {contacts}\r\n") };
+        Ok(ok) => {
+            let mut headers =
+                if ok.contacts.is_empty() { String::new() } else { format!("Contact: {}\r\n", ok.contacts) };
+            if let Some(path) = ok.path_in_reply {
+                headers.push_str(&format!("Path: {path}\r\n"));
+            }
             if super::sl::reply_with(ctx, 200, "OK", &headers) > 0 {
                 1
             } else {
@@ -126,7 +147,19 @@ fn allowed_methods(msg: &crate::sip::Message) -> u32 {
 
 /// The AOR of `uri_text`: user (unescaped) [@host], lower-cased unless
 /// `case_sensitive`; `None` without a user part.
+///
+/// As 1.3's `extract_aor`: registrar's `aor_avp`, when it names an AVP the
+/// script set to a string, replaces `uri_text`; `realm_prefix` is taken off
+/// the host (`sip.example.com` → `example.com`).
 fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
+    let from_avp = ctx.config.params.explicit("registrar", "aor_avp").and_then(|spec| {
+        let name = crate::script::AvpName::parse(spec.as_text().trim())?;
+        match ctx.avps.get(&name)? {
+            crate::script::Value::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    });
+    let uri_text = from_avp.as_deref().unwrap_or(uri_text);
     let u = uri::parse(uri_text).ok()?;
     let user = u.user_unescaped();
     if user.is_empty() {
@@ -134,8 +167,15 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
     }
     let mut aor = user.into_owned();
     if ctx.config.params.int("usrloc", "use_domain") != 0 {
+        let prefix = ctx.config.params.get("registrar", "realm_prefix");
+        let prefix = prefix.as_text();
+        let host = u.host_text;
+        let host = match host.get(..prefix.len()) {
+            Some(p) if !prefix.is_empty() && p.eq_ignore_ascii_case(&prefix) => &host[prefix.len()..],
+            _ => host,
+        };
         aor.push('@');
-        aor.push_str(u.host_text);
+        aor.push_str(host);
     }
     if ctx.config.params.int("registrar", "case_sensitive") == 0 {
         aor.make_ascii_lowercase();
@@ -174,9 +214,117 @@ fn q_of(text: &str) -> Option<u16> {
     (0.0..=1.0).contains(&v).then(|| (v * 1000.0).round() as u16)
 }
 
-/// RFC 3261 §10.3 steps 4–8 on the location table; the Contact header value
-/// of the 200 (the bindings now) or the refusal.
-fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
+/// One Contact of a REGISTER, read.
+struct Given {
+    uri: String,
+    expires: i64,
+    q: Option<u16>,
+    /// Its `methods` parameter (RFC 3840), if it has one.
+    methods: Option<u32>,
+    /// Its `received` parameter, if it has one.
+    received: Option<String>,
+}
+
+/// The branch-flag bit of usrloc's `nat_bflag` (0: none).
+fn nat_bflag(ctx: &Ctx) -> u32 {
+    let n = ctx.config.params.int("usrloc", "nat_bflag");
+    if (0..32).contains(&n) {
+        1 << n
+    } else {
+        0
+    }
+}
+
+/// The value of registrar's `received_avp`, when the modparam names an AVP
+/// that the script set (nathelper's `fix_nated_register`, or the script itself).
+fn received_avp(ctx: &Ctx) -> Option<String> {
+    let spec = ctx.config.params.explicit("registrar", "received_avp")?;
+    let spec = spec.as_text();
+    let name = crate::script::AvpName::parse(spec.trim())?;
+    let v = ctx.avps.get(&name)?.as_text().into_owned();
+    (!v.is_empty()).then_some(v)
+}
+
+/// RFC 3327 §5.3: the REGISTER's Path header values joined by commas, and
+/// with `path_use_received` the `received` parameter of the first Path URI;
+/// `None` without Path headers. The first Path URI must be a loose router
+/// (1.3 refuses the others: 400 "Path parse error").
+fn path_of(ctx: &Ctx) -> Result<Option<(String, Option<String>)>, Refusal> {
+    let buf = ctx.msg.bytes();
+    let mut joined = String::new();
+    let mut first_received = None;
+    for (i, v) in ctx.msg.values(HeaderName::Path).enumerate() {
+        let na = NameAddr::parse(buf, v).map_err(|_| refuse(400, "Path parse error"))?;
+        if i == 0 {
+            let u = uri::parse(ctx.msg.text(na.uri)).map_err(|_| refuse(400, "Path parse error"))?;
+            if !u.lr() {
+                return Err(refuse(400, "Path parse error"));
+            }
+            if ctx.config.params.int("registrar", "path_use_received") != 0 {
+                first_received = u.param("received").flatten().map(|r| unquote(r).to_string());
+            }
+        }
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(ctx.msg.text(v).trim());
+    }
+    Ok((!joined.is_empty()).then_some((joined, first_received.filter(|r| !r.is_empty()))))
+}
+
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
+}
+
+/// A contact's `methods` parameter (`methods="INVITE,BYE"`) as method bits.
+fn methods_param(text: &str) -> u32 {
+    unquote(text)
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .fold(0, |bits, m| bits | method_bit(Method::parse(m.as_bytes())))
+}
+
+/// Whether the request's Supported headers list `option-tag`.
+fn supports(msg: &crate::sip::Message, tag: &str) -> bool {
+    msg.values(HeaderName::Supported).any(|v| msg.text(v).trim().eq_ignore_ascii_case(tag))
+}
+
+/// The socket a REGISTER's contacts are bound to: where it came in, or, when
+/// the message has registrar's `sock_flag` set, the local socket named by its
+/// `sock_hdr_name` header (what another proxy's `add_sock_hdr` wrote); one
+/// that is not ours is logged and ignored, as in 1.3.
+fn socket_of(ctx: &Ctx) -> (std::net::SocketAddr, crate::proxy::Transport) {
+    let own = (ctx.src.local, ctx.src.transport);
+    let flag = ctx.config.params.int("registrar", "sock_flag");
+    if !(0..32).contains(&flag) || !ctx.flag(flag as u32) {
+        return own;
+    }
+    let Some(name) = ctx.config.params.explicit("registrar", "sock_hdr_name") else { return own };
+    let name = name.as_text();
+    let Some(h) = ctx.msg.headers.iter().find(|h| ctx.msg.text(h.name_span).eq_ignore_ascii_case(name.trim())) else {
+        return own;
+    };
+    let text = ctx.msg.text(h.value).trim();
+    let (proto, addr) = match text.split_once(':') {
+        Some((p, rest)) if crate::proxy::Transport::parse(p).is_some() => (crate::proxy::Transport::parse(p), rest),
+        _ => (None, text),
+    };
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) if ctx.locals.iter().any(|l| l.addr == a && proto.is_none_or(|p| p == l.transport)) => {
+            (a, proto.unwrap_or(crate::proxy::Transport::Udp))
+        }
+        _ => {
+            tracing::error!(socket = text, "save: the {} header names no local socket", name.trim());
+            own
+        }
+    }
+}
+
+/// RFC 3261 §10.3 steps 4–8 on the location table; the 200's Contact
+/// header value (the bindings now) and Path, or the refusal.
+fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusal> {
     let to = ctx.msg.to();
     let to_uri = ctx.msg.text(to.uri).to_string();
     let Some(aor) = key(table, aor(ctx, &to_uri)) else {
@@ -185,7 +333,7 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
     let now = ctx.time();
     let buf = ctx.msg.bytes().clone();
     let mut star = false;
-    let mut given: Vec<(String, i64, Option<u16>)> = Vec::new();
+    let mut given: Vec<Given> = Vec::new();
     for na in ctx.msg.values(HeaderName::Contact) {
         if ctx.msg.text(na).trim() == "*" {
             star = true;
@@ -197,20 +345,51 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
             Some(text) => Some(q_of(text).ok_or_else(|| refuse(400, "Invalid q param in contact"))?),
             None => None,
         };
-        given.push((ctx.msg.text(na.uri).to_string(), expires, q));
+        let methods = na.param(&buf, "methods").map(methods_param);
+        let received = na.param(&buf, "received").map(|r| unquote(r).to_string()).filter(|r| !r.is_empty());
+        given.push(Given { uri: ctx.msg.text(na.uri).to_string(), expires, q, methods, received });
     }
     let callid = ctx.msg.text(ctx.msg.call_id).to_string();
     let cseq = ctx.msg.cseq;
-    let min = ctx.config.params.int("registrar", "min_expires");
-    let max = ctx.config.params.int("registrar", "max_expires");
-    let max_contacts = usize::try_from(ctx.config.params.int("registrar", "max_contacts")).unwrap_or(0);
-    let cseq_delay = ctx.config.params.int("usrloc", "cseq_delay");
+    let params = &ctx.config.params;
+    let min = params.int("registrar", "min_expires");
+    let max = params.int("registrar", "max_expires");
+    let max_contacts = usize::try_from(params.int("registrar", "max_contacts")).unwrap_or(0);
+    let cseq_delay = params.int("usrloc", "cseq_delay");
     let user_agent =
         ctx.msg.header(HeaderName::UserAgent).map(|h| ctx.msg.text(h.value).to_string()).unwrap_or_default();
-    let socket = ctx.src.local;
-    // The methods the contacts accept: the REGISTER's Allow headers (1.3
-    // also read a contact's `methods` parameter; serc does not), else all.
-    let methods = allowed_methods(ctx.msg);
+    let (socket, transport) = socket_of(ctx);
+    // The methods of contacts without a `methods` parameter: the REGISTER's
+    // Allow headers, else all.
+    let allowed = allowed_methods(ctx.msg);
+    let mut cflags = ctx.branch_flags;
+    // use_path (RFC 3327): the Path is stored with each contact; with
+    // path_mode 2 (strict) a client that does not support path is refused
+    // before anything is stored (1.3 stored the bindings, then answered 420).
+    let mut path = None;
+    let mut path_in_reply = None;
+    let mut default_received = None;
+    if params.int("registrar", "use_path") != 0 {
+        if let Some((p, received)) = path_of(ctx)? {
+            let mode = params.int("registrar", "path_mode");
+            let supported = supports(ctx.msg, "path");
+            if mode == 2 && !supported {
+                let mut r = refuse(420, "No support for found Path indicated");
+                r.extra = format!("Unsupported: path\r\nPath: {p}\r\n");
+                return Err(r);
+            }
+            if mode != 0 && supported {
+                path_in_reply = Some(p.clone());
+            }
+            if received.is_some() {
+                cflags |= nat_bflag(ctx);
+                default_received = received;
+            }
+            path = Some(p);
+        }
+    }
+    // A contact's own `received` comes first, then Path's, then received_avp.
+    let default_received = default_received.or_else(|| received_avp(ctx));
 
     if star {
         // `*`: only with Expires: 0 and alone (RFC 3261 §10.3 step 6).
@@ -226,26 +405,25 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
             Ok::<(), Refusal>(())
         });
         return match cleared {
-            Ok(_) => Ok(String::new()),
+            Ok(_) => Ok(Saved { contacts: String::new(), path_in_reply }),
             Err(e) => Err(db_failed(&aor, &e)),
         };
     }
     // RFC 3261 §10.3 step 6: too brief an interval is refused with the minimum.
-    if let Some(&(_, e, _)) = given.iter().find(|(_, e, _)| *e != 0 && *e < min) {
-        let _ = e;
+    if given.iter().any(|g| g.expires != 0 && g.expires < min) {
         let mut r = refuse(423, "Interval too brief");
         r.reason = "Interval Too Brief";
         r.extra = format!("Min-Expires: {min}\r\n");
         return Err(r);
     }
-    let transport = ctx.src.transport;
+    let received_param = params.get("registrar", "received_param").as_text().into_owned();
     let updated = ctx.config.usrloc.update(&aor, now, |contacts| {
         // Check every contact before changing any (the update is all or nothing).
         let mut count = contacts.len();
         let mut apply = Vec::with_capacity(given.len());
-        for (uri_text, expires, q) in &given {
-            let expires = if max > 0 { (*expires).min(max) } else { *expires };
-            match contacts.iter().find(|c| same_contact(&c.uri, uri_text)) {
+        for g in given {
+            let expires = if max > 0 { g.expires.min(max) } else { g.expires };
+            match contacts.iter().find(|c| same_contact(&c.uri, &g.uri)) {
                 Some(c) if c.callid == callid && cseq < c.cseq => return Err(refuse(400, "Invalid CSeq number")),
                 Some(c) if c.callid == callid && cseq == c.cseq => {
                     if c.last_modified + cseq_delay > now {
@@ -258,54 +436,58 @@ fn register(ctx: &mut Ctx, table: &str) -> Result<String, Refusal> {
                 None if expires == 0 => continue,
                 None => count += 1,
             }
-            apply.push((uri_text.clone(), expires, *q));
+            apply.push(Given { expires, ..g });
         }
         if max_contacts > 0 && count > max_contacts {
             return Err(refuse(503, "Too many registered contacts"));
         }
-        for (uri_text, expires, q) in apply {
-            let pos = contacts.iter().position(|c| same_contact(&c.uri, &uri_text));
-            match (pos, expires) {
-                (Some(i), 0) => {
+        for g in apply {
+            let pos = contacts.iter().position(|c| same_contact(&c.uri, &g.uri));
+            if g.expires == 0 {
+                if let Some(i) = pos {
                     contacts.remove(i);
                 }
-                (Some(i), e) => {
-                    let c = &mut contacts[i];
-                    c.uri = uri_text;
-                    c.expires = now + e;
-                    c.q = q;
-                    c.callid = callid.clone();
-                    c.cseq = cseq;
-                    c.user_agent = user_agent.clone();
-                    c.socket = socket;
-                    c.transport = transport;
-                    c.last_modified = now;
-                    c.methods = methods;
-                }
-                (None, e) => contacts.push(Contact {
-                    uri: uri_text,
-                    expires: now + e,
-                    q,
-                    callid: callid.clone(),
-                    cseq,
-                    user_agent: user_agent.clone(),
-                    socket,
-                    transport,
-                    last_modified: now,
-                    methods,
-                }),
+                continue;
+            }
+            let binding = Contact {
+                uri: g.uri,
+                expires: now + g.expires,
+                q: g.q,
+                callid: callid.clone(),
+                cseq,
+                user_agent: user_agent.clone(),
+                socket,
+                transport,
+                last_modified: now,
+                methods: g.methods.unwrap_or(allowed),
+                received: g.received.or_else(|| default_received.clone()),
+                path: path.clone(),
+                flags: save_flags,
+                cflags,
+            };
+            match pos {
+                Some(i) => contacts[i] = binding,
+                None => contacts.push(binding),
             }
         }
         Ok(contacts
             .iter()
             .map(|c| {
                 let q = c.q.map(|q| format!(";q={}", crate::script::pv::q_text(q))).unwrap_or_default();
-                format!("<{}>{q};expires={}", c.uri, c.expires - now)
+                let received = match &c.received {
+                    Some(r) => format!(";{received_param}=\"{r}\""),
+                    None => String::new(),
+                };
+                format!("<{}>{q};expires={}{received}", c.uri, c.expires - now)
             })
             .collect::<Vec<_>>()
             .join(", "))
     });
-    updated.unwrap_or_else(|e| Err(db_failed(&aor, &e)))
+    match updated {
+        Ok(Ok(contacts)) => Ok(Saved { contacts, path_in_reply }),
+        Ok(Err(r)) => Err(r),
+        Err(e) => Err(db_failed(&aor, &e)),
+    }
 }
 
 /// Contact URIs match as RFC 3261 §10.3 step 7 asks (URI comparison), or by
@@ -354,18 +536,54 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
         qb.cmp(&qa).then(b.last_modified.cmp(&a.last_modified))
     });
     let first = contacts.remove(0);
+    // As 1.3: the Request-URI becomes the contact; `$du` the first Path URI
+    // (the request then follows the Path as Route headers) or the received
+    // address; branch 0 gets the contact's branch flags and its socket.
+    let (dst_uri, path) = match destination_of(&first) {
+        Ok(d) => d,
+        Err(()) => return -3,
+    };
     ctx.ruri = Some(first.uri);
+    ctx.dst_uri = dst_uri;
+    ctx.path = path;
     ctx.ruri_q = first.q;
+    ctx.branch_flags |= first.cflags;
+    if ctx.locals.iter().any(|l| l.addr == first.socket && l.transport == first.transport) {
+        ctx.send_socket = Some(first.socket);
+    }
     if ctx.config.params.int("registrar", "append_branches") != 0 {
         for c in contacts {
             if ctx.branches.len() >= super::core::MAX_BRANCHES - 1 {
                 break;
             }
-            let send_socket = ctx.send_socket;
-            ctx.branches.push(crate::script::Branch { uri: c.uri, dst_uri: None, q: c.q, flags: 0, send_socket });
+            let Ok((dst_uri, path)) = destination_of(&c) else { continue };
+            let send_socket =
+                ctx.locals.iter().any(|l| l.addr == c.socket && l.transport == c.transport).then_some(c.socket);
+            ctx.branches.push(crate::script::Branch {
+                uri: c.uri,
+                dst_uri,
+                q: c.q,
+                flags: c.cflags,
+                send_socket,
+                path,
+            });
         }
     }
     1
+}
+
+/// Where a contact's requests go besides its URI: (`$du`, the Path to
+/// follow). With a Path, `$du` is its first URI; else the received address.
+/// `Err` when the stored Path has no URI (logged).
+fn destination_of(c: &Contact) -> Result<(Option<String>, Option<String>), ()> {
+    let Some(path) = &c.path else { return Ok((c.received.clone(), None)) };
+    let first = path.split(',').next().unwrap_or_default().trim();
+    let uri = first.find('<').and_then(|l| first[l + 1..].find('>').map(|r| &first[l + 1..l + 1 + r])).unwrap_or(first);
+    if uri::parse(uri).is_err() {
+        tracing::error!(path = path.as_str(), "lookup: the stored Path has no first URI");
+        return Err(());
+    }
+    Ok((Some(uri.to_string()), Some(path.clone())))
 }
 
 /// `registered("location")`: 1 when the Request-URI's AOR has a live

@@ -154,6 +154,7 @@ pub struct RequestState {
     edits: Edits,
     ruri: Option<String>,
     dst_uri: Option<String>,
+    path: Option<String>,
     avps: crate::script::Avps,
     flags: u32,
     branch_flags: u32,
@@ -168,6 +169,7 @@ impl RequestState {
             edits: ctx.edits.clone(),
             ruri: ctx.ruri.clone(),
             dst_uri: ctx.dst_uri.clone(),
+            path: ctx.path.clone(),
             avps: ctx.avps.clone(),
             flags: ctx.flags,
             branch_flags: ctx.branch_flags,
@@ -181,6 +183,7 @@ impl RequestState {
         ctx.edits = self.edits.clone();
         ctx.ruri = self.ruri.clone();
         ctx.dst_uri = self.dst_uri.clone();
+        ctx.path = self.path.clone();
         ctx.avps = self.avps.clone();
         ctx.flags = self.flags;
         ctx.branch_flags = self.branch_flags;
@@ -1232,14 +1235,15 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
         cell.first_branch = cell.branches.len();
     }
     let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
-    let mut candidates: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
-    candidates.extend(extra.into_iter().map(|b| (Some(b.uri), b.dst_uri)));
-    let (ruri, du) = (ctx.ruri.clone(), ctx.dst_uri.clone());
+    let mut candidates: Vec<Option<crate::script::Branch>> = vec![None];
+    candidates.extend(extra.into_iter().map(Some));
+    let (ruri, du, path) = (ctx.ruri.clone(), ctx.dst_uri.clone(), ctx.path.clone());
     let mut rc = None;
-    for (uri, dst_uri) in candidates {
-        if let Some(uri) = uri {
-            ctx.ruri = Some(uri);
-            ctx.dst_uri = dst_uri;
+    for branch in candidates {
+        if let Some(b) = branch {
+            ctx.ruri = Some(b.uri);
+            ctx.dst_uri = b.dst_uri;
+            ctx.path = b.path;
         }
         let mark = ctx.edits.checkpoint();
         let dropped = match (ctx.tm.branch_route, ctx.script) {
@@ -1270,6 +1274,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
         ctx.edits.rollback(mark);
         ctx.ruri.clone_from(&ruri);
         ctx.dst_uri.clone_from(&du);
+        ctx.path.clone_from(&path);
     }
     match rc {
         Some(rc) => rc,

@@ -1,5 +1,6 @@
 //! usrloc: the location table — for each address of record (AOR) its
-//! contacts, with their expiry, q-value, Call-ID and CSeq, as OpenSER 1.3's
+//! contacts, with their expiry, q-value, Call-ID and CSeq, user agent,
+//! socket, methods, received address, Path and flags, as OpenSER 1.3's
 //! usrloc keeps them. The module has no script functions: registrar's `save`
 //! and `lookup` work on this table.
 //!
@@ -59,7 +60,24 @@ pub struct Contact {
     /// The methods it accepts ([`crate::modules::registrar::method_bit`]
     /// bits; all when the REGISTER did not say), for `method_filtering`.
     pub methods: u32,
+    /// Where requests for it really go, when the contact is behind a NAT:
+    /// the contact's `received` parameter, registrar's `received_avp` or the
+    /// first Path URI's `received` (`path_use_received`). `lookup` makes it `$du`.
+    pub received: Option<String>,
+    /// The REGISTER's Path headers, joined by commas (registrar's
+    /// `use_path`, RFC 3327): `lookup` sends requests along it, as Route headers.
+    pub path: Option<String>,
+    /// `save`'s flags argument, kept as 1.3 kept it.
+    pub flags: u32,
+    /// The branch flags of the REGISTER (`setbflag`), given back to the
+    /// branch `lookup` makes for the contact (nathelper's NAT flag …).
+    pub cflags: u32,
 }
+
+/// A contact's `flags` bit kept out of the database (`save`'s flag 0x01):
+/// with any `db_mode` it lives in memory only, and is lost at a restart (with
+/// `db_mode` 3, which keeps nothing in memory, it is not stored at all), as in 1.3.
+pub const FL_MEM: u32 = 0x01;
 
 const SHARDS: usize = 64;
 
@@ -108,6 +126,8 @@ pub struct Columns {
     pub socket: String,
     pub last_modified: String,
     pub methods: String,
+    pub received: String,
+    pub path: String,
 }
 
 impl Default for Columns {
@@ -139,6 +159,8 @@ impl Columns {
             // 1.3 has no parameter for it.
             last_modified: "last_modified".to_string(),
             methods: c("methods_column")?,
+            received: c("received_column")?,
+            path: c("path_column")?,
         })
     }
 }
@@ -429,7 +451,7 @@ impl Persist {
     fn select_sql(&self, table: &str, by_aor: bool) -> String {
         let c = self.cols();
         let mut sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {table} WHERE ",
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {table} WHERE ",
             c.user,
             c.domain,
             c.contact,
@@ -440,7 +462,11 @@ impl Persist {
             c.user_agent,
             c.socket,
             c.last_modified,
-            c.methods
+            c.methods,
+            c.received,
+            c.path,
+            c.flags,
+            c.cflags
         );
         if by_aor {
             sql.push_str(&format!("{} = ? AND ", c.user));
@@ -480,6 +506,10 @@ impl Persist {
                 // NULL (or a row 1.3 wrote without methods): every method.
                 // (A 32-bit INT column: stored as 1.3 did, the bits as a signed int.)
                 methods: row.int(10).map_or(u32::MAX, |m| m as i32 as u32),
+                received: row.text(11).filter(|r| !r.is_empty()),
+                path: row.text(12).filter(|p| !p.is_empty()),
+                flags: row.int(13).map_or(0, |f| f as i32 as u32),
+                cflags: row.int(14).map_or(0, |f| f as i32 as u32),
             },
         ))
     }
@@ -510,8 +540,8 @@ impl Persist {
         }
         let mut stmts = vec![Stmt::new(delete, key_params)];
         let insert = format!(
-            "INSERT INTO {table} ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO {table} ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             c.user,
             c.domain,
             c.contact,
@@ -524,9 +554,11 @@ impl Persist {
             c.cflags,
             c.user_agent,
             c.socket,
-            c.methods
+            c.methods,
+            c.received,
+            c.path
         );
-        for k in contacts {
+        for k in contacts.iter().filter(|k| k.flags & FL_MEM == 0) {
             stmts.push(Stmt::new(
                 insert.clone(),
                 vec![
@@ -539,11 +571,14 @@ impl Persist {
                     k.callid.as_str().into(),
                     Value::Int(k.cseq.into()),
                     Value::Time(k.last_modified),
-                    Value::Int(0),
-                    Value::Int(0),
+                    // 32-bit INT columns: the bits as a signed int, as 1.3 stored them.
+                    Value::Int(i64::from(k.flags as i32)),
+                    Value::Int(i64::from(k.cflags as i32)),
                     k.user_agent.as_str().into(),
                     format!("{}:{}", k.transport.name().to_ascii_lowercase(), k.socket).into(),
                     Value::Int(i64::from(k.methods as i32)),
+                    k.received.as_deref().map_or(Value::Null, Value::from),
+                    k.path.as_deref().map_or(Value::Null, Value::from),
                 ],
             ));
         }
@@ -636,6 +671,10 @@ mod tests {
             transport: Transport::Udp,
             last_modified: 0,
             methods: u32::MAX,
+            received: None,
+            path: None,
+            flags: 0,
+            cflags: 0,
         }
     }
 

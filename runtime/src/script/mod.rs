@@ -54,6 +54,9 @@ pub struct Branch {
     pub q: Option<u16>,
     pub flags: u32,
     pub send_socket: Option<SocketAddr>,
+    /// The Path the branch follows (registrar's `use_path`): sent as a Route
+    /// header at the top of the request.
+    pub path: Option<String>,
 }
 
 /// A message to send.
@@ -233,6 +236,10 @@ pub struct Ctx<'m> {
     pub ruri: Option<String>,
     /// `$du`: where to send instead of the Request-URI.
     pub dst_uri: Option<String>,
+    /// The Path vector of branch 0 (registrar's `lookup` with `use_path`):
+    /// written as a `Route:` header before the first header of the request
+    /// sent, as OpenSER 1.3 inserts it.
+    pub path: Option<String>,
     /// Message flags (`setflag`), script flags (`setsflag`), and the flags of
     /// branch 0 (`setbflag`).
     pub flags: u32,
@@ -299,6 +306,7 @@ impl<'m> Ctx<'m> {
             edits: Edits::new(),
             ruri: None,
             dst_uri: None,
+            path: None,
             flags: 0,
             script_flags: 0,
             branch_flags: 0,
@@ -374,6 +382,9 @@ impl<'m> Ctx<'m> {
         let mut edits = self.edits.clone();
         if let (Some(new), StartLine::Request { uri, .. }) = (&self.ruri, self.msg.start) {
             edits.replace(uri.range(), Bytes::from(new.clone()));
+        }
+        if let (Some(path), Some(first)) = (&self.path, self.msg.headers.first()) {
+            edits.insert(first.line.start as usize, Bytes::from(format!("Route: {path}\r\n")));
         }
         edits
     }

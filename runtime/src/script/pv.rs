@@ -376,7 +376,7 @@ impl Pv {
                     return Err("too many branches");
                 }
                 let send_socket = ctx.send_socket;
-                ctx.branches.push(super::Branch { uri, dst_uri: None, q: None, flags: 0, send_socket });
+                ctx.branches.push(super::Branch { uri, dst_uri: None, q: None, flags: 0, send_socket, path: None });
             }
             Pv::Avp(name) => match (value.is_null(), all) {
                 (true, _) => ctx.avps.delete(name),
