@@ -175,6 +175,9 @@ pub enum LaunchError {
     /// A module's database cannot be used (bad `db_url`, unreachable, wrong
     /// table versions …).
     Database(String),
+    /// A management interface transport (`mi_fifo`, `mi_datagram`) cannot
+    /// start (no `fifo_name`, a socket that cannot be bound …).
+    Mi(String),
 }
 
 impl fmt::Display for LaunchError {
@@ -182,7 +185,7 @@ impl fmt::Display for LaunchError {
         match self {
             LaunchError::Listen { spec, reason } => write!(f, "cannot listen on {spec}: {reason}"),
             LaunchError::Server(e) => e.fmt(f),
-            LaunchError::Database(e) => f.write_str(e),
+            LaunchError::Database(e) | LaunchError::Mi(e) => f.write_str(e),
         }
     }
 }
@@ -190,7 +193,7 @@ impl fmt::Display for LaunchError {
 impl std::error::Error for LaunchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LaunchError::Listen { .. } | LaunchError::Database(_) => None,
+            LaunchError::Listen { .. } | LaunchError::Database(_) | LaunchError::Mi(_) => None,
             LaunchError::Server(e) => Some(e),
         }
     }
@@ -403,6 +406,15 @@ impl<S: Script> Launch<S> {
         crate::modules::avpops::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         let workers = self.worker_count();
         let bound = Server::bind(ServerConfig { listens, workers, ..ServerConfig::default() }).await?;
+        // MI (src/mi/): the transports the config loads, once the SIP sockets are bound.
+        let mi = self.settings.config.mi.clone();
+        mi.mark_started();
+        mi.set_debug_level(self.settings.debug.unwrap_or(DEFAULT_DEBUG));
+        for listen in bound.listens() {
+            mi.add_process(format!("SIP receiver {listen}"));
+        }
+        let mi_transports = crate::mi::start(&self.settings.config).await.map_err(LaunchError::Mi)?;
+        // End of the MI start.
         let locals = locals_for(bound.listens());
         let Launch { script, settings, resolver, .. } = self;
         let config = Config { locals: locals.clone(), ..settings.config };
@@ -412,7 +424,7 @@ impl<S: Script> Launch<S> {
             proxy = proxy.with_resolver(resolver);
         }
         let server = bound.start(Arc::new(proxy)).await;
-        Ok(Running { server, locals, usrloc })
+        Ok(Running { server, locals, usrloc, mi, mi_transports })
     }
 
     /// The sockets to bind, in order: each listen for each of its transports,
@@ -459,8 +471,20 @@ impl<S: Script> Launch<S> {
             println!("{}", version_line(&self.settings));
             return ExitCode::SUCCESS;
         }
-        let _ =
-            tracing_subscriber::fmt().with_writer(io::stderr).with_max_level(cli.log_level(&self.settings)).try_init();
+        // The level is reloadable: MI's `debug N` changes it (src/mi/core.rs).
+        {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let (level, handle) = tracing_subscriber::reload::Layer::new(cli.log_level(&self.settings));
+            let logger = tracing_subscriber::fmt::layer().with_writer(io::stderr);
+            if tracing_subscriber::registry().with(level).with(logger).try_init().is_ok() {
+                self.settings.config.mi.set_debug_hook(move |n| {
+                    if let Err(e) = handle.reload(level_for_debug(n)) {
+                        tracing::error!("MI debug: cannot change the log level: {e}");
+                    }
+                });
+            }
+        }
         tracing::info!("{}: starting", version_line(&self.settings));
         match self.with_args(&cli).serve() {
             Ok(()) => ExitCode::SUCCESS,
@@ -565,6 +589,10 @@ pub struct Running {
     locals: Vec<Local>,
     /// Flushed at shutdown (usrloc's write-back, `db_mode` 2).
     usrloc: crate::modules::usrloc::Location,
+    /// The management interface and its transports (stopped at shutdown;
+    /// dropping them stops them too).
+    mi: crate::mi::Mi,
+    mi_transports: Vec<crate::mi::Transport>,
 }
 
 impl Running {
@@ -590,10 +618,19 @@ impl Running {
         &self.server
     }
 
+    /// The management interface: its commands, statistics, and where its
+    /// transports listen ([`crate::mi::Mi::endpoints`]).
+    pub fn mi(&self) -> &crate::mi::Mi {
+        &self.mi
+    }
+
     /// Stops receiving, closes every socket and connection, and returns once
     /// every task of the server has ended and usrloc's changes waiting for
     /// write-back (`db_mode` 2) are written.
     pub async fn shutdown(self) {
+        for transport in self.mi_transports {
+            transport.stop().await;
+        }
         self.server.shutdown().await;
         if let Err(e) = self.usrloc.flush().await {
             tracing::error!("usrloc: the last write-back failed: {e}");

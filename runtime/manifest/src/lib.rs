@@ -217,8 +217,9 @@ pub fn rust_fn_path(module: &Module, f: &Function) -> String {
 /// yet the runtime provides what they do, so a config may load them: usrloc
 /// (the location table registrar's functions use, `db_mode` 0 to 3), and the
 /// database drivers `mysql` and `postgres` (serc's database layer reaches
-/// what a `db_url` names whether or not they are loaded).
-pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc", "mysql", "postgres"];
+/// what a `db_url` names whether or not they are loaded), and the management
+/// interface's transports `mi_fifo` and `mi_datagram` (serc-runtime's `mi`).
+pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc", "mysql", "postgres", "mi_fifo", "mi_datagram"];
 
 /// Why serc will not implement `module`'s `function`, when it will not (the
 /// compiler says so instead of "not implemented yet").

@@ -112,6 +112,10 @@ pub struct Config {
     pub uri_db: crate::modules::uri_db::UriDbSlot,
     /// avpops' database (see [`crate::modules::avpops`]).
     pub avpops: crate::modules::avpops::AvpopsSlot,
+    /// The management interface: MI commands and statistics, shared by
+    /// clones (see [`crate::mi`]). Modules register their commands and take
+    /// their counters from it in their `start`.
+    pub mi: crate::mi::Mi,
 }
 
 /// The `Server:` header line of the replies the proxy makes (`sl_send_reply` …):
