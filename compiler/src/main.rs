@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cli::build::{BuildArgs, RunArgs};
 use crate::cli::check::CheckArgs;
+use crate::cli::ctl::CtlArgs;
 use crate::cli::db::DbArgs;
 use crate::cli::emit::EmitArgs;
 use crate::cli::modules::ModulesArgs;
@@ -33,6 +34,7 @@ Examples:
   serc emit openser.cfg        show the Rust it compiles to
   serc modules tm              what a module offers
   serc db init --db-url URL    create OpenSER 1.3's tables (serc help db)
+  serc ctl ps                  ask a running proxy over its MI FIFO (serc help ctl)
 `serc help check` tells the exit status, the dialects and the output formats (JSON Lines, GitHub annotations); \
 `serc help build` where builds happen.";
 
@@ -52,6 +54,7 @@ enum Command {
     Emit(EmitArgs),
     Modules(ModulesArgs),
     Db(DbArgs),
+    Ctl(CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Emit(args) => cli::emit::run(&args),
         Command::Modules(args) => cli::modules::run(&args),
         Command::Db(args) => cli::db::run(&args),
+        Command::Ctl(args) => cli::ctl::run(&args),
     };
     status.into()
 }

@@ -196,11 +196,15 @@ impl<S: Script> Proxy<S> {
         src: Source,
         framing: crate::sip::Framing,
     ) -> Vec<Send> {
+        let timer = self.config.mi.histogram().map(|h| (h, std::time::Instant::now()));
         let mut out = self.route_message(now, bytes, src, framing);
         if let Some(tm) = self.config.tm.get() {
             self.tm_settle(now, tm, &mut out);
             tm.drain(&mut out);
             self.tm_wake.notify_one();
+        }
+        if let Some((histogram, started)) = timer {
+            histogram.observe(started.elapsed());
         }
         out
     }
@@ -314,6 +318,7 @@ impl<S: Script> Proxy<S> {
         let msg = match Message::parse_with(bytes.clone(), framing, self.interest) {
             Ok(msg) => msg,
             Err(rejected) => {
+                self.config.mi.core().bad_msg_hdr.inc();
                 tracing::debug!(from = %src.addr, reason = rejected.detail, "refused a message");
                 let Some(reply) = proxy::rejection_reply(&bytes, &rejected) else { return Vec::new() };
                 return vec![Send {
@@ -326,13 +331,20 @@ impl<S: Script> Proxy<S> {
         self.with_ctx(now, &msg, src, |ctx| {
             match msg.start {
                 StartLine::Request { .. } => {
+                    let stats = self.config.mi.core();
+                    stats.rcv_requests.inc();
                     ctx.route = RouteKind::Request;
-                    let _flow = self.script.request(ctx);
+                    if self.script.request(ctx) == Flow::Drop {
+                        stats.drop_requests.inc();
+                    }
                     std::mem::take(&mut ctx.out)
                 }
                 StartLine::Response { code, .. } => {
+                    let stats = self.config.mi.core();
+                    stats.rcv_replies.inc();
                     ctx.route = RouteKind::OnReply;
                     if self.script.reply(ctx) == Flow::Drop && code < 200 {
+                        stats.drop_replies.inc();
                         return Vec::new();
                     }
                     if let Some(tm) = self.config.tm.get() {
@@ -345,6 +357,7 @@ impl<S: Script> Proxy<S> {
                             if let Some((route, avps)) = armed {
                                 ctx.avps = avps;
                                 if self.script.onreply_route(route, ctx) == Flow::Drop && code < 200 {
+                                    stats.drop_replies.inc();
                                     return std::mem::take(&mut ctx.out);
                                 }
                             }
@@ -355,13 +368,19 @@ impl<S: Script> Proxy<S> {
                     let mut edits = ctx.edits.clone();
                     match proxy::route_response(&msg, &self.config.locals, &mut edits) {
                         Ok(target) => match msg.write(&edits) {
-                            Ok(bytes) => vec![Send { bytes: bytes.freeze(), target, from: None }],
+                            Ok(bytes) => {
+                                stats.fwd_replies.inc();
+                                vec![Send { bytes: bytes.freeze(), target, from: None }]
+                            }
                             Err(e) => {
+                                stats.drop_replies.inc();
                                 tracing::error!(error = %e, "a reply's edits conflict");
                                 Vec::new()
                             }
                         },
                         Err(why) => {
+                            // 1.3: a reply with nowhere to go back to is an error reply.
+                            stats.err_replies.inc();
                             tracing::debug!(why, "dropped a reply");
                             Vec::new()
                         }

@@ -259,6 +259,11 @@ socket, e.g. `listening on udp:192.0.2.10:5060` (the port chosen for port 0 incl
 Log levels: error, warn, info, debug, trace, or OpenSER's debug= numbers (0 or less:
 error, 1: warn, 2-3: info, 4: debug); the default is info (OpenSER's default debug=2).
 
+Management: --mi-fifo, --mi-datagram and --http open the management interface (MI) even
+when the config loads no MI module; each listening door is announced on stdout like the
+SIP sockets (`management on fifo:/tmp/openser_fifo`, `management on http:127.0.0.1:8080`).
+Drive it with `serc ctl` (e.g. `serc ctl --fifo /tmp/openser_fifo ps`) or OpenSER's tools.
+
 Signals: SIGTERM or SIGINT stop the proxy cleanly (exit status 0); SIGHUP is logged and
 ignored (restart the proxy to load a changed config). The proxy stays in the foreground
 (fork=yes is ignored): let a service manager run it.
@@ -290,6 +295,22 @@ pub struct Cli {
     /// without either: info)
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level, allow_negative_numbers = true)]
     pub log_level: Option<LevelFilter>,
+
+    /// Serve the management interface (MI) on this FIFO, as mi_fifo does: replaces the
+    /// config's fifo_name, and loads mi_fifo when the config does not
+    #[arg(long, value_name = "PATH")]
+    pub mi_fifo: Option<std::path::PathBuf>,
+
+    /// Serve the MI on this datagram socket, as mi_datagram does: a unix socket path
+    /// (unix:PATH or PATH) or udp:IP:PORT on a local address (port 0: a free one)
+    #[arg(long, value_name = "SOCKET")]
+    pub mi_datagram: Option<String>,
+
+    /// Serve JSON-RPC 2.0 (POST /rpc: any MI command) and Prometheus metrics (GET /metrics,
+    /// with a processing-time histogram) over HTTP on this loopback address (port 0: a
+    /// free one). Off by default
+    #[arg(long, value_name = "IP:PORT")]
+    pub http: Option<SocketAddr>,
 
     /// Print the config's name and digest and serc's version
     #[arg(short = 'V', long)]
@@ -334,11 +355,21 @@ pub struct Launch<S> {
     /// `--workers` / [`Launch::workers`]: replaces `settings.children`.
     workers: Option<usize>,
     resolver: Option<Arc<Resolver>>,
+    /// `--http` / [`Launch::http`]: the HTTP door of the MI.
+    http: Option<SocketAddr>,
 }
 
 impl<S: Script> Launch<S> {
     pub fn new(script: S, settings: Settings) -> Launch<S> {
-        Launch { script, settings, listens: None, workers: None, resolver: None }
+        Launch { script, settings, listens: None, workers: None, resolver: None, http: None }
+    }
+
+    /// Serves the MI's HTTP door (JSON-RPC and `/metrics`, see
+    /// [`crate::mi::http`]) on `addr`, a loopback address; turns the
+    /// processing-time histogram on.
+    pub fn http(mut self, addr: SocketAddr) -> Self {
+        self.http = Some(addr);
+        self
     }
 
     /// Listens on `spec`: the first call replaces the config's `listen=`,
@@ -372,6 +403,18 @@ impl<S: Script> Launch<S> {
         }
         if let Some(n) = cli.max_transactions {
             self.settings.config.max_transactions = Some(n);
+        }
+        let params = &mut self.settings.config.params;
+        if let Some(path) = &cli.mi_fifo {
+            params.load("mi_fifo");
+            params.set("mi_fifo", "fifo_name", crate::script::Value::Str(path.to_string_lossy().into_owned()));
+        }
+        if let Some(socket) = &cli.mi_datagram {
+            params.load("mi_datagram");
+            params.set("mi_datagram", "socket_name", crate::script::Value::Str(socket.clone()));
+        }
+        if let Some(addr) = cli.http {
+            self = self.http(addr);
         }
         self
     }
@@ -413,7 +456,12 @@ impl<S: Script> Launch<S> {
         for listen in bound.listens() {
             mi.add_process(format!("SIP receiver {listen}"));
         }
-        let mi_transports = crate::mi::start(&self.settings.config).await.map_err(LaunchError::Mi)?;
+        let mut mi_transports = crate::mi::start(&self.settings.config).await.map_err(LaunchError::Mi)?;
+        if let Some(addr) = self.http {
+            let histogram = mi.enable_histogram();
+            mi_transports
+                .push(crate::mi::http::start(addr, mi.clone(), Some(histogram)).await.map_err(LaunchError::Mi)?);
+        }
         // End of the MI start.
         let locals = locals_for(bound.listens());
         let Launch { script, settings, resolver, .. } = self;
@@ -510,7 +558,7 @@ impl<S: Script> Launch<S> {
             // Before binding: a signal sent once the sockets are announced is handled.
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
             let running = self.start().await.map_err(|e| e.to_string())?;
-            announce(&running.listens());
+            announce(&running.listens(), &running.mi().endpoints());
             let signal = stop.wait().await;
             tracing::info!("{signal}: shutting down");
             running.shutdown().await;
@@ -521,11 +569,15 @@ impl<S: Script> Launch<S> {
     }
 }
 
-/// Prints `listening on udp:127.0.0.1:5060` for each socket on stdout.
-fn announce(listens: &[Listen]) {
+/// Prints `listening on udp:127.0.0.1:5060` for each socket on stdout, then
+/// `management on fifo:/tmp/openser_fifo` for each MI door.
+fn announce(listens: &[Listen], mi: &[String]) {
     let mut out = io::stdout().lock();
     for listen in listens {
         let _ = writeln!(out, "listening on {listen}");
+    }
+    for door in mi {
+        let _ = writeln!(out, "management on {door}");
     }
     let _ = out.flush();
 }

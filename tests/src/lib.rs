@@ -49,6 +49,50 @@ pub fn cfg(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cfg").join(name)
 }
 
+/// The OpenSER 1.3 default config of the corpus (`../shared/corpus/cfg`),
+/// written where builds can read it, with the two lines OpenSER 1.3 itself
+/// refuses taken out: the `exit; }` left outside any route when `route[2]`
+/// was commented out. Everything else is as distributed — `mi_fifo` and its
+/// `fifo_name` `/tmp/openser_fifo` included (start it with `--mi-fifo` to
+/// put the FIFO elsewhere). Same text each run, so `serc build`'s cache holds.
+pub fn openser13_default_cfg() -> PathBuf {
+    let corpus = workspace_root().join("../shared/corpus/cfg/opensips__openser1.3__default.cfg");
+    let text = std::fs::read_to_string(&corpus)
+        .unwrap_or_else(|e| panic!("{}: {e} (the tests read ../shared beside the checkout)", corpus.display()));
+    let orphan = "\n\texit;\n}\n\n\nbranch_route[2]";
+    assert_eq!(text.matches(orphan).count(), 1, "the orphan `exit; }}` is where it was");
+    let cfg = text.replace(orphan, "\n\n\nbranch_route[2]");
+    let dir = target_dir().join("serc-e2e").join("default-config");
+    std::fs::create_dir_all(&dir).expect("a directory in target/");
+    let path = dir.join("openser-1.3-default.cfg");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(cfg.as_str()) {
+        std::fs::write(&path, cfg).expect("the config written");
+    }
+    path
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("serc-e2e-{what}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A SIPp scenario of `tests/sipp/`.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp").join(name)

@@ -164,6 +164,23 @@ impl Proxy {
         self.stdout.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The rest of the first stdout line starting with `prefix` (e.g.
+    /// `management on http:`), waiting for it up to 10 s; `None` when it
+    /// does not come.
+    pub fn stdout_line(&self, prefix: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.stdout();
+            if let Some(rest) = out.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return Some(rest.trim().to_string());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))

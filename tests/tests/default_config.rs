@@ -1,37 +1,18 @@
-//! The OpenSER 1.3 default config from the corpus, unchanged but for what
-//! serc cannot serve yet or OpenSER itself refuses: its `mi_fifo` lines
-//! (issue 9) and the `exit; }` left outside any route when `route[2]` was
-//! commented out (OpenSER 1.3's own parser refuses those two lines). Built
-//! by `serc build`, it serves REGISTER, INVITE between registered users
-//! (lookup, record_route, t_relay), BYE through loose_route, CANCEL during
-//! ringing (487), and 404 for unknown users — through SIPp and a Rust UA.
+//! The OpenSER 1.3 default config from the corpus, unchanged but for the
+//! `exit; }` left outside any route when `route[2]` was commented out (OpenSER
+//! 1.3's own parser refuses those two lines): `mi_fifo` included, its FIFO put
+//! in a temporary directory with `--mi-fifo`. Built by `serc build`, it serves
+//! REGISTER, INVITE between registered users (lookup, record_route, t_relay),
+//! BYE through loose_route, CANCEL during ringing (487), and 404 for unknown
+//! users — through SIPp and a Rust UA. (tests/tests/management.rs drives its
+//! management interface.)
 
-use std::path::PathBuf;
+use serc_e2e::{build_proxy, openser13_default_cfg, InviteAnswer, Proxy, TempDir, Ua, Uas};
 
-use serc_e2e::{build_proxy, target_dir, workspace_root, InviteAnswer, Proxy, Ua, Uas};
-
-/// The corpus file with the lines taken out, written where the build can
-/// read it (same text each run, so `serc build`'s cache holds).
-fn default_config() -> PathBuf {
-    let corpus = workspace_root().join("../shared/corpus/cfg/opensips__openser1.3__default.cfg");
-    let text = std::fs::read_to_string(&corpus)
-        .unwrap_or_else(|e| panic!("{}: {e} (the tests read ../shared beside the checkout)", corpus.display()));
-    let without_fifo: String =
-        text.lines().filter(|l| !l.contains("mi_fifo")).map(|l| format!("{l}\n")).collect::<String>();
-    let orphan = "\n\texit;\n}\n\n\nbranch_route[2]";
-    assert_eq!(without_fifo.matches(orphan).count(), 1, "the orphan `exit; }}` is where it was");
-    let cfg = without_fifo.replace(orphan, "\n\n\nbranch_route[2]");
-    let dir = target_dir().join("serc-e2e").join("default-config");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("openser-1.3-default.cfg");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(cfg.as_str()) {
-        std::fs::write(&path, cfg).unwrap();
-    }
-    path
-}
-
-fn start() -> Proxy {
-    Proxy::start(&build_proxy(&default_config()), &["--workers", "2"])
+fn start(dir: &TempDir) -> Proxy {
+    let fifo = dir.path().join("openser_fifo");
+    let fifo = fifo.to_str().expect("a UTF-8 path");
+    Proxy::start(&build_proxy(&openser13_default_cfg()), &["--workers", "2", "--mi-fifo", fifo])
 }
 
 fn register(ua: &mut Ua, proxy: &Proxy, user: &str, contact: &str) -> serc_e2e::Sip {
@@ -49,7 +30,8 @@ fn sipp_registers_users_and_calls_them_through_the_default_config() {
     use serc_e2e::sipp::{Options, Sipp};
 
     let Some(sipp) = Sipp::find() else { return };
-    let proxy = start();
+    let dir = TempDir::new("default-config");
+    let proxy = start(&dir);
     let calls = Options::default().calls(100, 25);
     let uas = sipp.uas(&scenario("uas_call.xml"), &calls);
     let registered = sipp.uac(
@@ -66,7 +48,8 @@ fn sipp_registers_users_and_calls_them_through_the_default_config() {
 
 #[test]
 fn cancel_unknown_users_and_record_routing_through_the_default_config() {
-    let proxy = start();
+    let dir = TempDir::new("default-config");
+    let proxy = start(&dir);
     let mut uac = Ua::udp(proxy.udp());
 
     // A registered user that only rings: CANCEL reaches it, the caller gets 487.

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod build;
 pub mod check;
+pub mod ctl;
 pub mod db;
 pub mod emit;
 pub mod modules;

@@ -53,13 +53,15 @@ pub enum SocketName {
 }
 
 impl SocketName {
-    /// Reads `socket_name`: `udp:HOST:PORT` (an IPv6 address in brackets) or a path.
+    /// Reads `socket_name`: `udp:HOST:PORT` (an IPv6 address in brackets) or a
+    /// path (1.3's form), also written `unix:PATH` (as `serc ctl` names it).
     pub fn parse(s: &str) -> Result<SocketName, String> {
         let Some(rest) = s.strip_prefix("udp:") else {
-            if s.is_empty() {
+            let path = s.strip_prefix("unix:").unwrap_or(s);
+            if path.is_empty() {
                 return Err("empty socket_name".to_string());
             }
-            return Ok(SocketName::Unix(PathBuf::from(s)));
+            return Ok(SocketName::Unix(PathBuf::from(path)));
         };
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("no port in {s:?}"))?;
         let port = port.parse::<u16>().map_err(|_| format!("bad port in {s:?}"))?;
@@ -306,6 +308,8 @@ mod tests {
     #[test]
     fn socket_names() {
         assert_eq!(SocketName::parse("/tmp/s"), Ok(SocketName::Unix("/tmp/s".into())));
+        assert_eq!(SocketName::parse("unix:/tmp/s"), Ok(SocketName::Unix("/tmp/s".into())));
+        assert!(SocketName::parse("unix:").is_err());
         assert_eq!(
             SocketName::parse("udp:127.0.0.1:8080"),
             Ok(SocketName::Udp { host: "127.0.0.1".into(), port: 8080 })

@@ -47,10 +47,13 @@
 //! ```
 
 pub mod core;
+pub mod counters;
 #[cfg(unix)]
 pub mod datagram;
 #[cfg(unix)]
 pub mod fifo;
+pub mod histogram;
+pub mod http;
 pub mod stats;
 pub mod text;
 pub mod tree;
@@ -58,7 +61,7 @@ pub mod tree;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
@@ -120,6 +123,13 @@ pub type KillHook = Arc<dyn Fn() + Send + Sync>;
 struct Inner {
     commands: RwLock<Vec<Command>>,
     stats: Stats,
+    /// The handles of the statistics the SIP path bumps ([`counters`]).
+    core: counters::CoreCounters,
+    sl: OnceLock<counters::SlCounters>,
+    tm: OnceLock<counters::TmCounters>,
+    registrar: OnceLock<counters::RegistrarCounters>,
+    /// The processing-time histogram, once the HTTP door turns it on.
+    histogram: OnceLock<Arc<histogram::Histogram>>,
     started: RwLock<SystemTime>,
     /// OpenSER's `debug` level (−3 … 4), as `debug` reads and sets it.
     debug: AtomicI64,
@@ -158,9 +168,15 @@ fn write<T>(lock: &RwLock<T>, f: impl FnOnce(&mut T)) {
 impl Mi {
     /// A registry with 1.3's core statistics and core commands.
     pub fn new() -> Mi {
+        let stats = Stats::new();
         let mi = Mi(Arc::new(Inner {
             commands: RwLock::new(Vec::new()),
-            stats: Stats::new(),
+            core: counters::CoreCounters::new(&stats),
+            sl: OnceLock::new(),
+            tm: OnceLock::new(),
+            registrar: OnceLock::new(),
+            histogram: OnceLock::new(),
+            stats,
             started: RwLock::new(SystemTime::now()),
             debug: AtomicI64::new(2),
             debug_hook: RwLock::new(None),
@@ -175,6 +191,42 @@ impl Mi {
     /// The statistics.
     pub fn stats(&self) -> &Stats {
         &self.0.stats
+    }
+
+    /// The processing-time histogram, when on (the pipeline times each
+    /// message only then: off, it costs one atomic load per message).
+    #[inline]
+    pub fn histogram(&self) -> Option<&Arc<histogram::Histogram>> {
+        self.0.histogram.get()
+    }
+
+    /// Turns the processing-time histogram on (what `/metrics` shows).
+    pub fn enable_histogram(&self) -> Arc<histogram::Histogram> {
+        self.0.histogram.get_or_init(|| Arc::new(histogram::Histogram::new())).clone()
+    }
+
+    /// The core's statistics.
+    #[inline]
+    pub fn core(&self) -> &counters::CoreCounters {
+        &self.0.core
+    }
+
+    /// sl's statistics (registered on first use).
+    #[inline]
+    pub fn sl(&self) -> &counters::SlCounters {
+        self.0.sl.get_or_init(|| counters::SlCounters::new(&self.0.stats))
+    }
+
+    /// tm's statistics (registered on first use).
+    #[inline]
+    pub fn tm(&self) -> &counters::TmCounters {
+        self.0.tm.get_or_init(|| counters::TmCounters::new(&self.0.stats))
+    }
+
+    /// registrar's statistics (registered on first use, its settings from `params`).
+    #[inline]
+    pub fn registrar(&self, params: &crate::script::ModParams) -> &counters::RegistrarCounters {
+        self.0.registrar.get_or_init(|| counters::RegistrarCounters::new(&self.0.stats, params))
     }
 
     /// Registers `name` with a synchronous handler (replaces a command of
@@ -352,6 +404,7 @@ impl fmt::Debug for Transport {
 /// config's registry. A transport that cannot start is an error: 1.3 refuses
 /// to start without its FIFO.
 pub async fn start(config: &crate::script::Config) -> Result<Vec<Transport>, String> {
+    counters::register_loaded(config);
     let mut out = Vec::new();
     #[cfg(unix)]
     {

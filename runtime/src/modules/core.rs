@@ -78,6 +78,14 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
         tracing::error!("forward: only requests are forwarded by the script");
         return -1;
     }
+    // Counted as 1.3's forward_request counts: sent, or dropped.
+    let rc = forward_request(ctx, target);
+    let stats = ctx.config.mi.core();
+    if rc > 0 { &stats.fwd_requests } else { &stats.drop_requests }.inc();
+    rc
+}
+
+fn forward_request(ctx: &mut Ctx, target: Target) -> i32 {
     let Some(mut local) = local_for(ctx, &target).cloned() else {
         tracing::error!("forward: no local socket");
         return -1;

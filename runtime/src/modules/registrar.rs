@@ -69,6 +69,8 @@ pub fn save_1(ctx: &mut Ctx, table: &str) -> i32 {
 /// contacts, as 1.3 stored them.
 pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
     let outcome = register(ctx, table, flags as u32);
+    let stats = ctx.config.mi.registrar(&ctx.config.params);
+    if outcome.is_ok() { &stats.accepted_regs } else { &stats.rejected_regs }.inc();
     if flags & NO_REPLY != 0 {
         return if outcome.is_ok() { 1 } else { -1 };
     }

@@ -20,6 +20,7 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
         Ok(target) => {
             let from = Some(ctx.src.local);
             ctx.out.push(Send { bytes, target, from });
+            ctx.config.mi.sl().sent(code);
             1
         }
         Err(why) => {
@@ -56,5 +57,9 @@ pub fn sl_reply_error(ctx: &mut Ctx) -> i32 {
         _ => (500, "Server Internal Error".to_string()),
     };
     let reason = if reason.is_empty() { "Server Internal Error".to_string() } else { reason };
-    reply(ctx, code, &reason)
+    let rc = reply(ctx, code, &reason);
+    if rc > 0 {
+        ctx.config.mi.sl().sent_err_replies.inc();
+    }
+    rc
 }

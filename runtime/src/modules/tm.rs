@@ -264,6 +264,8 @@ struct Cell {
 /// tm's state in a proxy: see the module documentation.
 pub struct Tm {
     pub table: Table,
+    /// tm's statistics (`tm:UAS_transactions` …, see [`crate::mi::counters`]).
+    stats: crate::mi::counters::TmCounters,
     noisy_ctimer: bool,
     /// `fr_timer_avp`, `fr_inv_timer_avp`: AVPs whose value (seconds)
     /// overrides `fr_timer`/`fr_inv_timer` for the branches a `t_relay` starts.
@@ -355,6 +357,7 @@ impl Tm {
         }
         Tm {
             table: Table::new(table),
+            stats: config.mi.tm().clone(),
             noisy_ctimer: params.int("tm", "noisy_ctimer") != 0,
             fr_avp: avp_param(params, "fr_timer_avp"),
             fr_inv_avp: avp_param(params, "fr_inv_timer_avp"),
@@ -368,6 +371,13 @@ impl Tm {
             dialogs: Mutex::new(HashMap::new()),
             lookups: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Transactions in progress: the server transactions tm keeps a cell
+    /// for (a transaction and its branches count once, as 1.3's
+    /// `inuse_transactions` counts cells).
+    pub fn in_use(&self) -> usize {
+        self.cells().len()
     }
 
     /// The `onreply_route[N]` armed for the transaction of client transaction
@@ -492,6 +502,7 @@ impl Tm {
             }
         };
         if let Some(id) = outcome.id() {
+            self.stats.received_replies.inc();
             self.mark_replied(id);
         }
         match outcome {
@@ -611,8 +622,19 @@ impl Tm {
             return;
         }
         self.acc_reply_out(server, &bytes, local, branch);
-        if let Err(e) = self.table.send_response(now, server, bytes) {
-            tracing::debug!(error = %e, %server, "tm: a reply was not sent upstream");
+        let code = reply_code(&bytes);
+        match self.table.send_response(now, server, bytes) {
+            Ok(()) => self.count_reply(code, local),
+            Err(e) => tracing::debug!(error = %e, %server, "tm: a reply was not sent upstream"),
+        }
+    }
+
+    /// A reply sent upstream, as 1.3's `stats_trans_rpl` counts it: relayed
+    /// or local, and a final one completes the transaction with its class.
+    fn count_reply(&self, code: u16, local: bool) {
+        if local { &self.stats.local_replies } else { &self.stats.relayed_replies }.inc();
+        if code >= 200 {
+            self.stats.completed(code);
         }
     }
 
@@ -994,6 +1016,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
     let Some(dest) = reply_dest(ctx) else { return NewTran::Fail(-8) };
     match tm.table.create_server(ctx.msg, dest) {
         Ok(id) => {
+            tm.stats.uas_transactions.inc();
             let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));
             let invite = ctx.msg.method() == Some(Method::Invite);
             let ack_key = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
@@ -1060,12 +1083,20 @@ fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i3
         tm.acc_reply_out(server, &bytes, true, None);
     }
     match tm.table.send_response(ctx.tm.now, server, bytes) {
-        Ok(()) => 1,
+        Ok(()) => {
+            tm.count_reply(code, true);
+            1
+        }
         Err(e) => {
             tracing::error!(error = %e, code, "tm: the reply was not sent");
             -1
         }
     }
+}
+
+/// The status code of a reply's bytes (`SIP/2.0 NNN …`); 0 when unreadable.
+fn reply_code(bytes: &[u8]) -> u16 {
+    bytes.get(8..11).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 /// Where a branch goes: `$du`, else the Request-URI (the socket of

@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::db::{self, Db, DbError, Stmt, Value};
+use crate::mi::{Arity, MiNode, MiReply};
 use crate::proxy::Transport;
 use crate::script::ModParams;
 
@@ -427,6 +428,43 @@ impl Location {
     pub fn aors(&self) -> usize {
         self.inner.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
     }
+
+    /// Every AOR of `table` held in memory with its live contacts at `now`,
+    /// sorted by AOR (what MI's `ul_dump` lists; with `db_mode` 3 the memory
+    /// holds nothing), and the most AORs one shard holds.
+    pub fn dump(&self, table: &str, now: i64) -> (Vec<(String, Vec<Contact>)>, usize) {
+        let mut out = Vec::new();
+        let mut max_slot = 0;
+        for shard in &self.inner.shards {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut n = 0;
+            for (k, cs) in shard.iter() {
+                let (t, aor) = split_key(k);
+                let live: Vec<Contact> = cs.iter().filter(|c| c.expires > now).cloned().collect();
+                if t == table && !live.is_empty() {
+                    out.push((aor.to_string(), live));
+                    n += 1;
+                }
+            }
+            max_slot = max_slot.max(n);
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        (out, max_slot)
+    }
+
+    /// (AORs, contacts) with a live contact at `now`, over every table in memory.
+    pub fn counts(&self, now: i64) -> (u64, u64) {
+        let mut aors = 0;
+        let mut contacts = 0;
+        for shard in &self.inner.shards {
+            for cs in shard.lock().unwrap_or_else(PoisonError::into_inner).values() {
+                let live = cs.iter().filter(|c| c.expires > now).count() as u64;
+                aors += u64::from(live > 0);
+                contacts += live;
+            }
+        }
+        (aors, contacts)
+    }
 }
 
 impl Persist {
@@ -645,6 +683,289 @@ pub async fn start(config: &crate::script::Config) -> Result<(), String> {
         db::schema::init(&database).await.map_err(|e| format!("usrloc: {e}"))?;
     }
     config.usrloc.attach(database, settings).await.map_err(|e| format!("usrloc: {e}"))
+}
+
+// ------------------------------------------------------------------ MI
+
+/// 1.3's `PERMANENT` contacts of `ul_add` with expires 0: kept until removed
+/// (the last second of year 9999, so that the database can store it).
+pub const PERMANENT: i64 = 253_402_300_799;
+
+/// The Call-ID, CSeq and User-Agent of contacts `ul_add` makes, as 1.3's.
+const MI_CALLID: &str = "dfjrewr12386fd6-343@openser.mi";
+const MI_CSEQ: u32 = 1;
+const MI_USER_AGENT: &str = "OpenSER MI Server";
+
+impl Location {
+    /// The tables MI commands name: `location` (what `save`/`lookup` use
+    /// unless the script names another) and every table holding AORs.
+    fn has_table(&self, table: &str) -> bool {
+        table == "location"
+            || self.inner.persist.get().is_some_and(|p| p.settings.tables.iter().any(|t| t == table))
+            || self
+                .inner
+                .shards
+                .iter()
+                .any(|s| s.lock().unwrap_or_else(PoisonError::into_inner).keys().any(|k| split_key(k).0 == table))
+    }
+
+    /// 1.3's contact state in `ul_dump`: memory only (`CS_NEW`), written
+    /// (`CS_SYNC`), or waiting for write-back (`CS_DIRTY`).
+    fn state(&self, key: &str) -> &'static str {
+        match self.inner.persist.get() {
+            None => "CS_NEW",
+            Some(p) if p.dirty.lock().unwrap_or_else(PoisonError::into_inner).contains(key) => "CS_DIRTY",
+            Some(_) => "CS_SYNC",
+        }
+    }
+}
+
+/// An MI command's AOR as 1.3's `mi_fix_aor` makes it: lower-cased; with
+/// `use_domain` it must have a domain, without it the domain is dropped.
+fn mi_aor(aor: &str, use_domain: bool) -> Result<String, MiReply> {
+    let aor = aor.to_ascii_lowercase();
+    match (aor.split_once('@'), use_domain) {
+        (None, true) => Err(MiReply::new(400, "Domain missing in AOR")),
+        (Some((user, _)), false) => Ok(user.to_string()),
+        _ => Ok(aor),
+    }
+}
+
+/// The socket a contact was registered through, as 1.3 names sockets
+/// (`udp:127.0.0.1:5060`); `NULL` for none (contacts `ul_add` made).
+fn socket_text(c: &Contact) -> String {
+    if c.socket.port() == 0 {
+        return "NULL".to_string();
+    }
+    format!("{}:{}", c.transport.name().to_ascii_lowercase(), c.socket)
+}
+
+/// `ul_show_contact`'s line for a contact (1.3's format).
+fn show_line(c: &Contact, now: i64) -> String {
+    let mut line = format!(
+        "<{}>;q={};expires={};flags=0x{:X};cflags=0x{:X};socket=<{}>;methods=0x{:X}",
+        c.uri,
+        c.q.map(crate::script::pv::q_text).unwrap_or_default(),
+        c.expires - now,
+        c.flags,
+        c.cflags,
+        socket_text(c),
+        c.methods
+    );
+    for (name, value) in [("received", &c.received), ("path", &c.path)] {
+        if let Some(v) = value {
+            line.push_str(&format!(";{name}=<{v}>"));
+        }
+        if name == "received" && !c.user_agent.is_empty() {
+            line.push_str(&format!(";user_agent=<{}>", c.user_agent));
+        }
+    }
+    line
+}
+
+/// `ul_dump`'s node for an AOR.
+fn dump_node(loc: &Location, table: &str, aor: &str, contacts: &[Contact], now: i64, brief: bool) -> MiNode {
+    let mut node = MiNode::new("AOR", aor);
+    if brief {
+        return node;
+    }
+    let state = loc.state(&key(table, aor));
+    for c in contacts {
+        let expires = if c.expires >= PERMANENT { "permanent".to_string() } else { (c.expires - now).to_string() };
+        let mut cn = MiNode::new("Contact", c.uri.as_str())
+            .attr("Q", c.q.map(crate::script::pv::q_text).unwrap_or_default())
+            .child(MiNode::new("Expires", expires))
+            .child(MiNode::new("Callid", c.callid.as_str()))
+            .child(MiNode::new("Cseq", c.cseq.to_string()));
+        if !c.user_agent.is_empty() {
+            cn = cn.child(MiNode::new("User-agent", c.user_agent.as_str()));
+        }
+        if let Some(r) = &c.received {
+            cn = cn.child(MiNode::new("Received", r.as_str()));
+        }
+        if let Some(p) = &c.path {
+            cn = cn.child(MiNode::new("Path", p.as_str()));
+        }
+        cn = cn
+            .child(MiNode::new("State", state))
+            .child(MiNode::new("Flags", c.flags.to_string()))
+            .child(MiNode::new("Cflags", c.cflags.to_string()))
+            .child(MiNode::new("Socket", socket_text(c)))
+            .child(MiNode::new("Methods", c.methods.to_string()));
+        node = node.child(cn);
+    }
+    node
+}
+
+/// Registers usrloc's MI commands (1.3's `ul_mi.c`) and statistics on the
+/// config's registry: `ul_show_contact`, `ul_dump`, `ul_add`, `ul_rm`,
+/// `ul_rm_contact`, `ul_flush`; `usrloc:registered_users` and the
+/// `location-users`/`location-contacts` gauges (AORs and contacts live in
+/// memory: with `db_mode` 3 they read 0, as the memory holds nothing).
+pub fn register_mi(config: &crate::script::Config) {
+    let mi = &config.mi;
+    let use_domain = config.params.int("usrloc", "use_domain") != 0;
+    let now = now_secs;
+
+    let loc = config.usrloc.clone();
+    mi.stats().gauge("usrloc", "registered_users", move || loc.counts(now()).0);
+    let loc = config.usrloc.clone();
+    mi.stats().gauge("usrloc", "location-users", move || loc.counts(now()).0);
+    let loc = config.usrloc.clone();
+    mi.stats().gauge("usrloc", "location-contacts", move || loc.counts(now()).1);
+
+    let loc = config.usrloc.clone();
+    mi.register("ul_show_contact", Arity::Exactly(2), move |args| {
+        let (table, aor) = (&args[0], &args[1]);
+        if !loc.has_table(table) {
+            return MiReply::new(404, "Table not found");
+        }
+        let aor = match mi_aor(aor, use_domain) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let t = now();
+        match loc.find(&key(table, &aor), t) {
+            Ok(cs) if cs.is_empty() => MiReply::new(404, "AOR not found"),
+            Ok(cs) => cs.iter().fold(MiReply::ok(), |r, c| r.node(MiNode::new("Contact", show_line(c, t)))),
+            Err(e) => {
+                tracing::error!("ul_show_contact: {e}");
+                MiReply::internal_error()
+            }
+        }
+    });
+
+    let loc = config.usrloc.clone();
+    mi.register("ul_dump", Arity::Between(0, 1), move |args| {
+        let brief = args.first().is_some_and(|a| a.eq_ignore_ascii_case("brief"));
+        let t = now();
+        let (aors, max_slot) = loc.dump("location", t);
+        let mut domain = MiNode::new("Domain", "location").attr("table", SHARDS.to_string());
+        for (aor, contacts) in &aors {
+            domain = domain.child(dump_node(&loc, "location", aor, contacts, t, brief));
+        }
+        domain = domain.attr("records", aors.len().to_string()).attr("max_slot", max_slot.to_string());
+        MiReply::ok().node(domain)
+    });
+
+    let loc = config.usrloc.clone();
+    mi.register("ul_rm", Arity::Exactly(2), move |args| {
+        let (table, aor) = (&args[0], &args[1]);
+        if !loc.has_table(table) {
+            return MiReply::new(404, "Table not found");
+        }
+        let aor = match mi_aor(aor, use_domain) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        match loc.update(&key(table, &aor), now(), |cs| {
+            cs.clear();
+            Ok::<(), ()>(())
+        }) {
+            Ok(_) => MiReply::ok(),
+            Err(e) => {
+                tracing::error!("ul_rm: {e}");
+                MiReply::new(500, "Failed to delete AOR")
+            }
+        }
+    });
+
+    let loc = config.usrloc.clone();
+    mi.register("ul_rm_contact", Arity::Exactly(3), move |args| {
+        let (table, aor, contact) = (&args[0], &args[1], &args[2]);
+        if !loc.has_table(table) {
+            return MiReply::new(404, "Table not found");
+        }
+        let aor = match mi_aor(aor, use_domain) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let removed = loc.update(&key(table, &aor), now(), |cs| {
+            if cs.is_empty() {
+                return Err(MiReply::new(404, "AOR not found"));
+            }
+            let before = cs.len();
+            cs.retain(|c| c.uri != *contact);
+            if cs.len() == before {
+                return Err(MiReply::new(404, "Contact not found"));
+            }
+            Ok(())
+        });
+        match removed {
+            Ok(Ok(())) => MiReply::ok(),
+            Ok(Err(r)) => r,
+            Err(e) => {
+                tracing::error!("ul_rm_contact: {e}");
+                MiReply::internal_error()
+            }
+        }
+    });
+
+    let loc = config.usrloc.clone();
+    mi.register_async("ul_flush", Arity::NoInput, move |_args| {
+        let loc = loc.clone();
+        async move {
+            if let Err(e) = loc.flush().await {
+                tracing::error!("ul_flush: {e}");
+            }
+            Some(MiReply::ok())
+        }
+    });
+
+    let loc = config.usrloc.clone();
+    mi.register("ul_add", Arity::Exactly(9), move |args| {
+        // table, AOR, contact, expires, q, (unused), flags, cflags, methods
+        let table = &args[0];
+        if !loc.has_table(table) {
+            return MiReply::new(404, "Table not found");
+        }
+        let aor = match mi_aor(&args[1], use_domain) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let uint = |i: usize| args[i].trim().parse::<u32>().ok();
+        let q = match args[4].trim() {
+            "" | "-1" => Some(None),
+            t => t.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).map(|q| Some((q * 1000.0).round() as u16)),
+        };
+        let (Some(expires), Some(q), Some(flags), Some(cflags), Some(methods)) =
+            (uint(3), q, uint(6), uint(7), uint(8))
+        else {
+            return MiReply::bad_param();
+        };
+        let uri = args[2].clone();
+        let t = now();
+        let contact = Contact {
+            uri: uri.clone(),
+            // 0: permanent, as in 1.3.
+            expires: if expires == 0 { PERMANENT } else { t + i64::from(expires) },
+            q,
+            callid: MI_CALLID.to_string(),
+            cseq: MI_CSEQ,
+            user_agent: MI_USER_AGENT.to_string(),
+            socket: SocketAddr::from(([0, 0, 0, 0], 0)),
+            transport: Transport::Udp,
+            last_modified: t,
+            methods,
+            received: None,
+            path: None,
+            flags,
+            cflags,
+        };
+        match loc.update(&key(table, &aor), t, |cs| {
+            match cs.iter_mut().find(|c| c.uri == uri) {
+                Some(c) => *c = contact,
+                None => cs.push(contact),
+            }
+            Ok::<(), ()>(())
+        }) {
+            Ok(_) => MiReply::ok(),
+            Err(e) => {
+                tracing::error!("ul_add: {e}");
+                MiReply::internal_error()
+            }
+        }
+    });
 }
 
 fn params_mode(mode: DbMode) -> i64 {
