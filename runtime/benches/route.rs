@@ -9,7 +9,9 @@
 //!   (`Ctx::new` then `Script::request`: what the generated code costs);
 //! - `route/NAME/pipeline`: `Proxy::route` on the received bytes (parse, the
 //!   route, the forwarded message written: a worker's whole job per
-//!   datagram, without the socket calls).
+//!   datagram, without the socket calls);
+//! - `route/NAME/pipeline+histogram`: the same with the processing-time
+//!   histogram on (a built proxy's `--http`: what `/metrics` costs per message).
 //!
 //! The generated code is not in the repository (it would go stale as the
 //! generator and the runtime change): `cargo xtask bench` writes it to
@@ -76,11 +78,15 @@ mod bench {
         Source { transport: Transport::Udp, addr: UAC.parse().unwrap(), local: PROXY.parse().unwrap() }
     }
 
-    fn one<S: Script>(c: &mut Criterion, name: &str, script: S, ruri: &str) {
+    fn one<S: Script>(c: &mut Criterion, name: &str, script: impl Fn() -> S, ruri: &str) {
         let bytes = invite(ruri);
         let msg = Message::parse(bytes.clone(), Framing::Datagram).expect("the INVITE parses");
+        // Its own config: the registry (and so the histogram) is shared by clones.
+        let timed_config = config();
+        timed_config.mi.enable_histogram();
         let config = config();
-        let proxy = Proxy::new(script, config.clone());
+        let proxy = Proxy::new(script(), config.clone());
+        let timed = Proxy::new(script(), timed_config);
         let sent = proxy.route(bytes.clone(), source(), Framing::Datagram);
         assert_eq!(sent.len(), 1, "{name}: the INVITE is forwarded once");
         let mut group = c.benchmark_group(format!("route/{name}"));
@@ -96,14 +102,17 @@ mod bench {
         group.bench_function("pipeline", |b| {
             b.iter(|| proxy.route(black_box(bytes.clone()), source(), Framing::Datagram))
         });
+        group.bench_function("pipeline+histogram", |b| {
+            b.iter(|| timed.route(black_box(bytes.clone()), source(), Framing::Datagram))
+        });
         group.finish();
     }
 
     pub fn routes(c: &mut Criterion) {
         use crate::generated::{example_openser, relay_stateless};
-        let script = relay_stateless::CfgScript::new().expect("the stateless relay's literals");
+        let script = || relay_stateless::CfgScript::new().expect("the stateless relay's literals");
         one(c, "relay-stateless", script, "sip:service@127.0.0.1:5060");
-        let script = example_openser::CfgScript::new().expect("examples/openser.cfg's literals");
+        let script = || example_openser::CfgScript::new().expect("examples/openser.cfg's literals");
         one(c, "example-openser", script, "sip:bob@127.0.0.1:5070");
     }
 }

@@ -117,7 +117,8 @@ pub struct Proxy<S> {
     /// pile up while the DNS times out.
     pending_lookups: Arc<AtomicUsize>,
     max_pending_lookups: usize,
-    /// Wakes the tm timer task: a message may have set an earlier deadline.
+    /// Wakes the tm timer task: a message may have set an earlier deadline, MI
+    /// may have queued a request (`config.tm`'s, shared).
     tm_wake: Arc<tokio::sync::Notify>,
     /// The script's [`Script::interest`], asked once.
     interest: crate::sip::Interest,
@@ -135,6 +136,7 @@ thread_local! {
 
 impl<S: Script> Proxy<S> {
     pub fn new(script: S, config: Config) -> Self {
+        let tm_wake = config.tm.wake().clone();
         Proxy {
             interest: script.interest(),
             script,
@@ -143,7 +145,7 @@ impl<S: Script> Proxy<S> {
             sender: OnceLock::new(),
             pending_lookups: Arc::new(AtomicUsize::new(0)),
             max_pending_lookups: MAX_PENDING_LOOKUPS,
-            tm_wake: Arc::new(tokio::sync::Notify::new()),
+            tm_wake,
         }
     }
 

@@ -466,6 +466,10 @@ impl<S: Script> Launch<S> {
         let locals = locals_for(bound.listens());
         let Launch { script, settings, resolver, .. } = self;
         let config = Config { locals: locals.clone(), ..settings.config };
+        // tm's MI commands send from the proxy's sockets: registered now.
+        if config.params.is_loaded("tm") {
+            crate::modules::tm::register_mi(&config);
+        }
         let usrloc = config.usrloc.clone();
         let mut proxy = Proxy::new(script, config);
         if let Some(resolver) = resolver {

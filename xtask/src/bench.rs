@@ -69,7 +69,11 @@ OPTIONS:
                             for every chosen scenario [default: per scenario,
                             listed below]
     --duration SECONDS      length of each step [default: 10; --quick: 5]
-    --proxies serc,kamailio which proxies to run [default: both]
+    --proxies serc,kamailio which proxies to run [default: both]; add
+                            serc-metrics (serc with --http: the MI's HTTP door
+                            and its processing-time histogram on) to measure
+                            what /metrics costs, e.g. --proxies
+                            serc,serc-metrics,kamailio
     --keep-going            run every rate even after a proxy failed one
     --no-netns              run in the host's network namespace (ports 5060,
                             5061, 5070 must be free)
@@ -174,6 +178,9 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 const SERC: &str = "serc";
+/// serc's proxy with the MI's HTTP door on (`--http`): the processing-time
+/// histogram timing every message. Not run by default (`--proxies`).
+const SERC_METRICS: &str = "serc-metrics";
 const KAMAILIO: &str = "kamailio";
 
 pub struct BenchArgs {
@@ -250,10 +257,10 @@ impl BenchArgs {
                 }
                 "--proxies" => {
                     let list = split_list(&value()?);
-                    if list.is_empty() || list.iter().any(|p| p != SERC && p != KAMAILIO) {
-                        return Err("--proxies takes serc, kamailio or both".to_owned());
+                    if list.is_empty() || list.iter().any(|p| p != SERC && p != SERC_METRICS && p != KAMAILIO) {
+                        return Err("--proxies takes serc, serc-metrics (serc with --http), kamailio".to_owned());
                     }
-                    args.proxies = [SERC, KAMAILIO]
+                    args.proxies = [SERC, SERC_METRICS, KAMAILIO]
                         .into_iter()
                         .filter(|p| list.iter().any(|l| l == p))
                         .map(String::from)
@@ -575,14 +582,18 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
 }
 
 fn proxy_command(proxy: &str, scenario: &Scenario, bins: &BTreeMap<&str, PathBuf>, harness: &Path) -> Vec<String> {
-    if proxy == SERC {
-        vec![
+    if proxy == SERC || proxy == SERC_METRICS {
+        let mut cmd = vec![
             bins[scenario.name].display().to_string(),
             "--listen".into(),
             "udp:127.0.0.1:5060".into(),
             "--workers".into(),
             "2".into(),
-        ]
+        ];
+        if proxy == SERC_METRICS {
+            cmd.extend(["--http".into(), "127.0.0.1:0".into()]);
+        }
+        cmd
     } else {
         // As in ../shared/bench/README.md (the reference figures).
         let cfg = harness.join(format!("configs/kamailio-{}.cfg", scenario.name));
@@ -631,7 +642,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     let root = project_root();
     let stamp = utc("+%Y%m%dT%H%M%SZ");
     let out = root.join("target/serc-bench/runs").join(&stamp);
-    let bins = if args.proxies.iter().any(|p| p == SERC) {
+    let bins = if args.proxies.iter().any(|p| p == SERC || p == SERC_METRICS) {
         build_proxies(&runnable, &root.join("target/serc-bench/bin"))?
     } else {
         BTreeMap::new()
@@ -1147,6 +1158,28 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
         );
     }
 
+    if report.scenarios.iter().any(|s| s.proxies.contains_key(SERC_METRICS)) {
+        let _ = writeln!(md, "\n### What the processing-time histogram costs (serc-metrics = serc with `--http`)\n");
+        let _ = writeln!(md, "| scenario | rate/s | serc CPU ms/1k | serc-metrics CPU ms/1k | ratio |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for s in &report.scenarios {
+            for &rate in &s.rates {
+                let cpu = |p: &str| s.proxies.get(p).and_then(|r| r.at(rate)).and_then(|st| st.cpu_ms_per_1k);
+                let (off, on) = (cpu(SERC), cpu(SERC_METRICS));
+                if off.is_some() || on.is_some() {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {rate} | {} | {} | {} |",
+                        s.scenario.name,
+                        opt(off, 0),
+                        opt(on, 0),
+                        ratio(on, off)
+                    );
+                }
+            }
+        }
+    }
+
     let _ = writeln!(md, "\n### Every step\n");
     let _ = writeln!(md, "| scenario | proxy | rate/s | offered/s | calls | failed | retr | CPU ms/1k | proxy cores | p50 ms | p99 ms | peak PSS MB | SIPp CPU ms/1k | UDP drops | verdict |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -1272,10 +1305,10 @@ const MARGIN_B: f64 = 42.0;
 const MARGIN_R: f64 = 16.0;
 
 fn color(proxy: &str) -> &'static str {
-    if proxy == SERC {
-        "#1f6fb4"
-    } else {
-        "#e0701b"
+    match proxy {
+        SERC => "#1f6fb4",
+        SERC_METRICS => "#2ca02c",
+        _ => "#e0701b",
     }
 }
 

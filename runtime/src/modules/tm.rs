@@ -89,7 +89,7 @@ const TAG_SEED: &[u8] = b"serc-tm";
 /// A proxy's [`Tm`], built on first use (see the module documentation). Clones
 /// share it.
 #[derive(Clone, Default)]
-pub struct TmSlot(Arc<OnceLock<Arc<Tm>>>);
+pub struct TmSlot(Arc<OnceLock<Arc<Tm>>>, Arc<tokio::sync::Notify>);
 
 impl std::fmt::Debug for TmSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +109,12 @@ impl TmSlot {
     /// The proxy's tm if anything built it (no transaction exists otherwise).
     pub fn get(&self) -> Option<&Arc<Tm>> {
         self.0.get()
+    }
+
+    /// Wakes the task that fires tm's timers and sends what its table queued
+    /// outside a message's handling (MI's `t_uac_dlg`, a new earlier deadline).
+    pub fn wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.1
     }
 }
 
@@ -266,6 +272,8 @@ pub struct Tm {
     pub table: Table,
     /// tm's statistics (`tm:UAS_transactions` …, see [`crate::mi::counters`]).
     stats: crate::mi::counters::TmCounters,
+    /// Requests the proxy originated (MI's `t_uac_dlg`) waiting for their final reply.
+    local_uacs: Mutex<HashMap<TxnId, LocalUac>>,
     noisy_ctimer: bool,
     /// `fr_timer_avp`, `fr_inv_timer_avp`: AVPs whose value (seconds)
     /// overrides `fr_timer`/`fr_inv_timer` for the branches a `t_relay` starts.
@@ -358,6 +366,7 @@ impl Tm {
         Tm {
             table: Table::new(table),
             stats: config.mi.tm().clone(),
+            local_uacs: Mutex::new(HashMap::new()),
             noisy_ctimer: params.int("tm", "noisy_ctimer") != 0,
             fr_avp: avp_param(params, "fr_timer_avp"),
             fr_inv_avp: avp_param(params, "fr_inv_timer_avp"),
@@ -503,6 +512,9 @@ impl Tm {
         };
         if let Some(id) = outcome.id() {
             self.stats.received_replies.inc();
+            if self.answer_local_uac(id, &outcome, msg) {
+                return;
+            }
             self.mark_replied(id);
         }
         match outcome {
@@ -847,6 +859,10 @@ impl Tm {
     }
 
     fn client_timeout(&self, now: Instant, client: TxnId, provisional: bool) {
+        if let Some(uac) = self.local_uacs().remove(&client) {
+            let _ = uac.reply.send(UacReply::Local(408, "Request Timeout"));
+            return;
+        }
         let Some(server) = self.uplinks().get(&client).copied() else { return };
         let reply = {
             let cells = self.cells();
@@ -1570,6 +1586,309 @@ fn replicate(ctx: &mut Ctx, uri: &Format) -> i32 {
         cell.state = Some(RequestState::capture(ctx));
     }
     start_branch(ctx, &tm, server, target)
+}
+
+// ------------------------------------------------------------------ MI
+
+/// A request the proxy originated (`t_uac_dlg`), waiting for its final reply.
+struct LocalUac {
+    call_id: String,
+    cseq: u32,
+    reply: tokio::sync::oneshot::Sender<UacReply>,
+}
+
+/// How a local request ended: a final reply received, or one tm made (408).
+enum UacReply {
+    Received(Box<Message>),
+    Local(u16, &'static str),
+}
+
+impl Tm {
+    fn local_uacs(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, LocalUac>> {
+        self.local_uacs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A reply to a request the proxy originated: the final one goes to the
+    /// MI command waiting for it; none goes upstream. False for the others.
+    fn answer_local_uac(&self, id: TxnId, outcome: &ResponseOutcome, msg: &Message) -> bool {
+        let mut uacs = self.local_uacs();
+        if !uacs.contains_key(&id) {
+            return false;
+        }
+        if let ResponseOutcome::Final { .. } = outcome {
+            if let Some(uac) = uacs.remove(&id) {
+                let _ = uac.reply.send(UacReply::Received(Box::new(msg.clone())));
+            }
+        }
+        true
+    }
+}
+
+/// A value unlikely to repeat (Call-IDs, tags, branches of local requests):
+/// a counter through the process's randomly keyed hasher.
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
+}
+
+/// `t_uac_dlg`'s headers argument: `Name: value` lines (CRLF or LF).
+fn header_lines(text: &str) -> Vec<(String, String)> {
+    text.split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+        .filter(|(n, _)| !n.is_empty())
+        .collect()
+}
+
+/// The compact and full names of a header, compared as SIP compares them.
+fn is_header(name: &str, full: &str, compact: Option<&str>) -> bool {
+    name.eq_ignore_ascii_case(full) || compact.is_some_and(|c| name.eq_ignore_ascii_case(c))
+}
+
+/// `t_uac_dlg method RURI next_hop socket headers [body]`: builds the
+/// request as 1.3's `mi_tm_uac_dlg` does (From/To required; a From tag, a
+/// Call-ID and CSeq 1 added when missing; Content-Length computed), sends it
+/// statefully, and answers with its final reply: `CODE REASON`, then the
+/// dialog's remote target, next hop and route set (`.` when the reply
+/// confirms no dialog), then the reply's header lines and body (`.` for a
+/// reply tm made itself).
+async fn t_uac_dlg(mi: &MiTm, args: Vec<String>) -> crate::mi::MiReply {
+    use crate::mi::{MiNode, MiReply};
+    let dot = |s: &String| (s.trim() != ".").then(|| s.trim().to_string());
+    let method = args[0].trim().to_string();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+        return MiReply::new(400, "Invalid method");
+    }
+    let ruri = args[1].trim().to_string();
+    if crate::sip::uri::parse(&ruri).is_err() {
+        return MiReply::new(400, "Invalid request URI");
+    }
+    let next_hop = dot(&args[2]);
+    let socket = dot(&args[3]);
+    let headers = header_lines(&args[4]);
+    let body = args.get(5).and_then(dot).unwrap_or_default();
+    let find = |full: &str, compact: Option<&str>| headers.iter().find(|(n, _)| is_header(n, full, compact));
+    let Some((_, to)) = find("To", Some("t")) else { return MiReply::new(400, "To missing") };
+    let Some((_, from)) = find("From", Some("f")) else { return MiReply::new(400, "From missing") };
+    if !body.is_empty() && find("Content-Type", Some("c")).is_none() {
+        return MiReply::new(400, "Content-Type missing");
+    }
+    if !body.is_empty() && find("Content-Length", Some("l")).is_some() {
+        return MiReply::new(400, "Content-Length disallowed");
+    }
+    let cseq = match find("CSeq", None) {
+        Some((_, v)) => {
+            let mut words = v.split_whitespace();
+            let Some(n) = words.next().and_then(|n| n.parse::<u32>().ok()) else {
+                return MiReply::new(400, "Bad CSeq number");
+            };
+            if words.next() != Some(method.as_str()) {
+                return MiReply::new(400, "CSeq method mismatch");
+            }
+            n
+        }
+        None => 1,
+    };
+    // Where to: the next hop, else the Request-URI; a name is resolved here
+    // (the MI task may wait; a SIP worker never does).
+    let hop = next_hop.clone().unwrap_or_else(|| ruri.clone());
+    let target = match proxy::next_hop(&hop) {
+        Ok(t) => t,
+        Err(why) => return MiReply::new(400, format!("Bad next hop: {why}")),
+    };
+    let (transport, addr) = match target {
+        Target::Addr { transport, addr } => (transport, addr),
+        Target::Name { transport, host, port } => {
+            let transport = transport.unwrap_or(proxy::Transport::Udp);
+            let port = port.unwrap_or(transport.default_port());
+            match tokio::net::lookup_host((host.as_str(), port)).await.map(|mut a| a.next()) {
+                Ok(Some(addr)) => (transport, addr),
+                _ => return MiReply::new(478, "Unresolvable destination"),
+            }
+        }
+    };
+    let local = match &socket {
+        Some(text) => {
+            let spec = SocketSpec::parse(text);
+            let found = spec.and_then(|spec| {
+                mi.locals.iter().find(|l| {
+                    spec.ip() == Some(l.addr.ip())
+                        && spec.port.is_none_or(|p| p == l.addr.port())
+                        && spec.transport.is_none_or(|t| t == l.transport)
+                })
+            });
+            match found {
+                Some(l) => l.clone(),
+                None => return MiReply::new(400, "Invalid socket"),
+            }
+        }
+        None => match mi.locals.iter().find(|l| l.transport == transport && l.addr.is_ipv4() == addr.is_ipv4()) {
+            Some(l) => l.clone(),
+            None => return MiReply::new(500, "No local socket for the destination"),
+        },
+    };
+    let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
+    let call_id = match find("Call-ID", Some("i")) {
+        Some((_, v)) => v.clone(),
+        None => format!("{:016x}@{host}", unique()),
+    };
+    let from = if from.to_ascii_lowercase().contains(";tag=") {
+        from.clone()
+    } else {
+        format!("{from};tag={:016x}", unique())
+    };
+    let mut text = format!(
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {host}:{port};branch=z9hG4bK{:016x}\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n",
+        transport.name(),
+        unique()
+    );
+    for (name, value) in &headers {
+        let skip = is_header(name, "From", Some("f"))
+            || is_header(name, "To", Some("t"))
+            || is_header(name, "Call-ID", Some("i"))
+            || is_header(name, "CSeq", None)
+            || is_header(name, "Content-Length", Some("l"));
+        if !skip {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+
+    let tm = &mi.tm;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dest = Dest { transport, addr, local: Some(local.addr) };
+    // The entry is in place before the request can be answered (the lock is
+    // held from before it is queued).
+    let started = {
+        let mut uacs = tm.local_uacs();
+        let started = tm.table.start_client(Instant::now(), Bytes::from(text), dest, &ClientConfig::default());
+        if let Ok(id) = started {
+            uacs.insert(id, LocalUac { call_id, cseq, reply: tx });
+        }
+        started
+    };
+    if let Err(e) = started {
+        tracing::error!(error = %e, "t_uac_dlg: the request was not sent");
+        return MiReply::new(500, "Failed to send the request");
+    }
+    tm.stats.uac_transactions.inc();
+    mi.wake.notify_one();
+    match rx.await {
+        Ok(UacReply::Local(code, reason)) => MiReply::ok()
+            .node(MiNode::value(format!("{code} {reason}")))
+            .node(MiNode::value("."))
+            .node(MiNode::value("."))
+            .node(MiNode::value("."))
+            .node(MiNode::value(".")),
+        Ok(UacReply::Received(reply)) => {
+            let mut out = MiReply::ok();
+            let (code, reason) = match reply.start {
+                crate::sip::StartLine::Response { code, reason, .. } => (code, reply.text(reason).to_string()),
+                crate::sip::StartLine::Request { .. } => (0, String::new()),
+            };
+            out.push(MiNode::value(format!("{code} {reason}")));
+            for line in dialog_lines(&reply, code, &method) {
+                out.push(MiNode::value(line));
+            }
+            let bytes = reply.bytes();
+            let start = reply.headers.first().map_or(bytes.len(), |h| h.line.start as usize);
+            out.push(MiNode::value(String::from_utf8_lossy(&bytes[start..]).into_owned()));
+            out
+        }
+        Err(_) => MiReply::new(500, "The transaction ended without a reply"),
+    }
+}
+
+/// The dialog a final reply to a local request confirms (a 2xx to an
+/// INVITE): remote target (its Contact), next hop (the first route, or the
+/// target) and route set (`Route: …` from its Record-Route, reversed), as
+/// 1.3's `mi_print_uris`; `.` three times otherwise.
+fn dialog_lines(reply: &Message, code: u16, method: &str) -> [String; 3] {
+    let none = || [".".to_string(), ".".to_string(), ".".to_string()];
+    if !(200..300).contains(&code) || method != "INVITE" {
+        return none();
+    }
+    let buf = reply.bytes();
+    let uri_of = |span| crate::sip::values::NameAddr::parse(buf, span).ok().map(|na| reply.text(na.uri).to_string());
+    let Some(target) = reply.values(crate::sip::HeaderName::Contact).next().and_then(uri_of) else { return none() };
+    let mut routes: Vec<String> =
+        reply.values(crate::sip::HeaderName::RecordRoute).map(|v| reply.text(v).trim().to_string()).collect();
+    routes.reverse();
+    let next_hop = routes
+        .first()
+        .and_then(|r| r.find('<').and_then(|l| r[l + 1..].find('>').map(|e| r[l + 1..l + 1 + e].to_string())))
+        .unwrap_or_else(|| target.clone());
+    let route = if routes.is_empty() { ".".to_string() } else { format!("Route: {}", routes.join(", ")) };
+    [target, next_hop, route]
+}
+
+/// `t_uac_cancel callid cseq`: cancels the INVITE transaction with that
+/// Call-ID and CSeq number — one the proxy originated, or one it relays
+/// (its pending branches) — as 1.3's `mi_tm_cancel`.
+fn t_uac_cancel(mi: &MiTm, call_id: &str, cseq: &str) -> crate::mi::MiReply {
+    use crate::mi::MiReply;
+    let Ok(cseq) = cseq.trim().parse::<u32>() else { return MiReply::new(481, "No such transaction") };
+    let tm = &mi.tm;
+    let now = Instant::now();
+    let local = tm.local_uacs().iter().find(|(_, u)| u.call_id == call_id && u.cseq == cseq).map(|(id, _)| *id);
+    if let Some(client) = local {
+        tm.send_cancel(now, client);
+        mi.wake.notify_one();
+        return MiReply::ok();
+    }
+    let servers: Vec<TxnId> = tm.cells().iter().filter(|(_, c)| c.invite).map(|(id, _)| *id).collect();
+    let found = servers
+        .into_iter()
+        .find(|id| tm.table.request(*id).is_some_and(|r| r.text(r.call_id) == call_id && r.cseq == cseq));
+    match found {
+        Some(server) => {
+            tm.cancel_branches(now, server);
+            mi.wake.notify_one();
+            MiReply::ok()
+        }
+        None => MiReply::new(481, "No such transaction"),
+    }
+}
+
+/// What tm's MI commands hold: tm itself, the task that sends what its
+/// table queues, and the proxy's sockets (not the `Config`, which holds the
+/// registry holding the commands).
+#[derive(Clone)]
+struct MiTm {
+    tm: Arc<Tm>,
+    wake: Arc<tokio::sync::Notify>,
+    locals: Arc<[Local]>,
+}
+
+/// Registers tm's MI commands on the config's registry, once the proxy's
+/// sockets are known (`config.locals`; tm is built now): `t_uac_dlg`,
+/// `t_uac_cancel`, `t_hash`. (1.3's `t_reply` answers a transaction named by
+/// its hash and label, which only the aggregator of `t_write_fifo` learned;
+/// serc has neither.)
+pub fn register_mi(config: &Config) {
+    use crate::mi::{Arity, MiNode, MiReply};
+    let mi = MiTm {
+        tm: config.tm.get_or_init(config).clone(),
+        wake: config.tm.wake().clone(),
+        locals: config.locals.clone().into(),
+    };
+    let m = mi.clone();
+    config.mi.register_async("t_uac_dlg", Arity::Between(5, 6), move |args| {
+        let m = m.clone();
+        async move { Some(t_uac_dlg(&m, args).await) }
+    });
+    let m = mi.clone();
+    config.mi.register("t_uac_cancel", Arity::Exactly(2), move |args| t_uac_cancel(&m, &args[0], &args[1]));
+    config.mi.register("t_hash", Arity::NoInput, move |_| {
+        mi.tm.table.shard_counts().into_iter().enumerate().fold(MiReply::ok(), |r, (i, (current, total))| {
+            r.node(MiNode::value(i.to_string()).attr("Current", current.to_string()).attr("Total", total.to_string()))
+        })
+    });
 }
 
 #[cfg(test)]

@@ -370,6 +370,18 @@ impl Table {
         &self.timers
     }
 
+    /// Per shard: the transactions it holds now and all it ever made (MI's
+    /// `t_hash`, as 1.3 lists its hash entries' current and total counts).
+    pub fn shard_counts(&self) -> Vec<(usize, u64)> {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                (s.txns.len(), s.seq)
+            })
+            .collect()
+    }
+
     /// Transactions in the table, lingering ones included.
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
