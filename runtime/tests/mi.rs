@@ -286,3 +286,18 @@ async fn a_fifo_without_a_name_stops_the_start() {
         .expect("no start");
     assert!(matches!(&error, LaunchError::Mi(e) if e.contains("fifo_name")), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datagram_socket_off_loopback_stops_the_start() {
+    let mut s = Settings::default();
+    s.config.params.load("mi_datagram");
+    s.config.params.set("mi_datagram", "socket_name", Value::Str("udp:0.0.0.0:0".into()));
+    let error = Launch::new(Answer, s)
+        .listen("udp:127.0.0.1:0".parse().expect("a listen"))
+        .workers(1)
+        .start()
+        .await
+        .err()
+        .expect("no start");
+    assert!(matches!(&error, LaunchError::Mi(e) if e.contains("not a loopback address")), "{error:?}");
+}

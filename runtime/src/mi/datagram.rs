@@ -5,10 +5,11 @@
 //! A Unix socket file left by an earlier run is replaced (1.3 deleted what was
 //! there; serc only replaces a socket or a FIFO); the socket gets
 //! `unix_socket_mode` (default 0660; 0 is taken as 0600 with a warning) and
-//! `unix_socket_user`/`unix_socket_group` when set. A UDP socket listens where
-//! it is told — 1.3 allowed any address — but anything other than a loopback
-//! address is warned about: whoever reaches it can run every command,
-//! `kill` included, with no authentication.
+//! `unix_socket_user`/`unix_socket_group` when set. A UDP socket listens on a
+//! loopback address only: whoever reaches it can run every command, `kill`
+//! included, with no authentication, so another address stops the start with
+//! an error saying so (1.3 listened on any; reach a remote proxy's MI through
+//! SSH or its Unix socket).
 //!
 //! A request is one datagram: `:command:\n`, one argument per line, an
 //! optional empty line (see [`super::text`]). The reply goes back to the
@@ -178,10 +179,11 @@ pub async fn serve(opts: DatagramOptions, mi: &Mi) -> Result<Transport, String> 
                     .ok_or_else(|| format!("mi_datagram: {host} has no address"))?,
             };
             if !ip.is_loopback() {
-                tracing::warn!(
-                    "mi_datagram: listening on {ip}, not a loopback address: whoever reaches it can run \
-                     every MI command (kill included) without authentication"
-                );
+                return Err(format!(
+                    "mi_datagram: socket_name udp:{host}:{port} is not a loopback address: whoever reaches it \
+                     could run every MI command (kill included) without authentication; listen on 127.0.0.1 \
+                     (or a Unix socket) and reach it through SSH"
+                ));
             }
             let s = UdpSocket::bind(SocketAddr::new(ip, *port))
                 .await
