@@ -148,6 +148,10 @@ async fn t_uac_dlg_sends_a_request_and_returns_its_final_reply() {
         .map(|(_, v)| v.as_deref().unwrap_or("0").parse::<u64>().unwrap())
         .sum();
     assert!(total >= 2, "{hash:?}");
+    // t_reply says why it is not served.
+    let refused = running.mi().run("t_reply", vec!["404".into(), "Not Found".into(), "1:2".into()]).await;
+    assert_eq!(refused.code, 500);
+    assert!(refused.reason.contains("t_write_fifo"), "{refused:?}");
     running.shutdown().await;
 }
 

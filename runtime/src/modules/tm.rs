@@ -1867,9 +1867,9 @@ struct MiTm {
 
 /// Registers tm's MI commands on the config's registry, once the proxy's
 /// sockets are known (`config.locals`; tm is built now): `t_uac_dlg`,
-/// `t_uac_cancel`, `t_hash`. (1.3's `t_reply` answers a transaction named by
-/// its hash and label, which only the aggregator of `t_write_fifo` learned;
-/// serc has neither.)
+/// `t_uac_cancel`, `t_hash`; `t_reply` answers why it is not served (1.3's
+/// names a transaction by the hash and label that only `t_write_fifo` and
+/// `t_write_unix` handed out, to an external application; serc refuses those).
 pub fn register_mi(config: &Config) {
     use crate::mi::{Arity, MiNode, MiReply};
     let mi = MiTm {
@@ -1884,6 +1884,13 @@ pub fn register_mi(config: &Config) {
     });
     let m = mi.clone();
     config.mi.register("t_uac_cancel", Arity::Exactly(2), move |args| t_uac_cancel(&m, &args[0], &args[1]));
+    config.mi.register("t_reply", Arity::NoInput, |_| {
+        MiReply::new(
+            500,
+            "t_reply is not served by serc: it names a transaction by the hash:label that only \
+             t_write_fifo/t_write_unix hand out, and serc does not implement those",
+        )
+    });
     config.mi.register("t_hash", Arity::NoInput, move |_| {
         mi.tm.table.shard_counts().into_iter().enumerate().fold(MiReply::ok(), |r, (i, (current, total))| {
             r.node(MiNode::value(i.to_string()).attr("Current", current.to_string()).attr("Total", total.to_string()))
