@@ -115,9 +115,12 @@ fn corpus() {
             "opensips__openser0.9__default.cfg",
             "opensips__openser0.9__profile.cfg",
             "opensips__openser1.0__default.cfg",
+            "opensips__openser1.2__default.cfg",
+            "opensips__openser1.2__ex-flag_reply.cfg",
             "opensips__openser1.2__ex-logging.cfg",
             "opensips__openser1.2__ex-redirect.cfg",
             "opensips__openser1.2__ex-replicate.cfg",
+            "opensips__ops1.4__default.cfg",
         ]
     );
 }
