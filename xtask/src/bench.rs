@@ -2,8 +2,9 @@
 //! Kamailio under the same SIPp load, in turn, in one run; the figures go to
 //! BENCHMARKS.md and bench/results.svg.
 //!
-//! The SIPp steps reuse the shared harness (`../shared/bench/run.sh`, beside
-//! the workspace): it is the harness the Kamailio reference figures of
+//! The SIPp steps run bench/harness/run.sh, serc's copy of the shared harness
+//! (`../shared/bench`, beside the workspace) with one scenario added
+//! (register-auth): it is the harness the Kamailio reference figures of
 //! `../shared/bench/README.md` were measured with, so the same code measures
 //! CPU (/proc utime+stime of the process tree), peak PSS, SIPp's
 //! response-time percentiles and the PASS/FAIL verdict for both proxies and
@@ -41,10 +42,11 @@ Stages:
      Arguments after `--` go to cargo bench (`-- tm/` runs the benches whose
      name has `tm/`). Reports land in target/criterion/.
   2. SIPp scenarios: serc's proxies, built by `serc build` from
-     bench/configs/openser-SCENARIO.cfg, and Kamailio 5.6 with the shared
-     harness's configs (../shared/bench/configs/kamailio-SCENARIO.cfg), in turn
-     at each offered rate (serc, then Kamailio, at one rate before the next
-     rate). Each step is one call of the shared harness ../shared/bench/run.sh
+     bench/configs/openser-SCENARIO.cfg, and Kamailio 5.6 with the harness's
+     configs (bench/harness/configs/kamailio-SCENARIO.cfg), in turn at each
+     offered rate (serc, then Kamailio, at one rate before the next rate).
+     Each step is one call of the harness bench/harness/run.sh (serc's copy of
+     the shared ../shared/bench, with register-auth added)
      (a fresh proxy, SIPp UAC 127.0.0.1:5061 -> proxy 127.0.0.1:5060 -> SIPp
      UAS 127.0.0.1:5070, RATE*SECONDS calls), inside a private network
      namespace (`unshare -n`, loopback up) so the fixed ports cannot collide
@@ -63,8 +65,8 @@ OPTIONS:
                             runs: about 5 minutes in all
     --no-criterion          skip stage 1
     --no-sipp               skip stage 2 (and the report)
-    --scenarios A,B         among: relay-stateless, relay-stateful, register
-                            [default: all three]
+    --scenarios A,B         among: relay-stateless, relay-stateful, register,
+                            register-auth [default: all four]
     --rates R1,R2           offered rates (calls or registrations per second)
                             for every chosen scenario [default: per scenario,
                             listed below]
@@ -82,8 +84,8 @@ Default rates (full / --quick):
     relay-stateless   1000,2000,3000,4000,6000 / 1000,3000   calls/s
     relay-stateful    1000,2000,3000,4000      / 1000,2000   calls/s
     register          2000,4000,8000,12000     / 2000,8000   registrations/s
+    register-auth     1000,2000,4000,6000      / 1000,4000   registrations/s
 Skipped for now (listed in the output and in BENCHMARKS.md with the reason):
-    register-auth     registrar with digest auth
     openser-default   OpenSER 1.3's default openser.cfg
 
 Bounds: every step sends exactly RATE*SECONDS calls, the harness stops SIPp
@@ -92,12 +94,14 @@ takes 10 to 15 minutes, --quick about 5 (plus the first `serc build`, which
 compiles the runtime: 1 to 2 minutes).
 
 Needs: sipp and kamailio (apt-get install -y sip-tester kamailio), python3,
-bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2), and the
-shared harness ../shared/bench beside the workspace (SERC_BENCH_HARNESS names
-another directory). SERC_RUNTIME_DIR and SERC_CACHE_DIR are passed to serc build.
+bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2).
+SERC_BENCH_HARNESS names another harness than bench/harness (e.g. the shared
+../shared/bench). SERC_RUNTIME_DIR and SERC_CACHE_DIR are passed to serc build.
+register-auth writes its subscriber tables (serc: SQLite through `serc db`;
+Kamailio: db_text) and its configs naming them to target/serc-bench/.
 
 Adding a scenario: a config bench/configs/openser-NAME.cfg, Kamailio's
-../shared/bench/configs/kamailio-NAME.cfg, and a line in SCENARIOS in
+bench/harness/configs/kamailio-NAME.cfg, and a line in SCENARIOS in
 xtask/src/bench.rs (the harness's SIPp scenario it runs, its rates).
 
 Examples:
@@ -154,14 +158,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "register-auth",
         harness: "register-auth",
         unit: "registrations",
-        rates: &[1000, 2000, 4000],
-        quick_rates: &[1000],
-        skip: Some(
-            "not wired yet: serc's auth_db works (tests/tests/auth.rs), but Kamailio needs an equivalent \
-             config with a subscriber table (a db module) and the shared harness a SIPp REGISTER \
-             scenario answering the 401 ([authentication])",
-        ),
-        what: "REGISTER challenged (401) then `www_authorize` and `save`",
+        rates: &[1000, 2000, 4000, 6000],
+        quick_rates: &[1000, 4000],
+        skip: None,
+        what: "REGISTER challenged (401, no qop), then `www_authorize` against the subscriber table \
+               (serc: SQLite; Kamailio: db_text; 1,000 users in turn) and `save` in memory",
     },
     Scenario {
         name: "openser-default",
@@ -170,8 +171,8 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 3000],
         quick_rates: &[1000],
         skip: Some(
-            "not wired yet: serc builds and serves it without mi_fifo (tests/tests/default_config.rs); \
-             the harness needs its Kamailio equivalent and REGISTER-then-call scenarios",
+            "not wired yet: serc builds and serves it, mi_fifo included (tests/tests/default_config.rs); \
+             the harness needs its Kamailio equivalent and a scenario registering the UAS before the calls",
         ),
         what: "OpenSER 1.3's default openser.cfg",
     },
@@ -479,15 +480,70 @@ struct Report {
     harness: PathBuf,
 }
 
+/// The users of the register-auth scenario: u1..uN, password pw-uI, domain
+/// bench.example (the harness writes SIPp's injection file from the same rule).
+const AUTH_USERS: u32 = 1000;
+
+/// register-auth: the subscriber tables both proxies authenticate against,
+/// and their configs naming them (written to target/serc-bench/configs/):
+/// serc's SQLite file made with `serc db init` / `serc db add-user` (what an
+/// operator does), Kamailio's db_text directory.
+fn prepare_register_auth(proxies: &[String], harness: &Path) -> Result {
+    let root = project_root();
+    let dir = root.join("target/serc-bench/auth");
+    let configs = root.join("target/serc-bench/configs");
+    let _ = fs::remove_dir_all(&dir);
+    for d in [&dir.join("dbtext"), &configs] {
+        fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    if proxies.iter().any(|p| p == SERC || p == SERC_METRICS) {
+        run(cargo().args(["build", "--release", "-p", "serc"]))?;
+        let serc = root.join("target/release/serc");
+        let db = dir.join("auth.sqlite");
+        let url = format!("sqlite://{}", db.display());
+        eprintln!("register-auth: {AUTH_USERS} subscribers into {}", db.display());
+        run(Command::new(&serc).args(["db", "init", "--db-url", &url]))?;
+        for i in 1..=AUTH_USERS {
+            let out = Command::new(&serc)
+                .args(["db", "add-user", &format!("sip:u{i}@bench.example"), &format!("pw-u{i}"), "--db-url", &url])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", serc.display()))?;
+            if !out.status.success() {
+                return Err(format!("serc db add-user u{i} failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        let template = root.join("bench/configs/openser-register-auth.cfg");
+        let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+        write(&configs.join("openser-register-auth.cfg"), &text.replace("@AUTH_DB@", &db.display().to_string()))?;
+    }
+    if proxies.iter().any(|p| p == KAMAILIO) {
+        let dbtext = dir.join("dbtext");
+        let mut rows = String::from(
+            "id(int,auto) username(string) domain(string) password(string) ha1(string,null) ha1b(string,null) \n",
+        );
+        for i in 1..=AUTH_USERS {
+            rows.push_str(&format!("{i}:u{i}:bench.example:pw-u{i}:::\n"));
+        }
+        write(&dbtext.join("subscriber"), &rows)?;
+        write(&dbtext.join("version"), "id(int,auto) table_name(string) table_version(int) \n0:subscriber:7\n")?;
+        let template = harness.join("configs/kamailio-register-auth.cfg");
+        let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+        let text =
+            text.replace("@DBTEXT@", &dbtext.display().to_string()).replace("@BENCH@", &harness.display().to_string());
+        write(&configs.join("kamailio-register-auth.cfg"), &text)?;
+    }
+    Ok(())
+}
+
 fn harness_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("SERC_BENCH_HARNESS") {
         Some(dir) => PathBuf::from(dir),
-        None => project_root().join("../shared/bench"),
+        None => project_root().join("bench/harness"),
     };
     if !dir.join("run.sh").is_file() {
         return Err(format!(
-            "the SIPp harness is missing: expected {} (the shared harness beside the workspace, \
-             ../shared/bench; set SERC_BENCH_HARNESS to its directory, or pass --no-sipp)",
+            "the SIPp harness is missing: expected {} (bench/harness, serc's copy of the shared \
+             harness; SERC_BENCH_HARNESS names another, or pass --no-sipp)",
             dir.join("run.sh").display()
         ));
     }
@@ -570,9 +626,15 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
         // generated code's `__serc_at!` markers, and a long one is wrapped
         // over lines by the pretty-printer, which serc then fails to read
         // back (a serc bug, reported).
-        let cfg = format!("bench/configs/openser-{}.cfg", s.name);
+        let mut cfg = format!("bench/configs/openser-{}.cfg", s.name);
         if !root.join(&cfg).is_file() {
             return Err(format!("no config {} for the scenario {}", root.join(&cfg).display(), s.name));
+        }
+        // A config naming a file the run prepares (@AUTH_DB@) is built from its
+        // prepared copy.
+        let prepared = format!("target/serc-bench/configs/openser-{}.cfg", s.name);
+        if root.join(&prepared).is_file() {
+            cfg = prepared;
         }
         let out = bin_dir.join(format!("openser-{}", s.name));
         run(Command::new(&serc).current_dir(&root).arg("build").arg(&cfg).arg("-o").arg(&out))?;
@@ -595,8 +657,11 @@ fn proxy_command(proxy: &str, scenario: &Scenario, bins: &BTreeMap<&str, PathBuf
         }
         cmd
     } else {
-        // As in ../shared/bench/README.md (the reference figures).
-        let cfg = harness.join(format!("configs/kamailio-{}.cfg", scenario.name));
+        // As in ../shared/bench/README.md (the reference figures); a config
+        // the run prepared (register-auth: its database's path) wins.
+        let prepared = project_root().join(format!("target/serc-bench/configs/kamailio-{}.cfg", scenario.name));
+        let cfg =
+            if prepared.is_file() { prepared } else { harness.join(format!("configs/kamailio-{}.cfg", scenario.name)) };
         ["kamailio", "-DD", "-E", "-m", "512", "-M", "16", "-f"]
             .into_iter()
             .map(String::from)
@@ -642,6 +707,9 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     let root = project_root();
     let stamp = utc("+%Y%m%dT%H%M%SZ");
     let out = root.join("target/serc-bench/runs").join(&stamp);
+    if runnable.iter().any(|s| s.name == "register-auth") {
+        prepare_register_auth(&args.proxies, &harness)?;
+    }
     let bins = if args.proxies.iter().any(|p| p == SERC || p == SERC_METRICS) {
         build_proxies(&runnable, &root.join("target/serc-bench/bin"))?
     } else {
@@ -742,7 +810,7 @@ fn harness_step(
     .map(String::from)
     .collect();
     let mut command = wrapped(netns, &harness.join("run.sh"), &run_args);
-    command.stdin(Stdio::null());
+    command.stdin(Stdio::null()).env("AUTH_USERS", AUTH_USERS.to_string());
     eprintln!("$ {}", show(&command));
     let child = command.spawn().map_err(|e| format!("cannot start the harness: {e}"))?;
     let bound = Duration::from_secs(u64::from(duration) + 240);

@@ -11,6 +11,9 @@
 //!   outlive whatever runtime the caller is on: the async methods can be awaited
 //!   from any tokio task, and [`Db::wait`] lets the synchronous script functions
 //!   (registrar's `save`) block on one without stalling the proxy's other tasks.
+//!   `query_now`/`transaction_now` are what script functions call: SQLite runs
+//!   on the calling thread (a library call; its mutex orders the callers), a
+//!   server's operation through [`Db::wait`].
 //! - Every statement is parameterised (`?` placeholders, rewritten to `$n` for
 //!   PostgreSQL) and bounded by the timeout the `Db` was opened with. Table
 //!   and column names come from the config (modparams), never from messages,
@@ -555,6 +558,31 @@ impl Db {
     pub fn transaction(&self, stmts: Vec<Stmt>) -> impl Future<Output = Result<u64, DbError>> + Send + 'static {
         let backend = self.inner.backend.clone();
         self.run(async move { backend.transaction(stmts).await })
+    }
+
+    /// [`Db::query`] for a synchronous caller (a script function): the
+    /// rows, waited for. SQLite runs on the calling thread — a library call
+    /// needs no hop to the database's runtime and back, which cost a
+    /// registrar with digest authentication most of its CPU; a server's
+    /// query goes through [`Db::wait`].
+    pub fn query_now(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.query_now(&sql.into(), &params),
+            _ => self.wait(self.query(sql, params)),
+        }
+    }
+
+    /// [`Db::transaction`] for a synchronous caller, as [`Db::query_now`].
+    pub fn transaction_now(&self, stmts: Vec<Stmt>) -> Result<u64, DbError> {
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.transaction_now(&stmts),
+            _ => self.wait(self.transaction(stmts)),
+        }
+    }
+
+    /// [`Db::execute`] for a synchronous caller, as [`Db::query_now`].
+    pub fn execute_now(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<u64, DbError> {
+        self.transaction_now(vec![Stmt::new(sql, params)])
     }
 
     /// Runs statements without parameters, separated by `;` (DDL, from serc only).

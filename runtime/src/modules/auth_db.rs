@@ -11,7 +11,7 @@
 //! come from the config and are checked to be plain identifiers; message data
 //! only ever goes in as query parameters.
 //!
-//! The query runs while the worker waits ([`db::Db::wait`], as OpenSER's worker
+//! The query runs while the worker waits ([`db::Db::query_now`], as OpenSER's worker
 //! processes did), bounded by the database's timeout; a database that fails
 //! or does not answer in time gets the request a 500 and a log line.
 
@@ -103,7 +103,7 @@ fn authorize(ctx: &mut Ctx, realm: &Format, table: &str, kind: Kind) -> i32 {
         if use_domain {
             args.push(DbValue::from(domain.unwrap_or(realm)));
         }
-        let rows = match database.wait(database.query(sql, args)) {
+        let rows = match database.query_now(sql, args) {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::error!(error = %e, "auth_db: the subscriber lookup failed");

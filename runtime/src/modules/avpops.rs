@@ -769,7 +769,7 @@ pub fn avp_db_load(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
     let (clause, params) = selection(d, &keys, attribute);
     let table = name.table.as_deref().unwrap_or(&d.table);
     let sql = format!("SELECT {}, {}, {} FROM {table}{clause}", d.value, d.attribute, d.kind);
-    let rows = match d.db.wait(d.db.query(sql, params)) {
+    let rows = match d.db.query_now(sql, params) {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "{WHAT}: the query failed");
@@ -861,7 +861,7 @@ pub fn avp_db_store(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
             DbValue::from(keys.user.clone().unwrap_or_default()),
             DbValue::from(keys.domain.clone().unwrap_or_default()),
         ];
-        match d.db.wait(d.db.execute(sql.clone(), params)) {
+        match d.db.execute_now(sql.clone(), params) {
             Ok(_) => {
                 mark_in_db(ctx, avp, &value);
                 n += 1;
@@ -918,7 +918,7 @@ pub fn avp_db_delete(ctx: &mut Ctx, source: &str, name: &str) -> i32 {
     };
     let (clause, params) = selection(d, &keys, attribute);
     let table = name.table.as_deref().unwrap_or(&d.table);
-    match d.db.wait(d.db.execute(format!("DELETE FROM {table}{clause}"), params)) {
+    match d.db.execute_now(format!("DELETE FROM {table}{clause}"), params) {
         Ok(_) => 1,
         Err(e) => {
             tracing::error!(error = %e, "{WHAT}: the delete failed");
@@ -950,7 +950,7 @@ fn db_query(ctx: &mut Ctx, query: &Format, dest: Option<&[AvpName]>) -> i32 {
         tracing::error!("{WHAT}: an empty query");
         return -1;
     }
-    let rows = match d.db.wait(d.db.query(sql, vec![])) {
+    let rows = match d.db.query_now(sql, vec![]) {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "{WHAT}: the query failed");

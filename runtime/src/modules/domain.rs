@@ -68,7 +68,7 @@ fn is_local(ctx: &Ctx, host: &str) -> i32 {
     let host = host.to_ascii_lowercase();
     let found = match &domains.cached {
         Some(set) => set.contains(&host),
-        None => match domains.db.wait(domains.db.query(domains.sql.clone(), vec![DbValue::from(host.as_str())])) {
+        None => match domains.db.query_now(domains.sql.clone(), vec![DbValue::from(host.as_str())]) {
             Ok(rows) => !rows.is_empty(),
             Err(e) => {
                 tracing::error!(error = %e, "domain: the lookup failed");

@@ -80,7 +80,7 @@ fn exists(ctx: &Ctx, table: &str, keys: &[(String, &str)]) -> Result<bool, ()> {
     })();
     let sql = sql.map_err(|e| tracing::error!(error = %e, "uri_db: bad table or column name"))?;
     let args = keys.iter().map(|(_, v)| DbValue::from(*v)).collect();
-    match database.wait(database.query(sql, args)) {
+    match database.query_now(sql, args) {
         Ok(rows) => Ok(!rows.is_empty()),
         Err(e) => {
             tracing::error!(error = %e, "uri_db: the query failed");

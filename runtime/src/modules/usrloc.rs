@@ -370,7 +370,7 @@ impl Location {
                     let before = contacts.clone();
                     let r = f(&mut contacts);
                     if r.is_ok() && contacts != before {
-                        p.db.wait(p.db.transaction(p.write_stmts(key, &contacts)))?;
+                        p.db.transaction_now(p.write_stmts(key, &contacts))?;
                     }
                     r
                 }
@@ -381,7 +381,7 @@ impl Location {
                     let r = f(&mut contacts);
                     if r.is_ok() && contacts != *current {
                         if p.settings.mode == DbMode::WriteThrough {
-                            if let Err(e) = p.db.wait(p.db.transaction(p.write_stmts(key, &contacts))) {
+                            if let Err(e) = p.db.transaction_now(p.write_stmts(key, &contacts)) {
                                 if current.is_empty() {
                                     shard.remove(key);
                                 }
@@ -561,7 +561,7 @@ impl Persist {
             params.push(d.into());
         }
         params.push(Value::Time(now));
-        let rows = self.db.wait(self.db.query(self.select_sql(table, true), params))?;
+        let rows = self.db.query_now(self.select_sql(table, true), params)?;
         Ok(rows.iter().filter_map(|r| self.contact_of(r, false)).map(|(_, c)| c).collect())
     }
 
