@@ -6,6 +6,10 @@
 #
 # usage: run.sh -s SCENARIO -r "RATE [RATE...]" [-d SECONDS] [-p 'PROXY_CMD'] [options]
 #   -s  relay-stateless | relay-stateful | register      (through the proxy)
+#       openser-default                                  (relay-stateful's calls to AOR
+#                                                         `service`, registered to the UAS
+#                                                         before each step: for a registrar
+#                                                         proxy such as OpenSER's default)
 #       register-auth                                    (REGISTER, 401, REGISTER with
 #                                                         credentials; users u1..uN, N =
 #                                                         $AUTH_USERS or 1000, password pw-uI,
@@ -24,6 +28,7 @@
 #   -c  call hold time in ms between ACK and BYE (SIPp -d, default 0)
 set -u
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PRE_REGISTER=0
 SCEN=""; RATES=""; DUR=15; PROXY_CMD=""; OUT=""; LABEL=""; KEEP=0; RESTART=1; HOLD=0
 STARTUP_WAIT=10          # s to wait for the proxy to bind 5060
 DRAIN=3                  # s to let in-flight messages settle after the UAC ends
@@ -39,6 +44,7 @@ case $SCEN in
   relay-stateless|relay-stateful) UAC_SF=uac.xml; UAS_SF=uas.xml; TARGET=127.0.0.1:5060; NEED_PROXY=1;;
   register)                       UAC_SF=register.xml; UAS_SF=uas.xml; TARGET=127.0.0.1:5060; NEED_PROXY=1;;
   register-auth)                  UAC_SF=register_auth.xml; UAS_SF=uas.xml; TARGET=127.0.0.1:5060; NEED_PROXY=1;;
+  openser-default)                UAC_SF=uac.xml; UAS_SF=uas.xml; TARGET=127.0.0.1:5060; NEED_PROXY=1; PRE_REGISTER=1;;
   direct)                         UAC_SF=uac.xml; UAS_SF=uas.xml; TARGET=127.0.0.1:5070; NEED_PROXY=0;;
   direct-register)                UAC_SF=register.xml; UAS_SF=uas_register.xml; TARGET=127.0.0.1:5070; NEED_PROXY=0;;
   *) echo "unknown scenario $SCEN" >&2; exit 2;;
@@ -159,6 +165,11 @@ run_step() {
   sleep 0.3; UAS_PID=$(pgrep -P $UAS_WRAP | head -1)
   sleep 0.7
   alive "$UAS_PID" || { echo "UAS failed to start; see $dir/uas.out" >&2; return 3; }
+  if [ $PRE_REGISTER = 1 ]; then   # openser-default: the UAS becomes AOR `service`
+    ( cd "$dir" && exec timeout 15 sipp -sf "$BENCH/scenarios/register_service.xml" "$TARGET" \
+        -i 127.0.0.1 -p 5062 -m 1 -nostdin -timeout 10s >register.out 2>&1 </dev/null ) \
+      || { echo "registering the UAS failed; see $dir/register.out" >&2; return 3; }
+  fi
 
   local t0_ticks=0 t1_ticks=0
   [ -n "$PROXY_PID" ] && { t0_ticks=$(tree_ticks "$PROXY_PID"); mem_sampler "$PROXY_PID" "$dir/mem.env" $((DUR + 120)) & SAMPLER_PID=$!; }
