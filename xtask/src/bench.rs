@@ -81,9 +81,9 @@ OPTIONS:
                             5061, 5070 must be free)
 
 Default rates (full / --quick):
-    relay-stateless   1000,2000,3000,4000,6000 / 1000,3000   calls/s
-    relay-stateful    1000,2000,3000,4000      / 1000,2000   calls/s
-    register          2000,4000,8000,12000     / 2000,8000   registrations/s
+    relay-stateless   1000,2000,4000,6000,8000 / 1000,3000   calls/s
+    relay-stateful    1000,2000,3000,4000,6000 / 1000,2000   calls/s
+    register          2000,4000,8000,12000,16000 / 2000,8000 registrations/s
     register-auth     1000,2000,4000,6000      / 1000,4000   registrations/s
     openser-default   1000,2000,3000,4000      / 1000,2000   calls/s
 
@@ -130,7 +130,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "relay-stateless",
         harness: "relay-stateless",
         unit: "calls",
-        rates: &[1000, 2000, 3000, 4000, 6000],
+        rates: &[1000, 2000, 4000, 6000, 8000],
         quick_rates: &[1000, 3000],
         skip: None,
         what: "maxfwd check, stateless `forward` to the UAS; replies by Via",
@@ -139,7 +139,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "relay-stateful",
         harness: "relay-stateful",
         unit: "calls",
-        rates: &[1000, 2000, 3000, 4000],
+        rates: &[1000, 2000, 3000, 4000, 6000],
         quick_rates: &[1000, 2000],
         skip: None,
         what: "maxfwd, `record_route`, `loose_route` for ACK/BYE, `t_relay` to the UAS",
@@ -148,7 +148,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "register",
         harness: "register",
         unit: "registrations",
-        rates: &[2000, 4000, 8000, 12000],
+        rates: &[2000, 4000, 8000, 12000, 16000],
         quick_rates: &[2000, 8000],
         skip: None,
         what: "`save(\"location\")` in memory (usrloc db_mode 0), a new AOR per REGISTER",
