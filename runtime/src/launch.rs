@@ -45,7 +45,7 @@ use crate::app::{Proxy, Script};
 use crate::proxy::{Local, Transport};
 use crate::resolve::Resolver;
 use crate::script::Config;
-use crate::transport::{Listen, Server, ServerConfig, ServerHandle, StartError};
+use crate::transport::{Listen, Server, ServerConfig, ServerHandle, StartError, UdpLayout};
 
 /// What a config's global parameters say about running it.
 #[derive(Clone, Debug, Default)]
@@ -245,6 +245,14 @@ fn parse_max_transactions(text: &str) -> Result<usize, String> {
     at_least_one(text, "transactions")
 }
 
+fn parse_udp_layout(text: &str) -> Result<UdpLayout, String> {
+    match text {
+        "per-worker" => Ok(UdpLayout::SocketPerWorker),
+        "shared" => Ok(UdpLayout::SharedSocket),
+        _ => Err("expected per-worker or shared".to_string()),
+    }
+}
+
 fn parse_workers(text: &str) -> Result<usize, String> {
     at_least_one(text, "workers")
 }
@@ -285,6 +293,12 @@ pub struct Cli {
     /// default: children=, else one per CPU)
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+
+    /// How the workers share a UDP listen: per-worker (a socket per worker with
+    /// SO_REUSEPORT; the kernel spreads peers over them by address, so one busy peer
+    /// lands on one worker) or shared (one socket all workers read) [default: per-worker]
+    #[arg(long, value_name = "LAYOUT", value_parser = parse_udp_layout)]
+    pub udp_layout: Option<UdpLayout>,
 
     /// The most transactions tm keeps at once; beyond them new requests get 503
     /// (default 500000, about 3 KB each)
@@ -357,11 +371,20 @@ pub struct Launch<S> {
     resolver: Option<Arc<Resolver>>,
     /// `--http` / [`Launch::http`]: the HTTP door of the MI.
     http: Option<SocketAddr>,
+    /// `--udp-layout` / [`Launch::udp_layout`].
+    udp_layout: Option<UdpLayout>,
 }
 
 impl<S: Script> Launch<S> {
     pub fn new(script: S, settings: Settings) -> Launch<S> {
-        Launch { script, settings, listens: None, workers: None, resolver: None, http: None }
+        Launch { script, settings, listens: None, workers: None, resolver: None, http: None, udp_layout: None }
+    }
+
+    /// How the workers share each UDP listen ([`UdpLayout`]; default: a
+    /// socket per worker).
+    pub fn udp_layout(mut self, layout: UdpLayout) -> Self {
+        self.udp_layout = Some(layout);
+        self
     }
 
     /// Serves the MI's HTTP door (JSON-RPC and `/metrics`, see
@@ -416,6 +439,9 @@ impl<S: Script> Launch<S> {
         if let Some(addr) = cli.http {
             self = self.http(addr);
         }
+        if let Some(layout) = cli.udp_layout {
+            self = self.udp_layout(layout);
+        }
         self
     }
 
@@ -448,7 +474,8 @@ impl<S: Script> Launch<S> {
         crate::modules::uri_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::avpops::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         let workers = self.worker_count();
-        let bound = Server::bind(ServerConfig { listens, workers, ..ServerConfig::default() }).await?;
+        let udp_layout = self.udp_layout.unwrap_or_default();
+        let bound = Server::bind(ServerConfig { listens, workers, udp_layout, ..ServerConfig::default() }).await?;
         // MI (src/mi/): the transports the config loads, once the SIP sockets are bound.
         let mi = self.settings.config.mi.clone();
         mi.mark_started();

@@ -208,6 +208,7 @@ fn command_line_overrides_the_config() {
         &["--workers", "0"][..],
         &["--max-transactions", "0"],
         &["--log-level", "5"],
+        &["--udp-layout", "everywhere"],
         &["--listen", "udp:1.2.3.4:99999"],
         &["--bogus"],
     ] {
@@ -251,4 +252,24 @@ fn debug_maps_to_tracing_levels_as_openser_prints() {
     // Without debug=: OpenSER's default (L_NOTICE), INFO.
     let cfg = Settings::default();
     assert_eq!(parse(&cfg, &[]).unwrap().log_level(&cfg), LevelFilter::INFO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_can_read_one_shared_udp_socket() {
+    // `--udp-layout shared`: one socket per UDP listen, every worker reading it.
+    let cli =
+        parse(&settings(&[]), &["--udp-layout", "shared", "--listen", "udp:127.0.0.1:0", "--workers", "2"]).unwrap();
+    let running = Launch::new(Answer, settings(&[])).with_args(&cli).start().await.expect("the proxy starts");
+    let udp = running.local_addrs()[0].1;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let client_addr = client.local_addr().unwrap();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..4 {
+        client.send_to(options(udp, "UDP", client_addr).as_bytes(), udp).await.unwrap();
+        let (n, from) =
+            tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf)).await.expect("a reply").unwrap();
+        assert_eq!(from, udp, "answered from the shared socket");
+        assert_eq!(status(&buf[..n], Framing::Datagram), 200);
+    }
+    running.shutdown().await;
 }
