@@ -5,22 +5,14 @@
 //! reach them through `lookup`; a REGISTER without credentials or with a
 //! wrong password is challenged again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use serc_e2e::{build_proxy, cfg, serc_binary, Proxy, Ua};
+use serc_e2e::{build_proxy, cfg, serc_binary, Proxy, TempDir, Ua};
 use serc_runtime::db::{self, users, Db, DbUrl, Value};
 
 const USERS: u32 = 200;
 const PASSWORD: &str = "pw-e2e";
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn serc_db(args: &[&str]) -> String {
     let out = Command::new(serc_binary()).arg("db").args(args).output().expect("serc runs");
@@ -31,10 +23,8 @@ fn serc_db(args: &[&str]) -> String {
 /// A working directory with openser.sqlite holding `user1…userN` (the first by
 /// `serc db add-user`, the others inserted the same way in one go).
 fn database(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("serc-e2e-auth-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("openser.sqlite");
+    let dir = TempDir::new(&format!("auth-{name}"));
+    let file = dir.path().join("openser.sqlite");
     let url = format!("sqlite://{}", file.display());
     serc_db(&["init", "--db-url", &url]);
     serc_db(&["add-user", "sip:user1@example.com", PASSWORD, "--db-url", &url]);
@@ -54,7 +44,7 @@ fn database(name: &str) -> TempDir {
         ));
     }
     db.wait(db.transaction(stmts)).unwrap();
-    TempDir(dir)
+    dir
 }
 
 fn start(dir: &Path) -> Proxy {
@@ -68,8 +58,8 @@ fn sipp_registers_with_digest_auth_and_calls_reach_the_users() {
 
     let Some(sipp) = Sipp::find() else { return };
     let dir = database("sipp");
-    let proxy = start(&dir.0);
-    let users = dir.0.join("users.csv");
+    let proxy = start(dir.path());
+    let users = dir.path().join("users.csv");
     let lines: String =
         (1..=USERS).map(|i| format!("user{i};[authentication username=user{i} password={PASSWORD}]\n")).collect();
     std::fs::write(&users, format!("SEQUENTIAL\n{lines}")).unwrap();
@@ -89,7 +79,7 @@ fn sipp_registers_with_digest_auth_and_calls_reach_the_users() {
 #[test]
 fn registers_without_the_right_password_are_challenged() {
     let dir = database("refusals");
-    let proxy = start(&dir.0);
+    let proxy = start(dir.path());
     let mut ua = Ua::udp(proxy.udp());
     let mut req = ua.request("REGISTER", &proxy.uri());
     req.headers.set("To", "<sip:user1@example.com>");

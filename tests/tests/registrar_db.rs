@@ -10,29 +10,11 @@ mod db_support;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serc_e2e::{build_proxy, cfg, serc_binary, target_dir, Proxy, Ua, Uas};
+use serc_e2e::{build_proxy, cfg, serc_binary, target_dir, Proxy, TempDir, Ua, Uas};
 use serc_runtime::db::{schema, Db, DbUrl};
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(what: &str) -> Dir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("serc-e2e-{what}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn register(ua: &mut Ua, proxy: &Proxy, user: &str, contact: &str, cseq: u32, expires: Option<u32>) -> serc_e2e::Sip {
     let mut req = ua.request("REGISTER", &proxy.uri());
@@ -61,10 +43,10 @@ fn call_reaches(proxy: &Proxy, uas: &Uas, user: &str) {
 #[test]
 fn write_through_bindings_survive_a_restart() {
     let bin = build_proxy(&cfg("registrar_db.cfg"));
-    let dir = Dir::new("usrloc1");
+    let dir = TempDir::new("usrloc1");
     let uas = Uas::start();
 
-    let first = Proxy::start_in(&bin, &[], Some(&dir.0));
+    let first = Proxy::start_in(&bin, &[], Some(dir.path()));
     let mut uac = Ua::udp(first.udp());
     let ok = register(&mut uac, &first, "bob", &uas.uri("bob"), 1, Some(600));
     assert_eq!(ok.status(), Some(200), "{ok}");
@@ -75,10 +57,10 @@ fn write_through_bindings_survive_a_restart() {
         log.contains("without db_url") && log.contains("sqlite://openser.sqlite"),
         "the embedded database is said at start:\n{log}"
     );
-    assert!(dir.0.join("openser.sqlite").is_file(), "the embedded database is in the working directory");
+    assert!(dir.path().join("openser.sqlite").is_file(), "the embedded database is in the working directory");
 
     std::thread::sleep(Duration::from_millis(1100));
-    let second = Proxy::start_in(&bin, &[], Some(&dir.0));
+    let second = Proxy::start_in(&bin, &[], Some(dir.path()));
     // No new REGISTER: the call goes through lookup on the loaded table.
     call_reaches(&second, &uas, "bob");
     // A query (no Contact) lists the binding with what is left of its expiry.
@@ -94,14 +76,14 @@ fn write_through_bindings_survive_a_restart() {
 #[test]
 fn db_only_proxies_share_one_table() {
     let bin = build_proxy(&cfg("registrar_shared.cfg"));
-    let dir = Dir::new("usrloc3");
-    let url = format!("sqlite://{}", dir.0.join("shared.sqlite").display());
+    let dir = TempDir::new("usrloc3");
+    let url = format!("sqlite://{}", dir.path().join("shared.sqlite").display());
     let db = Db::open(&DbUrl::parse(&url).unwrap(), Duration::from_secs(5)).unwrap();
     let d = db.clone();
     db.wait(async move { schema::init(&d).await }).unwrap();
 
-    let a = Proxy::start_in(&bin, &[], Some(&dir.0));
-    let b = Proxy::start_in(&bin, &[], Some(&dir.0));
+    let a = Proxy::start_in(&bin, &[], Some(dir.path()));
+    let b = Proxy::start_in(&bin, &[], Some(dir.path()));
     let alice = Uas::start();
     let bob = Uas::start();
     let mut ua = Ua::udp(a.udp());
@@ -207,10 +189,13 @@ fn db_only_proxies_share_one_postgres_table() {
 #[test]
 fn a_database_with_the_wrong_tables_stops_the_start() {
     let bin = build_proxy(&cfg("registrar_shared.cfg"));
-    let dir = Dir::new("usrloc-empty");
+    let dir = TempDir::new("usrloc-empty");
     // shared.sqlite does not exist: created empty, without tables; refused.
-    let out =
-        std::process::Command::new(&bin).args(["--listen", "udp:127.0.0.1:0"]).current_dir(&dir.0).output().unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["--listen", "udp:127.0.0.1:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("`version` table is missing") && stderr.contains("serc db init"), "{stderr}");

@@ -720,6 +720,15 @@ impl Location {
     }
 }
 
+/// The location key an MI command names (table, AOR), or the reply 1.3
+/// gives: 404 for an unknown table, 400 for an AOR `mi_aor` refuses.
+fn mi_key(loc: &Location, table: &str, aor: &str, use_domain: bool) -> Result<String, MiReply> {
+    if !loc.has_table(table) {
+        return Err(MiReply::new(404, "Table not found"));
+    }
+    Ok(key(table, &mi_aor(aor, use_domain)?))
+}
+
 /// An MI command's AOR as 1.3's `mi_fix_aor` makes it: lower-cased; with
 /// `use_domain` it must have a domain, without it the domain is dropped.
 fn mi_aor(aor: &str, use_domain: bool) -> Result<String, MiReply> {
@@ -817,15 +826,12 @@ pub fn register_mi(config: &crate::script::Config) {
     let loc = config.usrloc.clone();
     mi.register("ul_show_contact", Arity::Exactly(2), move |args| {
         let (table, aor) = (&args[0], &args[1]);
-        if !loc.has_table(table) {
-            return MiReply::new(404, "Table not found");
-        }
-        let aor = match mi_aor(aor, use_domain) {
-            Ok(a) => a,
+        let k = match mi_key(&loc, table, aor, use_domain) {
+            Ok(k) => k,
             Err(r) => return r,
         };
         let t = now();
-        match loc.find(&key(table, &aor), t) {
+        match loc.find(&k, t) {
             Ok(cs) if cs.is_empty() => MiReply::new(404, "AOR not found"),
             Ok(cs) => cs.iter().fold(MiReply::ok(), |r, c| r.node(MiNode::new("Contact", show_line(c, t)))),
             Err(e) => {
@@ -851,14 +857,11 @@ pub fn register_mi(config: &crate::script::Config) {
     let loc = config.usrloc.clone();
     mi.register("ul_rm", Arity::Exactly(2), move |args| {
         let (table, aor) = (&args[0], &args[1]);
-        if !loc.has_table(table) {
-            return MiReply::new(404, "Table not found");
-        }
-        let aor = match mi_aor(aor, use_domain) {
-            Ok(a) => a,
+        let k = match mi_key(&loc, table, aor, use_domain) {
+            Ok(k) => k,
             Err(r) => return r,
         };
-        match loc.update(&key(table, &aor), now(), |cs| {
+        match loc.update(&k, now(), |cs| {
             cs.clear();
             Ok::<(), ()>(())
         }) {
@@ -873,14 +876,11 @@ pub fn register_mi(config: &crate::script::Config) {
     let loc = config.usrloc.clone();
     mi.register("ul_rm_contact", Arity::Exactly(3), move |args| {
         let (table, aor, contact) = (&args[0], &args[1], &args[2]);
-        if !loc.has_table(table) {
-            return MiReply::new(404, "Table not found");
-        }
-        let aor = match mi_aor(aor, use_domain) {
-            Ok(a) => a,
+        let k = match mi_key(&loc, table, aor, use_domain) {
+            Ok(k) => k,
             Err(r) => return r,
         };
-        let removed = loc.update(&key(table, &aor), now(), |cs| {
+        let removed = loc.update(&k, now(), |cs| {
             if cs.is_empty() {
                 return Err(MiReply::new(404, "AOR not found"));
             }
@@ -915,12 +915,8 @@ pub fn register_mi(config: &crate::script::Config) {
     let loc = config.usrloc.clone();
     mi.register("ul_add", Arity::Exactly(9), move |args| {
         // table, AOR, contact, expires, q, (unused), flags, cflags, methods
-        let table = &args[0];
-        if !loc.has_table(table) {
-            return MiReply::new(404, "Table not found");
-        }
-        let aor = match mi_aor(&args[1], use_domain) {
-            Ok(a) => a,
+        let k = match mi_key(&loc, &args[0], &args[1], use_domain) {
+            Ok(k) => k,
             Err(r) => return r,
         };
         let uint = |i: usize| args[i].trim().parse::<u32>().ok();
@@ -952,7 +948,7 @@ pub fn register_mi(config: &crate::script::Config) {
             flags,
             cflags,
         };
-        match loc.update(&key(table, &aor), t, |cs| {
+        match loc.update(&k, t, |cs| {
             match cs.iter_mut().find(|c| c.uri == uri) {
                 Some(c) => *c = contact,
                 None => cs.push(contact),
