@@ -38,6 +38,20 @@ fn emit_prints_rust_that_parses() {
 }
 
 #[test]
+fn maxbuffer_reaches_the_launch_settings_without_a_warning() {
+    let dir = TempDir::new().with("buffer.cfg", &format!("maxbuffer=1048576\n{MINIMAL}"));
+    let run = serc(&dir.0, &dir.0.join("cache"), &[], &["emit", "buffer.cfg"]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let compact: String = run.stdout.split_whitespace().collect();
+    assert!(
+        compact.contains("settings.maxbuffer=::core::option::Option::Some(1048576usize);"),
+        "stdout:\n{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("maxbuffer"), "stderr:\n{}", run.stderr);
+}
+
+#[test]
 fn emit_of_a_broken_config_exits_1() {
     let dir = TempDir::new().with("bad.cfg", MISSING_SEMICOLON);
     let run = serc(&dir.0, &dir.0.join("cache"), &[], &["emit", "bad.cfg"]);

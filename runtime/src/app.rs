@@ -203,7 +203,9 @@ impl<S: Script> Proxy<S> {
         if let Some(tm) = self.config.tm.get() {
             self.tm_settle(now, tm, &mut out);
             tm.drain(&mut out);
-            self.tm_wake.notify_one();
+            if tm.table.take_wake() {
+                self.tm_wake.notify_one();
+            }
         }
         if let Some((histogram, started)) = timer {
             histogram.observe(started.elapsed());
@@ -422,9 +424,9 @@ impl<S: Script> Handler for Proxy<S> {
 
 impl<S: Script> Proxy<S> {
     /// Starts the task that drives tm's timers (when a tokio runtime runs):
-    /// it sleeps until the table's next deadline, or until a message wakes it,
-    /// at most a second (it ends when the proxy is gone); fires the timers;
-    /// sends what they queued.
+    /// it sleeps until the table's next deadline (at most a second), or until
+    /// a message sets an earlier one or MI queues a request (it ends when the
+    /// proxy is gone); fires the timers; sends what they queued.
     fn start_tm_timers(self: &Arc<Self>, sender: transport::Sender) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         // tm itself is built by the first tm function a route calls: a config
@@ -434,12 +436,21 @@ impl<S: Script> Proxy<S> {
         let wake = self.tm_wake.clone();
         rt.spawn(async move {
             loop {
-                let deadline = {
+                let at = {
                     let Some(proxy) = proxy.upgrade() else { return };
-                    proxy.config.tm.get().and_then(|tm| tm.table.poll_timeout())
+                    let cap = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                    match proxy.config.tm.get() {
+                        Some(tm) => {
+                            // Awake first: a deadline set while it looks wakes it again.
+                            tm.table.timer_awake();
+                            let deadline = tm.table.poll_timeout();
+                            let at = deadline.map_or(cap, |d| tokio::time::Instant::from_std(d).min(cap));
+                            tm.table.timer_sleeps_until(at.into_std());
+                            at
+                        }
+                        None => cap,
+                    }
                 };
-                let cap = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-                let at = deadline.map_or(cap, |d| tokio::time::Instant::from_std(d).min(cap));
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
                     _ = wake.notified() => {}

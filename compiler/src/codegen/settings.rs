@@ -138,6 +138,10 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
                     settings.config.server_header = ::serc_runtime::script::ServerHeader::text(#text);
                 });
             }
+            ("maxbuffer", GlobalValue::Int(i)) => {
+                let n = usize::try_from(i.value).unwrap_or(usize::MAX).clamp(1024, 1 << 30);
+                body.extend(quote! { settings.maxbuffer = ::core::option::Option::Some(#n); });
+            }
             ("max_while_loops", GlobalValue::Int(i)) => lower.max_while_loops = i.value.max(0),
             ("port", GlobalValue::Int(_)) => {}
             (n, _) if QUIET.contains(&n) => {}

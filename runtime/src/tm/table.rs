@@ -4,7 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,9 @@ impl Txn {
 struct Io {
     heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     out: VecDeque<(u64, Transmit)>,
+    /// The earliest deadline set since the table last looked (see
+    /// [`Table::take_wake`]).
+    earliest: Option<Instant>,
 }
 
 static TRANSMIT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -75,6 +78,7 @@ impl Io {
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
         txn.timers[slot] = Some(at);
         self.heap.push(Reverse((at, id, slot)));
+        self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
     }
 
     fn send(&mut self, id: u64, bytes: Bytes, dest: Dest) {
@@ -352,7 +356,17 @@ pub struct Table {
     queued: AtomicUsize,
     max: usize,
     timers: TmTimers,
+    /// What the timer task sleeps until, in nanoseconds after `epoch`
+    /// ([`AWAKE`] while it is not asleep): a deadline set earlier than that
+    /// raises `wake`.
+    timer_sleep: AtomicU64,
+    wake: AtomicBool,
+    epoch: Instant,
 }
+
+/// `timer_sleep` while the timer task is awake (or has not said): every
+/// deadline set then raises `wake`, so none set meanwhile is missed.
+const AWAKE: u64 = u64::MAX;
 
 impl Table {
     pub fn new(config: TableConfig) -> Table {
@@ -363,7 +377,35 @@ impl Table {
             queued: AtomicUsize::new(0),
             max: config.max_transactions,
             timers: config.timers,
+            timer_sleep: AtomicU64::new(AWAKE),
+            wake: AtomicBool::new(false),
+            epoch: Instant::now(),
         }
+    }
+
+    fn since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(AWAKE - 1)
+    }
+
+    /// The timer task says it is awake: it will look at every deadline
+    /// ([`poll_timeout`](Table::poll_timeout)) before sleeping again.
+    pub fn timer_awake(&self) {
+        self.timer_sleep.store(AWAKE, Ordering::SeqCst);
+    }
+
+    /// The timer task says it sleeps until `at` (it called
+    /// [`timer_awake`](Table::timer_awake), then `poll_timeout`, since it
+    /// last woke).
+    pub fn timer_sleeps_until(&self, at: Instant) {
+        self.timer_sleep.store(self.since_epoch(at), Ordering::SeqCst);
+    }
+
+    /// Whether a deadline earlier than the one the timer task sleeps until
+    /// was set since the last call (then the caller wakes the task). A
+    /// message that only sets later deadlines, the usual case, costs the task
+    /// nothing: it is not woken once per message.
+    pub fn take_wake(&self) -> bool {
+        self.wake.load(Ordering::Relaxed) && self.wake.swap(false, Ordering::SeqCst)
     }
 
     pub fn timers(&self) -> &TmTimers {
@@ -417,6 +459,11 @@ impl Table {
         let removed = std::mem::take(&mut s.removed);
         if removed > 0 {
             self.count.fetch_sub(removed, Ordering::Relaxed);
+        }
+        if let Some(at) = s.io.earliest.take() {
+            if self.since_epoch(at) < self.timer_sleep.load(Ordering::SeqCst) {
+                self.wake.store(true, Ordering::SeqCst);
+            }
         }
         r
     }

@@ -848,3 +848,32 @@ fn transmits_leave_in_the_order_they_were_queued_across_shards() {
     assert!(sim.table.poll_transmit().is_none());
     assert!(sim.table.drain_transmits().is_empty());
 }
+
+// ---- Waking the timer task ---------------------------------------------------
+
+#[test]
+fn only_a_deadline_before_the_timer_tasks_sleep_asks_to_wake_it() {
+    let sim = Sim::new();
+    // Before the task ever said it sleeps, any deadline asks (none is missed).
+    sim.client(0, proxied("INVITE", "z9hG4bK-w1", 1), udp(BOB));
+    assert!(sim.table.take_wake());
+    assert!(!sim.table.take_wake(), "asked once");
+
+    // Asleep until timer A's first firing (500 ms): a later deadline (the next
+    // client's A at 600 ms, its B at 30 s) does not ask.
+    sim.table.timer_awake();
+    assert_eq!(sim.table.poll_timeout(), Some(sim.at(500)));
+    sim.table.timer_sleeps_until(sim.at(500));
+    sim.client(100, proxied("INVITE", "z9hG4bK-w2", 2), udp(BOB));
+    assert!(!sim.table.take_wake());
+
+    // Asleep until a second, capped: the next client's 500 ms deadline asks.
+    sim.table.timer_sleeps_until(sim.at(1000));
+    sim.client(200, proxied("INVITE", "z9hG4bK-w3", 3), udp(BOB));
+    assert!(sim.table.take_wake());
+
+    // Awake (between its wake-up and its next sleep): every deadline asks.
+    sim.table.timer_awake();
+    sim.client(300, proxied("INVITE", "z9hG4bK-w4", 4), udp(BOB));
+    assert!(sim.table.take_wake());
+}

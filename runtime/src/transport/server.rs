@@ -66,7 +66,9 @@ pub struct ServerConfig {
     /// Receive tasks per UDP listen.
     pub workers: usize,
     pub udp_layout: UdpLayout,
-    /// `SO_RCVBUF` of the UDP sockets (the kernel caps it); `None`: the system's default.
+    /// `SO_RCVBUF` the UDP sockets are raised to (never lowered; the kernel
+    /// caps it at `net.core.rmem_max`, and Linux doubles it); `None`: the
+    /// system's default.
     pub udp_recv_buffer: Option<usize>,
     /// Datagrams a UDP worker receives per system call (`recvmmsg`), the
     /// replies that leave from its own socket then sent together (`sendmmsg`).

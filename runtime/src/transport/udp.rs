@@ -71,7 +71,10 @@ fn socket(addr: SocketAddr, reuse_port: bool, recv_buffer: Option<usize>) -> io:
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = reuse_port;
     if let Some(size) = recv_buffer {
-        socket.set_recv_buffer_size(size)?;
+        // Raised, never lowered (as OpenSER's probe): a larger system default stays.
+        if socket.recv_buffer_size()? < size {
+            socket.set_recv_buffer_size(size)?;
+        }
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -367,6 +370,45 @@ mod mmsg {
                 libc::sendmmsg(fd, headers.as_mut_ptr(), datagrams.len() as libc::c_uint, libc::MSG_DONTWAIT as _)
             };
             usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rmem_max() -> Option<usize> {
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok()?.trim().parse().ok()
+    }
+
+    fn recv_buffer(socket: &UdpSocket) -> usize {
+        socket2::SockRef::from(socket).recv_buffer_size().expect("SO_RCVBUF")
+    }
+
+    #[tokio::test]
+    async fn the_receive_buffer_is_raised_never_lowered() {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let (_, default) = bind(loopback, 1, UdpLayout::SharedSocket, None).expect("bind");
+        let system = recv_buffer(&default[0]);
+
+        // Smaller than the system's default: left as it is.
+        let (_, small) = bind(loopback, 1, UdpLayout::SharedSocket, Some(1024)).expect("bind");
+        assert_eq!(recv_buffer(&small[0]), system);
+
+        // Larger: raised on every socket of a per-worker listen, as far as the
+        // kernel allows (Linux doubles what is asked, capped at rmem_max).
+        let want = 1 << 20;
+        let (_, raised) = bind(loopback, 2, UdpLayout::SocketPerWorker, Some(want)).expect("bind");
+        assert_eq!(raised.len(), 2);
+        for socket in &raised {
+            let got = recv_buffer(socket);
+            if cfg!(target_os = "linux") {
+                let expected = (2 * want.min(rmem_max().expect("rmem_max"))).max(system);
+                assert_eq!(got, expected);
+            } else {
+                assert!(got >= system, "{got} < {system}");
+            }
         }
     }
 }
