@@ -9,9 +9,11 @@
 //! CPU (/proc utime+stime of the process tree), peak PSS, SIPp's
 //! response-time percentiles and the PASS/FAIL verdict for both proxies and
 //! for the reference. This module adds what the harness does not do: building
-//! serc's proxies, a private network namespace per step (the harness uses
-//! fixed ports), interleaving the proxies at each rate, a time bound per step,
-//! idle PSS, the ratios, the report and the chart.
+//! serc's proxies (and the floor relay, src/bin/udp-floor.rs), a private
+//! network namespace per step (the harness uses fixed ports), interleaving the
+//! proxies at each rate and repetition (`--repeat`: medians over the
+//! repetitions), a time bound per step, idle PSS, the ratios, the report and
+//! the chart.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,7 +46,8 @@ Stages:
   2. SIPp scenarios: serc's proxies, built by `serc build` from
      bench/configs/openser-SCENARIO.cfg, and Kamailio 5.6 with the harness's
      configs (bench/harness/configs/kamailio-SCENARIO.cfg), in turn at each
-     offered rate (serc, then Kamailio, at one rate before the next rate).
+     offered rate (serc, then Kamailio, at one rate before the next rate;
+     with --repeat N, N rounds of serc, then Kamailio, at each rate).
      Each step is one call of the harness bench/harness/run.sh (serc's copy of
      the shared ../shared/bench, with register-auth added)
      (a fresh proxy, SIPp UAC 127.0.0.1:5061 -> proxy 127.0.0.1:5060 -> SIPp
@@ -56,9 +59,13 @@ Stages:
      processes), the highest rate passed (< 0.1 % failed calls and < 0.1 %
      retransmissions), and the ratio serc/Kamailio of each. A proxy's higher
      rates are skipped after its first failed rate (--keep-going runs them).
+     With --repeat N, the summary and the chart show each figure's median
+     over the N repetitions (CPU as median (min–max)), and a rate counts as
+     passed only if every repetition passed it.
   3. Report: BENCHMARKS.md (between its `bench:begin`/`bench:end` markers; the
      rest of the file is kept) and bench/results.svg (CPU per call and p99
-     against the offered rate). Raw data: target/serc-bench/runs/UTC-TIME/.
+     against the offered rate). Raw data: target/serc-bench/runs/UTC-TIME/
+     (SCENARIO/PROXY/rRATE/, with --repeat N SCENARIO/PROXY/repK/rRATE/).
 
 OPTIONS:
     --quick                 2 rates per scenario, 5 s steps, short criterion
@@ -75,7 +82,13 @@ OPTIONS:
                             serc-metrics (serc with --http: the MI's HTTP door
                             and its processing-time histogram on) to measure
                             what /metrics costs, e.g. --proxies
-                            serc,serc-metrics,kamailio
+                            serc,serc-metrics,kamailio; add floor for the
+                            relay scenarios' floor (below), e.g. --proxies
+                            serc,kamailio,floor
+    --repeat N              run each (scenario, rate) step N times per proxy
+                            (the proxies interleaved, a fresh proxy each
+                            time); the summary and the chart give medians, a
+                            rate passes only if all N passed [default: 1]
     --keep-going            run every rate even after a proxy failed one
     --no-netns              run in the host's network namespace (ports 5060,
                             5061, 5070 must be free)
@@ -87,10 +100,19 @@ Default rates (full / --quick):
     register-auth     1000,2000,4000,6000      / 1000,4000   registrations/s
     openser-default   1000,2000,3000,4000      / 1000,2000   calls/s
 
+The floor (--proxies ...,floor): xtask/src/bin/udp-floor.rs, built with
+`cargo build --release -p xtask --bin udp-floor`: no SIP, two threads each
+looping one recv_from and one send_to on one UDP socket bound to
+127.0.0.1:5060 (from the UAS's port 5070 to the UAC's 127.0.0.1:5061,
+anything else to the UAS's 127.0.0.1:5070): what the kernel alone costs per
+call on loopback. It runs in relay-stateless and relay-stateful only (the
+other scenarios need answers from the proxy itself); the summary shows its
+CPU per 1,000 calls and serc/floor, Kamailio/floor.
+
 Bounds: every step sends exactly RATE*SECONDS calls, the harness stops SIPp
 after SECONDS+100 s, and this task stops a step after SECONDS+240 s. A full run
-takes 10 to 15 minutes, --quick about 5 (plus the first `serc build`, which
-compiles the runtime: 1 to 2 minutes).
+takes 10 to 15 minutes, --quick about 5, both N times as long with --repeat N
+(plus the first `serc build`, which compiles the runtime: 1 to 2 minutes).
 
 Needs: sipp and kamailio (apt-get install -y sip-tester kamailio), python3,
 bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2).
@@ -106,6 +128,8 @@ xtask/src/bench.rs (the harness's SIPp scenario it runs, its rates).
 Examples:
     cargo xtask bench --quick
     cargo xtask bench --no-criterion --scenarios relay-stateless --rates 2000 --duration 20
+    cargo xtask bench --no-criterion --scenarios relay-stateless,relay-stateful --repeat 3 \
+        --proxies serc,kamailio,floor
     cargo xtask bench --no-sipp -- tm/
 ";
 
@@ -122,6 +146,9 @@ struct Scenario {
     quick_rates: &'static [u32],
     /// Why it cannot run yet.
     skip: Option<&'static str>,
+    /// Whether the floor relay runs it: its SIPp pair only needs each
+    /// datagram passed on (see `FLOOR`).
+    floor: bool,
     what: &'static str,
 }
 
@@ -133,6 +160,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 4000, 6000, 8000],
         quick_rates: &[1000, 3000],
         skip: None,
+        floor: true,
         what: "maxfwd check, stateless `forward` to the UAS; replies by Via",
     },
     Scenario {
@@ -142,6 +170,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 3000, 4000, 6000],
         quick_rates: &[1000, 2000],
         skip: None,
+        floor: true,
         what: "maxfwd, `record_route`, `loose_route` for ACK/BYE, `t_relay` to the UAS",
     },
     Scenario {
@@ -151,6 +180,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[2000, 4000, 8000, 12000, 16000],
         quick_rates: &[2000, 8000],
         skip: None,
+        floor: false,
         what: "`save(\"location\")` in memory (usrloc db_mode 0), a new AOR per REGISTER",
     },
     Scenario {
@@ -160,6 +190,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 4000, 6000],
         quick_rates: &[1000, 4000],
         skip: None,
+        floor: false,
         what: "REGISTER challenged (401, no qop), then `www_authorize` against the subscriber table \
                (serc: SQLite; Kamailio: db_text; 1,000 users in turn) and `save` in memory",
     },
@@ -170,6 +201,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 3000, 4000],
         quick_rates: &[1000, 2000],
         skip: None,
+        floor: false,
         what: "OpenSER 1.3's default openser.cfg: calls to AOR `service` (the UAS, registered before \
                each step) through lookup, record_route and t_relay with branch, reply and failure \
                routes, acc to the log",
@@ -181,6 +213,11 @@ const SERC: &str = "serc";
 /// histogram timing every message. Not run by default (`--proxies`).
 const SERC_METRICS: &str = "serc-metrics";
 const KAMAILIO: &str = "kamailio";
+/// The floor of the relay scenarios: xtask/src/bin/udp-floor.rs, one
+/// `recv_from` and one `send_to` per datagram, no SIP. Not run by default.
+const FLOOR: &str = "floor";
+/// Every proxy `--proxies` takes, in the order they run at each rate.
+const PROXIES: [&str; 4] = [SERC, SERC_METRICS, KAMAILIO, FLOOR];
 
 pub struct BenchArgs {
     quick: bool,
@@ -192,6 +229,8 @@ pub struct BenchArgs {
     proxies: Vec<String>,
     keep_going: bool,
     netns: bool,
+    /// How many times each (scenario, rate) step runs per proxy.
+    repeat: u32,
     /// The command line, for the report.
     command: String,
 }
@@ -208,6 +247,7 @@ impl BenchArgs {
             proxies: vec![SERC.to_owned(), KAMAILIO.to_owned()],
             keep_going: false,
             netns: true,
+            repeat: 1,
             command: String::new(),
         };
         let mut flags = flags.iter();
@@ -256,14 +296,19 @@ impl BenchArgs {
                 }
                 "--proxies" => {
                     let list = split_list(&value()?);
-                    if list.is_empty() || list.iter().any(|p| p != SERC && p != SERC_METRICS && p != KAMAILIO) {
-                        return Err("--proxies takes serc, serc-metrics (serc with --http), kamailio".to_owned());
+                    if list.is_empty() || list.iter().any(|p| !PROXIES.contains(&p.as_str())) {
+                        return Err(
+                            "--proxies takes serc, serc-metrics (serc with --http), kamailio, floor (relays only)"
+                                .to_owned(),
+                        );
                     }
-                    args.proxies = [SERC, SERC_METRICS, KAMAILIO]
-                        .into_iter()
-                        .filter(|p| list.iter().any(|l| l == p))
-                        .map(String::from)
-                        .collect();
+                    args.proxies =
+                        PROXIES.into_iter().filter(|p| list.iter().any(|l| l == p)).map(String::from).collect();
+                }
+                "--repeat" => {
+                    let v = value()?;
+                    let n = v.parse::<u32>().ok().filter(|&n| (1..=100).contains(&n));
+                    args.repeat = n.ok_or(format!("--repeat wants 1 to 100 repetitions, not `{v}`"))?;
                 }
                 _ => return Err(format!("unexpected argument `{flag}` (see `cargo xtask bench --help`)")),
             }
@@ -292,6 +337,10 @@ impl BenchArgs {
 
     fn wants(&self, scenario: &Scenario) -> bool {
         self.scenarios.as_ref().is_none_or(|list| list.iter().any(|n| n == scenario.name))
+    }
+
+    fn wants_proxy(&self, proxy: &str) -> bool {
+        self.proxies.iter().any(|p| p == proxy)
     }
 }
 
@@ -418,10 +467,12 @@ fn route_bench(quick: &[&str], filters: &[&String], after: &[String]) -> Result 
 // ---------------------------------------------------------------------------
 // stage 2: SIPp
 
-/// One step of the harness: one proxy at one rate.
+/// One step of the harness: one proxy at one rate, one repetition.
 #[derive(Clone, Debug, Default)]
 struct Step {
     rate: u32,
+    /// Which repetition (1 to `--repeat`).
+    rep: u32,
     pass: bool,
     why: String,
     achieved: f64,
@@ -437,28 +488,116 @@ struct Step {
     rcvbuf_err: Option<f64>,
 }
 
-#[derive(Default)]
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// A figure over the repetitions of a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Option<Spread> {
+        Some(Spread {
+            median: median(values)?,
+            min: values.iter().copied().reduce(f64::min)?,
+            max: values.iter().copied().reduce(f64::max)?,
+        })
+    }
+}
+
+/// One proxy at one rate over the repetitions that gave a result: the
+/// median of each figure.
+#[derive(Clone, Debug, PartialEq)]
+struct RateSummary {
+    /// Whether `repeat` repetitions gave a result and every one passed.
+    pass: bool,
+    /// How many repetitions passed.
+    passed: usize,
+    cpu_ms_per_1k: Option<Spread>,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    pss_mb: Option<f64>,
+}
+
+impl RateSummary {
+    /// `steps`: the repetitions of one rate that gave a result; `repeat` were
+    /// run (a repetition without a result does not pass). None without steps.
+    fn of(steps: &[&Step], repeat: u32) -> Option<RateSummary> {
+        if steps.is_empty() {
+            return None;
+        }
+        let figure = |f: fn(&Step) -> Option<f64>| steps.iter().filter_map(|s| f(s)).collect::<Vec<f64>>();
+        let passed = steps.iter().filter(|s| s.pass).count();
+        Some(RateSummary {
+            pass: passed == steps.len() && steps.len() >= repeat as usize,
+            passed,
+            cpu_ms_per_1k: Spread::of(&figure(|s| s.cpu_ms_per_1k)),
+            p50: median(&figure(|s| s.p50)),
+            p99: median(&figure(|s| s.p99)),
+            pss_mb: median(&figure(|s| s.pss_mb)),
+        })
+    }
+
+    fn cpu(&self) -> Option<f64> {
+        self.cpu_ms_per_1k.map(|c| c.median)
+    }
+}
+
 struct ProxyResult {
+    /// `--repeat`: how many repetitions each rate should have.
+    repeat: u32,
     idle_pss_mb: Option<f64>,
+    /// Every repetition at every rate, in the order run.
     steps: Vec<Step>,
     /// Rates not run (after a failure), and setup errors.
     notes: Vec<String>,
 }
 
 impl ProxyResult {
-    /// The highest rate passed, and whether every rate tried passed.
+    fn new(repeat: u32) -> ProxyResult {
+        ProxyResult { repeat, idle_pss_mb: None, steps: Vec::new(), notes: Vec::new() }
+    }
+
+    /// The highest rate passed (by every repetition), and whether every rate
+    /// tried passed.
     fn max_pass(&self) -> Option<(u32, bool)> {
-        let best = self.steps.iter().filter(|s| s.pass).map(|s| s.rate).max()?;
-        let capped = self.steps.iter().any(|s| !s.pass && s.rate > best);
+        let rates = self.rates();
+        let passed = |rate: &u32| self.at(*rate).is_some_and(|s| s.pass);
+        let best = rates.iter().copied().filter(passed).max()?;
+        let capped = rates.iter().any(|r| *r > best && !passed(r));
         Some((best, !capped))
     }
 
+    /// The highest median PSS over the rates.
     fn peak_pss(&self) -> Option<f64> {
-        self.steps.iter().filter_map(|s| s.pss_mb).reduce(f64::max)
+        self.rates().into_iter().filter_map(|r| self.at(r)?.pss_mb).reduce(f64::max)
     }
 
-    fn at(&self, rate: u32) -> Option<&Step> {
-        self.steps.iter().find(|s| s.rate == rate)
+    /// The rates with a result, in increasing order.
+    fn rates(&self) -> Vec<u32> {
+        let mut rates: Vec<u32> = self.steps.iter().map(|s| s.rate).collect();
+        rates.sort_unstable();
+        rates.dedup();
+        rates
+    }
+
+    /// The repetitions at `rate`, summarized; None if none gave a result.
+    fn at(&self, rate: u32) -> Option<RateSummary> {
+        let steps: Vec<&Step> = self.steps.iter().filter(|s| s.rate == rate).collect();
+        RateSummary::of(&steps, self.repeat)
     }
 }
 
@@ -473,9 +612,17 @@ struct Report {
     skipped: Vec<&'static Scenario>,
     out: PathBuf,
     duration: u32,
+    repeat: u32,
     netns: bool,
-    serc_bins: BTreeMap<&'static str, PathBuf>,
+    bins: Binaries,
     harness: PathBuf,
+}
+
+/// What the proxies run: serc's proxy of each scenario, the floor relay.
+#[derive(Default)]
+struct Binaries {
+    serc: BTreeMap<&'static str, PathBuf>,
+    floor: Option<PathBuf>,
 }
 
 /// The users of the register-auth scenario: u1..uN, password pw-uI, domain
@@ -641,10 +788,24 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
     Ok(bins)
 }
 
-fn proxy_command(proxy: &str, scenario: &Scenario, bins: &BTreeMap<&str, PathBuf>, harness: &Path) -> Vec<String> {
-    if proxy == SERC || proxy == SERC_METRICS {
+/// Builds the floor relay, xtask/src/bin/udp-floor.rs (release).
+fn build_floor() -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "udp-floor"]))?;
+    Ok(project_root().join("target/release/udp-floor"))
+}
+
+/// Whether `proxy` runs `scenario` (the floor relays only).
+fn runs(proxy: &str, scenario: &Scenario) -> bool {
+    proxy != FLOOR || scenario.floor
+}
+
+fn proxy_command(proxy: &str, scenario: &Scenario, bins: &Binaries, harness: &Path) -> Vec<String> {
+    if proxy == FLOOR {
+        let floor = bins.floor.as_ref().expect("the floor is built when asked for");
+        vec![floor.display().to_string()]
+    } else if proxy == SERC || proxy == SERC_METRICS {
         let mut cmd = vec![
-            bins[scenario.name].display().to_string(),
+            bins.serc[scenario.name].display().to_string(),
             "--listen".into(),
             "udp:127.0.0.1:5060".into(),
             "--workers".into(),
@@ -704,7 +865,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     }
     for s in &runnable {
         let cfg = harness.join(format!("configs/kamailio-{}.cfg", s.name));
-        if args.proxies.iter().any(|p| p == KAMAILIO) && !cfg.is_file() {
+        if args.wants_proxy(KAMAILIO) && !cfg.is_file() {
             return Err(format!("no Kamailio config {} for {}", cfg.display(), s.name));
         }
     }
@@ -723,17 +884,25 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     if runnable.iter().any(|s| s.name == "register-auth") {
         prepare_register_auth(&args.proxies, &harness)?;
     }
-    let bins = if args.proxies.iter().any(|p| p == SERC || p == SERC_METRICS) {
-        build_proxies(&runnable, &root.join("target/serc-bench/bin"))?
-    } else {
-        BTreeMap::new()
-    };
+    let mut bins = Binaries::default();
+    if args.wants_proxy(SERC) || args.wants_proxy(SERC_METRICS) {
+        bins.serc = build_proxies(&runnable, &root.join("target/serc-bench/bin"))?;
+    }
+    if args.wants_proxy(FLOOR) && runnable.iter().any(|s| s.floor) {
+        bins.floor = Some(build_floor()?);
+    }
     let duration = args.duration();
     let mut scenarios = Vec::new();
     for s in &runnable {
         let rates = args.rates(s);
         let mut report = ScenarioReport { scenario: s, rates: rates.clone(), proxies: BTreeMap::new() };
-        for proxy in &args.proxies {
+        let proxies: Vec<&String> = args.proxies.iter().filter(|p| runs(p, s)).collect();
+        for proxy in args.proxies.iter().filter(|p| !runs(p, s)) {
+            let note = "not run: the floor only relays (relay-stateless, relay-stateful)".to_owned();
+            eprintln!("{} {proxy}: {note}", s.name);
+            report.proxies.entry(proxy.clone()).or_insert_with(|| ProxyResult::new(args.repeat)).notes.push(note);
+        }
+        for &proxy in &proxies {
             let cmd = proxy_command(proxy, s, &bins, &harness);
             let log = out.join(s.name).join(format!("{proxy}-idle.log"));
             let idle = idle_pss(netns, &cmd, &log);
@@ -741,38 +910,46 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
                 Ok(mb) => eprintln!("{} {proxy}: idle PSS {mb:.1} MB", s.name),
                 Err(e) => eprintln!("{} {proxy}: idle PSS not measured: {e}", s.name),
             }
-            let result = report.proxies.entry(proxy.clone()).or_default();
+            let result = report.proxies.entry(proxy.clone()).or_insert_with(|| ProxyResult::new(args.repeat));
             match idle {
                 Ok(mb) => result.idle_pss_mb = Some(mb),
                 Err(e) => result.notes.push(format!("idle PSS not measured: {e}")),
             }
         }
+        // The rate each proxy failed at: its other rates are not run (its
+        // other repetitions at that rate are).
         let mut failed: BTreeMap<String, u32> = BTreeMap::new();
         for &rate in &rates {
-            for proxy in &args.proxies {
-                if let Some(at) = failed.get(proxy) {
-                    let note = format!("{rate}/s not run: failed at {at}/s (--keep-going runs it)");
-                    eprintln!("{} {proxy}: {note}", s.name);
-                    report.proxies.get_mut(proxy).expect("entry made above").notes.push(note);
-                    continue;
-                }
-                let cmd = proxy_command(proxy, s, &bins, &harness);
-                eprintln!("\n--- {} {proxy} at {rate}/s for {duration} s", s.name);
-                let step = harness_step(netns, &harness, s, proxy, &cmd, rate, duration, &out.join(s.name).join(proxy));
-                let result = report.proxies.get_mut(proxy).expect("entry made above");
-                match step {
-                    Ok(step) => {
-                        if !step.pass && !args.keep_going {
-                            failed.insert(proxy.clone(), rate);
+            for rep in 1..=args.repeat {
+                for &proxy in &proxies {
+                    let result = report.proxies.get_mut(proxy).expect("entry made above");
+                    if let Some(&at) = failed.get(proxy).filter(|&&at| at != rate) {
+                        if rep == 1 {
+                            let note = format!("{rate}/s not run: failed at {at}/s (--keep-going runs it)");
+                            eprintln!("{} {proxy}: {note}", s.name);
+                            result.notes.push(note);
                         }
-                        result.steps.push(step);
+                        continue;
                     }
-                    Err(e) => {
-                        eprintln!("{} {proxy} at {rate}/s: {e}", s.name);
-                        result.notes.push(format!("{rate}/s: {e}"));
-                        if !args.keep_going {
-                            failed.insert(proxy.clone(), rate);
+                    let cmd = proxy_command(proxy, s, &bins, &harness);
+                    let mut dir = out.join(s.name).join(proxy);
+                    if args.repeat > 1 {
+                        eprintln!("\n--- {} {proxy} at {rate}/s for {duration} s, {rep} of {}", s.name, args.repeat);
+                        dir.push(format!("rep{rep}"));
+                    } else {
+                        eprintln!("\n--- {} {proxy} at {rate}/s for {duration} s", s.name);
+                    }
+                    let step = harness_step(netns, &harness, s, proxy, &cmd, rate, rep, duration, &dir);
+                    let pass = step.as_ref().is_ok_and(|st| st.pass);
+                    match step {
+                        Ok(step) => result.steps.push(step),
+                        Err(e) => {
+                            eprintln!("{} {proxy} at {rate}/s: {e}", s.name);
+                            result.notes.push(format!("{rate}/s: {e}"));
                         }
+                    }
+                    if !pass && !args.keep_going {
+                        failed.insert(proxy.clone(), rate);
                     }
                 }
             }
@@ -780,7 +957,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
         print_scenario(&report);
         scenarios.push(report);
     }
-    Ok(Report { scenarios, skipped, out, duration, netns, serc_bins: bins, harness })
+    Ok(Report { scenarios, skipped, out, duration, repeat: args.repeat, netns, bins, harness })
 }
 
 /// One call of the harness: `run.sh -k -s SCENARIO -r RATE -d SECONDS -n
@@ -793,6 +970,7 @@ fn harness_step(
     proxy: &str,
     cmd: &[String],
     rate: u32,
+    rep: u32,
     duration: u32,
     dir: &Path,
 ) -> Result<Step> {
@@ -835,6 +1013,7 @@ fn harness_step(
     let num = |key: &str| json_number(&text, key);
     Ok(Step {
         rate,
+        rep,
         pass: json_string(&text, "verdict").as_deref() == Some("PASS"),
         why: json_string(&text, "why").unwrap_or_default(),
         achieved: num("achieved").unwrap_or(0.0),
@@ -1003,15 +1182,16 @@ fn utc(format: &str) -> String {
 fn print_scenario(report: &ScenarioReport) {
     eprintln!("\n{}: {}", report.scenario.name, report.scenario.what);
     eprintln!(
-        "{:>9} {:>9} {:>10} {:>7} {:>7} {:>8} {:>8}  verdict",
-        "proxy", "rate/s", "offered/s", "CPUms/1k", "p50ms", "p99ms", "PSS MB"
+        "{:>12} {:>9} {:>4} {:>10} {:>7} {:>7} {:>8} {:>8}  verdict",
+        "proxy", "rate/s", "rep", "offered/s", "CPUms/1k", "p50ms", "p99ms", "PSS MB"
     );
     for (proxy, result) in &report.proxies {
         for s in &result.steps {
             eprintln!(
-                "{:>9} {:>9} {:>10.0} {:>7} {:>7} {:>8} {:>8}  {}{}",
+                "{:>12} {:>9} {:>4} {:>10.0} {:>7} {:>7} {:>8} {:>8}  {}{}",
                 proxy,
                 s.rate,
+                s.rep,
                 s.achieved,
                 opt(s.cpu_ms_per_1k, 0),
                 opt(s.p50, 0),
@@ -1021,6 +1201,21 @@ fn print_scenario(report: &ScenarioReport) {
                 if s.why.is_empty() { String::new() } else { format!(" ({})", s.why) }
             );
         }
+    }
+}
+
+/// CPU per 1,000 calls at one rate: its median, with (min–max) when each
+/// step ran more than once, and which repetitions failed.
+fn cpu_cell(st: Option<&RateSummary>, repeat: u32) -> String {
+    let Some(st) = st else { return "not run".to_owned() };
+    let value = match st.cpu_ms_per_1k {
+        Some(c) if repeat > 1 => format!("{:.0} ({:.0}–{:.0})", c.median, c.min, c.max),
+        c => opt(c.map(|c| c.median), 0),
+    };
+    match (st.pass, repeat) {
+        (true, _) => value,
+        (false, 1) => format!("{value} (FAIL)"),
+        (false, _) => format!("{value} (FAIL: {} of {repeat} passed)", st.passed),
     }
 }
 
@@ -1155,7 +1350,29 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
         report.harness.join("run.sh").display(),
         if report.netns { ", in a private network namespace" } else { ", in the host's network namespace" }
     );
+    if report.repeat > 1 {
+        let _ = writeln!(
+            md,
+            "- repeat: {n}: each (scenario, rate) step run {n} times per proxy, the proxies interleaved at each \
+             repetition ({}, then again), each time a fresh proxy; the summary and the chart give the median of each \
+             figure over the repetitions (CPU per 1,000 calls as median (min–max)); a rate counts as passed (highest \
+             rate passed, solid markers) only if every repetition passed",
+            args.proxies.join(", "),
+            n = report.repeat
+        );
+    } else {
+        let _ = writeln!(md, "- repeat: 1 (each step once)");
+    }
     let _ = writeln!(md, "- serc proxies: `serc build bench/configs/openser-SCENARIO.cfg`, run with `--listen udp:127.0.0.1:5060 --workers 2`; Kamailio: `kamailio -DD -E -m 512 -M 16 -f configs/kamailio-SCENARIO.cfg` (children=2)");
+    if report.bins.floor.is_some() {
+        let _ = writeln!(
+            md,
+            "- floor (relay scenarios only): `udp-floor` (xtask/src/bin/udp-floor.rs), a relay with no SIP: 2 threads \
+             each looping one `recv_from` and one `send_to` on one UDP socket bound to 127.0.0.1:5060 (from the UAS's \
+             port 5070 to the UAC's 127.0.0.1:5061, anything else to the UAS's 127.0.0.1:5070): what the kernel alone \
+             costs to relay each datagram of a call on loopback"
+        );
+    }
     let _ = writeln!(
         md,
         "- raw data: `{}` (a `result.json` per step)",
@@ -1163,7 +1380,12 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     );
     let _ = writeln!(md, "\n![CPU per 1,000 calls and p99 setup time against the offered rate](bench/results.svg)\n");
 
-    let _ = writeln!(md, "### Summary (ratio = serc / Kamailio; below 1 is better for serc)\n");
+    let medians = if report.repeat > 1 {
+        format!("; medians over {} repetitions, CPU as median (min–max)", report.repeat)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(md, "### Summary (ratio = serc / Kamailio; below 1 is better for serc{medians})\n");
     let _ = writeln!(md, "| scenario | figure | serc | Kamailio | ratio |");
     let _ = writeln!(md, "|---|---|---|---|---|");
     for s in &report.scenarios {
@@ -1184,41 +1406,43 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
             (a, b) => ratio(a.map(|x| x.0), b.map(|x| x.0)),
         };
         let _ = writeln!(md, "| {} | highest rate passed | {ms} | {mk} | {max_ratio} |", s.scenario.name);
-        for &rate in &s.rates {
-            let a = serc.and_then(|p| p.at(rate));
-            let b = kam.and_then(|p| p.at(rate));
-            if a.is_none() && b.is_none() {
-                continue;
-            }
-            let cpu = |st: Option<&Step>| {
-                st.map_or("not run".to_owned(), |st| {
-                    format!("{}{}", opt(st.cpu_ms_per_1k, 0), if st.pass { "" } else { " (FAIL)" })
-                })
-            };
+        // Each rate's summaries: serc, Kamailio, the floor.
+        let at = |rate: u32, proxy: &str| s.proxies.get(proxy).and_then(|p| p.at(rate));
+        let rows: Vec<(u32, [Option<RateSummary>; 3])> =
+            s.rates.iter().map(|&rate| (rate, [at(rate, SERC), at(rate, KAMAILIO), at(rate, FLOOR)])).collect();
+        let both = || rows.iter().filter(|(_, [a, b, _])| a.is_some() || b.is_some());
+        let cpu = |st: &Option<RateSummary>| st.as_ref().and_then(RateSummary::cpu);
+        for (rate, [a, b, _]) in both() {
             let _ = writeln!(
                 md,
                 "| | CPU ms / 1,000 {} at {rate}/s | {} | {} | {} |",
                 s.scenario.unit,
-                cpu(a),
-                cpu(b),
-                ratio(a.and_then(|x| x.cpu_ms_per_1k), b.and_then(|x| x.cpu_ms_per_1k))
+                cpu_cell(a.as_ref(), report.repeat),
+                cpu_cell(b.as_ref(), report.repeat),
+                ratio(cpu(a), cpu(b))
             );
         }
-        for &rate in &s.rates {
-            let a = serc.and_then(|p| p.at(rate));
-            let b = kam.and_then(|p| p.at(rate));
-            if a.is_none() && b.is_none() {
-                continue;
-            }
-            let lat = |st: Option<&Step>| {
-                st.map_or("not run".to_owned(), |st| format!("{} / {}", opt(st.p50, 0), opt(st.p99, 0)))
+        for (rate, [a, b, floor]) in rows.iter().filter(|(_, [.., floor])| floor.is_some()) {
+            let _ = writeln!(
+                md,
+                "| | CPU ms / 1,000 {} at {rate}/s, floor: {}; serc / floor, Kamailio / floor | {} | {} | – |",
+                s.scenario.unit,
+                cpu_cell(floor.as_ref(), report.repeat),
+                ratio(cpu(a), cpu(floor)),
+                ratio(cpu(b), cpu(floor))
+            );
+        }
+        for (rate, [a, b, _]) in both() {
+            let lat = |st: &Option<RateSummary>| {
+                st.as_ref().map_or("not run".to_owned(), |st| format!("{} / {}", opt(st.p50, 0), opt(st.p99, 0)))
             };
+            let p99 = |st: &Option<RateSummary>| st.as_ref().and_then(|st| st.p99);
             let _ = writeln!(
                 md,
                 "| | p50 / p99 ms at {rate}/s | {} | {} | {} |",
                 lat(a),
                 lat(b),
-                latency_ratio(a.and_then(|x| x.p99), b.and_then(|x| x.p99))
+                latency_ratio(p99(a), p99(b))
             );
         }
         let peak = |p: Option<&ProxyResult>| p.and_then(ProxyResult::peak_pss);
@@ -1245,7 +1469,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
         let _ = writeln!(md, "|---|---|---|---|---|");
         for s in &report.scenarios {
             for &rate in &s.rates {
-                let cpu = |p: &str| s.proxies.get(p).and_then(|r| r.at(rate)).and_then(|st| st.cpu_ms_per_1k);
+                let cpu = |p: &str| s.proxies.get(p).and_then(|r| r.at(rate)).and_then(|st| st.cpu());
                 let (off, on) = (cpu(SERC), cpu(SERC_METRICS));
                 if off.is_some() || on.is_some() {
                     let _ = writeln!(
@@ -1262,16 +1486,17 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     }
 
     let _ = writeln!(md, "\n### Every step\n");
-    let _ = writeln!(md, "| scenario | proxy | rate/s | offered/s | calls | failed | retr | CPU ms/1k | proxy cores | p50 ms | p99 ms | peak PSS MB | SIPp CPU ms/1k | UDP drops | verdict |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "| scenario | proxy | rate/s | rep | offered/s | calls | failed | retr | CPU ms/1k | proxy cores | p50 ms | p99 ms | peak PSS MB | SIPp CPU ms/1k | UDP drops | verdict |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in &report.scenarios {
         for (proxy, result) in &s.proxies {
             for st in &result.steps {
                 let _ = writeln!(
                     md,
-                    "| {} | {proxy} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+                    "| {} | {proxy} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
                     s.scenario.name,
                     st.rate,
+                    st.rep,
                     st.achieved,
                     st.created,
                     st.failed,
@@ -1288,7 +1513,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
                 );
             }
             for note in &result.notes {
-                let _ = writeln!(md, "| {} | {proxy} | {note} |||||||||||||", s.scenario.name);
+                let _ = writeln!(md, "| {} | {proxy} | {note} ||||||||||||||", s.scenario.name);
             }
         }
     }
@@ -1314,7 +1539,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
         }
     }
     let _ = writeln!(md, "\nSerc binaries measured:");
-    for (name, bin) in &report.serc_bins {
+    for (name, bin) in &report.bins.serc {
         let _ = writeln!(md, "- {name}: `{}`", first_line(&bin.display().to_string(), &["--version"], ""));
     }
     md
@@ -1389,12 +1614,23 @@ fn color(proxy: &str) -> &'static str {
     match proxy {
         SERC => "#1f6fb4",
         SERC_METRICS => "#2ca02c",
+        FLOOR => "#777777",
         _ => "#e0701b",
     }
 }
 
+/// The stroke pattern of a proxy's lines (an attribute, or nothing).
+fn dash(proxy: &str) -> &'static str {
+    match proxy {
+        SERC | SERC_METRICS => "",
+        FLOOR => r#" stroke-dasharray="2 3""#,
+        _ => r#" stroke-dasharray="6 3""#,
+    }
+}
+
 /// Rows of scenarios; per row, CPU ms per 1,000 calls and p99 setup time
-/// against the offered rate, both proxies. A failed step is a hollow marker.
+/// against the offered rate, every proxy, the medians over the repetitions.
+/// A rate not passed by every repetition is a hollow marker.
 fn chart(report: &Report) -> String {
     let rows = report.scenarios.len().max(1);
     let width = 2.0 * PANEL_W + 20.0;
@@ -1405,23 +1641,29 @@ fn chart(report: &Report) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    // Legend.
+    // Legend: serc and Kamailio, and the others measured.
     let mut x = 20.0;
-    for proxy in [SERC, KAMAILIO] {
-        let dash = if proxy == SERC { "" } else { r#" stroke-dasharray="6 3""# };
+    let measured = |p: &str| report.scenarios.iter().any(|s| s.proxies.get(p).is_some_and(|r| !r.steps.is_empty()));
+    for proxy in PROXIES.into_iter().filter(|&p| p == SERC || p == KAMAILIO || measured(p)) {
         let _ = writeln!(
             svg,
-            r#"<line x1="{x}" y1="18" x2="{}" y2="18" stroke="{}" stroke-width="2"{dash}/>"#,
+            r#"<line x1="{x}" y1="18" x2="{}" y2="18" stroke="{}" stroke-width="2"{}/>"#,
             x + 24.0,
-            color(proxy)
+            color(proxy),
+            dash(proxy)
         );
         let _ = writeln!(svg, r#"<circle cx="{}" cy="18" r="3.5" fill="{}"/>"#, x + 12.0, color(proxy));
         let _ = writeln!(svg, r#"<text x="{}" y="22">{proxy}</text>"#, x + 30.0);
-        x += 100.0;
+        x += 40.0 + 6.5 * proxy.len() as f64;
     }
+    let failed = if report.repeat > 1 {
+        format!("medians of {} repetitions; hollow marker: a repetition failed", report.repeat)
+    } else {
+        "hollow marker: step failed".to_owned()
+    };
     let _ = writeln!(
         svg,
-        r##"<text x="{x}" y="22" fill="#555">hollow marker: step failed (≥ 0.1 % failed calls or retransmissions)</text>"##
+        r##"<text x="{x}" y="22" fill="#555">{failed} (≥ 0.1 % failed calls or retransmissions)</text>"##
     );
     if report.scenarios.is_empty() {
         let _ = writeln!(svg, r#"<text x="20" y="60">no scenario measured</text>"#);
@@ -1429,9 +1671,7 @@ fn chart(report: &Report) -> String {
     for (row, s) in report.scenarios.iter().enumerate() {
         let top = 40.0 + row as f64 * (PANEL_H + 10.0);
         let unit = if s.scenario.unit == "calls" { "calls" } else { "reg." };
-        panel(&mut svg, 0.0, top, s, &format!("{}: proxy CPU ms per 1,000 {unit}", s.scenario.name), |st| {
-            st.cpu_ms_per_1k
-        });
+        panel(&mut svg, 0.0, top, s, &format!("{}: proxy CPU ms per 1,000 {unit}", s.scenario.name), |st| st.cpu());
         panel(&mut svg, PANEL_W + 20.0, top, s, &format!("{}: p99 setup time, ms (SIPp)", s.scenario.name), |st| {
             st.p99
         });
@@ -1449,14 +1689,31 @@ fn nice_ceiling(v: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|&c| c >= v * 0.999).unwrap_or(10.0 * p)
 }
 
-fn panel(svg: &mut String, left: f64, top: f64, s: &ScenarioReport, title: &str, value: impl Fn(&Step) -> Option<f64>) {
+fn panel(
+    svg: &mut String,
+    left: f64,
+    top: f64,
+    s: &ScenarioReport,
+    title: &str,
+    value: impl Fn(&RateSummary) -> Option<f64>,
+) {
     let x0 = left + MARGIN_L;
     let x1 = left + PANEL_W - MARGIN_R;
     let y0 = top + PANEL_H - MARGIN_B;
     let y1 = top + MARGIN_T;
     let max_rate = s.rates.iter().copied().max().unwrap_or(1);
     let xmax = nice_ceiling(f64::from(max_rate));
-    let vmax = s.proxies.values().flat_map(|p| p.steps.iter().filter_map(&value)).fold(0.0, f64::max);
+    // Each proxy's points: (rate, median, every repetition passed).
+    let points = |result: &ProxyResult| -> Vec<(f64, f64, bool)> {
+        s.rates
+            .iter()
+            .filter_map(|&rate| {
+                let st = result.at(rate)?;
+                Some((f64::from(rate), value(&st)?, st.pass))
+            })
+            .collect()
+    };
+    let vmax = s.proxies.values().flat_map(&points).map(|(_, v, _)| v).fold(0.0, f64::max);
     let ymax = nice_ceiling(vmax * 1.05);
     let px = |rate: f64| x0 + (x1 - x0) * rate / xmax;
     let py = |v: f64| y0 - (y0 - y1) * v / ymax;
@@ -1488,11 +1745,10 @@ fn panel(svg: &mut String, left: f64, top: f64, s: &ScenarioReport, title: &str,
         s.scenario.unit
     );
     for (proxy, result) in &s.proxies {
-        let mut points: Vec<(f64, f64, bool)> =
-            result.steps.iter().filter_map(|st| Some((f64::from(st.rate), value(st)?, st.pass))).collect();
+        let mut points = points(result);
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let c = color(proxy);
-        let dash = if proxy == SERC { "" } else { r#" stroke-dasharray="6 3""# };
+        let dash = dash(proxy);
         if points.len() > 1 {
             let path: Vec<String> = points.iter().map(|&(r, v, _)| format!("{:.1},{:.1}", px(r), py(v))).collect();
             let _ = writeln!(
@@ -1540,6 +1796,116 @@ mod tests {
         assert_eq!(json_number(text, "rtd1_p99"), None);
         assert_eq!(json_string(text, "why").as_deref(), Some("failed \"3\""));
         assert_eq!(json_string(text, "verdict").as_deref(), Some("PASS"));
+    }
+
+    fn step(rate: u32, rep: u32, pass: bool, cpu: f64) -> Step {
+        Step { rate, rep, pass, cpu_ms_per_1k: Some(cpu), p99: Some(cpu / 10.0), pss_mb: Some(cpu), ..Step::default() }
+    }
+
+    fn result(repeat: u32, steps: Vec<Step>) -> ProxyResult {
+        ProxyResult { steps, ..ProxyResult::new(repeat) }
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(Spread::of(&[7.0, 5.0, 9.0]), Some(Spread { median: 7.0, min: 5.0, max: 9.0 }));
+        assert_eq!(Spread::of(&[]), None);
+    }
+
+    #[test]
+    fn a_rate_summary_takes_the_median_of_each_figure() {
+        let steps = [step(1000, 1, true, 30.0), step(1000, 2, true, 50.0), step(1000, 3, true, 40.0)];
+        let refs: Vec<&Step> = steps.iter().collect();
+        let summary = RateSummary::of(&refs, 3).expect("steps");
+        assert!(summary.pass);
+        assert_eq!(summary.passed, 3);
+        assert_eq!(summary.cpu_ms_per_1k, Some(Spread { median: 40.0, min: 30.0, max: 50.0 }));
+        assert_eq!(summary.p99, Some(4.0));
+        assert_eq!(summary.pss_mb, Some(40.0));
+        // A figure some repetitions lack: the median of the others.
+        let mut partial = steps.clone();
+        partial[1].p50 = Some(2.0);
+        let refs: Vec<&Step> = partial.iter().collect();
+        assert_eq!(RateSummary::of(&refs, 3).expect("steps").p50, Some(2.0));
+        assert_eq!(RateSummary::of(&[], 3), None);
+    }
+
+    #[test]
+    fn a_rate_passes_only_if_every_repetition_passed() {
+        let steps = [step(1000, 1, true, 30.0), step(1000, 2, false, 50.0), step(1000, 3, true, 40.0)];
+        let refs: Vec<&Step> = steps.iter().collect();
+        let summary = RateSummary::of(&refs, 3).expect("steps");
+        assert!(!summary.pass);
+        assert_eq!(summary.passed, 2);
+        // A repetition without a result (the harness failed) does not pass.
+        let refs: Vec<&Step> = steps.iter().filter(|s| s.pass).collect();
+        assert!(!RateSummary::of(&refs, 3).expect("steps").pass);
+        assert!(RateSummary::of(&refs, 2).expect("steps").pass);
+    }
+
+    #[test]
+    fn the_highest_rate_passed_counts_every_repetition() {
+        let r = result(
+            2,
+            vec![
+                step(1000, 1, true, 30.0),
+                step(1000, 2, true, 30.0),
+                step(2000, 1, true, 30.0),
+                step(2000, 2, false, 30.0),
+            ],
+        );
+        assert_eq!(r.max_pass(), Some((1000, false)));
+        let r = result(2, vec![step(1000, 1, true, 30.0), step(1000, 2, true, 30.0), step(2000, 1, true, 20.0)]);
+        assert_eq!(r.max_pass(), Some((1000, false)), "a missing repetition");
+        let r = result(1, vec![step(1000, 1, true, 30.0), step(2000, 1, true, 20.0)]);
+        assert_eq!(r.max_pass(), Some((2000, true)));
+        assert_eq!(result(1, vec![step(1000, 1, false, 30.0)]).max_pass(), None);
+    }
+
+    #[test]
+    fn peak_pss_is_the_highest_median() {
+        let r = result(
+            3,
+            vec![
+                step(1000, 1, true, 10.0),
+                step(2000, 1, true, 20.0),
+                step(1000, 2, true, 90.0),
+                step(2000, 2, true, 22.0),
+                step(1000, 3, true, 11.0),
+                step(2000, 3, true, 24.0),
+            ],
+        );
+        assert_eq!(r.peak_pss(), Some(22.0));
+        assert_eq!(r.rates(), [1000, 2000]);
+    }
+
+    #[test]
+    fn cpu_cells() {
+        let one = result(1, vec![step(1000, 1, true, 30.4)]);
+        assert_eq!(cpu_cell(one.at(1000).as_ref(), 1), "30");
+        assert_eq!(cpu_cell(one.at(2000).as_ref(), 1), "not run");
+        let failed = result(1, vec![step(1000, 1, false, 30.0)]);
+        assert_eq!(cpu_cell(failed.at(1000).as_ref(), 1), "30 (FAIL)");
+        let three = result(3, vec![step(1000, 1, true, 30.0), step(1000, 2, false, 52.0), step(1000, 3, true, 41.0)]);
+        assert_eq!(cpu_cell(three.at(1000).as_ref(), 3), "41 (30–52) (FAIL: 2 of 3 passed)");
+    }
+
+    #[test]
+    fn options_repeat_and_floor() {
+        let flags = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = BenchArgs::parse(&flags(&["--repeat", "3", "--proxies=floor,serc"]), &[]).expect("valid");
+        assert_eq!(args.repeat, 3);
+        assert_eq!(args.proxies, [SERC, FLOOR]);
+        assert_eq!(BenchArgs::parse(&[], &[]).expect("valid").repeat, 1);
+        assert!(BenchArgs::parse(&flags(&["--repeat", "0"]), &[]).is_err());
+        assert!(BenchArgs::parse(&flags(&["--proxies", "bare"]), &[]).is_err());
+        let relays: Vec<&str> = SCENARIOS.iter().filter(|s| runs(FLOOR, s)).map(|s| s.name).collect();
+        assert_eq!(relays, ["relay-stateless", "relay-stateful"]);
+        assert!(SCENARIOS.iter().all(|s| runs(SERC, s) && runs(KAMAILIO, s)));
     }
 
     #[test]
