@@ -1,9 +1,9 @@
-//! The transaction table: shards of transactions, their indexes, timer heaps
+//! The transaction table: shards of transactions, their indexes, timers
 //! and outgoing queues, and the four state machines of RFC 3261 §17 (with RFC
 //! 6026's Accepted state).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -59,13 +59,66 @@ impl Txn {
     }
 }
 
-/// Timer heap and outgoing queue: borrowed apart from the transactions.
+/// Hashes the table's own transaction ids: they are handed out in sequence,
+/// not chosen by peers, so a multiplication spreads them (the keys peers
+/// choose, branches and Call-IDs, keep std's keyed SipHash).
+#[derive(Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; the high bits folded down, for ids that step by
+        // the shard count share their low bits.
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A timer entry: its deadline, the transaction, the timer slot.
+type TimerEntry = (Instant, u64, usize);
+
+/// How far ahead the heap holds deadlines: the retransmission, wait and
+/// delete timers (T1–T2, `wt_timer`, `delete_timer`) go there; the long ones
+/// (`fr_timer`, `fr_inv_timer`, 64·T1), most of which are reset or ended
+/// before they are due, wait in per-second buckets and are moved into the
+/// heap — unless stale by then — once they come this close.
+const NEAR: Duration = Duration::from_secs(8);
+
+/// Timers, heap and outgoing queue: borrowed apart from the transactions.
 /// Each queued message is numbered from one process-wide counter, so what
 /// several shards queued while handling one message leaves in the order it
 /// was queued (a 100 Trying before the INVITE it answers is relayed).
-#[derive(Default)]
+///
+/// Timers: every deadline in `far` (buckets of one second after `epoch`,
+/// numbered from `horizon` up) is later than every deadline in `heap` (in a
+/// bucket below `horizon`), so the heap's top is the earliest deadline
+/// whenever the heap is not empty. A bucket moves into the heap when the
+/// table fires timers at less than [`NEAR`] from it.
 struct Io {
-    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    heap: BinaryHeap<Reverse<TimerEntry>>,
+    far: BTreeMap<u64, Vec<TimerEntry>>,
+    epoch: Instant,
+    horizon: u64,
     out: VecDeque<(u64, Transmit)>,
     /// The earliest deadline set since the table last looked (see
     /// [`Table::take_wake`]).
@@ -75,9 +128,30 @@ struct Io {
 static TRANSMIT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Io {
+    fn new(epoch: Instant) -> Io {
+        Io {
+            heap: BinaryHeap::new(),
+            far: BTreeMap::new(),
+            epoch,
+            horizon: Io::bucket_at(epoch, epoch + NEAR) + 1,
+            out: VecDeque::new(),
+            earliest: None,
+        }
+    }
+
+    /// The one-second bucket of a deadline (deadlines before `epoch` in the first).
+    fn bucket_at(epoch: Instant, at: Instant) -> u64 {
+        at.saturating_duration_since(epoch).as_secs()
+    }
+
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
         txn.timers[slot] = Some(at);
-        self.heap.push(Reverse((at, id, slot)));
+        let bucket = Io::bucket_at(self.epoch, at);
+        if bucket < self.horizon {
+            self.heap.push(Reverse((at, id, slot)));
+        } else {
+            self.far.entry(bucket).or_default().push((at, id, slot));
+        }
         self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
     }
 
@@ -94,9 +168,8 @@ impl Io {
     }
 }
 
-#[derive(Default)]
 struct Shard {
-    txns: HashMap<u64, Txn>,
+    txns: HashMap<u64, Txn, IdHash>,
     servers: HashMap<ServerKey, u64>,
     clients: HashMap<ClientKey, u64>,
     io: Io,
@@ -142,13 +215,57 @@ impl Shard {
         self.removed += 1;
     }
 
-    /// Drops heap entries whose transaction is gone or whose timer was reset.
-    fn prune(&mut self) {
-        while let Some(Reverse((at, id, slot))) = self.io.heap.peek().copied() {
-            if self.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at)) {
-                return;
+    fn new(epoch: Instant) -> Shard {
+        Shard {
+            txns: HashMap::default(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            io: Io::new(epoch),
+            seq: 0,
+            removed: 0,
+        }
+    }
+
+    /// Whether a timer entry is still what its transaction waits for.
+    fn live(&self, (at, id, slot): TimerEntry) -> bool {
+        self.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at))
+    }
+
+    /// The earliest deadline still waited for; stale entries met on the way
+    /// (transaction gone, timer reset) are dropped.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse(entry)) = self.io.heap.peek().copied() {
+            if self.live(entry) {
+                return Some(entry.0);
             }
             self.io.heap.pop();
+        }
+        // The heap is empty: the earliest is in the first bucket with a live entry.
+        while let Some((bucket, mut entries)) = self.io.far.pop_first() {
+            entries.retain(|e| self.live(*e));
+            if let Some(at) = entries.iter().map(|e| e.0).min() {
+                self.io.far.insert(bucket, entries);
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    /// Moves the buckets of deadlines less than [`NEAR`] after `now` into the
+    /// heap, dropping stale entries.
+    fn bring_near(&mut self, now: Instant) {
+        let horizon = Io::bucket_at(self.io.epoch, now + NEAR) + 1;
+        if horizon <= self.io.horizon {
+            return;
+        }
+        self.io.horizon = horizon;
+        while self.io.far.first_key_value().is_some_and(|(bucket, _)| *bucket < horizon) {
+            let Some((_, entries)) = self.io.far.pop_first() else { break };
+            for entry in entries {
+                if self.live(entry) {
+                    self.io.heap.push(Reverse(entry));
+                }
+            }
         }
     }
 
@@ -370,7 +487,8 @@ const AWAKE: u64 = u64::MAX;
 
 impl Table {
     pub fn new(config: TableConfig) -> Table {
-        let shards = (0..config.shards.max(1)).map(|_| Mutex::new(Shard::default())).collect();
+        let epoch = Instant::now();
+        let shards = (0..config.shards.max(1)).map(|_| Mutex::new(Shard::new(epoch))).collect();
         Table {
             shards,
             count: AtomicUsize::new(0),
@@ -379,7 +497,7 @@ impl Table {
             timers: config.timers,
             timer_sleep: AtomicU64::new(AWAKE),
             wake: AtomicBool::new(false),
-            epoch: Instant::now(),
+            epoch,
         }
     }
 
@@ -715,13 +833,7 @@ impl Table {
 
     /// When [`handle_timeout`](Table::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (0..self.shards.len())
-            .filter_map(|shard| {
-                let mut s = self.lock(shard);
-                s.prune();
-                s.io.heap.peek().map(|Reverse((at, _, _))| *at)
-            })
-            .min()
+        (0..self.shards.len()).filter_map(|shard| self.lock(shard).next_deadline()).min()
     }
 
     /// Fires every timer due at `now`: retransmissions are queued (see
@@ -731,6 +843,7 @@ impl Table {
         let mut events = Vec::new();
         for shard in 0..self.shards.len() {
             self.with(shard, |s, _| {
+                s.bring_near(now);
                 while let Some(Reverse((at, id, slot))) = s.io.heap.peek().copied() {
                     if at > now {
                         break;

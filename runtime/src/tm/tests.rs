@@ -877,3 +877,26 @@ fn only_a_deadline_before_the_timer_tasks_sleep_asks_to_wake_it() {
     sim.client(300, proxied("INVITE", "z9hG4bK-w4", 4), udp(BOB));
     assert!(sim.table.take_wake());
 }
+
+#[test]
+fn far_deadlines_fire_when_the_clock_jumps_past_them_and_stale_ones_never() {
+    let sim = Sim::new();
+    // Both INVITEs' timer B (30 s) wait in the far buckets.
+    let silent = sim.client(0, proxied("INVITE", "z9hG4bK-far1", 1), udp(BOB));
+    let rang = sim.client(0, proxied("INVITE", "z9hG4bK-far2", 2), udp(BOB));
+    let trying = downstream(100, "INVITE", "z9hG4bK-far2", 2, "b");
+    assert!(matches!(sim.table.handle_response(sim.at(100), &trying), ResponseOutcome::Provisional { .. }));
+    assert!(sim.drain().is_empty());
+    // One call at 45 s, as a timer task late by 15 s would make: the silent
+    // one times out; the one that rang waits for fr_inv (100 ms + 120 s), its
+    // stale 30 s deadline never fires.
+    let events = sim.table.handle_timeout(sim.at(45_000));
+    assert_eq!(events, [Event::ClientTimeout { id: silent, provisional: false }, Event::Terminated(silent)]);
+    assert_eq!(sim.table.state(rang), Some(State::Proceeding));
+    assert_eq!(sim.table.poll_timeout(), Some(sim.at(47_000)), "the silent one's delete_timer");
+    sim.table.handle_timeout(sim.at(47_000));
+    assert_eq!(sim.table.state(silent), None);
+    assert_eq!(sim.table.poll_timeout(), Some(sim.at(120_100)));
+    let (_, events) = sim.run(200_000);
+    assert_eq!(events[0], (120_100, Event::ClientTimeout { id: rang, provisional: true }));
+}
