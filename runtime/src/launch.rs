@@ -65,7 +65,8 @@ pub struct Settings {
     /// `disable_tcp=yes`: a `listen=` without protocol is UDP only.
     pub disable_tcp: bool,
     /// `maxbuffer=`: the size the UDP sockets' receive buffers are raised to
-    /// (bytes); `None`: OpenSER's default, [`DEFAULT_MAXBUFFER`].
+    /// (bytes, brought into [`MAXBUFFER_RANGE`]); `None`: serc's default,
+    /// [`DEFAULT_MAXBUFFER`].
     pub maxbuffer: Option<usize>,
     /// What the routes run with: aliases, modparams, the `Server:` header
     /// (`locals` are filled in once the sockets are bound).
@@ -83,6 +84,10 @@ pub struct Settings {
 /// retransmissions; 1 and 2 MiB lost none in four steps and passed. The
 /// memory is only used while datagrams wait.
 pub const DEFAULT_MAXBUFFER: usize = 2 * 1024 * 1024;
+
+/// The `maxbuffer` sizes serc asks for: `--maxbuffer` outside it is refused,
+/// a config's `maxbuffer=` brought to its nearer end.
+pub const MAXBUFFER_RANGE: std::ops::RangeInclusive<usize> = 1024..=1 << 30;
 
 /// One `listen=` value: `[proto:]host[:port]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,8 +263,12 @@ fn at_least_one(text: &str, what: &str) -> Result<usize, String> {
 
 fn parse_maxbuffer(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
-        Ok(n) if (1024..=1 << 30).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a buffer size: bytes, from 1024 to 1073741824")),
+        Ok(n) if MAXBUFFER_RANGE.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a buffer size: bytes, from {} to {}",
+            MAXBUFFER_RANGE.start(),
+            MAXBUFFER_RANGE.end()
+        )),
     }
 }
 
@@ -506,7 +515,8 @@ impl<S: Script> Launch<S> {
         crate::modules::avpops::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         let workers = self.worker_count();
         let udp_layout = self.udp_layout.unwrap_or_default();
-        let udp_recv_buffer = Some(self.settings.maxbuffer.unwrap_or(DEFAULT_MAXBUFFER));
+        let maxbuffer = self.settings.maxbuffer.unwrap_or(DEFAULT_MAXBUFFER);
+        let udp_recv_buffer = Some(maxbuffer.clamp(*MAXBUFFER_RANGE.start(), *MAXBUFFER_RANGE.end()));
         let bound =
             Server::bind(ServerConfig { listens, workers, udp_layout, udp_recv_buffer, ..ServerConfig::default() })
                 .await?;

@@ -273,17 +273,22 @@ async fn udp_datagram_on_an_ephemeral_port() {
     tokio::time::timeout(WAIT, running.shutdown()).await.expect("shutdown completes");
 }
 
-#[tokio::test]
-async fn a_fifo_without_a_name_stops_the_start() {
-    let mut s = Settings::default();
-    s.config.params.load("mi_fifo");
-    let error = Launch::new(Answer, s)
+/// Why a proxy with settings `s` does not start.
+async fn start_error(s: Settings) -> LaunchError {
+    Launch::new(Answer, s)
         .listen("udp:127.0.0.1:0".parse().expect("a listen"))
         .workers(1)
         .start()
         .await
         .err()
-        .expect("no start");
+        .expect("no start")
+}
+
+#[tokio::test]
+async fn a_fifo_without_a_name_stops_the_start() {
+    let mut s = Settings::default();
+    s.config.params.load("mi_fifo");
+    let error = start_error(s).await;
     assert!(matches!(&error, LaunchError::Mi(e) if e.contains("fifo_name")), "{error:?}");
 }
 
@@ -292,12 +297,6 @@ async fn a_datagram_socket_off_loopback_stops_the_start() {
     let mut s = Settings::default();
     s.config.params.load("mi_datagram");
     s.config.params.set("mi_datagram", "socket_name", Value::Str("udp:0.0.0.0:0".into()));
-    let error = Launch::new(Answer, s)
-        .listen("udp:127.0.0.1:0".parse().expect("a listen"))
-        .workers(1)
-        .start()
-        .await
-        .err()
-        .expect("no start");
+    let error = start_error(s).await;
     assert!(matches!(&error, LaunchError::Mi(e) if e.contains("not a loopback address")), "{error:?}");
 }

@@ -139,7 +139,8 @@ pub fn settings(parse: &Parse, opts: &Options, lower: &mut Lower, warnings: &mut
                 });
             }
             ("maxbuffer", GlobalValue::Int(i)) => {
-                let n = usize::try_from(i.value).unwrap_or(usize::MAX).clamp(1024, 1 << 30);
+                // The runtime brings it into its range (`launch::MAXBUFFER_RANGE`).
+                let n = usize::try_from(i.value.max(0)).unwrap_or(usize::MAX);
                 body.extend(quote! { settings.maxbuffer = ::core::option::Option::Some(#n); });
             }
             ("max_while_loops", GlobalValue::Int(i)) => lower.max_while_loops = i.value.max(0),

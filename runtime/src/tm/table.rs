@@ -259,12 +259,11 @@ impl Shard {
             return;
         }
         self.io.horizon = horizon;
-        while self.io.far.first_key_value().is_some_and(|(bucket, _)| *bucket < horizon) {
-            let Some((_, entries)) = self.io.far.pop_first() else { break };
-            for entry in entries {
-                if self.live(entry) {
-                    self.io.heap.push(Reverse(entry));
-                }
+        let later = self.io.far.split_off(&horizon);
+        let near = std::mem::replace(&mut self.io.far, later);
+        for entry in near.into_values().flatten() {
+            if self.live(entry) {
+                self.io.heap.push(Reverse(entry));
             }
         }
     }
@@ -844,12 +843,13 @@ impl Table {
         for shard in 0..self.shards.len() {
             self.with(shard, |s, _| {
                 s.bring_near(now);
-                while let Some(Reverse((at, id, slot))) = s.io.heap.peek().copied() {
-                    if at > now {
+                while let Some(Reverse(entry)) = s.io.heap.peek().copied() {
+                    if entry.0 > now {
                         break;
                     }
                     s.io.heap.pop();
-                    if s.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at)) {
+                    if s.live(entry) {
+                        let (_, id, slot) = entry;
                         s.fire(now, id, slot, &self.timers, &mut events);
                     }
                 }
