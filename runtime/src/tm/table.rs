@@ -4,14 +4,16 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 
 use super::config::{ClientConfig, TableConfig, TmTimers};
-use super::key::{shard_hash, ClientKey, ServerKey};
+use super::key::{ClientKey, ServerKey};
 use super::{
     local, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
 };
@@ -23,18 +25,16 @@ const TIMEOUT: usize = 1; // B (fr / fr_inv), F (fr), H
 const WAIT: usize = 2; // D, I, J, K, L, M: then Terminated
 const DELETE: usize = 3; // delete_timer: then freed
 
-enum Key {
-    Server(ServerKey),
-    Client(ClientKey),
-}
-
 struct Txn {
     kind: Kind,
     state: State,
     /// Server: where responses go. Client: where the request went.
     dest: Dest,
-    key: Key,
-    /// Server: the request received. Client: the request sent.
+    /// The hash of the transaction's key ([`ServerKey`] or [`ClientKey`] of
+    /// `request`), under which its index holds it.
+    key_hash: u64,
+    /// Server: the request received. Client: the request sent. The
+    /// transaction's key is read from it.
     request: Message,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
@@ -170,8 +170,11 @@ impl Io {
 
 struct Shard {
     txns: HashMap<u64, Txn, IdHash>,
-    servers: HashMap<ServerKey, u64>,
-    clients: HashMap<ClientKey, u64>,
+    /// The indexes: (key hash, id) of the server and of the client
+    /// transactions. The keys are not stored: they borrow the transactions'
+    /// requests (see [`super::key`]).
+    servers: HashTable<(u64, u64)>,
+    clients: HashTable<(u64, u64)>,
     io: Io,
     /// Ids handed out in this shard (the id is `seq · shards + shard`).
     seq: u64,
@@ -192,25 +195,33 @@ fn legacy_to_tag_matches(txn: &Txn, msg: &Message) -> bool {
 }
 
 impl Shard {
-    fn find_server(&self, key: &ServerKey, msg: &Message) -> Option<u64> {
-        let id = *self.servers.get(key)?;
-        let txn = self.txns.get(&id)?;
-        (!key.is_legacy() || legacy_to_tag_matches(txn, msg)).then_some(id)
+    /// The server transaction of `key` (the key of `msg`, hashed to `hash`).
+    fn find_server(&self, hash: u64, key: &ServerKey, msg: &Message) -> Option<u64> {
+        self.servers
+            .find(hash, |&(h, id)| {
+                h == hash
+                    && self.txns.get(&id).is_some_and(|txn| {
+                        ServerKey::of(&txn.request, false) == *key
+                            && (!key.is_legacy() || legacy_to_tag_matches(txn, msg))
+                    })
+            })
+            .map(|&(_, id)| id)
+    }
+
+    /// The client transaction of `key`, hashed to `hash`.
+    fn find_client(&self, hash: u64, key: &ClientKey) -> Option<u64> {
+        self.clients
+            .find(hash, |&(h, id)| {
+                h == hash && self.txns.get(&id).is_some_and(|txn| ClientKey::of(&txn.request) == Some(*key))
+            })
+            .map(|&(_, id)| id)
     }
 
     fn remove(&mut self, id: u64) {
         let Some(txn) = self.txns.remove(&id) else { return };
-        match txn.key {
-            Key::Server(k) => {
-                if self.servers.get(&k) == Some(&id) {
-                    self.servers.remove(&k);
-                }
-            }
-            Key::Client(k) => {
-                if self.clients.get(&k) == Some(&id) {
-                    self.clients.remove(&k);
-                }
-            }
+        let index = if txn.kind.is_server() { &mut self.servers } else { &mut self.clients };
+        if let Ok(entry) = index.find_entry(txn.key_hash, |&(_, i)| i == id) {
+            entry.remove();
         }
         self.removed += 1;
     }
@@ -218,8 +229,8 @@ impl Shard {
     fn new(epoch: Instant) -> Shard {
         Shard {
             txns: HashMap::default(),
-            servers: HashMap::new(),
-            clients: HashMap::new(),
+            servers: HashTable::new(),
+            clients: HashTable::new(),
             io: Io::new(epoch),
             seq: 0,
             removed: 0,
@@ -268,9 +279,8 @@ impl Shard {
         }
     }
 
-    fn on_request(&mut self, now: Instant, msg: &Message, t: &TmTimers) -> RequestOutcome {
-        let key = ServerKey::of(msg, false);
-        let Some(id) = self.find_server(&key, msg) else { return RequestOutcome::NoMatch };
+    fn on_request(&mut self, now: Instant, hash: u64, key: &ServerKey, msg: &Message, t: &TmTimers) -> RequestOutcome {
+        let Some(id) = self.find_server(hash, key, msg) else { return RequestOutcome::NoMatch };
         let txn = self.txns.get_mut(&id).expect("indexed");
         let tid = TxnId(id);
         if msg.method() == Some(Method::Ack) {
@@ -302,9 +312,15 @@ impl Shard {
         RequestOutcome::Retransmission { id: tid, resent }
     }
 
-    fn on_response(&mut self, now: Instant, msg: &Message, t: &TmTimers) -> ResponseOutcome {
-        let Some(key) = ClientKey::of(msg) else { return ResponseOutcome::NoMatch };
-        let Some(&id) = self.clients.get(&key) else { return ResponseOutcome::NoMatch };
+    fn on_response(
+        &mut self,
+        now: Instant,
+        hash: u64,
+        key: &ClientKey,
+        msg: &Message,
+        t: &TmTimers,
+    ) -> ResponseOutcome {
+        let Some(id) = self.find_client(hash, key) else { return ResponseOutcome::NoMatch };
         let Some(code) = msg.status() else { return ResponseOutcome::NoMatch };
         let txn = self.txns.get_mut(&id).expect("indexed");
         let tid = TxnId(id);
@@ -478,6 +494,9 @@ pub struct Table {
     timer_sleep: AtomicU64,
     wake: AtomicBool,
     epoch: Instant,
+    /// The hash of transaction keys (std's SipHash, keyed at random for the
+    /// process: peers choose branches and Call-IDs).
+    keys: RandomState,
 }
 
 /// `timer_sleep` while the timer task is awake (or has not said): every
@@ -497,6 +516,7 @@ impl Table {
             timer_sleep: AtomicU64::new(AWAKE),
             wake: AtomicBool::new(false),
             epoch,
+            keys: RandomState::new(),
         }
     }
 
@@ -550,8 +570,17 @@ impl Table {
         self.len() == 0
     }
 
+    /// The hash of a transaction key, keyed for the process (the keys are
+    /// chosen by peers).
+    fn hash_key(&self, key: impl Hash) -> u64 {
+        self.keys.hash_one(key)
+    }
+
+    /// The shard of a key hash. Bits 24 and up: the shard's index tables use
+    /// the low bits (bucket) and the top seven (tag), which would all be
+    /// alike in a shard picked by either.
     fn shard_of(&self, hash: u64) -> usize {
-        (hash % self.shards.len() as u64) as usize
+        ((hash >> 24) % self.shards.len() as u64) as usize
     }
 
     fn shard_of_id(&self, id: TxnId) -> usize {
@@ -596,10 +625,8 @@ impl Table {
     fn insert(&self, shard: &mut Shard, shard_idx: usize, txn: Txn) -> u64 {
         let id = shard.seq * self.shards.len() as u64 + shard_idx as u64;
         shard.seq += 1;
-        match &txn.key {
-            Key::Server(k) => shard.servers.insert(k.clone(), id),
-            Key::Client(k) => shard.clients.insert(k.clone(), id),
-        };
+        let index = if txn.kind.is_server() { &mut shard.servers } else { &mut shard.clients };
+        index.insert_unique(txn.key_hash, (txn.key_hash, id), |&(h, _)| h);
         shard.txns.insert(id, txn);
         id
     }
@@ -614,8 +641,9 @@ impl Table {
         if !msg.is_request() {
             return RequestOutcome::NoMatch;
         }
-        let key_hash = ServerKey::of(msg, false).shard_hash();
-        self.with(self.shard_of(key_hash), |s, _| s.on_request(now, msg, &self.timers))
+        let key = ServerKey::of(msg, false);
+        let hash = self.hash_key(key);
+        self.with(self.shard_of(hash), |s, _| s.on_request(now, hash, &key, msg, &self.timers))
     }
 
     /// Creates the server transaction of a received request (tm's
@@ -632,9 +660,9 @@ impl Table {
             Some(_) => {}
         }
         let key = ServerKey::of(msg, false);
-        let shard = self.shard_of(key.shard_hash());
-        self.with(shard, |s, idx| {
-            if let Some(id) = s.find_server(&key, msg) {
+        let key_hash = self.hash_key(key);
+        self.with(self.shard_of(key_hash), |s, idx| {
+            if let Some(id) = s.find_server(key_hash, &key, msg) {
                 return Err(CreateError::Exists(TxnId(id)));
             }
             self.reserve()?;
@@ -643,7 +671,7 @@ impl Table {
                 kind,
                 state: if kind == Kind::ServerInvite { State::Proceeding } else { State::Trying },
                 dest: reply_to,
-                key: Key::Server(key),
+                key_hash,
                 request: msg.clone(),
                 response: None,
                 status: 0,
@@ -666,8 +694,9 @@ impl Table {
             return None;
         }
         let key = ServerKey::of(cancel, true);
-        let s = self.lock(self.shard_of(key.shard_hash()));
-        s.find_server(&key, cancel).map(TxnId)
+        let hash = self.hash_key(key);
+        let s = self.lock(self.shard_of(hash));
+        s.find_server(hash, &key, cancel).map(TxnId)
     }
 
     /// Sends a response on a server transaction: queues it, keeps it for
@@ -747,10 +776,9 @@ impl Table {
             Some(Method::Ack) => return Err(CreateError::Ack),
             Some(_) => {}
         }
-        let key = ClientKey::of(&msg).ok_or(CreateError::NoBranch)?;
-        let shard = self.shard_of(shard_hash(&key.branch));
-        self.with(shard, |s, idx| {
-            if let Some(&id) = s.clients.get(&key) {
+        let key_hash = self.hash_key(ClientKey::of(&msg).ok_or(CreateError::NoBranch)?);
+        self.with(self.shard_of(key_hash), |s, idx| {
+            if let Some(id) = ClientKey::of(&msg).and_then(|key| s.find_client(key_hash, &key)) {
                 return Err(CreateError::Exists(TxnId(id)));
             }
             self.reserve()?;
@@ -760,7 +788,7 @@ impl Table {
                 kind: if invite { Kind::ClientInvite } else { Kind::ClientNonInvite },
                 state: if invite { State::Calling } else { State::Trying },
                 dest,
-                key: Key::Client(key),
+                key_hash,
                 request: msg,
                 response: None,
                 status: 0,
@@ -793,7 +821,8 @@ impl Table {
     /// `NoMatch`: forward it statelessly (§16.7 step 2).
     pub fn handle_response(&self, now: Instant, msg: &Message) -> ResponseOutcome {
         let Some(key) = ClientKey::of(msg).filter(|_| !msg.is_request()) else { return ResponseOutcome::NoMatch };
-        self.with(self.shard_of(shard_hash(&key.branch)), |s, _| s.on_response(now, msg, &self.timers))
+        let hash = self.hash_key(key);
+        self.with(self.shard_of(hash), |s, _| s.on_response(now, hash, &key, msg, &self.timers))
     }
 
     /// The next message to send, if any. Everything the table sends comes out
