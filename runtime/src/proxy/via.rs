@@ -108,8 +108,9 @@ pub(crate) fn received_splices(
     }
     let ip = src.addr.ip().to_canonical();
     // IPv6 without brackets: `via-received = "received" EQUAL (IPv4address / IPv6address)`.
-    let ip_text = ip.to_string();
-    let port_text = src.addr.port().to_string();
+    // Written only when a splice needs them (most requests need none).
+    let ip_text = || ip.to_string();
+    let port_text = || src.addr.port().to_string();
     let want_rport = rport.is_some() || force_rport;
     let host_differs = parse_ip(msg.text(via.host)).is_none_or(|h| h.to_canonical() != ip);
     // Where a missing parameter goes: after the sent-by (at the `;` of the first
@@ -121,18 +122,20 @@ pub(crate) fn received_splices(
     // received: an existing one is made true; else added when the host differs
     // or rport is asked for (RFC 3581 §4: "even if it is identical").
     let received_splice = match &received {
-        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *ip_text.as_bytes() => Some((v.clone(), ip_text)),
-        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={ip_text}"))),
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *ip_text().as_bytes() => Some((v.clone(), ip_text())),
+        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={}", ip_text()))),
         Some(_) => None, // already the source address
-        None if host_differs || want_rport => Some((at..at, format!(";received={ip_text}"))),
+        None if host_differs || want_rport => Some((at..at, format!(";received={}", ip_text()))),
         None => None,
     };
     // rport: an existing one gets the source port in its place.
     let rport_splice = match &rport {
-        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={port_text}"))),
-        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *port_text.as_bytes() => Some((v.clone(), port_text)),
+        Some(Param { name, value: None }) => Some((name.end..name.end, format!("={}", port_text()))),
+        Some(Param { value: Some(v), .. }) if buf[v.clone()] != *port_text().as_bytes() => {
+            Some((v.clone(), port_text()))
+        }
         Some(_) => None, // already the source port
-        None if force_rport => Some((at..at, format!(";rport={port_text}"))),
+        None if force_rport => Some((at..at, format!(";rport={}", port_text()))),
         None => None,
     };
     let both = match placement {

@@ -169,7 +169,9 @@ impl Io {
 }
 
 struct Shard {
-    txns: HashMap<u64, Txn, IdHash>,
+    /// Boxed: the map's spare room and its moves when it grows cost a
+    /// pointer each, not a whole transaction.
+    txns: HashMap<u64, Box<Txn>, IdHash>,
     /// The indexes: (key hash, id) of the server and of the client
     /// transactions. The keys are not stored: they borrow the transactions'
     /// requests (see [`super::key`]).
@@ -401,7 +403,10 @@ impl Shard {
         if code >= 200 {
             txn.response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
         }
-        txn.response = Some(resp.clone());
+        // Kept for retransmissions, which Accepted does not make (RFC 6026
+        // §8.7: a retransmitted INVITE is absorbed; a 2xx is resent by the
+        // core, not the transaction): the transaction waits there for 32 s.
+        txn.response = (next != State::Accepted).then(|| resp.clone());
         self.io.send(id, resp, txn.dest);
         if state == next {
             return Ok(()); // another provisional, or a 2xx retransmission in Accepted
@@ -627,7 +632,7 @@ impl Table {
         shard.seq += 1;
         let index = if txn.kind.is_server() { &mut shard.servers } else { &mut shard.clients };
         index.insert_unique(txn.key_hash, (txn.key_hash, id), |&(h, _)| h);
-        shard.txns.insert(id, txn);
+        shard.txns.insert(id, Box::new(txn));
         id
     }
 
@@ -770,7 +775,10 @@ impl Table {
         config: &ClientConfig,
         send: bool,
     ) -> Result<TxnId, CreateError> {
-        let msg = Message::parse(request, Framing::Datagram).map_err(|_| CreateError::Malformed)?;
+        let mut msg = Message::parse(request, Framing::Datagram).map_err(|_| CreateError::Malformed)?;
+        // The parser's room for a typical message's headers, given back: the
+        // request stays as long as the transaction.
+        msg.headers.shrink_to_fit();
         match msg.method() {
             None => return Err(CreateError::NotARequest),
             Some(Method::Ack) => return Err(CreateError::Ack),
@@ -900,7 +908,7 @@ impl Table {
     }
 
     fn inspect<R>(&self, id: TxnId, f: impl FnOnce(&Txn) -> R) -> Option<R> {
-        self.lock(self.shard_of_id(id)).txns.get(&id.0).map(f)
+        self.lock(self.shard_of_id(id)).txns.get(&id.0).map(|t| f(t))
     }
 
     /// The state of a transaction (`None`: freed, or never was).
