@@ -80,7 +80,8 @@ use crate::script::args::{Format, ReplyCode, RouteId, SocketSpec};
 use crate::script::{Config, Ctx, ModParams, Send};
 use crate::sip::{Edits, Message, Method};
 use crate::tm::{
-    ClientConfig, CreateError, Dest, Event, RequestOutcome, ResponseOutcome, Table, TableConfig, TmTimers, TxnId,
+    ClientConfig, CreateError, Dest, Event, IdHash, RequestOutcome, ResponseOutcome, Table, TableConfig, TmTimers,
+    TxnId,
 };
 
 /// The seed of the To-tags of the replies tm makes itself (`t_reply`, 408).
@@ -283,9 +284,12 @@ pub struct Tm {
     /// (0, the default: the reply's own, none).
     onreply_avps: bool,
     server_header: String,
-    cells: Mutex<HashMap<TxnId, Cell>>,
+    /// Per server transaction. Boxed: the map grows under its lock, shared by
+    /// the workers, and a move then costs a pointer, not a cell; a cell lasts
+    /// as long as its transaction (32 s after a 2xx).
+    cells: Mutex<HashMap<TxnId, Box<Cell>, IdHash>>,
     /// Client transaction → its server transaction.
-    uplinks: Mutex<HashMap<TxnId, TxnId>>,
+    uplinks: Mutex<HashMap<TxnId, TxnId, IdHash>>,
     /// Failure routes to run.
     failures: Mutex<Vec<FailureRun>>,
     /// acc, when the config accounts anything.
@@ -372,8 +376,8 @@ impl Tm {
             fr_inv_avp: avp_param(params, "fr_inv_timer_avp"),
             onreply_avps: params.int("tm", "onreply_avp_mode") != 0,
             server_header: config.server_header.line().to_string(),
-            cells: Mutex::new(HashMap::new()),
-            uplinks: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::default()),
+            uplinks: Mutex::new(HashMap::default()),
             failures: Mutex::new(Vec::new()),
             acc: super::acc::Acc::new(config),
             acc_records: Mutex::new(Vec::new()),
@@ -467,11 +471,11 @@ impl Tm {
         self.send_upstream_as(now, server, bytes, local, None);
     }
 
-    fn cells(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, Cell>> {
+    fn cells(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, Box<Cell>, IdHash>> {
         self.cells.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn uplinks(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, TxnId>> {
+    fn uplinks(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, TxnId, IdHash>> {
         self.uplinks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -1043,7 +1047,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
             let reply_headers = format!("{}{}", ctx.reply_headers, tm.server_header);
             tm.cells().insert(
                 id,
-                Cell {
+                Box::new(Cell {
                     invite: ctx.msg.method() == Some(Method::Invite),
                     src: ctx.src,
                     force_rport: ctx.force_rport,
@@ -1061,7 +1065,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     acc,
                     ack_key,
                     replicate: false,
-                },
+                }),
             );
             ctx.tm.server = Some(id);
             NewTran::Created(id)

@@ -88,6 +88,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 pub use config::{ClientConfig, TableConfig, TmTimers, DEFAULT_MAX_TRANSACTIONS};
+pub(crate) use table::IdHash;
 pub use table::Table;
 
 use crate::proxy::Transport;

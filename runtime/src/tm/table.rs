@@ -59,11 +59,12 @@ impl Txn {
     }
 }
 
-/// Hashes the table's own transaction ids: they are handed out in sequence,
-/// not chosen by peers, so a multiplication spreads them (the keys peers
-/// choose, branches and Call-IDs, keep std's keyed SipHash).
+/// Hashes the table's own transaction ids (and maps keyed by [`TxnId`]
+/// elsewhere, as tm's cells): they are handed out in sequence, not chosen by
+/// peers, so a multiplication spreads them (the keys peers choose, branches
+/// and Call-IDs, keep std's keyed SipHash).
 #[derive(Clone, Copy, Default)]
-struct IdHash;
+pub(crate) struct IdHash;
 
 impl std::hash::BuildHasher for IdHash {
     type Hasher = IdHasher;
@@ -73,7 +74,7 @@ impl std::hash::BuildHasher for IdHash {
     }
 }
 
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
