@@ -24,10 +24,88 @@
 //! (1.3 answered 200 anyway). `lookup` and `registered` on a database that
 //! does not answer (mode 3) return -3 (internal error) and log it.
 
+use std::sync::{Arc, OnceLock};
+
 use super::usrloc::Contact;
-use crate::script::Ctx;
+use crate::script::{AvpName, Ctx, ModParams};
 use crate::sip::values::NameAddr;
 use crate::sip::{uri, HeaderName, Method};
+
+/// registrar's modparams (and usrloc's that `save` and `lookup` read), read
+/// once per proxy, when the first message needs them: as OpenSER reads a
+/// module's parameters at its start. A message reads fields, not the
+/// parameter list.
+struct Settings {
+    /// `aor_avp`, when it names an AVP.
+    aor_avp: Option<AvpName>,
+    /// usrloc's `use_domain`.
+    use_domain: bool,
+    realm_prefix: String,
+    case_sensitive: bool,
+    default_expires: i64,
+    min_expires: i64,
+    max_expires: i64,
+    max_contacts: usize,
+    /// usrloc's `cseq_delay`.
+    cseq_delay: i64,
+    /// usrloc's `nat_bflag` as a branch-flag bit (0: none).
+    nat_bflag: u32,
+    /// `received_avp`, when it names an AVP.
+    received_avp: Option<AvpName>,
+    received_param: String,
+    use_path: bool,
+    path_mode: i64,
+    path_use_received: bool,
+    sock_flag: i64,
+    sock_hdr_name: Option<String>,
+    method_filtering: bool,
+    append_branches: bool,
+}
+
+impl Settings {
+    fn read(params: &ModParams) -> Settings {
+        let int = |module: &str, name: &str| params.int(module, name);
+        let avp =
+            |name: &str| params.explicit("registrar", name).and_then(|spec| AvpName::parse(spec.as_text().trim()));
+        let nat_bflag = int("usrloc", "nat_bflag");
+        Settings {
+            aor_avp: avp("aor_avp"),
+            use_domain: int("usrloc", "use_domain") != 0,
+            realm_prefix: params.get("registrar", "realm_prefix").as_text().into_owned(),
+            case_sensitive: int("registrar", "case_sensitive") != 0,
+            default_expires: int("registrar", "default_expires"),
+            min_expires: int("registrar", "min_expires"),
+            max_expires: int("registrar", "max_expires"),
+            max_contacts: usize::try_from(int("registrar", "max_contacts")).unwrap_or(0),
+            cseq_delay: int("usrloc", "cseq_delay"),
+            nat_bflag: if (0..32).contains(&nat_bflag) { 1 << nat_bflag } else { 0 },
+            received_avp: avp("received_avp"),
+            received_param: params.get("registrar", "received_param").as_text().into_owned(),
+            use_path: int("registrar", "use_path") != 0,
+            path_mode: int("registrar", "path_mode"),
+            path_use_received: int("registrar", "path_use_received") != 0,
+            sock_flag: int("registrar", "sock_flag"),
+            sock_hdr_name: params.explicit("registrar", "sock_hdr_name").map(|v| v.as_text().trim().to_string()),
+            method_filtering: int("registrar", "method_filtering") != 0,
+            append_branches: int("registrar", "append_branches") != 0,
+        }
+    }
+}
+
+/// Where a proxy's [`Settings`] are kept ([`crate::script::Config::registrar`]);
+/// shared by clones of the config.
+#[derive(Clone, Default)]
+pub struct RegistrarSlot(Arc<OnceLock<Settings>>);
+
+impl std::fmt::Debug for RegistrarSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "RegistrarSlot(read)" } else { "RegistrarSlot(not read)" })
+    }
+}
+
+fn settings<'c>(ctx: &Ctx<'c>) -> &'c Settings {
+    ctx.config.registrar.0.get_or_init(|| Settings::read(&ctx.config.params))
+}
 
 /// `save(table, flags)`: 0x02 no reply (0x01, memory only, is usrloc's
 /// [`super::usrloc::FL_MEM`]).
@@ -154,12 +232,10 @@ fn allowed_methods(msg: &crate::sip::Message) -> u32 {
 /// script set to a string, replaces `uri_text`; `realm_prefix` is taken off
 /// the host (`sip.example.com` → `example.com`).
 fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
-    let from_avp = ctx.config.params.explicit("registrar", "aor_avp").and_then(|spec| {
-        let name = crate::script::AvpName::parse(spec.as_text().trim())?;
-        match ctx.avps.get(&name)? {
-            crate::script::Value::Str(s) => Some(s.clone()),
-            _ => None,
-        }
+    let settings = settings(ctx);
+    let from_avp = settings.aor_avp.as_ref().and_then(|name| match ctx.avps.get(name)? {
+        crate::script::Value::Str(s) => Some(s.clone()),
+        _ => None,
     });
     let uri_text = from_avp.as_deref().unwrap_or(uri_text);
     let u = uri::parse(uri_text).ok()?;
@@ -168,18 +244,17 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
         return None;
     }
     let mut aor = user.into_owned();
-    if ctx.config.params.int("usrloc", "use_domain") != 0 {
-        let prefix = ctx.config.params.get("registrar", "realm_prefix");
-        let prefix = prefix.as_text();
+    if settings.use_domain {
+        let prefix = settings.realm_prefix.as_str();
         let host = u.host_text;
         let host = match host.get(..prefix.len()) {
-            Some(p) if !prefix.is_empty() && p.eq_ignore_ascii_case(&prefix) => &host[prefix.len()..],
+            Some(p) if !prefix.is_empty() && p.eq_ignore_ascii_case(prefix) => &host[prefix.len()..],
             _ => host,
         };
         aor.push('@');
         aor.push_str(host);
     }
-    if ctx.config.params.int("registrar", "case_sensitive") == 0 {
+    if !settings.case_sensitive {
         aor.make_ascii_lowercase();
     }
     Some(aor)
@@ -207,7 +282,7 @@ fn expires_of(ctx: &Ctx, na: &NameAddr) -> Option<i64> {
     if let Some(h) = ctx.msg.header(HeaderName::Expires) {
         return ctx.msg.text(h.value).trim().parse::<u32>().ok().map(i64::from);
     }
-    Some(ctx.config.params.int("registrar", "default_expires"))
+    Some(settings(ctx).default_expires)
 }
 
 /// A q-value as thousandths.
@@ -229,21 +304,14 @@ struct Given {
 
 /// The branch-flag bit of usrloc's `nat_bflag` (0: none).
 fn nat_bflag(ctx: &Ctx) -> u32 {
-    let n = ctx.config.params.int("usrloc", "nat_bflag");
-    if (0..32).contains(&n) {
-        1 << n
-    } else {
-        0
-    }
+    settings(ctx).nat_bflag
 }
 
 /// The value of registrar's `received_avp`, when the modparam names an AVP
 /// that the script set (nathelper's `fix_nated_register`, or the script itself).
 fn received_avp(ctx: &Ctx) -> Option<String> {
-    let spec = ctx.config.params.explicit("registrar", "received_avp")?;
-    let spec = spec.as_text();
-    let name = crate::script::AvpName::parse(spec.trim())?;
-    let v = ctx.avps.get(&name)?.as_text().into_owned();
+    let name = settings(ctx).received_avp.as_ref()?;
+    let v = ctx.avps.get(name)?.as_text().into_owned();
     (!v.is_empty()).then_some(v)
 }
 
@@ -262,7 +330,7 @@ fn path_of(ctx: &Ctx) -> Result<Option<(String, Option<String>)>, Refusal> {
             if !u.lr() {
                 return Err(refuse(400, "Path parse error"));
             }
-            if ctx.config.params.int("registrar", "path_use_received") != 0 {
+            if settings(ctx).path_use_received {
                 first_received = u.param("received").flatten().map(|r| unquote(r).to_string());
             }
         }
@@ -299,13 +367,13 @@ fn supports(msg: &crate::sip::Message, tag: &str) -> bool {
 /// that is not ours is logged and ignored, as in 1.3.
 fn socket_of(ctx: &Ctx) -> (std::net::SocketAddr, crate::proxy::Transport) {
     let own = (ctx.src.local, ctx.src.transport);
-    let flag = ctx.config.params.int("registrar", "sock_flag");
+    let settings = settings(ctx);
+    let flag = settings.sock_flag;
     if !(0..32).contains(&flag) || !ctx.flag(flag as u32) {
         return own;
     }
-    let Some(name) = ctx.config.params.explicit("registrar", "sock_hdr_name") else { return own };
-    let name = name.as_text();
-    let Some(h) = ctx.msg.headers.iter().find(|h| ctx.msg.text(h.name_span).eq_ignore_ascii_case(name.trim())) else {
+    let Some(name) = settings.sock_hdr_name.as_deref() else { return own };
+    let Some(h) = ctx.msg.headers.iter().find(|h| ctx.msg.text(h.name_span).eq_ignore_ascii_case(name)) else {
         return own;
     };
     let text = ctx.msg.text(h.value).trim();
@@ -318,7 +386,7 @@ fn socket_of(ctx: &Ctx) -> (std::net::SocketAddr, crate::proxy::Transport) {
             (a, proto.unwrap_or(crate::proxy::Transport::Udp))
         }
         _ => {
-            tracing::error!(socket = text, "save: the {} header names no local socket", name.trim());
+            tracing::error!(socket = text, "save: the {name} header names no local socket");
             own
         }
     }
@@ -353,11 +421,9 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
     }
     let callid = ctx.msg.text(ctx.msg.call_id).to_string();
     let cseq = ctx.msg.cseq;
-    let params = &ctx.config.params;
-    let min = params.int("registrar", "min_expires");
-    let max = params.int("registrar", "max_expires");
-    let max_contacts = usize::try_from(params.int("registrar", "max_contacts")).unwrap_or(0);
-    let cseq_delay = params.int("usrloc", "cseq_delay");
+    let settings = settings(ctx);
+    let (min, max, max_contacts, cseq_delay) =
+        (settings.min_expires, settings.max_expires, settings.max_contacts, settings.cseq_delay);
     let user_agent =
         ctx.msg.header(HeaderName::UserAgent).map(|h| ctx.msg.text(h.value).to_string()).unwrap_or_default();
     let (socket, transport) = socket_of(ctx);
@@ -371,9 +437,9 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
     let mut path = None;
     let mut path_in_reply = None;
     let mut default_received = None;
-    if params.int("registrar", "use_path") != 0 {
+    if settings.use_path {
         if let Some((p, received)) = path_of(ctx)? {
-            let mode = params.int("registrar", "path_mode");
+            let mode = settings.path_mode;
             let supported = supports(ctx.msg, "path");
             if mode == 2 && !supported {
                 let mut r = refuse(420, "No support for found Path indicated");
@@ -418,7 +484,7 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
         r.extra = format!("Min-Expires: {min}\r\n");
         return Err(r);
     }
-    let received_param = params.get("registrar", "received_param").as_text().into_owned();
+    let received_param = settings.received_param.as_str();
     let updated = ctx.config.usrloc.update(&aor, now, |contacts| {
         // Check every contact before changing any (the update is all or nothing).
         let mut count = contacts.len();
@@ -521,7 +587,7 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     }
     // method_filtering: only contacts that accept the request's method
     // (-2 when none does).
-    if ctx.config.params.int("registrar", "method_filtering") != 0 {
+    if settings(ctx).method_filtering {
         if let Some(m) = ctx.msg.method() {
             let bit = method_bit(m);
             contacts.retain(|c| c.methods & bit != 0);
@@ -553,7 +619,7 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     if ctx.locals.iter().any(|l| l.addr == first.socket && l.transport == first.transport) {
         ctx.send_socket = Some(first.socket);
     }
-    if ctx.config.params.int("registrar", "append_branches") != 0 {
+    if settings(ctx).append_branches {
         for c in contacts {
             if ctx.branches.len() >= super::core::MAX_BRANCHES - 1 {
                 break;

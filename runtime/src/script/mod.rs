@@ -112,6 +112,8 @@ pub struct Config {
     pub uri_db: crate::modules::uri_db::UriDbSlot,
     /// avpops' database (see [`crate::modules::avpops`]).
     pub avpops: crate::modules::avpops::AvpopsSlot,
+    /// registrar's modparams, read on first use (see [`crate::modules::registrar`]).
+    pub registrar: crate::modules::registrar::RegistrarSlot,
     /// The management interface: MI commands and statistics, shared by
     /// clones (see [`crate::mi`]). Modules register their commands and take
     /// their counters from it in their `start`.
