@@ -734,6 +734,32 @@ fn rfc2543_fallback_matching() {
     }
 }
 
+#[test]
+fn rfc2543_requests_differing_only_in_the_to_tag_keep_a_transaction_each() {
+    // The To tag is not part of the index key: two such transactions share
+    // one key, and each is found by its own tag (and freed alone).
+    let sim = Sim::new();
+    let first = uac_request("OPTIONS", None, Some("a"), 7);
+    let second = uac_request("OPTIONS", None, Some("b"), 7);
+    let a = sim.server(&first, udp(ALICE));
+    let b = sim.server(&second, udp(ALICE));
+    assert_ne!(a, b);
+    assert_eq!(sim.table.create_server(&first, udp(ALICE)), Err(CreateError::Exists(a)));
+    assert_eq!(sim.table.handle_request(sim.at(0), &first), RequestOutcome::Retransmission { id: a, resent: false });
+    assert_eq!(sim.table.handle_request(sim.at(0), &second), RequestOutcome::Retransmission { id: b, resent: false });
+    let third = uac_request("OPTIONS", None, Some("c"), 7);
+    assert_eq!(sim.table.handle_request(sim.at(0), &third), RequestOutcome::NoMatch);
+    // The first one answered, ended and freed: the second is still found.
+    sim.respond(0, a, &response_to(&first, 200, "OK", Some("a")));
+    sim.run(40_000);
+    assert_eq!(sim.table.state(a), None);
+    assert_eq!(sim.table.handle_request(sim.at(40_001), &first), RequestOutcome::NoMatch);
+    assert_eq!(
+        sim.table.handle_request(sim.at(40_001), &second),
+        RequestOutcome::Retransmission { id: b, resent: false }
+    );
+}
+
 // ---- the table --------------------------------------------------------------
 
 #[test]
