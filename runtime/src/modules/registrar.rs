@@ -92,8 +92,8 @@ impl Settings {
     }
 }
 
-/// Where a proxy's [`Settings`] are kept ([`crate::script::Config::registrar`]);
-/// shared by clones of the config.
+/// Where a proxy's registrar parameters, read once, are kept
+/// ([`crate::script::Config::registrar`]); shared by clones of the config.
 #[derive(Clone, Default)]
 pub struct RegistrarSlot(Arc<OnceLock<Settings>>);
 
@@ -302,11 +302,6 @@ struct Given {
     received: Option<String>,
 }
 
-/// The branch-flag bit of usrloc's `nat_bflag` (0: none).
-fn nat_bflag(ctx: &Ctx) -> u32 {
-    settings(ctx).nat_bflag
-}
-
 /// The value of registrar's `received_avp`, when the modparam names an AVP
 /// that the script set (nathelper's `fix_nated_register`, or the script itself).
 fn received_avp(ctx: &Ctx) -> Option<String> {
@@ -450,7 +445,7 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
                 path_in_reply = Some(p.clone());
             }
             if received.is_some() {
-                cflags |= nat_bflag(ctx);
+                cflags |= settings.nat_bflag;
                 default_received = received;
             }
             path = Some(p);

@@ -21,9 +21,10 @@
 //!
 //! # The API
 //!
-//! - [`Table::new`]`(`[`TableConfig`]`)`: `shards` shards (by the hash of the
-//!   branch, or of the Call-ID for RFC 2543 requests), each a `Mutex` holding
-//!   its transactions, indexes, timer heap and outgoing queue; all methods
+//! - [`Table::new`]`(`[`TableConfig`]`)`: `shards` shards (by the keyed hash of
+//!   the transaction key, which the shard's index keeps in place of the key),
+//!   each a `Mutex` holding its transactions, indexes, timers and outgoing
+//!   queue; all methods
 //!   take `&self`, so one table is shared by every worker (`Arc<Table>`). At
 //!   most `max_transactions` exist: creating one more is
 //!   [`CreateError::Full`] (answer 503).

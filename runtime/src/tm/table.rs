@@ -628,8 +628,13 @@ impl Table {
             .map_err(|_| CreateError::Full)
     }
 
+    /// The id the next transaction inserted in `shard` (index `shard_idx`) gets.
+    fn next_id(&self, shard: &Shard, shard_idx: usize) -> u64 {
+        shard.seq * self.shards.len() as u64 + shard_idx as u64
+    }
+
     fn insert(&self, shard: &mut Shard, shard_idx: usize, txn: Txn) -> u64 {
-        let id = shard.seq * self.shards.len() as u64 + shard_idx as u64;
+        let id = self.next_id(shard, shard_idx);
         shard.seq += 1;
         let index = if txn.kind.is_server() { &mut shard.servers } else { &mut shard.clients };
         index.insert_unique(txn.key_hash, (txn.key_hash, id), |&(h, _)| h);
@@ -811,7 +816,7 @@ impl Table {
             let bytes = txn.request.bytes().clone();
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
-            let id = s.seq * self.shards.len() as u64 + idx as u64;
+            let id = self.next_id(s, idx);
             if send {
                 s.io.send(id, bytes, dest);
                 if !reliable {
