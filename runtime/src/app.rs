@@ -443,7 +443,7 @@ impl<S: Script> Proxy<S> {
                         Some(tm) => {
                             // Awake first: a deadline set while it looks wakes it again.
                             tm.table.timer_awake();
-                            let deadline = tm.table.poll_timeout();
+                            let deadline = tm.table.next_wake();
                             let at = deadline.map_or(cap, |d| tokio::time::Instant::from_std(d).min(cap));
                             tm.table.timer_sleeps_until(at.into_std());
                             at

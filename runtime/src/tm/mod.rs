@@ -13,7 +13,7 @@
 //! t_relay's branch   ──▶ Table::start_client(now, bytes, dest, &ClientConfig) ─▶ TxnId
 //! received response ──▶ Table::handle_response(now, &msg) ─▶ ResponseOutcome (pass up or not)
 //! after each call    ──▶ while let Some(t) = Table::poll_transmit() { send t.bytes to t.dest }
-//! timers             ──▶ sleep until Table::poll_timeout(); Table::handle_timeout(now) ─▶ Vec<Event>
+//! timers             ──▶ sleep until Table::next_wake(); Table::handle_timeout(now) ─▶ Vec<Event>
 //! ```
 //!
 //! Time is [`std::time::Instant`], always passed in (tests use a fixed origin
@@ -46,7 +46,9 @@
 //!   final pass up, INVITE 2xx always pass (end to end), duplicates are
 //!   absorbed (a repeated non-2xx final of an INVITE gets its ACK again).
 //! - [`Table::poll_transmit`]`() -> Option<`[`Transmit`]`>`,
-//!   [`Table::poll_timeout`]`() -> Option<Instant>`,
+//!   [`Table::poll_timeout`]`() -> Option<Instant>` (the earliest deadline;
+//!   [`Table::next_wake`] rounds it up to a [`TIMER_TICK`], so that one
+//!   wake-up fires every timer due within a tick),
 //!   [`Table::handle_timeout`]`(now) -> Vec<`[`Event`]`>`:
 //!   [`Event::ClientTimeout`] (timer B/F: the caller makes the 408 and runs the
 //!   failure_route), [`Event::AckTimeout`] (timer H), [`Event::Terminated`].
@@ -90,7 +92,7 @@ use bytes::Bytes;
 
 pub use config::{ClientConfig, TableConfig, TmTimers, DEFAULT_MAX_TRANSACTIONS};
 pub(crate) use table::IdHash;
-pub use table::Table;
+pub use table::{Table, TIMER_TICK};
 
 use crate::proxy::Transport;
 

@@ -505,6 +505,12 @@ pub struct Table {
     keys: RandomState,
 }
 
+/// The granularity of the timer task's wake-ups ([`Table::next_wake`]): a
+/// timer fires up to this late, so that under load one wake-up fires every
+/// timer of a tick instead of one wake-up per deadline. OpenSER 1.3 runs its
+/// retransmission timers every 100 ms (tm's `utimer_routine`).
+pub const TIMER_TICK: Duration = Duration::from_millis(10);
+
 /// `timer_sleep` while the timer task is awake (or has not said): every
 /// deadline set then raises `wake`, so none set meanwhile is missed.
 const AWAKE: u64 = u64::MAX;
@@ -534,6 +540,23 @@ impl Table {
     /// ([`poll_timeout`](Table::poll_timeout)) before sleeping again.
     pub fn timer_awake(&self) {
         self.timer_sleep.store(AWAKE, Ordering::SeqCst);
+    }
+
+    /// The first [`TIMER_TICK`] boundary (counted from the table's creation)
+    /// at or after `at`.
+    fn tick_at_or_after(&self, at: Instant) -> Instant {
+        let tick = TIMER_TICK.as_nanos() as u64;
+        let since = self.since_epoch(at);
+        let ticks = since.div_ceil(tick).min((AWAKE - 1) / tick);
+        self.epoch + Duration::from_nanos(ticks * tick)
+    }
+
+    /// When the timer task should next wake up and call
+    /// [`handle_timeout`](Table::handle_timeout): the earliest deadline
+    /// ([`poll_timeout`](Table::poll_timeout)) rounded up to a [`TIMER_TICK`]
+    /// boundary. Timers due within one tick are fired together.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.poll_timeout().map(|at| self.tick_at_or_after(at))
     }
 
     /// The timer task says it sleeps until `at` (it called
@@ -613,7 +636,9 @@ impl Table {
             self.count.fetch_sub(removed, Ordering::Relaxed);
         }
         if let Some(at) = s.io.earliest.take() {
-            if self.since_epoch(at) < self.timer_sleep.load(Ordering::SeqCst) {
+            // Compared as the task would sleep for it: a deadline within the
+            // tick it wakes at needs no earlier wake-up.
+            if self.since_epoch(self.tick_at_or_after(at)) < self.timer_sleep.load(Ordering::SeqCst) {
                 self.wake.store(true, Ordering::SeqCst);
             }
         }

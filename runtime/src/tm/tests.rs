@@ -905,6 +905,35 @@ fn only_a_deadline_before_the_timer_tasks_sleep_asks_to_wake_it() {
 }
 
 #[test]
+fn the_timer_task_wakes_on_tick_boundaries_firing_every_deadline_of_the_tick() {
+    let sim = Sim::new();
+    let start = |now: Instant, branch: &str, cseq: u32| {
+        let req = proxied("INVITE", branch, cseq);
+        sim.table.start_client(now, req, udp(BOB), &ClientConfig::default()).unwrap();
+        assert_eq!(sim.drain().len(), 1);
+    };
+    let first = sim.client(0, proxied("INVITE", "z9hG4bK-tick1", 1), udp(BOB));
+    // Timer A at 500 ms; the task wakes at the tick boundary at or after it.
+    let wake = sim.table.next_wake().unwrap();
+    assert!(wake >= sim.at(500) && wake < sim.at(500) + TIMER_TICK, "{:?}", wake - sim.at(500));
+    sim.table.timer_awake();
+    assert!(sim.table.take_wake());
+    sim.table.timer_sleeps_until(wake);
+    // A deadline before the wake-up but within its tick does not wake the task…
+    let a = Duration::from_millis(500);
+    start(wake - a - Duration::from_nanos(1), "z9hG4bK-tick2", 2);
+    assert!(!sim.table.take_wake());
+    // … one a tick earlier does.
+    start(wake - a - TIMER_TICK - Duration::from_nanos(1), "z9hG4bK-tick3", 3);
+    assert!(sim.table.take_wake());
+    // One wake-up at the boundary retransmits all three.
+    sim.table.handle_timeout(wake);
+    let sent = sim.drain();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.iter().any(|t| t.txn == first));
+}
+
+#[test]
 fn far_deadlines_fire_when_the_clock_jumps_past_them_and_stale_ones_never() {
     let sim = Sim::new();
     // Both INVITEs' timer B (30 s) wait in the far buckets.
