@@ -99,7 +99,7 @@ pub struct ClientConfig {
 /// The table's shape and timers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableConfig {
-    /// Shards (each a lock, a map and a timer heap); at least 1.
+    /// Shards (each a lock, a map and its timers); at least 1.
     pub shards: usize,
     /// At most this many transactions (server and client, lingering ones
     /// included) exist at once; creating one more fails with

@@ -2,8 +2,7 @@
 //! and outgoing queues, and the four state machines of RFC 3261 §17 (with RFC
 //! 6026's Accepted state).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -98,25 +97,46 @@ impl std::hash::Hasher for IdHasher {
 /// A timer entry: its deadline, the transaction, the timer slot.
 type TimerEntry = (Instant, u64, usize);
 
-/// How far ahead the heap holds deadlines: the retransmission, wait and
-/// delete timers (T1–T2, `wt_timer`, `delete_timer`) go there; the long ones
-/// (`fr_timer`, `fr_inv_timer`, 64·T1), most of which are reset or ended
-/// before they are due, wait in per-second buckets and are moved into the
-/// heap — unless stale by then — once they come this close.
-const NEAR: Duration = Duration::from_secs(8);
+/// The ticks ([`TIMER_TICK`]) the near wheel spans: 2.56 s. The
+/// retransmission and delete timers (T1–T2, `delete_timer`) mostly fall in
+/// it; the long ones (`fr_timer`, `fr_inv_timer`, `wt_timer`, 64·T1), most of
+/// which are reset or ended before they are due, wait in per-second buckets
+/// and move into the wheel — unless stale by then — once it reaches them.
+const WHEEL: u64 = 256;
 
-/// Timers, heap and outgoing queue: borrowed apart from the transactions.
+/// Ticks in a second (the far buckets' width).
+const TICKS_PER_SEC: u64 = 1_000_000_000 / TIMER_TICK.as_nanos() as u64;
+
+/// The tick (of [`TIMER_TICK`], counted from `epoch`) a deadline falls in.
+fn tick_of(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_nanos() / TIMER_TICK.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Timers, wheel and outgoing queue: borrowed apart from the transactions.
 /// Each queued message is numbered from one process-wide counter, so what
 /// several shards queued while handling one message leaves in the order it
 /// was queued (a 100 Trying before the INVITE it answers is relayed).
 ///
-/// Timers: every deadline in `far` (buckets of one second after `epoch`,
-/// numbered from `horizon` up) is later than every deadline in `heap` (in a
-/// bucket below `horizon`), so the heap's top is the earliest deadline
-/// whenever the heap is not empty. A bucket moves into the heap when the
-/// table fires timers at less than [`NEAR`] from it.
+/// Timers, two invariants:
+/// - the wheel's slot `t % WHEEL` holds the deadlines of tick `t`, and every
+///   entry of the wheel is in a tick from `cursor` to `cursor + WHEEL - 1`
+///   (a deadline already past when set goes in `cursor`'s slot);
+/// - every deadline in `far` (buckets of one second after `epoch`, numbered
+///   from `horizon` up) is later than every deadline in the wheel (all before
+///   second `horizon`), and `horizon · TICKS_PER_SEC ≤ cursor + WHEEL`.
+///
+/// So the first slot from `cursor` holding a live entry holds the earliest
+/// deadline whenever the wheel is not empty. Setting a timer is a push on a
+/// vector; firing walks the slots in order (sorting each one's entries).
 struct Io {
-    heap: BinaryHeap<Reverse<TimerEntry>>,
+    wheel: Box<[Vec<TimerEntry>]>,
+    /// Entries in the wheel (stale ones included).
+    wheel_len: usize,
+    /// The first tick whose slot may hold entries: every earlier tick was fired.
+    cursor: u64,
+    /// A slot's entries are swapped in here while they are fired (its spare
+    /// room is reused, not reallocated).
+    firing: Vec<TimerEntry>,
     far: BTreeMap<u64, Vec<TimerEntry>>,
     epoch: Instant,
     horizon: u64,
@@ -131,10 +151,13 @@ static TRANSMIT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 impl Io {
     fn new(epoch: Instant) -> Io {
         Io {
-            heap: BinaryHeap::new(),
+            wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
+            wheel_len: 0,
+            cursor: 0,
+            firing: Vec::new(),
             far: BTreeMap::new(),
             epoch,
-            horizon: Io::bucket_at(epoch, epoch + NEAR) + 1,
+            horizon: WHEEL / TICKS_PER_SEC,
             out: VecDeque::new(),
             earliest: None,
         }
@@ -145,11 +168,19 @@ impl Io {
         at.saturating_duration_since(epoch).as_secs()
     }
 
+    /// Puts an entry in the wheel (its deadline is before second `horizon`).
+    fn wheel_push(&mut self, entry: TimerEntry) {
+        let tick = tick_of(self.epoch, entry.0).max(self.cursor);
+        debug_assert!(tick < self.cursor + WHEEL);
+        self.wheel[(tick % WHEEL) as usize].push(entry);
+        self.wheel_len += 1;
+    }
+
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
         txn.timers[slot] = Some(at);
         let bucket = Io::bucket_at(self.epoch, at);
         if bucket < self.horizon {
-            self.heap.push(Reverse((at, id, slot)));
+            self.wheel_push((at, id, slot));
         } else {
             self.far.entry(bucket).or_default().push((at, id, slot));
         }
@@ -248,27 +279,37 @@ impl Shard {
     /// The earliest deadline still waited for; stale entries met on the way
     /// (transaction gone, timer reset) are dropped.
     fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse(entry)) = self.io.heap.peek().copied() {
-            if self.live(entry) {
-                return Some(entry.0);
+        let Shard { txns, io, .. } = self;
+        let live = |&(at, id, slot): &TimerEntry| txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at));
+        let mut tick = io.cursor;
+        while io.wheel_len > 0 && tick < io.cursor + WHEEL {
+            let entries = &mut io.wheel[(tick % WHEEL) as usize];
+            if !entries.is_empty() {
+                let before = entries.len();
+                entries.retain(live);
+                io.wheel_len -= before - entries.len();
+                if let Some(at) = entries.iter().map(|e| e.0).min() {
+                    return Some(at);
+                }
             }
-            self.io.heap.pop();
+            tick += 1;
         }
-        // The heap is empty: the earliest is in the first bucket with a live entry.
-        while let Some((bucket, mut entries)) = self.io.far.pop_first() {
-            entries.retain(|e| self.live(*e));
+        debug_assert_eq!(io.wheel_len, 0);
+        // The wheel is empty: the earliest is in the first bucket with a live entry.
+        while let Some((bucket, mut entries)) = io.far.pop_first() {
+            entries.retain(live);
             if let Some(at) = entries.iter().map(|e| e.0).min() {
-                self.io.far.insert(bucket, entries);
+                io.far.insert(bucket, entries);
                 return Some(at);
             }
         }
         None
     }
 
-    /// Moves the buckets of deadlines less than [`NEAR`] after `now` into the
-    /// heap, dropping stale entries.
-    fn bring_near(&mut self, now: Instant) {
-        let horizon = Io::bucket_at(self.io.epoch, now + NEAR) + 1;
+    /// Moves the far buckets the wheel now reaches into it, dropping stale
+    /// entries.
+    fn bring_near(&mut self) {
+        let horizon = (self.io.cursor + WHEEL) / TICKS_PER_SEC;
         if horizon <= self.io.horizon {
             return;
         }
@@ -277,8 +318,53 @@ impl Shard {
         let near = std::mem::replace(&mut self.io.far, later);
         for entry in near.into_values().flatten() {
             if self.live(entry) {
-                self.io.heap.push(Reverse(entry));
+                self.io.wheel_push(entry);
             }
+        }
+    }
+
+    /// Fires every live timer due at `now`, in the order of their deadlines.
+    fn fire_due(&mut self, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
+        let target = tick_of(self.io.epoch, now);
+        loop {
+            if self.io.wheel_len == 0 && self.io.cursor < target {
+                // Nothing to walk through: skip to `now` (the far buckets it
+                // reaches come in at its slot, all due).
+                self.io.cursor = target;
+            }
+            self.bring_near();
+            // Fire the cursor's slot until what its firings set is not due.
+            loop {
+                let slot = (self.io.cursor % WHEEL) as usize;
+                let mut firing = std::mem::take(&mut self.io.firing);
+                std::mem::swap(&mut self.io.wheel[slot], &mut firing);
+                if firing.is_empty() {
+                    self.io.firing = firing;
+                    break;
+                }
+                self.io.wheel_len -= firing.len();
+                firing.sort_unstable();
+                let mut fired = false;
+                for &entry in &firing {
+                    if entry.0 > now {
+                        self.io.wheel[slot].push(entry);
+                        self.io.wheel_len += 1;
+                    } else if self.live(entry) {
+                        let (_, id, slot) = entry;
+                        self.fire(now, id, slot, t, events);
+                        fired = true;
+                    }
+                }
+                firing.clear();
+                self.io.firing = firing;
+                if !fired {
+                    break;
+                }
+            }
+            if self.io.cursor >= target {
+                return;
+            }
+            self.io.cursor += 1;
         }
     }
 
@@ -910,17 +996,7 @@ impl Table {
         let mut events = Vec::new();
         for shard in 0..self.shards.len() {
             self.with(shard, |s, _| {
-                s.bring_near(now);
-                while let Some(Reverse(entry)) = s.io.heap.peek().copied() {
-                    if entry.0 > now {
-                        break;
-                    }
-                    s.io.heap.pop();
-                    if s.live(entry) {
-                        let (_, id, slot) = entry;
-                        s.fire(now, id, slot, &self.timers, &mut events);
-                    }
-                }
+                s.fire_due(now, &self.timers, &mut events);
             });
         }
         events

@@ -1,6 +1,7 @@
 //! The four state machines with simulated time, over RFC 3261 §24-style
 //! messages parsed by `Message::parse`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -931,6 +932,68 @@ fn the_timer_task_wakes_on_tick_boundaries_firing_every_deadline_of_the_tick() {
     let sent = sim.drain();
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.iter().any(|t| t.txn == first));
+}
+
+#[test]
+fn many_timers_spread_past_the_wheel_fire_each_at_its_deadline_in_order() {
+    // 400 unanswered OPTIONS started over 12 s (several per 10 ms tick, the
+    // span past the near wheel's), the timers run as the clock goes: timer E
+    // at +0.5, 1.5, 3.5, 7.5, … 27.5 s (doubling up to T2), F at +30 s.
+    let sim = Sim::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut starts: Vec<u64> = (0..400)
+        .map(|_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % 12_000
+        })
+        .collect();
+    starts.sort_unstable();
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    let mut started = HashMap::new();
+    for (i, &start) in starts.iter().enumerate() {
+        let (s, e) = sim.run(start);
+        sent.extend(s);
+        events.extend(e);
+        let id = sim.client(start, proxied("OPTIONS", &format!("z9hG4bK-spread-{i}"), 1), udp(BOB));
+        started.insert(id, start);
+    }
+    let (s, e) = sim.run(60_000);
+    sent.extend(s);
+    events.extend(e);
+
+    assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "retransmissions in time order");
+    assert!(events.windows(2).all(|w| w[0].0 <= w[1].0), "events in time order");
+    let retransmits = [500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500];
+    for (&id, &start) in &started {
+        let times: Vec<u64> = sent.iter().filter(|(_, t)| t.txn == id).map(|(ms, _)| ms - start).collect();
+        assert_eq!(times, retransmits, "{id} started at {start} ms");
+        let timeout = events.iter().find(|(_, e)| *e == Event::ClientTimeout { id, provisional: false });
+        assert_eq!(timeout.map(|(ms, _)| ms - start), Some(30_000), "{id} started at {start} ms");
+        assert_eq!(sim.table.state(id), None, "freed after delete_timer");
+    }
+    assert_eq!(sim.table.poll_timeout(), None);
+}
+
+#[test]
+fn timers_due_together_fire_in_the_order_of_their_deadlines() {
+    // Three INVITEs started latest first, 3 ms apart: their timers B fall in
+    // one tick, set in the reverse of their order. One shard: across shards
+    // the order is each shard's.
+    let sim = Sim::with(TableConfig { shards: 1, ..TableConfig::default() });
+    let ids: Vec<TxnId> = [6, 3, 0]
+        .iter()
+        .map(|&ms| sim.client(ms, proxied("INVITE", &format!("z9hG4bK-order{ms}"), 1), udp(BOB)))
+        .collect();
+    let timeouts: Vec<TxnId> = sim
+        .table
+        .handle_timeout(sim.at(30_010))
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ClientTimeout { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timeouts, [ids[2], ids[1], ids[0]]);
 }
 
 #[test]
