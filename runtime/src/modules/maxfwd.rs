@@ -21,9 +21,45 @@ pub fn mf_process_maxfwd_header(ctx: &mut Ctx, default: i64) -> i32 {
         Some(n) => {
             let Some(h) = ctx.msg.header(HeaderName::MaxForwards) else { return -2 };
             let new = (i64::from(n) - 1).min(limit);
-            ctx.edits.replace(h.value.range(), Bytes::from(new.to_string()));
+            ctx.edits.replace(h.value.range(), decimal(new));
             1
         }
+    }
+}
+
+/// The digits of 0 to 256, each left-aligned in three bytes: what a
+/// decremented Max-Forwards can be, written without allocating.
+static DECIMALS: [[u8; 3]; 257] = {
+    let mut table = [[0u8; 3]; 257];
+    let mut n = 0;
+    while n < 257 {
+        let (d0, d1, d2) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            [b'0' + d0, b'0' + d1, b'0' + d2]
+        } else if n >= 10 {
+            [b'0' + d1, b'0' + d2, 0]
+        } else {
+            [b'0' + d2, 0, 0]
+        };
+        n += 1;
+    }
+    table
+};
+
+/// `n` in decimal: from [`DECIMALS`] for 0 to 256, else formatted.
+fn decimal(n: i64) -> Bytes {
+    match usize::try_from(n) {
+        Ok(i) if i < DECIMALS.len() => {
+            let len = if i >= 100 {
+                3
+            } else if i >= 10 {
+                2
+            } else {
+                1
+            };
+            Bytes::from_static(&DECIMALS[i][..len])
+        }
+        _ => Bytes::from(n.to_string()),
     }
 }
 
@@ -33,5 +69,20 @@ pub fn is_maxfwd_lt(ctx: &mut Ctx, limit: i64) -> i32 {
         None => -2,
         Some(n) if i64::from(n) < limit => 1,
         Some(_) => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_writes_every_value_as_formatting_does() {
+        for n in [-1, 0, 1, 9, 10, 69, 99, 100, 255, 256, 257, 70_000] {
+            assert_eq!(decimal(n), n.to_string().as_bytes(), "{n}");
+        }
+        for n in 0..=256 {
+            assert_eq!(decimal(n), n.to_string().as_bytes());
+        }
     }
 }

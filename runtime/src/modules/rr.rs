@@ -51,20 +51,17 @@ const STATE_IN_ADDR_END: &str = "\0rr.in_addr_end";
 const STATE_OUT_PREFIX: &str = "\0rr.out_prefix";
 const STATE_OUT_SUFFIX: &str = "\0rr.out_suffix";
 
-fn state_name(key: &str) -> AvpName {
-    AvpName::Str(key.to_string())
-}
-
 fn state(ctx: &Ctx, key: &str) -> Option<Value> {
-    ctx.avps.get(&state_name(key)).cloned()
+    ctx.avps.get_str(key).cloned()
 }
 
 fn set_state(ctx: &mut Ctx, key: &str, value: Value) {
-    ctx.avps.set_all(state_name(key), value);
+    ctx.avps.delete_str(key);
+    ctx.avps.push(AvpName::Str(key.to_string()), value);
 }
 
 fn clear_state(ctx: &mut Ctx, key: &str) {
-    ctx.avps.delete(&state_name(key));
+    ctx.avps.delete_str(key);
 }
 
 // ------------------------------------------------------------------ ours

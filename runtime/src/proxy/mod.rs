@@ -121,16 +121,13 @@ impl Local {
 
     /// The sent-by our Via carries: `host:port`, an IPv6 address in brackets.
     pub fn sent_by(&self) -> String {
-        match &self.advertised {
-            Some((host, port)) => {
-                if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                }
-            }
-            None => self.addr.to_string(),
-        }
+        self.sent_by_display().to_string()
+    }
+
+    /// [`sent_by`](Local::sent_by), written where it is formatted (no string
+    /// of its own).
+    pub fn sent_by_display(&self) -> impl std::fmt::Display + '_ {
+        SentBy(self)
     }
 
     /// Whether a Via with this sent-by and transport is one this socket wrote:
@@ -199,6 +196,19 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
 /// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
 /// every thread and process of one build (unlike `RandomState`), so that all
 /// workers compute the same branch and To-tag for a retransmission.
+/// A [`Local`]'s sent-by, as [`Local::sent_by`] writes it.
+struct SentBy<'a>(&'a Local);
+
+impl std::fmt::Display for SentBy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.advertised {
+            Some((host, port)) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]:{port}"),
+            Some((host, port)) => write!(f, "{host}:{port}"),
+            None => write!(f, "{}", self.0.addr),
+        }
+    }
+}
+
 pub(crate) fn hash64(feed: impl FnOnce(&mut DefaultHasher)) -> u64 {
     let mut h = DefaultHasher::new();
     feed(&mut h);

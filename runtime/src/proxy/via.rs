@@ -1,6 +1,7 @@
 //! The top Via of a received request (`received`, `rport`) and the Via a
 //! stateless forward inserts.
 
+use std::fmt::Write as _;
 use std::hash::Hasher;
 use std::ops::Range;
 
@@ -192,7 +193,11 @@ pub fn stateless_branch(msg: &Message) -> String {
             h.write_u8(1);
             h.write(branch.as_bytes());
             h.write_u8(0xff);
-            h.write(msg.text(via.host).to_ascii_lowercase().as_bytes());
+            // Lower-cased byte by byte (SipHash streams: as one write of the
+            // lower-cased text).
+            for b in msg.text(via.host).bytes() {
+                h.write_u8(b.to_ascii_lowercase());
+            }
             h.write_u8(0xff);
             h.write_u32(u32::from(via.port.unwrap_or(0)));
         }),
@@ -211,7 +216,9 @@ pub fn stateless_branch(msg: &Message) -> String {
             h.write_u32(msg.cseq);
         }),
     };
-    format!("{BRANCH_COOKIE}{h:016x}")
+    let mut branch = String::with_capacity(BRANCH_COOKIE.len() + 16);
+    let _ = write!(branch, "{BRANCH_COOKIE}{h:016x}");
+    branch
 }
 
 /// Inserts our Via before the first one (RFC 3261 §16.6 step 8):
@@ -221,10 +228,13 @@ pub fn stateless_branch(msg: &Message) -> String {
 pub fn add_via(msg: &Message, local: &Local, branch: &str, rport: bool, edits: &mut Edits) {
     // A parsed message always has a Via (the parser refuses one without).
     let at = msg.header(HeaderName::Via).map_or(0, |h| h.line.start as usize);
-    let text = format!(
+    // One allocation: room for an IPv6 sent-by and a long branch.
+    let mut text = String::with_capacity(96 + branch.len());
+    let _ = write!(
+        text,
         "Via: SIP/2.0/{} {};branch={branch}{}\r\n",
         local.transport.as_str(),
-        local.sent_by(),
+        local.sent_by_display(),
         if rport { ";rport" } else { "" }
     );
     edits.insert(at, text);

@@ -132,6 +132,12 @@ impl Avps {
         self.list.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// The newest value of the AVP named by the string `name` (no name built
+    /// to look it up).
+    pub fn get_str(&self, name: &str) -> Option<&Value> {
+        self.list.iter().rev().find(|(n, _)| matches!(n, AvpName::Str(s) if s == name)).map(|(_, v)| v)
+    }
+
     /// The `index`-th value, newest first (`$(avp(x)[1])`); negative counts
     /// from the oldest.
     pub fn get_index(&self, name: &AvpName, index: i64) -> Option<&Value> {
@@ -165,6 +171,11 @@ impl Avps {
     /// Removes every value of `name` (`$avp(x) = null`).
     pub fn delete(&mut self, name: &AvpName) {
         self.list.retain(|(n, _)| n != name);
+    }
+
+    /// Removes every value of the AVP named by the string `name`.
+    pub fn delete_str(&mut self, name: &str) {
+        self.list.retain(|(n, _)| !matches!(n, AvpName::Str(s) if s == name));
     }
 
     pub fn is_empty(&self) -> bool {
