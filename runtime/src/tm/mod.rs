@@ -273,7 +273,8 @@ impl std::error::Error for CreateError {}
 pub enum SendError {
     NoTransaction,
     NotServer,
-    /// Not a response, or it does not parse.
+    /// Not a response, or a final response that does not parse (of a
+    /// provisional only the status line is read: the caller built it).
     Malformed,
     /// The transaction's state does not take this response (a final after a
     /// final, a provisional after a final).

@@ -216,6 +216,17 @@ struct Shard {
     removed: usize,
 }
 
+/// The status of a provisional response read from its status line
+/// (`SIP/2.0 1xx `), without parsing the rest; `None` for anything else.
+fn provisional_status(bytes: &[u8]) -> Option<u16> {
+    match bytes {
+        [b'S', b'I', b'P', b'/', b'2', b'.', b'0', b' ', b'1', d1 @ b'0'..=b'9', d2 @ b'0'..=b'9', b' ', ..] => {
+            Some(100 + u16::from(d1 - b'0') * 10 + u16::from(d2 - b'0'))
+        }
+        _ => None,
+    }
+}
+
 /// Which To tag an RFC 2543 match compares: an ACK's is the one of the final
 /// response sent, any other request's the one of the transaction's request.
 fn legacy_to_tag_matches(txn: &Txn, msg: &Message) -> bool {
@@ -472,8 +483,15 @@ impl Shard {
     }
 
     fn send_response(&mut self, now: Instant, id: u64, resp: Bytes, t: &TmTimers) -> Result<(), SendError> {
-        let msg = Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?;
-        let code = msg.status().ok_or(SendError::Malformed)?;
+        // A provisional's status line is all the transaction reads of it; a
+        // final is parsed for its To tag (RFC 2543 ACK matching).
+        let (code, msg) = match provisional_status(&resp) {
+            Some(code) => (code, None),
+            None => {
+                let msg = Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?;
+                (msg.status().ok_or(SendError::Malformed)?, Some(msg))
+            }
+        };
         let txn = self.txns.get_mut(&id).ok_or(SendError::NoTransaction)?;
         let (kind, state) = (txn.kind, txn.state);
         let next = match (kind, state, code) {
@@ -487,7 +505,7 @@ impl Shard {
         };
         txn.state = next;
         txn.status = code;
-        if code >= 200 {
+        if let Some(msg) = msg.filter(|_| code >= 200) {
             txn.response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
         }
         // Kept for retransmissions, which Accepted does not make (RFC 6026
@@ -825,7 +843,9 @@ impl Table {
     /// retransmissions and moves the state (§17.2.1, §17.2.2, RFC 6026):
     /// INVITE 1xx stays Proceeding, 2xx → Accepted (timer L; further 2xx are
     /// sent too), 300–699 → Completed (G over UDP, H); non-INVITE 1xx →
-    /// Proceeding, final → Completed (J).
+    /// Proceeding, final → Completed (J). A final response is parsed (its To
+    /// tag is kept for RFC 2543 ACK matching); of a provisional only the
+    /// status line is read.
     pub fn send_response(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
         self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, &self.timers))
     }

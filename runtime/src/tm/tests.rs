@@ -834,6 +834,10 @@ fn misuse_is_refused() {
     assert_eq!(sim.table.send_response(sim.at(1), sid, Bytes::from_static(b"nonsense")), Err(SendError::Malformed));
     let req_bytes = invite.bytes().clone();
     assert_eq!(sim.table.send_response(sim.at(1), sid, req_bytes), Err(SendError::Malformed));
+    for status_line in [&b"SIP/2.0 1x0 Trying\r\n\r\n"[..], b"SIP/2.0 18", b"SIP/2.0 2000 OK\r\n\r\n"] {
+        let bad = Bytes::copy_from_slice(status_line);
+        assert_eq!(sim.table.send_response(sim.at(1), sid, bad), Err(SendError::Malformed), "{status_line:?}");
+    }
     let start = |b: Bytes| sim.table.start_client(sim.at(1), b, udp(BOB), &ClientConfig::default());
     assert_eq!(start(proxied("INVITE", "1234", 1)), Err(CreateError::NoBranch));
     assert_eq!(start(proxied("ACK", "z9hG4bKack", 1)), Err(CreateError::Ack));
