@@ -9,7 +9,8 @@ use crate::sip::HeaderName;
 /// the `max_limit` parameter), or adds it with `default` when missing;
 /// -1 when it is 0 (the script answers 483).
 pub fn mf_process_maxfwd_header(ctx: &mut Ctx, default: i64) -> i32 {
-    let limit = ctx.config.params.int("maxfwd", "max_limit").clamp(0, 256);
+    let limit =
+        *ctx.config.maxfwd_limit.get_or_read(&ctx.config.params, |p| p.int("maxfwd", "max_limit").clamp(0, 256));
     match ctx.msg.max_forwards {
         None => {
             let Some(first) = ctx.msg.headers.first() else { return -2 };

@@ -24,18 +24,14 @@
 //! (1.3 answered 200 anyway). `lookup` and `registered` on a database that
 //! does not answer (mode 3) return -3 (internal error) and log it.
 
-use std::sync::{Arc, OnceLock};
-
 use super::usrloc::Contact;
 use crate::script::{AvpName, Ctx, ModParams};
 use crate::sip::values::NameAddr;
 use crate::sip::{uri, HeaderName, Method};
 
 /// registrar's modparams (and usrloc's that `save` and `lookup` read), read
-/// once per proxy, when the first message needs them: as OpenSER reads a
-/// module's parameters at its start. A message reads fields, not the
-/// parameter list.
-struct Settings {
+/// once per proxy ([`crate::script::ModuleSettings`]).
+pub struct Settings {
     /// `aor_avp`, when it names an AVP.
     aor_avp: Option<AvpName>,
     /// usrloc's `use_domain`.
@@ -92,19 +88,8 @@ impl Settings {
     }
 }
 
-/// Where a proxy's registrar parameters, read once, are kept
-/// ([`crate::script::Config::registrar`]); shared by clones of the config.
-#[derive(Clone, Default)]
-pub struct RegistrarSlot(Arc<OnceLock<Settings>>);
-
-impl std::fmt::Debug for RegistrarSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "RegistrarSlot(read)" } else { "RegistrarSlot(not read)" })
-    }
-}
-
 fn settings<'c>(ctx: &Ctx<'c>) -> &'c Settings {
-    ctx.config.registrar.0.get_or_init(|| Settings::read(&ctx.config.params))
+    ctx.config.registrar.get_or_read(&ctx.config.params, Settings::read)
 }
 
 /// `save(table, flags)`: 0x02 no reply (0x01, memory only, is usrloc's

@@ -100,11 +100,37 @@ fn mine(ctx: &Ctx, uri: &Uri) -> Mine {
     }
 }
 
-fn ignore_user(ctx: &Ctx) -> Option<String> {
-    match ctx.config.params.get("rr", "ignore_user") {
-        Value::Str(s) => Some(s),
-        _ => None,
+/// rr's modparams, read once per proxy ([`crate::script::ModuleSettings`]).
+pub struct Settings {
+    /// `ignore_user`, when set to a string.
+    ignore_user: Option<String>,
+    add_username: bool,
+    append_fromtag: bool,
+    enable_full_lr: bool,
+    enable_double_rr: bool,
+}
+
+impl Settings {
+    fn read(params: &crate::script::ModParams) -> Settings {
+        Settings {
+            ignore_user: match params.get("rr", "ignore_user") {
+                Value::Str(s) => Some(s),
+                _ => None,
+            },
+            add_username: params.int("rr", "add_username") != 0,
+            append_fromtag: params.int("rr", "append_fromtag") != 0,
+            enable_full_lr: params.int("rr", "enable_full_lr") != 0,
+            enable_double_rr: params.int("rr", "enable_double_rr") != 0,
+        }
     }
+}
+
+fn settings<'c>(ctx: &Ctx<'c>) -> &'c Settings {
+    ctx.config.rr.get_or_read(&ctx.config.params, Settings::read)
+}
+
+fn ignore_user<'c>(ctx: &Ctx<'c>) -> Option<&'c str> {
+    settings(ctx).ignore_user.as_deref()
 }
 
 /// `host` (a name, an IPv4 address or a bracketed IPv6 reference) and `port` are one of our
@@ -172,7 +198,7 @@ fn rr_anchor(msg: &Message) -> Option<(usize, &'static str)> {
 /// else (none there) the rewritten one's. With `ignore_user` set and equal to it, its first
 /// character is changed (`x`↔`y`) so that `loose_route` still treats the Route as ours.
 fn rr_user(ctx: &Ctx) -> Result<String, ()> {
-    if ctx.config.params.int("rr", "add_username") == 0 {
+    if !settings(ctx).add_username {
         return Ok(String::new());
     }
     let original = uri::parse(ctx.original_uri()).map_err(|_| ())?;
@@ -193,7 +219,7 @@ fn rr_user(ctx: &Ctx) -> Result<String, ()> {
 /// which may hold `%` and `` ` ``; a URI parameter may not (raw), so those two are escaped.
 /// (OpenSER copies the tag as it is, which makes an invalid URI of such a tag.)
 fn ftag_param(ctx: &Ctx) -> String {
-    if ctx.config.params.int("rr", "append_fromtag") == 0 {
+    if !settings(ctx).append_fromtag {
         return String::new();
     }
     let tag = ctx.msg.from_tag.map_or("", |t| ctx.msg.text(t));
@@ -213,7 +239,7 @@ fn ftag_param(ctx: &Ctx) -> String {
 }
 
 fn lr_param(ctx: &Ctx) -> &'static str {
-    if ctx.config.params.int("rr", "enable_full_lr") != 0 {
+    if settings(ctx).enable_full_lr {
         ";lr=on"
     } else {
         ";lr"
@@ -304,7 +330,7 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
     suffix.push_str(&pending);
     let text = format!("{prefix}{}{suffix}", our_address(ctx));
     let close = [b'>', ctx.msg.bytes()[at]];
-    if ctx.config.params.int("rr", "enable_double_rr") != 0 {
+    if settings(ctx).enable_double_rr {
         set_state(ctx, STATE_IN_ADDR_END, Value::Int((text.len() - suffix.len()) as i64));
         set_state(ctx, STATE_IN_TEXT, Value::Str(text.clone()));
         set_state(ctx, STATE_OUT_PREFIX, Value::Str(prefix));
@@ -523,7 +549,7 @@ fn remove_routes(ctx: &mut Ctx, set: &[RouteValue], gone: &[bool]) {
 
 /// Whether the URI carries OpenSER's `r2` parameter (one of a pair of Record-Routes).
 fn is_double(ctx: &Ctx, uri: &Uri) -> bool {
-    ctx.config.params.int("rr", "enable_double_rr") != 0 && uri.param("r2").is_some()
+    settings(ctx).enable_double_rr && uri.param("r2").is_some()
 }
 
 /// `loose_route()`: routes a request by its Route set (RFC 3261 §16.4, §16.6 step 6).

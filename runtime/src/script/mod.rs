@@ -15,6 +15,7 @@ pub mod value;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -113,7 +114,11 @@ pub struct Config {
     /// avpops' database (see [`crate::modules::avpops`]).
     pub avpops: crate::modules::avpops::AvpopsSlot,
     /// registrar's modparams, read on first use (see [`crate::modules::registrar`]).
-    pub registrar: crate::modules::registrar::RegistrarSlot,
+    pub registrar: ModuleSettings<crate::modules::registrar::Settings>,
+    /// rr's modparams, read on first use (see [`crate::modules::rr`]).
+    pub rr: ModuleSettings<crate::modules::rr::Settings>,
+    /// maxfwd's `max_limit`, read on first use.
+    pub maxfwd_limit: ModuleSettings<i64>,
     /// The management interface: MI commands and statistics, shared by
     /// clones (see [`crate::mi`]). Modules register their commands and take
     /// their counters from it in their `start`.
@@ -181,6 +186,36 @@ pub struct ModParams {
     values: Vec<(String, String, Value)>,
     /// The modules the config loads (`loadmodule`), in order.
     loaded: Vec<String>,
+}
+
+/// A module's modparams read once per proxy, when the first message needs
+/// them, as OpenSER reads a module's parameters at its start: a message then
+/// reads fields, not the parameter list. Shared by clones of the config.
+pub struct ModuleSettings<T>(Arc<OnceLock<T>>);
+
+impl<T> ModuleSettings<T> {
+    /// The settings, read from `params` by `read` the first time.
+    pub fn get_or_read(&self, params: &ModParams, read: impl FnOnce(&ModParams) -> T) -> &T {
+        self.0.get_or_init(|| read(params))
+    }
+}
+
+impl<T> Clone for ModuleSettings<T> {
+    fn clone(&self) -> Self {
+        ModuleSettings(self.0.clone())
+    }
+}
+
+impl<T> Default for ModuleSettings<T> {
+    fn default() -> Self {
+        ModuleSettings(Arc::default())
+    }
+}
+
+impl<T> std::fmt::Debug for ModuleSettings<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "ModuleSettings(read)" } else { "ModuleSettings(not read)" })
+    }
 }
 
 impl ModParams {
