@@ -594,8 +594,12 @@ pub struct Table {
     shards: Box<[Mutex<Shard>]>,
     /// Transactions in the table (all shards).
     count: AtomicUsize,
-    /// Transmits queued (all shards): `poll_transmit` looks only when not 0.
-    queued: AtomicUsize,
+    /// Which shards may have transmits queued: bit `shard % 64` (set by
+    /// [`with`](Table::with) under the shard's lock when it queued some,
+    /// cleared by [`drain_transmits`](Table::drain_transmits) before it
+    /// locks them). A message's drain locks only the shards it wrote to,
+    /// not all of them.
+    pending: AtomicU64,
     max: usize,
     timers: TmTimers,
     /// What the timer task sleeps until, in nanoseconds after `epoch`
@@ -626,7 +630,7 @@ impl Table {
         Table {
             shards,
             count: AtomicUsize::new(0),
-            queued: AtomicUsize::new(0),
+            pending: AtomicU64::new(0),
             max: config.max_transactions,
             timers: config.timers,
             timer_sleep: AtomicU64::new(AWAKE),
@@ -731,9 +735,8 @@ impl Table {
         let mut s = self.lock(shard);
         let before = s.io.out.len();
         let r = f(&mut s, shard);
-        let added = s.io.out.len() - before;
-        if added > 0 {
-            self.queued.fetch_add(added, Ordering::Relaxed);
+        if s.io.out.len() > before {
+            self.pending.fetch_or(Table::pending_bit(shard), Ordering::AcqRel);
         }
         let removed = std::mem::take(&mut s.removed);
         if removed > 0 {
@@ -976,32 +979,43 @@ impl Table {
     /// finals, and the retransmissions of all of them.
     /// Messages leave in the order they were queued, whatever their shards.
     pub fn poll_transmit(&self) -> Option<Transmit> {
-        if self.queued.load(Ordering::Relaxed) == 0 {
+        let pending = self.pending.load(Ordering::Acquire);
+        if pending == 0 {
             return None;
         }
-        let first = (0..self.shards.len())
+        let first = self
+            .pending_shards(pending)
             .filter_map(|shard| self.lock(shard).io.out.front().map(|(seq, _)| (*seq, shard)))
             .min()?;
         let (_, t) = self.lock(first.1).io.out.pop_front()?;
-        self.queued.fetch_sub(1, Ordering::Relaxed);
         Some(t)
     }
 
-    /// Every queued message, in the order queued (one lock per shard).
+    /// Every queued message, in the order queued (one lock per shard that
+    /// queued some).
     pub fn drain_transmits(&self) -> Vec<Transmit> {
-        if self.queued.load(Ordering::Relaxed) == 0 {
+        if self.pending.load(Ordering::Acquire) == 0 {
             return Vec::new();
         }
+        // Cleared before the shards are locked: what a shard queues meanwhile
+        // sets its bit again and is drained now or next time, never lost.
+        let pending = self.pending.swap(0, Ordering::AcqRel);
         let mut all: Vec<(u64, Transmit)> = Vec::new();
-        for shard in 0..self.shards.len() {
+        for shard in self.pending_shards(pending) {
             let mut s = self.lock(shard);
-            if !s.io.out.is_empty() {
-                all.extend(s.io.out.drain(..));
-            }
+            all.extend(s.io.out.drain(..));
         }
-        self.queued.fetch_sub(all.len(), Ordering::Relaxed);
         all.sort_unstable_by_key(|(seq, _)| *seq);
         all.into_iter().map(|(_, t)| t).collect()
+    }
+
+    fn pending_bit(shard: usize) -> u64 {
+        1 << (shard % 64)
+    }
+
+    /// The shards whose bit is set in `pending`.
+    fn pending_shards(&self, pending: u64) -> impl Iterator<Item = usize> {
+        (0..self.shards.len()).filter(move |&shard| pending & Table::pending_bit(shard) != 0)
     }
 
     /// When [`handle_timeout`](Table::handle_timeout) should next be called.
