@@ -487,13 +487,13 @@ impl Tm {
                 acc.emit(r);
             }
         }
-        for t in self.table.drain_transmits() {
+        self.table.drain_transmits_with(|t| {
             out.push(Send {
                 bytes: t.bytes,
                 target: Target::Addr { transport: t.dest.transport, addr: t.dest.addr },
                 from: t.dest.local,
-            });
-        }
+            })
+        });
     }
 
     /// A received response the table matched (not `NoMatch`): relays what goes

@@ -994,19 +994,34 @@ impl Table {
     /// Every queued message, in the order queued (one lock per shard that
     /// queued some).
     pub fn drain_transmits(&self) -> Vec<Transmit> {
+        let mut all = Vec::new();
+        self.drain_transmits_with(|t| all.push(t));
+        all
+    }
+
+    /// [`drain_transmits`](Table::drain_transmits), each message handed to
+    /// `take` in the order queued, without a vector of its own. `take` may
+    /// run under a shard's lock: it must not call into the table.
+    pub fn drain_transmits_with(&self, mut take: impl FnMut(Transmit)) {
         if self.pending.load(Ordering::Acquire) == 0 {
-            return Vec::new();
+            return;
         }
         // Cleared before the shards are locked: what a shard queues meanwhile
         // sets its bit again and is drained now or next time, never lost.
         let pending = self.pending.swap(0, Ordering::AcqRel);
+        if pending.count_ones() == 1 && self.shards.len() <= 64 {
+            // One shard (the usual case): its queue is in order already.
+            let mut s = self.lock(pending.trailing_zeros() as usize);
+            s.io.out.drain(..).for_each(|(_, t)| take(t));
+            return;
+        }
         let mut all: Vec<(u64, Transmit)> = Vec::new();
         for shard in self.pending_shards(pending) {
             let mut s = self.lock(shard);
             all.extend(s.io.out.drain(..));
         }
         all.sort_unstable_by_key(|(seq, _)| *seq);
-        all.into_iter().map(|(_, t)| t).collect()
+        all.into_iter().for_each(|(_, t)| take(t));
     }
 
     fn pending_bit(shard: usize) -> u64 {

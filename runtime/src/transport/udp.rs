@@ -348,12 +348,17 @@ mod mmsg {
         /// the first). An error means the first was not sent.
         pub(crate) fn send(fd: RawFd, datagrams: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
             let datagrams = &datagrams[..datagrams.len().min(MAX_BATCH)];
-            let names: Vec<SockAddr> = datagrams.iter().map(|(_, dst)| SockAddr::from(*dst)).collect();
+            // On the stack: a send allocates nothing (only the first
+            // `datagrams.len()` are filled).
+            let mut names: [Option<SockAddr>; MAX_BATCH] = std::array::from_fn(|_| None);
+            for (name, (_, dst)) in names.iter_mut().zip(datagrams) {
+                *name = Some(SockAddr::from(*dst));
+            }
             let mut iovecs: [libc::iovec; MAX_BATCH] =
                 std::array::from_fn(|_| libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 });
             let mut headers = zeroed();
             for (((bytes, _), name), (iovec, header)) in
-                datagrams.iter().zip(&names).zip(iovecs.iter_mut().zip(&mut headers))
+                datagrams.iter().zip(names.iter().flatten()).zip(iovecs.iter_mut().zip(&mut headers))
             {
                 // The kernel only reads through these pointers (sendmmsg).
                 *iovec = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
