@@ -330,7 +330,11 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
     suffix.push_str(&pending);
     let text = format!("{prefix}{}{suffix}", our_address(ctx));
     let close = [b'>', ctx.msg.bytes()[at]];
-    if settings(ctx).enable_double_rr {
+    // What the double Record-Route needs is kept only when the request may
+    // leave by another socket (address or transport) than it came in on:
+    // with one socket it never does, and nothing is stored.
+    let other_realm = ctx.locals.iter().any(|l| l.addr != ctx.src.local || l.transport != ctx.src.transport);
+    if settings(ctx).enable_double_rr && other_realm {
         set_state(ctx, STATE_IN_ADDR_END, Value::Int((text.len() - suffix.len()) as i64));
         set_state(ctx, STATE_IN_TEXT, Value::Str(text.clone()));
         set_state(ctx, STATE_OUT_PREFIX, Value::Str(prefix));
@@ -903,6 +907,14 @@ mod tests {
         assert_eq!(send(&[], "udp:192.0.2.99:5060", None), single);
         // enable_double_rr off: one, whatever the socket.
         assert_eq!(send(&[("enable_double_rr", 0)], "tcp:192.0.2.99:5060", None), single);
+        // A proxy with one socket stores nothing for a second Record-Route.
+        let mut one = config(&[]);
+        one.locals.truncate(1);
+        let mut vars = Vars::default();
+        let mut ctx = Ctx::new(&msg, udp(), &one, &mut vars);
+        assert_eq!(record_route_0(&mut ctx), 1);
+        assert!(state(&ctx, STATE_IN_TEXT).is_none() && state(&ctx, STATE_OUT_SUFFIX).is_none());
+        assert_eq!(state(&ctx, STATE_DONE), Some(Value::Int(DONE_RR)));
     }
 
     #[test]
