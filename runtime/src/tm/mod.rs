@@ -45,7 +45,8 @@
 //!   by §17.1.3 (top Via branch + CSeq method); each provisional and the first
 //!   final pass up, INVITE 2xx always pass (end to end), duplicates are
 //!   absorbed (a repeated non-2xx final of an INVITE gets its ACK again).
-//! - [`Table::poll_transmit`]`() -> Option<`[`Transmit`]`>`,
+//! - [`Table::poll_transmit`]`() -> Option<`[`Transmit`]`>` (or all at once:
+//!   [`Table::drain_transmits`], [`Table::drain_transmits_with`]),
 //!   [`Table::poll_timeout`]`() -> Option<Instant>` (the earliest deadline;
 //!   [`Table::next_wake`] rounds it up to a [`TIMER_TICK`], so that one
 //!   wake-up fires every timer due within a tick),
