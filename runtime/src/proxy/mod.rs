@@ -193,9 +193,6 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
     }
 }
 
-/// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
-/// every thread and process of one build (unlike `RandomState`), so that all
-/// workers compute the same branch and To-tag for a retransmission.
 /// A [`Local`]'s sent-by, as [`Local::sent_by`] writes it.
 struct SentBy<'a>(&'a Local);
 
@@ -209,6 +206,9 @@ impl std::fmt::Display for SentBy<'_> {
     }
 }
 
+/// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
+/// every thread and process of one build (unlike `RandomState`), so that all
+/// workers compute the same branch and To-tag for a retransmission.
 pub(crate) fn hash64(feed: impl FnOnce(&mut DefaultHasher)) -> u64 {
     let mut h = DefaultHasher::new();
     feed(&mut h);

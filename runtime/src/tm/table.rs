@@ -112,6 +112,12 @@ fn tick_of(epoch: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch).as_nanos() / TIMER_TICK.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Whether a timer entry is still what its transaction waits for (not reset,
+/// the transaction not gone).
+fn is_live(txns: &HashMap<u64, Box<Txn>, IdHash>, &(at, id, slot): &TimerEntry) -> bool {
+    txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at))
+}
+
 /// Timers, wheel and outgoing queue: borrowed apart from the transactions.
 /// Each queued message is numbered from one process-wide counter, so what
 /// several shards queued while handling one message leaves in the order it
@@ -165,7 +171,7 @@ impl Io {
 
     /// The one-second bucket of a deadline (deadlines before `epoch` in the first).
     fn bucket_at(epoch: Instant, at: Instant) -> u64 {
-        at.saturating_duration_since(epoch).as_secs()
+        tick_of(epoch, at) / TICKS_PER_SEC
     }
 
     /// Puts an entry in the wheel (its deadline is before second `horizon`).
@@ -283,15 +289,15 @@ impl Shard {
     }
 
     /// Whether a timer entry is still what its transaction waits for.
-    fn live(&self, (at, id, slot): TimerEntry) -> bool {
-        self.txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at))
+    fn live(&self, entry: TimerEntry) -> bool {
+        is_live(&self.txns, &entry)
     }
 
     /// The earliest deadline still waited for; stale entries met on the way
     /// (transaction gone, timer reset) are dropped.
     fn next_deadline(&mut self) -> Option<Instant> {
         let Shard { txns, io, .. } = self;
-        let live = |&(at, id, slot): &TimerEntry| txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at));
+        let live = |entry: &TimerEntry| is_live(txns, entry);
         let mut tick = io.cursor;
         while io.wheel_len > 0 && tick < io.cursor + WHEEL {
             let entries = &mut io.wheel[(tick % WHEEL) as usize];
@@ -653,10 +659,14 @@ impl Table {
     /// The first [`TIMER_TICK`] boundary (counted from the table's creation)
     /// at or after `at`.
     fn tick_at_or_after(&self, at: Instant) -> Instant {
-        let tick = TIMER_TICK.as_nanos() as u64;
-        let since = self.since_epoch(at);
-        let ticks = since.div_ceil(tick).min((AWAKE - 1) / tick);
-        self.epoch + Duration::from_nanos(ticks * tick)
+        let tick = tick_of(self.epoch, at);
+        let nanos = TIMER_TICK.as_nanos() as u64;
+        let start = |tick: u64| self.epoch + Duration::from_nanos(tick.saturating_mul(nanos));
+        if start(tick) < at {
+            start(tick + 1)
+        } else {
+            start(tick)
+        }
     }
 
     /// When the timer task should next wake up and call
