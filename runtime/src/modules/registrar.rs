@@ -98,8 +98,9 @@ const NO_REPLY: i64 = 0x02;
 
 /// What a REGISTER that `save` accepted is answered with.
 struct Saved {
-    /// The Contact header value: the bindings now.
-    contacts: String,
+    /// The 200's Contact header line (`Contact: …` CRLF): the bindings now;
+    /// empty when there are none.
+    contact_line: String,
     /// The Path to echo (RFC 3327 §5.3: only to a client that supports it).
     path_in_reply: Option<String>,
 }
@@ -139,10 +140,11 @@ pub fn save_2(ctx: &mut Ctx, table: &str, flags: i64) -> i32 {
     }
     match outcome {
         Ok(ok) => {
-            let mut headers =
-                if ok.contacts.is_empty() { String::new() } else { format!("Contact: {}\r\n", ok.contacts) };
+            let mut headers = ok.contact_line;
             if let Some(path) = ok.path_in_reply {
-                headers.push_str(&format!("Path: {path}\r\n"));
+                headers.push_str("Path: ");
+                headers.push_str(&path);
+                headers.push_str("\r\n");
             }
             if super::sl::reply_with(ctx, 200, "OK", &headers) > 0 {
                 1
@@ -210,13 +212,14 @@ fn allowed_methods(msg: &crate::sip::Message) -> u32 {
     }
 }
 
-/// The AOR of `uri_text`: user (unescaped) [@host], lower-cased unless
-/// `case_sensitive`; `None` without a user part.
+/// The location table's key ([`super::usrloc::key`]) of the AOR of
+/// `uri_text` in `table`. The AOR is user (unescaped) [@host], lower-cased
+/// unless `case_sensitive`; `None` without a user part.
 ///
 /// As 1.3's `extract_aor`: registrar's `aor_avp`, when it names an AVP the
 /// script set to a string, replaces `uri_text`; `realm_prefix` is taken off
 /// the host (`sip.example.com` → `example.com`).
-fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
+fn aor_key(ctx: &Ctx, table: &str, uri_text: &str) -> Option<String> {
     let settings = settings(ctx);
     let from_avp = settings.aor_avp.as_ref().and_then(|name| match ctx.avps.get(name)? {
         crate::script::Value::Str(s) => Some(s.clone()),
@@ -228,7 +231,10 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
     if user.is_empty() {
         return None;
     }
-    let mut aor = user.into_owned();
+    // The key's table part, then the AOR, in one string.
+    let mut key = super::usrloc::key(table, "");
+    let table_part = key.len();
+    key.push_str(&user);
     if settings.use_domain {
         let prefix = settings.realm_prefix.as_str();
         let host = u.host_text;
@@ -236,18 +242,13 @@ fn aor(ctx: &Ctx, uri_text: &str) -> Option<String> {
             Some(p) if !prefix.is_empty() && p.eq_ignore_ascii_case(prefix) => &host[prefix.len()..],
             _ => host,
         };
-        aor.push('@');
-        aor.push_str(host);
+        key.push('@');
+        key.push_str(host);
     }
     if !settings.case_sensitive {
-        aor.make_ascii_lowercase();
+        key[table_part..].make_ascii_lowercase();
     }
-    Some(aor)
-}
-
-/// The location table's key ([`super::usrloc::key`]).
-fn key(table: &str, aor: Option<String>) -> Option<String> {
-    aor.map(|aor| super::usrloc::key(table, &aor))
+    Some(key)
 }
 
 /// A database error of usrloc: logged, and the 500 of a REGISTER.
@@ -375,9 +376,8 @@ fn socket_of(ctx: &Ctx) -> (std::net::SocketAddr, crate::proxy::Transport) {
 /// RFC 3261 §10.3 steps 4–8 on the location table; the 200's Contact
 /// header value (the bindings now) and Path, or the refusal.
 fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusal> {
-    let to = ctx.msg.to();
-    let to_uri = ctx.msg.text(to.uri).to_string();
-    let Some(aor) = key(table, aor(ctx, &to_uri)) else {
+    let to_uri = ctx.msg.text(ctx.msg.to().uri);
+    let Some(aor) = aor_key(ctx, table, to_uri) else {
         return Err(refuse(400, "No username in To URI"));
     };
     let now = ctx.time();
@@ -453,7 +453,7 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
             Ok::<(), Refusal>(())
         });
         return match cleared {
-            Ok(_) => Ok(Saved { contacts: String::new(), path_in_reply }),
+            Ok(_) => Ok(Saved { contact_line: String::new(), path_in_reply }),
             Err(e) => Err(db_failed(&aor, &e)),
         };
     }
@@ -489,7 +489,11 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
         if max_contacts > 0 && count > max_contacts {
             return Err(refuse(503, "Too many registered contacts"));
         }
-        for g in apply {
+        // The last binding takes the strings the others copy.
+        let (mut callid, mut user_agent, mut path, mut default_received) = (callid, user_agent, path, default_received);
+        let n = apply.len();
+        for (i, g) in apply.into_iter().enumerate() {
+            let last = i + 1 == n;
             let pos = contacts.iter().position(|c| same_contact(&c.uri, &g.uri));
             if g.expires == 0 {
                 if let Some(i) = pos {
@@ -501,15 +505,15 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
                 uri: g.uri,
                 expires: now + g.expires,
                 q: g.q,
-                callid: callid.clone(),
+                callid: take_if(&mut callid, last),
                 cseq,
-                user_agent: user_agent.clone(),
+                user_agent: take_if(&mut user_agent, last),
                 socket,
                 transport,
                 last_modified: now,
                 methods: g.methods.unwrap_or(allowed),
-                received: g.received.or_else(|| default_received.clone()),
-                path: path.clone(),
+                received: g.received.or_else(|| take_if(&mut default_received, last)),
+                path: take_if(&mut path, last),
                 flags: save_flags,
                 cflags,
             };
@@ -518,24 +522,50 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
                 None => contacts.push(binding),
             }
         }
-        Ok(contacts
-            .iter()
-            .map(|c| {
-                let q = c.q.map(|q| format!(";q={}", crate::script::pv::q_text(q))).unwrap_or_default();
-                let received = match &c.received {
-                    Some(r) => format!(";{received_param}=\"{r}\""),
-                    None => String::new(),
-                };
-                format!("<{}>{q};expires={}{received}", c.uri, c.expires - now)
-            })
-            .collect::<Vec<_>>()
-            .join(", "))
+        Ok(contact_line(contacts, now, received_param))
     });
     match updated {
-        Ok(Ok(contacts)) => Ok(Saved { contacts, path_in_reply }),
+        Ok(Ok(contact_line)) => Ok(Saved { contact_line, path_in_reply }),
         Ok(Err(r)) => Err(r),
         Err(e) => Err(db_failed(&aor, &e)),
     }
+}
+
+/// `v` itself when `last` (leaving its default), else a copy.
+fn take_if<T: Clone + Default>(v: &mut T, last: bool) -> T {
+    if last {
+        std::mem::take(v)
+    } else {
+        v.clone()
+    }
+}
+
+/// The 200's Contact header line: every binding with its remaining
+/// `expires`, its `q` and its `received` (as `received_param`); empty
+/// without bindings.
+fn contact_line(contacts: &[Contact], now: i64, received_param: &str) -> String {
+    use std::fmt::Write;
+    if contacts.is_empty() {
+        return String::new();
+    }
+    let mut line = String::with_capacity(contacts.iter().map(|c| c.uri.len() + 48).sum::<usize>() + 16);
+    line.push_str("Contact: ");
+    for (i, c) in contacts.iter().enumerate() {
+        if i > 0 {
+            line.push_str(", ");
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(line, "<{}>", c.uri);
+        if let Some(q) = c.q {
+            let _ = write!(line, ";q={}", crate::script::pv::q_text(q));
+        }
+        let _ = write!(line, ";expires={}", c.expires - now);
+        if let Some(r) = &c.received {
+            let _ = write!(line, ";{received_param}=\"{r}\"");
+        }
+    }
+    line.push_str("\r\n");
+    line
 }
 
 /// Contact URIs match as RFC 3261 §10.3 step 7 asks (URI comparison), or by
@@ -553,7 +583,7 @@ fn same_contact(a: &str, b: &str) -> bool {
 /// (no user in the Request-URI); -2 when `method_filtering` leaves no
 /// contact accepting the request's method.
 pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
-    let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -3 };
+    let Some(aor) = aor_key(ctx, table, ctx.request_uri()) else { return -3 };
     let now = ctx.time();
     let mut contacts = match ctx.config.usrloc.find(&aor, now) {
         Ok(c) => c,
@@ -637,7 +667,7 @@ fn destination_of(c: &Contact) -> Result<(Option<String>, Option<String>), ()> {
 /// `registered("location")`: 1 when the Request-URI's AOR has a live
 /// contact, else -1.
 pub fn registered(ctx: &mut Ctx, table: &str) -> i32 {
-    let Some(aor) = key(table, aor(ctx, ctx.request_uri())) else { return -1 };
+    let Some(aor) = aor_key(ctx, table, ctx.request_uri()) else { return -1 };
     match ctx.config.usrloc.find(&aor, ctx.time()) {
         Ok(c) if c.is_empty() => -1,
         Ok(_) => 1,

@@ -30,11 +30,14 @@
 //! proxies sharing a table (mode 3) two changes of the same AOR at the same
 //! moment can overwrite each other, as in 1.3.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+
+use hashbrown::HashTable;
 
 use crate::db::{self, Db, DbError, Stmt, Value};
 use crate::mi::{Arity, MiNode, MiReply};
@@ -85,7 +88,46 @@ const SHARDS: usize = 64;
 /// Changes between sweeps of one shard.
 pub const SWEEP_EVERY: usize = 256;
 
-type Shard = Mutex<HashMap<String, Vec<Contact>>>;
+type Shard = Mutex<Aors>;
+
+/// One shard's AORs. Each entry keeps its key's hash, so a growing shard
+/// moves its entries without hashing any key again (in a registrar taking
+/// new AORs, rehashing was the table's largest cost).
+#[derive(Default)]
+struct Aors(HashTable<Aor>);
+
+/// An AOR in a shard: its key ([`key`]), the key's hash ([`Location::hash`]), its contacts.
+struct Aor {
+    hash: u64,
+    key: String,
+    contacts: Vec<Contact>,
+}
+
+impl Aors {
+    fn get(&self, hash: u64, key: &str) -> Option<&Vec<Contact>> {
+        self.0.find(hash, |a| a.hash == hash && a.key == key).map(|a| &a.contacts)
+    }
+
+    /// The AOR's contacts, an empty list inserted if it has none.
+    fn get_or_insert(&mut self, hash: u64, key: &str) -> &mut Vec<Contact> {
+        let entry = self.0.entry(hash, |a| a.hash == hash && a.key == key, |a| a.hash);
+        &mut entry.or_insert_with(|| Aor { hash, key: key.to_string(), contacts: Vec::new() }).into_mut().contacts
+    }
+
+    fn remove(&mut self, hash: u64, key: &str) {
+        if let Ok(entry) = self.0.find_entry(hash, |a| a.hash == hash && a.key == key) {
+            entry.remove();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Vec<Contact>)> {
+        self.0.iter().map(|a| (a.key.as_str(), &a.contacts))
+    }
+}
 
 /// usrloc's `db_mode`s beyond 0 (memory only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +236,9 @@ pub struct Location {
 
 struct Inner {
     shards: Vec<Shard>,
+    /// The keyed hash of AOR keys (std's SipHash with random keys: AORs
+    /// come from the network, so their placement must not be predictable).
+    keys: RandomState,
     changes: AtomicUsize,
     persist: OnceLock<Persist>,
 }
@@ -202,7 +247,8 @@ impl Default for Location {
     fn default() -> Location {
         Location {
             inner: Arc::new(Inner {
-                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                keys: RandomState::new(),
                 changes: AtomicUsize::new(0),
                 persist: OnceLock::new(),
             }),
@@ -216,20 +262,21 @@ impl std::fmt::Debug for Location {
     }
 }
 
-fn shard_of(aor: &str) -> usize {
-    // FNV-1a: stable and quick for short keys.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in aor.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % SHARDS as u64) as usize
+/// The shard of a key's hash: bits 32 and up. Within a shard the table
+/// places entries by the hash's low bits and tags them with its top 7, so the
+/// shard takes neither (a shard this size never has 2^32 buckets).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 /// The key of an AOR in a table: usrloc keeps a table (`location`,
 /// `aliases` …) per name, each AOR within its own.
 pub fn key(table: &str, aor: &str) -> String {
-    format!("{table}\0{aor}")
+    let mut k = String::with_capacity(table.len() + 1 + aor.len());
+    k.push_str(table);
+    k.push('\0');
+    k.push_str(aor);
+    k
 }
 
 /// A key's table and AOR.
@@ -242,9 +289,16 @@ fn now_secs() -> i64 {
 }
 
 impl Location {
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Contact>>> {
+    /// The hash of a key, computed once per operation: it picks the shard
+    /// and places the key within it.
+    fn hash(&self, key: &str) -> u64 {
+        self.inner.keys.hash_one(key)
+    }
+
+    /// The shard of a key's hash, locked.
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Aors> {
         // A panic while a shard was held leaves whole contacts: keep serving.
-        self.inner.shards[shard_of(key)].lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.shards[shard_of(hash)].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The database mode, if the table is persisted.
@@ -269,7 +323,9 @@ impl Location {
                 let mut n = 0;
                 for row in &loaded {
                     let Some((aor, c)) = persist.contact_of(row, true) else { continue };
-                    self.shard(&key(table, &aor)).entry(key(table, &aor)).or_default().push(c);
+                    let k = key(table, &aor);
+                    let h = self.hash(&k);
+                    self.shard(h).get_or_insert(h, &k).push(c);
                     n += 1;
                 }
                 tracing::info!(table = %table, contacts = n, "usrloc: loaded from {}", persist.db.url());
@@ -320,7 +376,8 @@ impl Location {
         let now = now_secs();
         let mut first_error = None;
         for k in keys {
-            let contacts = self.shard(&k).get(&k).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect());
+            let h = self.hash(&k);
+            let contacts = self.shard(h).get(h, &k).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect());
             let contacts: Vec<Contact> = contacts.unwrap_or_default();
             if let Err(e) = p.db.transaction(p.write_stmts(&k, &contacts)).await {
                 p.dirty.lock().unwrap_or_else(PoisonError::into_inner).insert(k);
@@ -344,8 +401,12 @@ impl Location {
         if let Some(p) = self.inner.persist.get().filter(|p| p.settings.mode == DbMode::DbOnly) {
             return p.load(key, now);
         }
-        let shard = self.shard(key);
-        Ok(shard.get(key).map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect()).unwrap_or_default())
+        let h = self.hash(key);
+        Ok(self
+            .shard(h)
+            .get(h, key)
+            .map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect())
+            .unwrap_or_default())
     }
 
     /// Runs `f` on the live contacts of the AOR `key` (expired ones removed
@@ -362,7 +423,8 @@ impl Location {
     ) -> Result<Result<R, E>, DbError> {
         let persist = self.inner.persist.get();
         let r = {
-            let mut shard = self.shard(key);
+            let h = self.hash(key);
+            let mut shard = self.shard(h);
             match persist {
                 Some(p) if p.settings.mode == DbMode::DbOnly => {
                     // The shard's lock orders this proxy's changes of the AOR.
@@ -375,7 +437,7 @@ impl Location {
                     r
                 }
                 Some(p) => {
-                    let current = shard.entry(key.to_string()).or_default();
+                    let current = shard.get_or_insert(h, key);
                     current.retain(|c| c.expires > now);
                     let mut contacts = current.clone();
                     let r = f(&mut contacts);
@@ -383,7 +445,7 @@ impl Location {
                         if p.settings.mode == DbMode::WriteThrough {
                             if let Err(e) = p.db.transaction_now(p.write_stmts(key, &contacts)) {
                                 if current.is_empty() {
-                                    shard.remove(key);
+                                    shard.remove(h, key);
                                 }
                                 return Err(e);
                             }
@@ -393,16 +455,16 @@ impl Location {
                         *current = contacts;
                     }
                     if current.is_empty() {
-                        shard.remove(key);
+                        shard.remove(h, key);
                     }
                     r
                 }
                 None => {
-                    let contacts = shard.entry(key.to_string()).or_default();
+                    let contacts = shard.get_or_insert(h, key);
                     contacts.retain(|c| c.expires > now);
                     let r = f(contacts);
                     if contacts.is_empty() {
-                        shard.remove(key);
+                        shard.remove(h, key);
                     }
                     r
                 }
@@ -418,9 +480,9 @@ impl Location {
     /// Removes the expired contacts of one shard.
     fn sweep(&self, shard: usize, now: i64) {
         let mut shard = self.inner.shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
-        shard.retain(|_, cs| {
-            cs.retain(|c| c.expires > now);
-            !cs.is_empty()
+        shard.0.retain(|a| {
+            a.contacts.retain(|c| c.expires > now);
+            !a.contacts.is_empty()
         });
     }
 
@@ -457,7 +519,7 @@ impl Location {
         let mut aors = 0;
         let mut contacts = 0;
         for shard in &self.inner.shards {
-            for cs in shard.lock().unwrap_or_else(PoisonError::into_inner).values() {
+            for (_, cs) in shard.lock().unwrap_or_else(PoisonError::into_inner).iter() {
                 let live = cs.iter().filter(|c| c.expires > now).count() as u64;
                 aors += u64::from(live > 0);
                 contacts += live;
@@ -706,7 +768,7 @@ impl Location {
                 .inner
                 .shards
                 .iter()
-                .any(|s| s.lock().unwrap_or_else(PoisonError::into_inner).keys().any(|k| split_key(k).0 == table))
+                .any(|s| s.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|(k, _)| split_key(k).0 == table))
     }
 
     /// 1.3's contact state in `ul_dump`: memory only (`CS_NEW`), written
@@ -1015,6 +1077,31 @@ mod tests {
         assert_eq!(loc.contacts("alice", 200).len(), 1);
         update(&loc, "alice", 400, |cs| assert!(cs.is_empty()));
         assert_eq!(loc.aors(), 0);
+    }
+
+    #[test]
+    fn a_growing_table_keeps_every_aor_and_spreads_them_over_the_shards() {
+        let loc = Location::default();
+        let n = 20_000;
+        for i in 0..n {
+            update(&loc, &key("location", &format!("user{i}")), 0, |cs| cs.push(contact(&format!("sip:u{i}@h"), 100)));
+        }
+        assert_eq!(loc.aors(), n);
+        for i in (0..n).step_by(997) {
+            let cs = loc.contacts(&key("location", &format!("user{i}")), 0);
+            assert_eq!(cs.iter().map(|c| c.uri.as_str()).collect::<Vec<_>>(), [format!("sip:u{i}@h")]);
+        }
+        // Half the AORs removed: the others stay, each found by its key.
+        for i in (0..n).filter(|i| i % 2 == 0) {
+            update(&loc, &key("location", &format!("user{i}")), 0, |cs| cs.clear());
+        }
+        assert_eq!(loc.aors(), n / 2);
+        assert!(loc.contacts(&key("location", "user2"), 0).is_empty());
+        assert_eq!(loc.contacts(&key("location", "user3"), 0).len(), 1);
+        // The shards share the AORs: none holds twice its share.
+        let (live, max_slot) = loc.dump("location", 0);
+        assert_eq!(live.len(), n / 2);
+        assert!(max_slot < 2 * n / 2 / SHARDS, "{max_slot} AORs in one shard of {SHARDS}");
     }
 
     #[test]

@@ -15,7 +15,11 @@ use crate::sip::{HeaderName, Message, Rejected};
 /// `SIP/2.0 code reason CRLF`; CR and LF are left out of the reason phrase.
 fn status_line(out: &mut Vec<u8>, code: u16, reason: &str) {
     debug_assert!((100..=699).contains(&code), "a status code is three digits, 100 to 699");
-    out.extend_from_slice(format!("SIP/2.0 {code:03} ").as_bytes());
+    let code = code.min(999);
+    let digits = [b'0' + (code / 100) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8];
+    out.extend_from_slice(b"SIP/2.0 ");
+    out.extend_from_slice(&digits);
+    out.push(b' ');
     out.extend(reason.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
     out.extend_from_slice(b"\r\n");
 }
@@ -58,23 +62,56 @@ fn finish(mut out: Vec<u8>, extra_headers: &str) -> Bytes {
 /// `ack.to_tag == stateless_to_tag(&ack, seed)` tells an ACK for one of our
 /// stateless replies.
 pub fn stateless_to_tag(msg: &Message, seed: &[u8]) -> String {
+    format!("{:016x}", to_tag_hash(msg, seed))
+}
+
+/// The hash [`stateless_to_tag`] writes in hexadecimal.
+fn to_tag_hash(msg: &Message, seed: &[u8]) -> u64 {
     let via = &msg.via;
-    let h = hash64(|h| {
+    let host = msg.text(via.host).as_bytes();
+    hash64(|h| {
         h.write_u8(3);
-        for part in [
-            seed,
-            msg.text(via.branch.unwrap_or(via.value)).as_bytes(),
-            msg.text(via.host).to_ascii_lowercase().as_bytes(),
-            msg.text(msg.call_id).as_bytes(),
-            msg.from_tag.map_or("", |t| msg.text(t)).as_bytes(),
-        ] {
+        for part in [seed, msg.text(via.branch.unwrap_or(via.value)).as_bytes()] {
+            h.write_usize(part.len());
+            h.write(part);
+        }
+        // The sent-by host compares without case: it is hashed lower-cased,
+        // a stack buffer at a time.
+        h.write_usize(host.len());
+        let mut lower = [0u8; 64];
+        for chunk in host.chunks(lower.len()) {
+            let lower = &mut lower[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            h.write(lower);
+        }
+        for part in [msg.text(msg.call_id).as_bytes(), msg.from_tag.map_or("", |t| msg.text(t)).as_bytes()] {
             h.write_usize(part.len());
             h.write(part);
         }
         h.write_u32(u32::from(via.port.unwrap_or(0)));
         h.write_u32(msg.cseq);
-    });
-    format!("{h:016x}")
+    })
+}
+
+/// `;tag=` and the 16 hexadecimal digits of [`stateless_to_tag`], on the stack.
+struct TagParam([u8; 21]);
+
+impl TagParam {
+    fn new(msg: &Message, seed: &[u8]) -> TagParam {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let h = to_tag_hash(msg, seed);
+        let mut b = *b";tag=0000000000000000";
+        for (i, d) in b[5..].iter_mut().enumerate() {
+            *d = HEX[(h >> (60 - 4 * i)) as usize & 0xf];
+        }
+        TagParam(b)
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII only: `;tag=` and hexadecimal digits.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The stateless reply to a request (RFC 3261 §8.2.6; OpenSER's `sl_send_reply`,
@@ -107,7 +144,7 @@ pub fn stateless_reply(
     debug_assert!(msg.is_request(), "a reply answers a request");
     let buf = &msg.bytes()[..];
     let received = received_splices(msg, src, force_rport, Placement::Reply);
-    let tag = (code > 100 && msg.to_tag.is_none()).then(|| format!(";tag={}", stateless_to_tag(msg, to_tag_seed)));
+    let tag = (code > 100 && msg.to_tag.is_none()).then(|| TagParam::new(msg, to_tag_seed));
     let mut out = Vec::with_capacity(buf.len().min(2048) + extra_headers.len() + 128);
     status_line(&mut out, code, reason);
     let top_via = msg.via.value.range();
@@ -122,15 +159,15 @@ pub fn stateless_reply(
             continue;
         }
         let line = h.line.range();
-        let mut splices: Vec<(Range<usize>, &str)> = Vec::new();
         if h.name == HeaderName::Via && line.start <= top_via.start && top_via.end <= line.end {
-            splices.extend(received.iter().map(|(r, t)| (r.clone(), t.as_str())));
-        }
-        if let (HeaderName::To, Some(tag)) = (h.name, &tag) {
+            let splices: Vec<(Range<usize>, &str)> = received.iter().map(|(r, t)| (r.clone(), t.as_str())).collect();
+            copy_line(&mut out, buf, line, &splices);
+        } else if let (HeaderName::To, Some(tag)) = (h.name, &tag) {
             let end = h.value.end as usize;
-            splices.push((end..end, tag.as_str()));
+            copy_line(&mut out, buf, line, &[(end..end, tag.as_str())]);
+        } else {
+            copy_line(&mut out, buf, line, &[]);
         }
-        copy_line(&mut out, buf, line, &splices);
     }
     finish(out, extra_headers)
 }
