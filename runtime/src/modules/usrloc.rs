@@ -101,6 +101,25 @@ struct Aor {
     hash: u64,
     key: String,
     contacts: Vec<Contact>,
+    /// The earliest `expires` of `contacts` (`i64::MAX` without any),
+    /// restored by [`Aor::settle`] after every change: a sweep passes the
+    /// AORs with nothing expired without reading their contacts.
+    first_expiry: i64,
+}
+
+impl Aor {
+    /// Drops the contacts expired at `now`.
+    fn expire(&mut self, now: i64) {
+        if self.first_expiry <= now {
+            self.contacts.retain(|c| c.expires > now);
+            self.settle();
+        }
+    }
+
+    /// Restores `first_expiry` after `contacts` changed.
+    fn settle(&mut self) {
+        self.first_expiry = self.contacts.iter().map(|c| c.expires).min().unwrap_or(i64::MAX);
+    }
 }
 
 impl Aors {
@@ -108,10 +127,12 @@ impl Aors {
         self.0.find(hash, |a| a.hash == hash && a.key == key).map(|a| &a.contacts)
     }
 
-    /// The AOR's contacts, an empty list inserted if it has none.
-    fn get_or_insert(&mut self, hash: u64, key: &str) -> &mut Vec<Contact> {
+    /// The AOR, inserted without contacts if absent.
+    fn get_or_insert(&mut self, hash: u64, key: &str) -> &mut Aor {
         let entry = self.0.entry(hash, |a| a.hash == hash && a.key == key, |a| a.hash);
-        &mut entry.or_insert_with(|| Aor { hash, key: key.to_string(), contacts: Vec::new() }).into_mut().contacts
+        entry
+            .or_insert_with(|| Aor { hash, key: key.to_string(), contacts: Vec::new(), first_expiry: i64::MAX })
+            .into_mut()
     }
 
     fn remove(&mut self, hash: u64, key: &str) {
@@ -325,7 +346,10 @@ impl Location {
                     let Some((aor, c)) = persist.contact_of(row, true) else { continue };
                     let k = key(table, &aor);
                     let h = self.hash(&k);
-                    self.shard(h).get_or_insert(h, &k).push(c);
+                    let mut shard = self.shard(h);
+                    let aor = shard.get_or_insert(h, &k);
+                    aor.contacts.push(c);
+                    aor.settle();
                     n += 1;
                 }
                 tracing::info!(table = %table, contacts = n, "usrloc: loaded from {}", persist.db.url());
@@ -438,13 +462,13 @@ impl Location {
                 }
                 Some(p) => {
                     let current = shard.get_or_insert(h, key);
-                    current.retain(|c| c.expires > now);
-                    let mut contacts = current.clone();
+                    current.expire(now);
+                    let mut contacts = current.contacts.clone();
                     let r = f(&mut contacts);
-                    if r.is_ok() && contacts != *current {
+                    if r.is_ok() && contacts != current.contacts {
                         if p.settings.mode == DbMode::WriteThrough {
                             if let Err(e) = p.db.transaction_now(p.write_stmts(key, &contacts)) {
-                                if current.is_empty() {
+                                if current.contacts.is_empty() {
                                     shard.remove(h, key);
                                 }
                                 return Err(e);
@@ -452,18 +476,20 @@ impl Location {
                         } else {
                             p.dirty.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_string());
                         }
-                        *current = contacts;
+                        current.contacts = contacts;
+                        current.settle();
                     }
-                    if current.is_empty() {
+                    if current.contacts.is_empty() {
                         shard.remove(h, key);
                     }
                     r
                 }
                 None => {
-                    let contacts = shard.get_or_insert(h, key);
-                    contacts.retain(|c| c.expires > now);
-                    let r = f(contacts);
-                    if contacts.is_empty() {
+                    let aor = shard.get_or_insert(h, key);
+                    aor.expire(now);
+                    let r = f(&mut aor.contacts);
+                    aor.settle();
+                    if aor.contacts.is_empty() {
                         shard.remove(h, key);
                     }
                     r
@@ -481,7 +507,7 @@ impl Location {
     fn sweep(&self, shard: usize, now: i64) {
         let mut shard = self.inner.shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
         shard.0.retain(|a| {
-            a.contacts.retain(|c| c.expires > now);
+            a.expire(now);
             !a.contacts.is_empty()
         });
     }
