@@ -23,7 +23,6 @@
 //! response (1.3 gives -5, not its unused -2 "invalid password").
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,11 +31,14 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use crate::db::Db;
+use crate::proxy::hex_to;
 use crate::script::args::Format;
 use crate::script::Ctx;
 use crate::sip::{HeaderName, Method};
 
+#[cfg(test)]
 use super::uri::digest_param;
+use super::uri::digest_params;
 
 /// Nonces whose nc is remembered at once (a slot is 8 bytes: 512 KiB).
 pub const NC_SLOTS: usize = 1 << 16;
@@ -130,12 +132,20 @@ impl Auth {
     }
 
     fn nonce(&self, expires: u32, index: u32) -> String {
-        let head = format!("{expires:08x}{index:08x}");
+        // 48 hexadecimal digits: ASCII.
+        String::from_utf8_lossy(&self.nonce_bytes(expires, index)).into_owned()
+    }
+
+    /// The nonce's 48 hexadecimal digits: `expires` and `index` (8 each),
+    /// then the MD5 of those 16 and the secret.
+    fn nonce_bytes(&self, expires: u32, index: u32) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        hex_to(&mut out[..8], &expires.to_be_bytes());
+        hex_to(&mut out[8..16], &index.to_be_bytes());
         let mut h = Md5::new();
-        h.update(head.as_bytes());
+        h.update(&out[..16]);
         h.update(&self.secret);
-        let mut out = head;
-        hex_into(&mut out, &h.finalize());
+        hex_to(&mut out[16..], &h.finalize());
         out
     }
 
@@ -148,9 +158,9 @@ impl Auth {
         else {
             return NonceState::Invalid;
         };
-        let ours = self.nonce(expires, index);
+        let ours = self.nonce_bytes(expires, index);
         // Compared without an early exit (the length is public).
-        let differ = ours.bytes().zip(nonce.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()));
+        let differ = ours.iter().zip(nonce.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()));
         if differ != 0 {
             return NonceState::Invalid;
         }
@@ -194,19 +204,19 @@ fn random_secret() -> Vec<u8> {
             chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
         }
     }
-    let mut out = String::with_capacity(32);
-    hex_into(&mut out, &bytes);
-    out.into_bytes()
-}
-
-fn hex_into(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
+    let mut out = [0u8; 32];
+    hex_to(&mut out, &bytes);
+    out.to_vec()
 }
 
 /// MD5 of `parts` joined by `:`, as 32 lowercase hex digits (RFC 2617's `H`/`KD`).
 pub fn md5_hex(parts: &[&[u8]]) -> String {
+    // 32 hexadecimal digits: ASCII.
+    String::from_utf8_lossy(&md5_digits(parts)).into_owned()
+}
+
+/// [`md5_hex`] on the stack.
+fn md5_digits(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Md5::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -214,8 +224,8 @@ pub fn md5_hex(parts: &[&[u8]]) -> String {
         }
         h.update(p);
     }
-    let mut out = String::with_capacity(32);
-    hex_into(&mut out, &h.finalize());
+    let mut out = [0u8; 32];
+    hex_to(&mut out, &h.finalize());
     out
 }
 
@@ -268,17 +278,25 @@ impl<'a> Credentials<'a> {
         if !scheme.eq_ignore_ascii_case("digest") {
             return None;
         }
-        let get = |name: &str| digest_param(value, name);
+        // One pass over the parameters; the first of each name counts.
+        const NAMES: [&str; 9] = ["username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "qop", "nc"];
+        let mut found: [Option<Cow<'a, str>>; 9] = Default::default();
+        for (name, v) in digest_params(value).into_iter().flatten() {
+            if let Some(i) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                found[i].get_or_insert(v);
+            }
+        }
+        let [username, realm, nonce, uri, response, algorithm, cnonce, qop, nc] = found;
         Some(Credentials {
-            username: get("username").unwrap_or_default(),
-            realm: get("realm").unwrap_or_default(),
-            nonce: get("nonce").unwrap_or_default(),
-            uri: get("uri").unwrap_or_default(),
-            response: get("response").unwrap_or_default(),
-            algorithm: get("algorithm"),
-            cnonce: get("cnonce"),
-            qop: get("qop"),
-            nc: get("nc"),
+            username: username.unwrap_or_default(),
+            realm: realm.unwrap_or_default(),
+            nonce: nonce.unwrap_or_default(),
+            uri: uri.unwrap_or_default(),
+            response: response.unwrap_or_default(),
+            algorithm,
+            cnonce,
+            qop,
+            nc,
         })
     }
 
@@ -321,10 +339,10 @@ impl<'a> Credentials<'a> {
         let qop = self.qop.as_deref();
         let ha2 = match qop {
             Some(q) if q.eq_ignore_ascii_case("auth-int") => {
-                let hbody = md5_hex(&[body]);
-                md5_hex(&[method, self.uri.as_bytes(), hbody.as_bytes()])
+                let hbody = md5_digits(&[body]);
+                md5_digits(&[method, self.uri.as_bytes(), &hbody])
             }
-            _ => md5_hex(&[method, self.uri.as_bytes()]),
+            _ => md5_digits(&[method, self.uri.as_bytes()]),
         };
         match qop {
             Some(q) => md5_hex(&[
@@ -333,9 +351,9 @@ impl<'a> Credentials<'a> {
                 self.nc.as_deref().unwrap_or("").as_bytes(),
                 self.cnonce.as_deref().unwrap_or("").as_bytes(),
                 q.as_bytes(),
-                ha2.as_bytes(),
+                &ha2,
             ]),
-            None => md5_hex(&[ha1.as_bytes(), self.nonce.as_bytes(), ha2.as_bytes()]),
+            None => md5_hex(&[ha1.as_bytes(), self.nonce.as_bytes(), &ha2]),
         }
     }
 }
@@ -583,5 +601,28 @@ mod tests {
         let mut md5sess = c;
         md5sess.algorithm = Some("MD5-sess".into());
         assert!(!md5sess.well_formed());
+    }
+
+    #[test]
+    fn credentials_are_read_in_one_pass_as_digest_param_reads_each() {
+        let value = r#"Digest USERNAME="a\"b", realm=r1, realm="r2", Opaque="x", nonce="n,1", uri="sip:x", response=abc, qop=auth, nc=00000002, cnonce="c\\d""#;
+        let c = Credentials::parse(value).unwrap();
+        for (name, got) in [
+            ("username", Some(c.username.as_ref())),
+            ("realm", Some(c.realm.as_ref())),
+            ("nonce", Some(c.nonce.as_ref())),
+            ("uri", Some(c.uri.as_ref())),
+            ("response", Some(c.response.as_ref())),
+            ("qop", c.qop.as_deref()),
+            ("nc", c.nc.as_deref()),
+            ("cnonce", c.cnonce.as_deref()),
+            ("algorithm", c.algorithm.as_deref()),
+        ] {
+            assert_eq!(got, digest_param(value, name).as_deref().or(Some("")).filter(|_| got.is_some()), "{name}");
+        }
+        assert_eq!((c.username.as_ref(), c.realm.as_ref(), c.cnonce.as_deref()), ("a\"b", "r1", Some("c\\d")));
+        // A name without its `=` swallows the next name; an unclosed quote ends the list.
+        let c = Credentials::parse(r#"Digest username="u", junk, nonce="n", realm="r"#).unwrap();
+        assert_eq!((c.username.as_ref(), c.nonce.as_ref(), c.realm.as_ref()), ("u", "", ""));
     }
 }

@@ -59,13 +59,55 @@ fn credential_columns(list: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// auth_db's modparams, read once ([`crate::script::ModuleSettings`]), and
+/// the parts of its query that do not depend on the table.
+pub struct Settings {
+    calc_ha1: bool,
+    use_domain: bool,
+    /// `load_credentials`: (AVP, column).
+    loads: Vec<(String, String)>,
+    /// `SELECT password_column, loads… FROM `, and the same with
+    /// `password_column_2`; or why a column name is refused.
+    select: [Result<String, db::DbError>; 2],
+    /// ` WHERE user_column = ?[ AND domain_column = ?]`, or why a column
+    /// name is refused.
+    filter: Result<String, db::DbError>,
+}
+
+impl Settings {
+    fn read(params: &crate::script::ModParams) -> Settings {
+        let text = |p: &str| params.get("auth_db", p).as_text().into_owned();
+        let use_domain = params.int("auth_db", "use_domain") != 0;
+        let loads = credential_columns(&text("load_credentials"));
+        let loaded = loads.iter().try_fold(String::new(), |mut cols, (_, c)| {
+            cols.push_str(", ");
+            cols.push_str(db::ident(c)?);
+            Ok(cols)
+        });
+        let select = |password: &str| -> Result<String, db::DbError> {
+            Ok(format!("SELECT {}{} FROM ", db::ident(password)?, loaded.clone()?))
+        };
+        let filter = (|| -> Result<String, db::DbError> {
+            let mut filter = format!(" WHERE {} = ?", db::ident(&text("user_column"))?);
+            if use_domain {
+                filter.push_str(&format!(" AND {} = ?", db::ident(&text("domain_column"))?));
+            }
+            Ok(filter)
+        })();
+        Settings {
+            calc_ha1: params.int("auth_db", "calculate_ha1") != 0,
+            use_domain,
+            select: [select(&text("password_column")), select(&text("password_column_2"))],
+            filter,
+            loads,
+        }
+    }
+}
+
 fn authorize(ctx: &mut Ctx, realm: &Format, table: &str, kind: Kind) -> i32 {
     let config = ctx.config;
-    let params = &config.params;
-    let text = |p: &str| params.get("auth_db", p).as_text().into_owned();
-    let calc_ha1 = params.int("auth_db", "calculate_ha1") != 0;
-    let use_domain = params.int("auth_db", "use_domain") != 0;
-    let loads = credential_columns(&text("load_credentials"));
+    let settings = config.auth_db.get_or_read(&config.params, Settings::read);
+    let (calc_ha1, use_domain, loads) = (settings.calc_ha1, settings.use_domain, &settings.loads);
     let Some(database) = config.auth.get_or_init(config).db.get().cloned() else {
         tracing::error!("auth_db: no database (the proxy was not started with auth_db loaded)");
         super::sl::reply(ctx, 500, "Server Internal Error");
@@ -74,22 +116,16 @@ fn authorize(ctx: &mut Ctx, realm: &Format, table: &str, kind: Kind) -> i32 {
     let mut loaded: Vec<(String, Option<String>)> = Vec::new();
     let rc = auth::authorize(ctx, realm, kind, |creds: &Credentials<'_>, realm: &str| {
         let (user, domain) = creds.user_and_domain();
-        let password_column =
-            if domain.is_some() && !calc_ha1 { text("password_column_2") } else { text("password_column") };
+        // password_column_2 (ha1b) when the user name has a domain part.
+        let which = usize::from(domain.is_some() && !calc_ha1);
         let sql = (|| -> Result<String, db::DbError> {
-            let mut columns = vec![db::ident(&password_column)?.to_string()];
-            for (_, c) in &loads {
-                columns.push(db::ident(c)?.to_string());
-            }
-            let mut sql = format!(
-                "SELECT {} FROM {} WHERE {} = ?",
-                columns.join(", "),
-                db::ident(table)?,
-                db::ident(&text("user_column"))?
-            );
-            if use_domain {
-                sql.push_str(&format!(" AND {} = ?", db::ident(&text("domain_column"))?));
-            }
+            let select = settings.select[which].as_ref().map_err(Clone::clone)?;
+            let table = db::ident(table)?;
+            let filter = settings.filter.as_ref().map_err(Clone::clone)?;
+            let mut sql = String::with_capacity(select.len() + table.len() + filter.len());
+            sql.push_str(select);
+            sql.push_str(table);
+            sql.push_str(filter);
             Ok(sql)
         })();
         let sql = match sql {
@@ -142,5 +178,20 @@ mod tests {
             [("$avp(s:caller)".to_string(), "rpid".to_string()), ("email_address".into(), "email_address".into())]
         );
         assert!(credential_columns("").is_empty());
+    }
+
+    #[test]
+    fn the_query_is_prepared_once_and_a_bad_column_spoils_only_what_uses_it() {
+        let mut params = crate::script::ModParams::default();
+        params.set("auth_db", "load_credentials", Value::str("$avp(s:caller)=rpid;email_address"));
+        params.set("auth_db", "use_domain", Value::Int(1));
+        let s = Settings::read(&params);
+        assert_eq!(s.select[0].as_deref(), Ok("SELECT ha1, rpid, email_address FROM "));
+        assert_eq!(s.select[1].as_deref(), Ok("SELECT ha1b, rpid, email_address FROM "));
+        assert_eq!(s.filter.as_deref(), Ok(" WHERE username = ? AND domain = ?"));
+        params.set("auth_db", "password_column_2", Value::str("ha1b; DROP TABLE subscriber"));
+        let s = Settings::read(&params);
+        assert!(s.select[0].is_ok() && s.filter.is_ok());
+        assert!(s.select[1].is_err());
     }
 }

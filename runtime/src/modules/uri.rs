@@ -74,13 +74,20 @@ pub fn digest_user(credentials: &str) -> Option<Cow<'_, str>> {
 /// credentials, unquoted. `None` when they are not `Digest` credentials or
 /// lack it.
 pub fn digest_param<'a>(credentials: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    digest_params(credentials)?.find(|(param, _)| param.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+}
+
+/// The parameters of digest credentials, in order: (name, value unquoted).
+/// `None` when they are not `Digest` credentials. The iteration ends at the
+/// end of the text or where it stops making sense (no `=`, an unclosed quote).
+pub fn digest_params(credentials: &str) -> Option<impl Iterator<Item = (&str, Cow<'_, str>)>> {
     let rest = credentials.trim_start();
     let scheme_end = rest.find(|c: char| c.is_ascii_whitespace())?;
     if !rest[..scheme_end].eq_ignore_ascii_case("digest") {
         return None;
     }
     let mut rest = &rest[scheme_end..];
-    loop {
+    Some(std::iter::from_fn(move || {
         rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
         if rest.is_empty() {
             return None;
@@ -95,33 +102,33 @@ pub fn digest_param<'a>(credentials: &'a str, name: &str) -> Option<Cow<'a, str>
             let end = after.find(',').unwrap_or(after.len());
             (Cow::Borrowed(after[..end].trim_end()), &after[end..])
         };
-        if param.eq_ignore_ascii_case(name) {
-            return Some(value);
-        }
         rest = next;
-    }
+        Some((param, value))
+    }))
 }
 
 /// The text of a quoted-string whose opening quote was before `s`, and where
 /// it ends in `s` (after its closing quote).
 fn quoted(s: &str) -> Option<(Cow<'_, str>, usize)> {
     let b = s.as_bytes();
-    let mut i = 0;
-    let mut owned: Option<String> = None;
+    // Most values have no escape: borrowed up to the closing quote.
+    let stop = memchr::memchr2(b'"', b'\\', b)?;
+    if b[stop] == b'"' {
+        return Some((Cow::Borrowed(&s[..stop]), stop + 1));
+    }
+    let mut owned = s[..stop].to_string();
+    let mut i = stop;
     while i < b.len() {
         match b[i] {
-            b'"' => return Some((owned.map_or(Cow::Borrowed(&s[..i]), Cow::Owned), i + 1)),
+            b'"' => return Some((Cow::Owned(owned), i + 1)),
             b'\\' if i + 1 < b.len() => {
-                let o = owned.get_or_insert_with(|| s[..i].to_string());
                 let c = s[i + 1..].chars().next()?;
-                o.push(c);
+                owned.push(c);
                 i += 1 + c.len_utf8();
             }
             _ => {
                 let c = s[i..].chars().next()?;
-                if let Some(o) = owned.as_mut() {
-                    o.push(c);
-                }
+                owned.push(c);
                 i += c.len_utf8();
             }
         }

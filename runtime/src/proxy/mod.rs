@@ -206,6 +206,17 @@ impl std::fmt::Display for SentBy<'_> {
     }
 }
 
+/// `bytes` as lowercase hexadecimal digits into `out`, which is twice as long
+/// (nonces, tags: written on the stack, without `format!`).
+pub(crate) fn hex_to(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    debug_assert_eq!(out.len(), 2 * bytes.len());
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+}
+
 /// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
 /// every thread and process of one build (unlike `RandomState`), so that all
 /// workers compute the same branch and To-tag for a retransmission.

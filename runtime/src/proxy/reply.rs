@@ -99,12 +99,8 @@ struct TagParam([u8; 21]);
 
 impl TagParam {
     fn new(msg: &Message, seed: &[u8]) -> TagParam {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let h = to_tag_hash(msg, seed);
         let mut b = *b";tag=0000000000000000";
-        for (i, d) in b[5..].iter_mut().enumerate() {
-            *d = HEX[(h >> (60 - 4 * i)) as usize & 0xf];
-        }
+        super::hex_to(&mut b[5..], &to_tag_hash(msg, seed).to_be_bytes());
         TagParam(b)
     }
 
