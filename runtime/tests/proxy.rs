@@ -630,7 +630,7 @@ fn reply_483_to_max_forwards_zero() {
     let raw = torture("zeromf");
     let msg = Message::parse(Bytes::from(raw), Framing::Datagram).unwrap();
     let src = udp_from("192.0.2.1:5060");
-    let reply = stateless_reply(&msg, 483, "Too Many Hops", SEED, "Server: serc\r\n", &src, false);
+    let reply = stateless_reply(&msg, 483, "Too Many Hops", SEED, &["Server: serc\r\n"], &src, false);
     let tag = stateless_to_tag(&msg, SEED);
     let expected = crlf(&[
         "SIP/2.0 483 Too Many Hops",
@@ -655,11 +655,14 @@ fn reply_483_to_max_forwards_zero() {
     assert_eq!(r.header(HeaderName::Server).map(|h| r.text(h.value)), Some("serc"));
     // A retransmission gets the same reply, byte for byte; another seed another tag.
     let again = Message::parse(Bytes::from(torture("zeromf")), Framing::Datagram).unwrap();
-    assert_eq!(stateless_reply(&again, 483, "Too Many Hops", SEED, "Server: serc\r\n", &src, false), reply);
+    assert_eq!(stateless_reply(&again, 483, "Too Many Hops", SEED, &["Server: serc\r\n"], &src, false), reply);
     assert_ne!(stateless_to_tag(&msg, b"another"), tag);
     // A missing CRLF after the extra headers is added.
-    let r2 = stateless_reply(&msg, 483, "Too Many Hops", SEED, "Server: serc", &src, false);
+    let r2 = stateless_reply(&msg, 483, "Too Many Hops", SEED, &["Server: serc"], &src, false);
     assert_eq!(r2, reply);
+    // The parts follow one another; the last one that is not empty gets the CRLF.
+    let parts = stateless_reply(&msg, 483, "Too Many Hops", SEED, &["", "Server: ", "serc", ""], &src, false);
+    assert_eq!(parts, reply);
 }
 
 #[test]
@@ -682,7 +685,7 @@ fn reply_404_keeps_or_adds_the_to_tag_and_marks_the_via() {
     ]);
     let msg = parse(&original);
     let src = udp_from("192.0.2.1:9988");
-    let reply = stateless_reply(&msg, 404, "Not Found", SEED, "", &src, false);
+    let reply = stateless_reply(&msg, 404, "Not Found", SEED, &[], &src, false);
     let tag = stateless_to_tag(&msg, SEED);
     assert_eq!(
         String::from_utf8(reply.to_vec()).unwrap(),
@@ -712,24 +715,24 @@ fn reply_404_keeps_or_adds_the_to_tag_and_marks_the_via() {
     // A To tag already there stays as it is.
     let in_dialog = with(&original, "biloxi.example.com>\r\n", "biloxi.example.com>;tag=x9\r\n");
     let msg = parse(&in_dialog);
-    let reply = stateless_reply(&msg, 404, "Not Found", SEED, "", &src, false);
+    let reply = stateless_reply(&msg, 404, "Not Found", SEED, &[], &src, false);
     let r = Message::parse(reply.clone(), Framing::Datagram).unwrap();
     assert_eq!(r.to_tag.map(|t| r.text(t)), Some("x9"));
     assert!(String::from_utf8(reply.to_vec()).unwrap().contains("\r\nTo: Bob <sip:bob@biloxi.example.com>;tag=x9\r\n"));
 
     // 100: no tag, Timestamp copied; 180: Record-Route copied.
     let msg = parse(&original);
-    let trying = stateless_reply(&msg, 100, "Trying", SEED, "", &src, false);
+    let trying = stateless_reply(&msg, 100, "Trying", SEED, &[], &src, false);
     let r = Message::parse(trying.clone(), Framing::Datagram).unwrap();
     assert_eq!(r.to_tag, None);
     assert_eq!(r.headers_by_text("Timestamp").count(), 1);
     assert_eq!(r.header(HeaderName::RecordRoute), None);
-    let ringing = stateless_reply(&msg, 180, "Ringing", SEED, "", &src, false);
+    let ringing = stateless_reply(&msg, 180, "Ringing", SEED, &[], &src, false);
     let r = Message::parse(ringing, Framing::Datagram).unwrap();
     assert_eq!(r.header(HeaderName::RecordRoute).map(|h| r.text(h.value)), Some("<sip:edge.example.com;lr>"));
     assert_eq!(r.headers_by_text("Timestamp").count(), 0);
     // CR and LF never reach the status line.
-    let odd = stateless_reply(&msg, 404, "Not\r\nFound", SEED, "", &src, false);
+    let odd = stateless_reply(&msg, 404, "Not\r\nFound", SEED, &[], &src, false);
     assert!(odd.starts_with(b"SIP/2.0 404 NotFound\r\nVia: "));
 }
 
@@ -738,7 +741,7 @@ fn reply_404_to_an_rfc_2543_request() {
     // RFC 4475 §3.4.1: no branch, no tags; its Content-Length is missing.
     let msg = Message::parse(Bytes::from(torture("inv2543")), Framing::Datagram).unwrap();
     let src = udp_from("192.0.2.77:5060");
-    let reply = stateless_reply(&msg, 404, "Not Found", SEED, "", &src, true);
+    let reply = stateless_reply(&msg, 404, "Not Found", SEED, &[], &src, true);
     let text = String::from_utf8(reply.to_vec()).unwrap();
     assert!(text
         .starts_with("SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP iftgw.example.com;rport=5060;received=192.0.2.77\r\n"));

@@ -231,17 +231,19 @@ fn aor_key(ctx: &Ctx, table: &str, uri_text: &str) -> Option<String> {
     if user.is_empty() {
         return None;
     }
-    // The key's table part, then the AOR, in one string.
-    let mut key = super::usrloc::key(table, "");
-    let table_part = key.len();
-    key.push_str(&user);
-    if settings.use_domain {
+    let host = settings.use_domain.then(|| {
         let prefix = settings.realm_prefix.as_str();
         let host = u.host_text;
-        let host = match host.get(..prefix.len()) {
+        match host.get(..prefix.len()) {
             Some(p) if !prefix.is_empty() && p.eq_ignore_ascii_case(prefix) => &host[prefix.len()..],
             _ => host,
-        };
+        }
+    });
+    // The key's table part, then the AOR, in one string.
+    let mut key = super::usrloc::key_start(table, user.len() + host.map_or(0, |h| 1 + h.len()));
+    let table_part = key.len();
+    key.push_str(&user);
+    if let Some(host) = host {
         key.push('@');
         key.push_str(host);
     }

@@ -7,6 +7,12 @@ use crate::script::{Ctx, Send};
 /// Sends a stateless reply to the request being routed, to where RFC 3261
 /// §18.2.2 / RFC 3581 say (`received`/`rport` of its top Via).
 pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
+    reply_with(ctx, code, reason, "")
+}
+
+/// [`reply`] with `headers` (lines with CRLF) added to this one reply, after
+/// the script's own (`append_to_reply`) and before `Server:`.
+pub fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
     if !ctx.msg.is_request() {
         tracing::error!("sl: a reply cannot be answered");
         return -1;
@@ -14,7 +20,7 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
     if ctx.msg.method() == Some(crate::sip::Method::Ack) {
         return 1; // an ACK is never answered
     }
-    let extra = format!("{}{}", ctx.reply_headers, ctx.config.server_header.line());
+    let extra = [ctx.reply_headers.as_str(), headers, ctx.config.server_header.line()];
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, b"serc-sl", &extra, &ctx.src, ctx.force_rport);
     match proxy::reply_target(ctx.msg, &ctx.src, ctx.force_rport) {
         Ok(target) => {
@@ -28,15 +34,6 @@ pub fn reply(ctx: &mut Ctx, code: u16, reason: &str) -> i32 {
             -1
         }
     }
-}
-
-/// [`reply`] with `headers` (lines with CRLF) added to this one reply.
-pub fn reply_with(ctx: &mut Ctx, code: u16, reason: &str, headers: &str) -> i32 {
-    let kept = ctx.reply_headers.len();
-    ctx.reply_headers.push_str(headers);
-    let rc = reply(ctx, code, reason);
-    ctx.reply_headers.truncate(kept);
-    rc
 }
 
 /// `sl_send_reply(code, reason)`

@@ -238,7 +238,7 @@ struct Cell {
     invite: bool,
     src: Source,
     force_rport: bool,
-    /// `append_to_reply` lines and the `Server:` line, for local replies.
+    /// `append_to_reply` lines, for local replies (tm adds its `Server:` line).
     reply_headers: String,
     branches: Vec<BranchState>,
     /// The best negative final so far: status, the bytes to send upstream,
@@ -457,7 +457,7 @@ impl Tm {
                         500,
                         "Server Internal Error",
                         TAG_SEED,
-                        &cell.reply_headers,
+                        &[&cell.reply_headers, &self.server_header],
                         &cell.src,
                         cell.force_rport,
                     )),
@@ -831,7 +831,7 @@ impl Tm {
                         478,
                         "Unresolvable destination",
                         TAG_SEED,
-                        &cell.reply_headers,
+                        &[&cell.reply_headers, &self.server_header],
                         &cell.src,
                         cell.force_rport,
                     )
@@ -887,7 +887,7 @@ impl Tm {
                         408,
                         "Request Timeout",
                         TAG_SEED,
-                        &cell.reply_headers,
+                        &[&cell.reply_headers, &self.server_header],
                         &cell.src,
                         cell.force_rport,
                     )
@@ -1044,7 +1044,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
             if let Some(key) = &ack_key {
                 tm.dialogs.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), id);
             }
-            let reply_headers = format!("{}{}", ctx.reply_headers, tm.server_header);
+            let reply_headers = ctx.reply_headers.clone();
             tm.cells().insert(
                 id,
                 Box::new(Cell {
@@ -1090,7 +1090,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
 /// A reply made by tm for the transaction's request, through the server
 /// transaction (the To-tag added as sl adds it, from tm's own seed).
 fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i32 {
-    let extra = format!("{}{}", ctx.reply_headers, tm.server_header);
+    let extra = [ctx.reply_headers.as_str(), tm.server_header.as_str()];
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, TAG_SEED, &extra, &ctx.src, ctx.force_rport);
     if let Some(cell) = tm.cells().get_mut(&server) {
         cell.last_local = true;

@@ -293,10 +293,17 @@ fn shard_of(hash: u64) -> usize {
 /// The key of an AOR in a table: usrloc keeps a table (`location`,
 /// `aliases` …) per name, each AOR within its own.
 pub fn key(table: &str, aor: &str) -> String {
-    let mut k = String::with_capacity(table.len() + 1 + aor.len());
+    let mut k = key_start(table, aor.len());
+    k.push_str(aor);
+    k
+}
+
+/// The start of a [`key`]: its table part, with room for an AOR of
+/// `aor_len` bytes, which the caller appends.
+pub fn key_start(table: &str, aor_len: usize) -> String {
+    let mut k = String::with_capacity(table.len() + 1 + aor_len);
     k.push_str(table);
     k.push('\0');
-    k.push_str(aor);
     k
 }
 

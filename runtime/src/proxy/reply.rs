@@ -44,9 +44,13 @@ fn copy_line(out: &mut Vec<u8>, buf: &[u8], line: Range<usize>, splices: &[(Rang
     out.extend_from_slice(b"\r\n");
 }
 
-fn finish(mut out: Vec<u8>, extra_headers: &str) -> Bytes {
-    out.extend_from_slice(extra_headers.as_bytes());
-    if !extra_headers.is_empty() && !extra_headers.ends_with('\n') {
+/// Ends a reply: the `extra_headers` parts, one after the other (a missing
+/// final CRLF added), then `Content-Length: 0` and the empty line.
+fn finish(mut out: Vec<u8>, extra_headers: &[&str]) -> Bytes {
+    for part in extra_headers {
+        out.extend_from_slice(part.as_bytes());
+    }
+    if extra_headers.iter().rev().find(|p| !p.is_empty()).is_some_and(|last| !last.ends_with('\n')) {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
@@ -122,8 +126,8 @@ impl TagParam {
 /// - Record-Route for `101..=299` (§12.1.1: a reply that may create a dialog);
 /// - Timestamp for a 100 (§8.2.6.1);
 ///
-/// then `extra_headers` as given (complete header lines, e.g.
-/// `"Server: serc\r\n"`; a missing final CRLF is added) and `Content-Length: 0`.
+/// then the `extra_headers` parts, one after the other (complete header lines,
+/// e.g. `["Server: serc\r\n"]`; a missing final CRLF is added) and `Content-Length: 0`.
 /// Header lines are copied whole (names as written, folding kept) and end in
 /// CRLF. `msg` is a request; `code` is 100..=699 (the checker validates reply
 /// codes); CR and LF are removed from `reason`. Where the reply goes:
@@ -133,7 +137,7 @@ pub fn stateless_reply(
     code: u16,
     reason: &str,
     to_tag_seed: &[u8],
-    extra_headers: &str,
+    extra_headers: &[&str],
     src: &Source,
     force_rport: bool,
 ) -> Bytes {
@@ -141,7 +145,8 @@ pub fn stateless_reply(
     let buf = &msg.bytes()[..];
     let received = received_splices(msg, src, force_rport, Placement::Reply);
     let tag = (code > 100 && msg.to_tag.is_none()).then(|| TagParam::new(msg, to_tag_seed));
-    let mut out = Vec::with_capacity(buf.len().min(2048) + extra_headers.len() + 128);
+    let extra_len: usize = extra_headers.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(buf.len().min(2048) + extra_len + 128);
     status_line(&mut out, code, reason);
     let top_via = msg.via.value.range();
     for h in &msg.headers {
@@ -237,7 +242,7 @@ pub fn rejection_reply(raw: &[u8], rejected: &Rejected) -> Option<Bytes> {
         }
         copy_line(&mut out, raw, line, &splices);
     }
-    Some(finish(out, ""))
+    Some(finish(out, &[]))
 }
 
 /// Where the value of a To line ends, if the value parses as a name-addr
