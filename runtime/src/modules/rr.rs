@@ -487,21 +487,32 @@ pub fn add_rr_param(ctx: &mut Ctx, param: &Format) -> i32 {
 
 // ------------------------------------------------------------------ Route
 
-/// One value of the Route set as received.
-#[derive(Clone, Copy, Debug)]
-struct RouteValue {
+/// One value of the Route set as received, its URI parsed, and whether
+/// `loose_route` removes it.
+#[derive(Clone, Debug)]
+struct RouteValue<'m> {
     /// Index of its header line in `msg.headers`.
     header: usize,
     /// The value (`<sip:…>;params`).
     value: Span,
-    /// The URI inside `<>`.
-    uri: Span,
+    /// The URI inside `<>`, as written.
+    text: &'m str,
+    uri: Uri<'m>,
+    gone: bool,
+}
+
+/// Why the Route set cannot be read.
+enum BadRoute<'m> {
+    /// A value that is not a name-addr.
+    NameAddr(&'static str),
+    /// A URI that does not parse.
+    Uri(&'m str, uri::UriError),
 }
 
 /// The Route set: every value of every Route header line, in order, leaving out lines and
-/// values the edits already removed. `Err` when a value is not a name-addr.
-fn route_set(ctx: &Ctx) -> Result<Vec<RouteValue>, &'static str> {
-    let msg = ctx.msg;
+/// values the edits already removed, each URI parsed.
+fn route_set<'m>(ctx: &Ctx<'m>) -> Result<Vec<RouteValue<'m>>, BadRoute<'m>> {
+    let msg: &'m Message = ctx.msg;
     let buf = msg.bytes();
     let mut set = Vec::new();
     for (i, h) in msg.headers.iter().enumerate() {
@@ -512,8 +523,10 @@ fn route_set(ctx: &Ctx) -> Result<Vec<RouteValue>, &'static str> {
             if ctx.edits.deletes(v.range()) {
                 continue;
             }
-            let na = NameAddr::parse(buf, v)?;
-            set.push(RouteValue { header: i, value: v, uri: na.uri });
+            let na = NameAddr::parse(buf, v).map_err(BadRoute::NameAddr)?;
+            let text = std::str::from_utf8(&buf[na.uri.range()]).unwrap_or("");
+            let uri = uri::parse(text).map_err(|e| BadRoute::Uri(text, e))?;
+            set.push(RouteValue { header: i, value: v, text, uri, gone: false });
         }
     }
     Ok(set)
@@ -522,22 +535,22 @@ fn route_set(ctx: &Ctx) -> Result<Vec<RouteValue>, &'static str> {
 /// Records the removal of the Route values marked `gone`: a header line whose values all go
 /// is removed whole; otherwise each run of values goes with the separator after it (or,
 /// ending the line, the one before it).
-fn remove_routes(ctx: &mut Ctx, set: &[RouteValue], gone: &[bool]) {
+fn remove_routes(ctx: &mut Ctx, set: &[RouteValue]) {
     let mut start = 0;
     while start < set.len() {
         let header = set[start].header;
         let end = set[start..].iter().position(|r| r.header != header).map_or(set.len(), |n| start + n);
-        let (values, gone) = (&set[start..end], &gone[start..end]);
-        if gone.iter().all(|g| *g) {
+        let values = &set[start..end];
+        if values.iter().all(|v| v.gone) {
             ctx.edits.delete(ctx.msg.headers[header].line.range());
         } else {
             let mut a = 0;
             while a < values.len() {
-                if !gone[a] {
+                if !values[a].gone {
                     a += 1;
                     continue;
                 }
-                let b = (a..values.len()).take_while(|&k| gone[k]).last().unwrap_or(a);
+                let b = (a..values.len()).take_while(|&k| values[k].gone).last().unwrap_or(a);
                 let range = if b + 1 == values.len() {
                     values[a - 1].value.end as usize..values[b].value.end as usize
                 } else {
@@ -587,96 +600,93 @@ pub fn loose_route(ctx: &mut Ctx) -> i32 {
     if !ctx.msg.is_request() {
         return -1;
     }
-    let set = match route_set(ctx) {
+    let mut set = match route_set(ctx) {
         Ok(set) => set,
-        Err(why) => {
+        Err(BadRoute::NameAddr(why)) => {
             tracing::error!(why, "loose_route: a malformed Route header");
+            return -1;
+        }
+        Err(BadRoute::Uri(text, e)) => {
+            tracing::error!(uri = text, error = %e, "loose_route: a malformed Route URI");
             return -1;
         }
     };
     if set.is_empty() {
         return -1;
     }
-    let buf = ctx.msg.bytes().clone();
-    let texts: Vec<&str> = set.iter().map(|r| std::str::from_utf8(&buf[r.uri.range()]).unwrap_or("")).collect();
-    let mut uris = Vec::with_capacity(texts.len());
-    for t in &texts {
-        match uri::parse(t) {
-            Ok(u) => uris.push(u),
-            Err(e) => {
-                tracing::error!(uri = t, error = %e, "loose_route: a malformed Route URI");
-                return -1;
-            }
-        }
-    }
-    let ruri_text = ctx.request_uri().to_string();
+    // The Request-URI: the received one is borrowed from the message, one the
+    // script rewrote is copied (the context changes below).
+    let msg: &Message = ctx.msg;
+    let ruri_text: std::borrow::Cow<'_, str> = match &ctx.ruri {
+        Some(r) => r.clone().into(),
+        None => msg.request_uri().unwrap_or("").into(),
+    };
     let Ok(ruri) = uri::parse(&ruri_text) else {
-        tracing::error!(uri = ruri_text, "loose_route: a malformed Request-URI");
+        tracing::error!(uri = %ruri_text, "loose_route: a malformed Request-URI");
         return -1;
     };
-    let preloaded = ctx.msg.to_tag.is_none_or(|t| t.is_empty());
-    let mut gone = vec![false; set.len()];
+    let preloaded = msg.to_tag.is_none_or(|t| t.is_empty());
     if !preloaded && mine(ctx, &ruri) == Mine::Yes {
         // §16.4: the previous hop was a strict router.
         let routed = ruri.params.to_string();
         let last = set.len() - 1;
-        let mut new_ruri = texts[last];
-        gone[last] = true;
+        let mut new_ruri = set[last].text;
+        set[last].gone = true;
         let mut next = 0;
-        if next < last && mine(ctx, &uris[0]) == Mine::Yes {
-            if is_double(ctx, &uris[0]) {
-                ctx.send_socket = local_named_by(ctx, &uris[0]).or(ctx.send_socket);
+        if next < last && mine(ctx, &set[0].uri) == Mine::Yes {
+            if is_double(ctx, &set[0].uri) {
+                ctx.send_socket = local_named_by(ctx, &set[0].uri).or(ctx.send_socket);
             }
-            gone[0] = true;
+            set[0].gone = true;
             next = 1;
         }
         if next < last {
-            if uris[next].lr() {
-                ctx.dst_uri = Some(texts[next].to_string());
+            if set[next].uri.lr() {
+                ctx.dst_uri = Some(set[next].text.to_string());
             } else {
                 // A strict router next: it becomes the Request-URI, and the Request-URI just
                 // recovered goes back to the end of the Route set — where it is.
-                new_ruri = texts[next];
-                gone[next] = true;
-                gone[last] = false;
+                new_ruri = set[next].text;
+                set[next].gone = true;
+                set[last].gone = false;
             }
         }
         ctx.ruri = Some(new_ruri.to_string());
-        remove_routes(ctx, &set, &gone);
+        remove_routes(ctx, &set);
         set_state(ctx, STATE_ROUTED, Value::Str(routed));
         return 1;
     }
     let mut next = 0;
-    match mine(ctx, &uris[0]) {
+    match mine(ctx, &set[0].uri) {
         Mine::IgnoredUser => return -1,
         Mine::No => {}
         Mine::Yes => {
-            set_state(ctx, STATE_ROUTED, Value::Str(uris[0].params.to_string()));
-            gone[0] = true;
+            set_state(ctx, STATE_ROUTED, Value::Str(set[0].uri.params.to_string()));
+            set[0].gone = true;
             next = 1;
-            if is_double(ctx, &uris[0]) && next < set.len() && mine(ctx, &uris[1]) == Mine::Yes {
-                ctx.send_socket = local_named_by(ctx, &uris[1]).or(ctx.send_socket);
-                gone[1] = true;
+            if is_double(ctx, &set[0].uri) && next < set.len() && mine(ctx, &set[1].uri) == Mine::Yes {
+                ctx.send_socket = local_named_by(ctx, &set[1].uri).or(ctx.send_socket);
+                set[1].gone = true;
                 next = 2;
             }
             if next == set.len() {
-                remove_routes(ctx, &set, &gone);
+                remove_routes(ctx, &set);
                 return if preloaded { -1 } else { 1 };
             }
         }
     }
-    if uris[next].lr() {
-        ctx.dst_uri = Some(texts[next].to_string());
+    if set[next].uri.lr() {
+        ctx.dst_uri = Some(set[next].text.to_string());
     } else {
         // §16.6 step 6: a strict router next. The Request-URI goes to the end of the Route
         // set, the router's URI becomes the Request-URI.
-        let Some(last_header) = ctx.msg.headers.last() else { return -1 };
+        let Some(last_header) = msg.headers.last() else { return -1 };
         let at = last_header.line.end as usize;
         ctx.edits.insert(at, Bytes::from(format!("Route: <{ruri_text}>\r\n")));
-        ctx.ruri = Some(texts[next].to_string());
-        gone[next] = true;
+        ctx.ruri = Some(set[next].text.to_string());
+        set[next].gone = true;
     }
-    remove_routes(ctx, &set, &gone);
+    remove_routes(ctx, &set);
     1
 }
 
