@@ -206,6 +206,19 @@ impl std::fmt::Display for SentBy<'_> {
     }
 }
 
+/// Hashes `bytes` as their ASCII lower case would hash, without allocating
+/// (equal under `eq_ignore_ascii_case` ⇒ equal hashes).
+pub(crate) fn hash_case_folded<H: Hasher>(bytes: &[u8], h: &mut H) {
+    h.write_usize(bytes.len());
+    let mut buf = [0u8; 32];
+    for chunk in bytes.chunks(buf.len()) {
+        let folded = &mut buf[..chunk.len()];
+        folded.copy_from_slice(chunk);
+        folded.make_ascii_lowercase();
+        h.write(folded);
+    }
+}
+
 /// `bytes` as lowercase hexadecimal digits into `out`, which is twice as long
 /// (nonces, tags: written on the stack, without `format!`).
 pub(crate) fn hex_to(out: &mut [u8], bytes: &[u8]) {

@@ -79,16 +79,8 @@ fn to_tag_hash(msg: &Message, seed: &[u8]) -> u64 {
             h.write_usize(part.len());
             h.write(part);
         }
-        // The sent-by host compares without case: it is hashed lower-cased,
-        // a stack buffer at a time.
-        h.write_usize(host.len());
-        let mut lower = [0u8; 64];
-        for chunk in host.chunks(lower.len()) {
-            let lower = &mut lower[..chunk.len()];
-            lower.copy_from_slice(chunk);
-            lower.make_ascii_lowercase();
-            h.write(lower);
-        }
+        // The sent-by host compares without case.
+        super::hash_case_folded(host, h);
         for part in [msg.text(msg.call_id).as_bytes(), msg.from_tag.map_or("", |t| msg.text(t)).as_bytes()] {
             h.write_usize(part.len());
             h.write(part);

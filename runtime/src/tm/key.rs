@@ -8,7 +8,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::proxy::{Transport, BRANCH_COOKIE};
+use crate::proxy::{hash_case_folded, Transport, BRANCH_COOKIE};
 use crate::sip::{Message, Method};
 
 /// A method as transactions compare it: known methods by variant, extension
@@ -129,19 +129,6 @@ impl Hash for ServerKey<'_> {
                 method.hash(h);
             }
         }
-    }
-}
-
-/// Hashes `bytes` as their ASCII lower case would hash, without allocating
-/// (equal under `eq_ignore_ascii_case` ⇒ equal hashes).
-fn hash_case_folded<H: Hasher>(bytes: &[u8], h: &mut H) {
-    h.write_usize(bytes.len());
-    let mut buf = [0u8; 32];
-    for chunk in bytes.chunks(buf.len()) {
-        let folded = &mut buf[..chunk.len()];
-        folded.copy_from_slice(chunk);
-        folded.make_ascii_lowercase();
-        h.write(folded);
     }
 }
 
