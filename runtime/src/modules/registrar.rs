@@ -376,7 +376,7 @@ fn socket_of(ctx: &Ctx) -> (std::net::SocketAddr, crate::proxy::Transport) {
 }
 
 /// RFC 3261 §10.3 steps 4–8 on the location table; the 200's Contact
-/// header value (the bindings now) and Path, or the refusal.
+/// header line (the bindings now) and Path, or the refusal.
 fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusal> {
     let to_uri = ctx.msg.text(ctx.msg.to().uri);
     let Some(aor) = aor_key(ctx, table, to_uri) else {
