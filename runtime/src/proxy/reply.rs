@@ -66,7 +66,7 @@ fn finish(mut out: Vec<u8>, extra_headers: &[&str]) -> Bytes {
 /// `ack.to_tag == stateless_to_tag(&ack, seed)` tells an ACK for one of our
 /// stateless replies.
 pub fn stateless_to_tag(msg: &Message, seed: &[u8]) -> String {
-    format!("{:016x}", to_tag_hash(msg, seed))
+    TagParam::new(msg, seed).digits().to_string()
 }
 
 /// The hash [`stateless_to_tag`] writes in hexadecimal.
@@ -103,6 +103,11 @@ impl TagParam {
     fn as_str(&self) -> &str {
         // ASCII only: `;tag=` and hexadecimal digits.
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The tag itself, without `;tag=`.
+    fn digits(&self) -> &str {
+        &self.as_str()[5..]
     }
 }
 
