@@ -128,6 +128,20 @@ impl Ua {
             .with_header("User-Agent", "serc-e2e")
     }
 
+    /// A REGISTER to `registrar` (a URI) binding `contact` to `aor` for
+    /// 600 s, with the address of record's own Call-ID (so that a second
+    /// contact adds a binding): the registrar's answer.
+    pub fn register(&mut self, registrar: &str, aor: &str, contact: &str, cseq: u32) -> Sip {
+        let user = aor.trim_start_matches("sip:").split('@').next().unwrap_or(aor);
+        let mut req = self.request("REGISTER", registrar);
+        req.headers.set("To", format!("<{aor}>"));
+        req.headers.set("From", format!("<{aor}>;tag=reg-{user}"));
+        req.headers.set("Call-ID", format!("reg-{user}@test"));
+        req.headers.set("CSeq", format!("{cseq} REGISTER"));
+        req.headers.set("Contact", format!("<{contact}>;expires=600"));
+        self.transaction(&req)
+    }
+
     pub fn options(&self, uri: &str) -> Request {
         self.request("OPTIONS", uri).with_header("Accept", "application/sdp")
     }

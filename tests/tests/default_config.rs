@@ -16,12 +16,7 @@ fn start(dir: &TempDir) -> Proxy {
 }
 
 fn register(ua: &mut Ua, proxy: &Proxy, user: &str, contact: &str) -> serc_e2e::Sip {
-    let mut req = ua.request("REGISTER", &proxy.uri());
-    req.headers.set("To", format!("<sip:{user}@127.0.0.1>"));
-    req.headers.set("From", format!("<sip:{user}@127.0.0.1>;tag=reg-{user}"));
-    req.headers.set("Call-ID", format!("reg-{user}@test"));
-    req.headers.set("Contact", format!("<{contact}>;expires=600"));
-    ua.transaction(&req)
+    ua.register(&proxy.uri(), &format!("sip:{user}@127.0.0.1"), contact, 1)
 }
 
 #[test]

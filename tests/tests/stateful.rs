@@ -141,6 +141,41 @@ fn wait_acc(proxy: &Proxy, call_id: &str, n: usize) -> Vec<String> {
     }
 }
 
+/// tests/cfg/accounting_fork.cfg: an INVITE forked to the two contacts of a
+/// user, both answering: both 2xx go upstream (RFC 3261 §16.7 step 5) and
+/// acc logs each, by its To tag, the second one after the transaction
+/// entered RFC 6026's Accepted state.
+#[test]
+fn a_forked_invite_answered_twice_is_accounted_twice() {
+    let proxy = Proxy::start(&build_proxy(&cfg("accounting_fork.cfg")), &["--workers", "2"]);
+    let (first, second) = (Uas::start(), Uas::start());
+    let mut uac = Ua::udp(proxy.udp());
+    let aor = format!("sip:bob@{}", proxy.udp());
+    for (cseq, uas) in [(1, &first), (2, &second)] {
+        let ok = uac.register(&proxy.uri(), &aor, &uas.uri("bob"), cseq);
+        assert_eq!(ok.status(), Some(200), "{ok}");
+    }
+    let invite = uac.invite(&aor);
+    uac.send(&invite);
+    first.expect_request("INVITE");
+    second.expect_request("INVITE");
+    let mut tags = Vec::new();
+    while tags.len() < 2 {
+        let answer = uac.expect_response(&invite);
+        if answer.status() == Some(200) {
+            tags.push(answer.header("To").unwrap().split("tag=").nth(1).unwrap().to_string());
+        }
+    }
+    assert_ne!(tags[0], tags[1]);
+    let call = invite.headers.get("Call-ID").unwrap().to_string();
+    let lines = wait_acc(&proxy, &call, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, tag) in lines.iter().zip(&tags) {
+        assert!(line.starts_with("ACC: transaction answered: timestamp=T;method=INVITE;"), "{line}");
+        assert!(line.contains(&format!(";to_tag={tag};")), "{tag}: {lines:?}");
+    }
+}
+
 /// tests/cfg/accounting.cfg (OpenSER 1.3's default accounting, uri_db loaded
 /// with no database): an answered call logs its INVITE, its ACK and its BYE;
 /// a busy callee is a missed call; `acc_log_request` logs the request.

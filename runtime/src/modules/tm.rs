@@ -620,12 +620,12 @@ impl Tm {
     /// Sends a reply upstream through the server transaction; acc sees it
     /// (`local`: tm made it; `branch`: the client transaction it came from).
     fn send_upstream_as(&self, now: Instant, server: TxnId, bytes: Bytes, local: bool, branch: Option<TxnId>) {
-        let replicate = match self.cells().get_mut(&server) {
+        let (replicate, accounted) = match self.cells().get_mut(&server) {
             Some(cell) => {
                 cell.last_local = local;
-                cell.replicate
+                (cell.replicate, cell.acc.is_some())
             }
-            None => false,
+            None => (false, false),
         };
         if replicate {
             // t_replicate: nothing goes upstream; a final ends the transaction.
@@ -639,9 +639,25 @@ impl Tm {
         }
         self.acc_reply_out(server, &bytes, local, branch);
         let code = reply_code(&bytes);
-        match self.table.send_response(now, server, bytes) {
+        match self.send_response(now, server, bytes, accounted) {
             Ok(()) => self.count_reply(code, local),
             Err(e) => tracing::debug!(error = %e, %server, "tm: a reply was not sent upstream"),
+        }
+    }
+
+    /// Sends a response on the server transaction. An accounted one keeps
+    /// its request after a 2xx: acc reads it for each 2xx of a forked INVITE.
+    fn send_response(
+        &self,
+        now: Instant,
+        server: TxnId,
+        bytes: Bytes,
+        accounted: bool,
+    ) -> Result<(), crate::tm::SendError> {
+        if accounted {
+            self.table.send_response_keeping_request(now, server, bytes)
+        } else {
+            self.table.send_response(now, server, bytes)
         }
     }
 
@@ -1092,9 +1108,13 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
 fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i32 {
     let extra = [ctx.reply_headers.as_str(), tm.server_header.as_str()];
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, TAG_SEED, &extra, &ctx.src, ctx.force_rport);
-    if let Some(cell) = tm.cells().get_mut(&server) {
-        cell.last_local = true;
-    }
+    let accounted = match tm.cells().get_mut(&server) {
+        Some(cell) => {
+            cell.last_local = true;
+            cell.acc.is_some()
+        }
+        None => false,
+    };
     if code >= 200 {
         if let Some(cell) = tm.cells().get_mut(&server) {
             cell.final_sent = true;
@@ -1102,7 +1122,7 @@ fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i3
         // acc sees tm's own finals (1.3: TMCB_RESPONSE_OUT of _reply_light).
         tm.acc_reply_out(server, &bytes, true, None);
     }
-    match tm.table.send_response(ctx.tm.now, server, bytes) {
+    match tm.send_response(ctx.tm.now, server, bytes, accounted) {
         Ok(()) => {
             tm.count_reply(code, true);
             1

@@ -108,10 +108,12 @@ pub struct TableConfig {
     pub timers: TmTimers,
 }
 
-/// The default bound on transactions: at about 3 KB each, at most 1.5 GB. A
-/// call makes four (INVITE and BYE, server and client), and a 2xx-answered
-/// INVITE lingers 32 s (RFC 6026's Accepted state): room for about 3,500
-/// calls per second sustained. A built proxy's `--max-transactions` changes it.
+/// The default bound on transactions: at about 1.5 KB each (BENCHMARKS.md:
+/// 1.45 KB measured, everything held for them included), at most about
+/// 750 MB. A call makes four (INVITE and BYE, server and client), and a
+/// 2xx-answered INVITE lingers 32 s (RFC 6026's Accepted state): room for
+/// about 3,500 calls per second sustained. A built proxy's
+/// `--max-transactions` changes it.
 pub const DEFAULT_MAX_TRANSACTIONS: usize = 500_000;
 
 impl Default for TableConfig {

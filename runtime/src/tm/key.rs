@@ -4,7 +4,10 @@
 //! A key borrows the message it is read from, so a lookup allocates nothing,
 //! and a transaction does not keep its key: the table reads it again from the
 //! request the transaction keeps (the request received for a server
-//! transaction, the request sent for a client one) when it compares.
+//! transaction, the request sent for a client one) when it compares. An
+//! INVITE answered with a 2xx keeps only a copy of its key ([`KeptKey`])
+//! for the 32 s of RFC 6026's Accepted state, in which nothing else of its
+//! request is read.
 
 use std::hash::{Hash, Hasher};
 
@@ -153,6 +156,133 @@ impl<'a> ClientKey<'a> {
     }
 }
 
+/// A key that owns its bytes: what a transaction keeps of its request once
+/// nothing else of it can be needed (an INVITE answered with a 2xx waits 32 s
+/// in RFC 6026's Accepted state only to match retransmissions). Its strings
+/// are copied into one buffer; [`as_server`](KeptKey::as_server) and
+/// [`as_client`](KeptKey::as_client) give the key back as it was read.
+#[derive(Debug)]
+pub(crate) struct KeptKey {
+    /// The key's byte strings, one after the other (see [`Shape`]).
+    text: Box<[u8]>,
+    /// Where each string of `text` ends.
+    ends: [u32; 6],
+    shape: Shape,
+}
+
+/// Which key, and its strings in `text`, in order.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// A server key with an RFC 3261 branch: branch, sent-by host, method.
+    Branch { port: u16, method: Method },
+    /// An RFC 2543 server key: Request-URI, From tag, Call-ID, top Via,
+    /// method, To tag (present or not: `to_tag`).
+    Legacy { cseq: u32, method: Method, to_tag: bool },
+    /// A client key: branch, method.
+    Client { method: Method },
+}
+
+impl<'a> MethodKey<'a> {
+    /// The method and the text an extension method keeps.
+    fn split(self) -> (Method, &'a [u8]) {
+        match self {
+            MethodKey::Known(m) => (m, &[]),
+            MethodKey::Other(text) => (Method::Other, text),
+        }
+    }
+
+    fn join(method: Method, text: &'a [u8]) -> MethodKey<'a> {
+        match method {
+            Method::Other => MethodKey::Other(text),
+            m => MethodKey::Known(m),
+        }
+    }
+}
+
+impl KeptKey {
+    fn new(parts: &[&[u8]], shape: Shape) -> KeptKey {
+        let mut text = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; 6];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.extend_from_slice(part);
+            // A message is at most 64 KiB, far below u32's range.
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        KeptKey { text: text.into_boxed_slice(), ends, shape }
+    }
+
+    fn part(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The server key of a request (as [`ServerKey::of`]`(msg, false)`),
+    /// with its To tag for RFC 2543 matching.
+    pub(crate) fn server(msg: &Message) -> KeptKey {
+        match ServerKey::of(msg, false) {
+            ServerKey::Branch { branch, host, port, method } => {
+                let (method, text) = method.split();
+                KeptKey::new(&[branch, host, text], Shape::Branch { port, method })
+            }
+            ServerKey::Legacy { ruri, from_tag, call_id, cseq, via, method } => {
+                let (method, text) = method.split();
+                let to_tag = msg.to_tag.map(|s| &msg.bytes()[s.range()]);
+                KeptKey::new(
+                    &[ruri, from_tag, call_id, via, text, to_tag.unwrap_or_default()],
+                    Shape::Legacy { cseq, method, to_tag: to_tag.is_some() },
+                )
+            }
+        }
+    }
+
+    /// The client key of a request, `None` where [`ClientKey::of`] has none.
+    pub(crate) fn client(msg: &Message) -> Option<KeptKey> {
+        let ClientKey { branch, method } = ClientKey::of(msg)?;
+        let (method, text) = method.split();
+        Some(KeptKey::new(&[branch, text], Shape::Client { method }))
+    }
+
+    /// The server key it keeps (`None` for a client key).
+    pub(crate) fn as_server(&self) -> Option<ServerKey<'_>> {
+        match self.shape {
+            Shape::Branch { port, method } => Some(ServerKey::Branch {
+                branch: self.part(0),
+                host: self.part(1),
+                port,
+                method: MethodKey::join(method, self.part(2)),
+            }),
+            Shape::Legacy { cseq, method, .. } => Some(ServerKey::Legacy {
+                ruri: self.part(0),
+                from_tag: self.part(1),
+                call_id: self.part(2),
+                cseq,
+                via: self.part(3),
+                method: MethodKey::join(method, self.part(4)),
+            }),
+            Shape::Client { .. } => None,
+        }
+    }
+
+    /// The client key it keeps (`None` for a server key).
+    pub(crate) fn as_client(&self) -> Option<ClientKey<'_>> {
+        match self.shape {
+            Shape::Client { method } => {
+                Some(ClientKey { branch: self.part(0), method: MethodKey::join(method, self.part(1)) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The To tag of the request of an RFC 2543 server key (`None` for the
+    /// others, or when the request had none).
+    pub(crate) fn to_tag(&self) -> Option<&[u8]> {
+        match self.shape {
+            Shape::Legacy { to_tag: true, .. } => Some(self.part(5)),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::hash::BuildHasher;
@@ -202,6 +332,43 @@ mod tests {
         assert_eq!(l, la);
         assert_eq!(state.hash_one(l), state.hash_one(la));
         assert_ne!(l, ServerKey::of(&request("INVITE", "SIP/2.0/UDP host.example.com;branch=2"), false));
+    }
+
+    #[test]
+    fn a_kept_key_is_the_key_it_was_read_as() {
+        let state = std::hash::RandomState::new();
+        let with_to_tag = |m: Message| {
+            let text = String::from_utf8(m.bytes().to_vec()).expect("text");
+            parse(&text.replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=t9"))
+        };
+        let requests = [
+            request("INVITE", "SIP/2.0/UDP Host.example.com:5070;branch=z9hG4bKabc"),
+            request("FOO", "SIP/2.0/TCP host.example.com;branch=z9hG4bKx"),
+            request("INVITE", "SIP/2.0/UDP host.example.com;branch=1"),
+            request("FOO", "SIP/2.0/UDP host.example.com"),
+            with_to_tag(request("BYE", "SIP/2.0/UDP host.example.com;branch=2")),
+            with_to_tag(request("BYE", "SIP/2.0/UDP host.example.com;branch=z9hG4bKy")),
+        ];
+        for msg in &requests {
+            let key = ServerKey::of(msg, false);
+            let kept = KeptKey::server(msg);
+            let back = kept.as_server().expect("a server key");
+            assert_eq!(back, key, "{kept:?}");
+            assert_eq!(state.hash_one(back), state.hash_one(key));
+            assert!(kept.as_client().is_none());
+            // The To tag is kept where RFC 2543 matching compares it.
+            let to_tag = msg.to_tag.map(|s| &msg.bytes()[s.range()]).filter(|_| key.is_legacy());
+            assert_eq!(kept.to_tag(), to_tag);
+
+            let client = ClientKey::of(msg);
+            let kept = KeptKey::client(msg);
+            assert_eq!(kept.as_ref().and_then(KeptKey::as_client), client);
+            assert!(kept.as_ref().is_none_or(|k| k.as_server().is_none() && k.to_tag().is_none()));
+        }
+        // The legacy BYE's To tag, and an extension method's name, survive.
+        assert_eq!(KeptKey::server(&requests[4]).to_tag(), Some(&b"t9"[..]));
+        let foo = KeptKey::client(&requests[1]).expect("a branch");
+        assert_eq!(foo.as_client().map(|k| k.method), Some(MethodKey::Other(b"FOO")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 
 use super::config::{ClientConfig, TableConfig, TmTimers};
-use super::key::{ClientKey, ServerKey};
+use super::key::{ClientKey, KeptKey, ServerKey};
 use super::{
     local, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
 };
@@ -33,8 +33,9 @@ struct Txn {
     /// `request`), under which its index holds it.
     key_hash: u64,
     /// Server: the request received. Client: the request sent. The
-    /// transaction's key is read from it.
-    request: Message,
+    /// transaction's key is read from it; an INVITE answered with a 2xx keeps
+    /// only the key ([`Held::Key`]).
+    request: Held,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
     /// The status of the last response sent (server) or received (client); 0: none.
@@ -52,9 +53,62 @@ struct Txn {
     provisional: bool,
 }
 
+/// What a transaction keeps of its request.
+enum Held {
+    /// All of it. Boxed, so that a transaction that keeps only its key
+    /// gives back the parsed message's own room too.
+    Request(Box<Message>),
+    /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx) only
+    /// matches retransmissions; nothing sends or reads the request again.
+    /// A call's two INVITE transactions then keep about 100 bytes each
+    /// instead of their requests (a parsed INVITE: over 1 KB).
+    Key(KeptKey),
+}
+
 impl Txn {
     fn reliable(&self) -> bool {
         self.dest.transport.is_reliable()
+    }
+
+    /// The request, unless only its key is kept.
+    fn request(&self) -> Option<&Message> {
+        match &self.request {
+            Held::Request(msg) => Some(msg),
+            Held::Key(_) => None,
+        }
+    }
+
+    fn server_key(&self) -> Option<ServerKey<'_>> {
+        match &self.request {
+            Held::Request(msg) => Some(ServerKey::of(msg, false)),
+            Held::Key(key) => key.as_server(),
+        }
+    }
+
+    fn client_key(&self) -> Option<ClientKey<'_>> {
+        match &self.request {
+            Held::Request(msg) => ClientKey::of(msg),
+            Held::Key(key) => key.as_client(),
+        }
+    }
+
+    /// The To tag of the request (RFC 2543 matching).
+    fn request_to_tag(&self) -> Option<&[u8]> {
+        match &self.request {
+            Held::Request(msg) => msg.to_tag.map(|s| &msg.bytes()[s.range()]),
+            Held::Key(key) => key.to_tag(),
+        }
+    }
+
+    /// Keeps only the request's key (see [`Held::Key`]).
+    fn keep_key_only(&mut self) {
+        if let Held::Request(msg) = &self.request {
+            let key = if self.kind.is_server() { Some(KeptKey::server(msg)) } else { KeptKey::client(msg) };
+            // A client transaction always has a key (it was created with it).
+            if let Some(key) = key {
+                self.request = Held::Key(key);
+            }
+        }
     }
 }
 
@@ -237,11 +291,8 @@ fn provisional_status(bytes: &[u8]) -> Option<u16> {
 /// response sent, any other request's the one of the transaction's request.
 fn legacy_to_tag_matches(txn: &Txn, msg: &Message) -> bool {
     let tag = msg.to_tag.map(|s| &msg.bytes()[s.range()]);
-    let expected = if msg.method() == Some(Method::Ack) {
-        txn.response_to_tag.as_deref()
-    } else {
-        txn.request.to_tag.map(|s| &txn.request.bytes()[s.range()])
-    };
+    let expected =
+        if msg.method() == Some(Method::Ack) { txn.response_to_tag.as_deref() } else { txn.request_to_tag() };
     tag == expected
 }
 
@@ -252,7 +303,7 @@ impl Shard {
             .find(hash, |&(h, id)| {
                 h == hash
                     && self.txns.get(&id).is_some_and(|txn| {
-                        ServerKey::of(&txn.request, false) == *key
+                        txn.server_key().is_some_and(|k| k == *key)
                             && (!key.is_legacy() || legacy_to_tag_matches(txn, msg))
                     })
             })
@@ -262,9 +313,7 @@ impl Shard {
     /// The client transaction of `key`, hashed to `hash`.
     fn find_client(&self, hash: u64, key: &ClientKey) -> Option<u64> {
         self.clients
-            .find(hash, |&(h, id)| {
-                h == hash && self.txns.get(&id).is_some_and(|txn| ClientKey::of(&txn.request) == Some(*key))
-            })
+            .find(hash, |&(h, id)| h == hash && self.txns.get(&id).is_some_and(|txn| txn.client_key() == Some(*key)))
             .map(|&(_, id)| id)
     }
 
@@ -452,16 +501,19 @@ impl Shard {
             txn.timers[TIMEOUT] = None;
             let wait = match (txn.kind, code) {
                 (Kind::ClientInvite, 200..=299) => {
-                    // RFC 6026 §8.4: Accepted, timer M.
+                    // RFC 6026 §8.4: Accepted, timer M; 2xx retransmissions
+                    // match it, nothing is sent again.
                     txn.state = State::Accepted;
+                    txn.keep_key_only();
                     t.t1_64()
                 }
                 (Kind::ClientInvite, _) => {
                     // §17.1.1.2: Completed, ACK sent, timer D.
                     txn.state = State::Completed;
-                    let ack = local::ack(&txn.request, msg);
-                    txn.ack = Some(ack.clone());
-                    self.io.send(id, ack, txn.dest);
+                    if let Some(ack) = txn.request().map(|req| local::ack(req, msg)) {
+                        txn.ack = Some(ack.clone());
+                        self.io.send(id, ack, txn.dest);
+                    }
                     t.wait(txn.dest.transport)
                 }
                 _ => {
@@ -479,8 +531,14 @@ impl Shard {
             match code {
                 200..=299 => return ResponseOutcome::Extra2xx { id: tid },
                 300.. if matches!(txn.state, State::Completed | State::Terminated) => {
-                    let ack = txn.ack.get_or_insert_with(|| local::ack(&txn.request, msg)).clone();
-                    self.io.send(id, ack, txn.dest);
+                    // (After a 2xx only the key is kept: no ACK for a peer
+                    // that answers both ways.)
+                    if txn.ack.is_none() {
+                        txn.ack = txn.request().map(|req| local::ack(req, msg));
+                    }
+                    if let Some(ack) = txn.ack.clone() {
+                        self.io.send(id, ack, txn.dest);
+                    }
                 }
                 _ => {}
             }
@@ -488,7 +546,14 @@ impl Shard {
         ResponseOutcome::Absorbed { id: tid, status: code }
     }
 
-    fn send_response(&mut self, now: Instant, id: u64, resp: Bytes, t: &TmTimers) -> Result<(), SendError> {
+    fn send_response(
+        &mut self,
+        now: Instant,
+        id: u64,
+        resp: Bytes,
+        keep_request: bool,
+        t: &TmTimers,
+    ) -> Result<(), SendError> {
         // A provisional's status line is all the transaction reads of it; a
         // final is parsed for its To tag (RFC 2543 ACK matching).
         let (code, msg) = match provisional_status(&resp) {
@@ -524,7 +589,12 @@ impl Shard {
         }
         match (kind, next) {
             // RFC 6026 §8.5: Accepted, timer L.
-            (Kind::ServerInvite, State::Accepted) => self.io.set(txn, id, WAIT, now + t.t1_64()),
+            (Kind::ServerInvite, State::Accepted) => {
+                if !keep_request {
+                    txn.keep_key_only();
+                }
+                self.io.set(txn, id, WAIT, now + t.t1_64());
+            }
             // §17.2.1: Completed: G over UDP, H always.
             (Kind::ServerInvite, State::Completed) => {
                 if !txn.reliable() {
@@ -555,13 +625,17 @@ impl Shard {
         match (slot, txn.kind, txn.state) {
             (RETRANSMIT, Kind::ClientInvite, State::Calling) => {
                 // Timer A: doubles without a cap (B ends it).
-                self.io.send(id, txn.request.bytes().clone(), txn.dest);
+                if let Some(req) = txn.request() {
+                    self.io.send(id, req.bytes().clone(), txn.dest);
+                }
                 txn.interval = txn.interval.saturating_mul(2);
                 self.io.set(txn, id, RETRANSMIT, now + txn.interval);
             }
             (RETRANSMIT, Kind::ClientNonInvite, State::Trying | State::Proceeding) => {
                 // Timer E: doubles up to T2 in Trying, T2 in Proceeding.
-                self.io.send(id, txn.request.bytes().clone(), txn.dest);
+                if let Some(req) = txn.request() {
+                    self.io.send(id, req.bytes().clone(), txn.dest);
+                }
                 txn.interval = if txn.state == State::Proceeding { t.t2 } else { (txn.interval * 2).min(t.t2) };
                 self.io.set(txn, id, RETRANSMIT, now + txn.interval);
             }
@@ -825,7 +899,7 @@ impl Table {
                 state: if kind == Kind::ServerInvite { State::Proceeding } else { State::Trying },
                 dest: reply_to,
                 key_hash,
-                request: msg.clone(),
+                request: Held::Request(Box::new(msg.clone())),
                 response: None,
                 status: 0,
                 response_to_tag: None,
@@ -859,8 +933,18 @@ impl Table {
     /// Proceeding, final → Completed (J). A final response is parsed (its To
     /// tag is kept for RFC 2543 ACK matching); of a provisional only the
     /// status line is read.
+    ///
+    /// An INVITE entering Accepted keeps only its key from then on:
+    /// [`request`](Table::request) is `None` for it (see
+    /// [`send_response_keeping_request`](Table::send_response_keeping_request)).
     pub fn send_response(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
-        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, &self.timers))
+        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, false, &self.timers))
+    }
+
+    /// [`send_response`](Table::send_response), the request kept in Accepted
+    /// too (acc reads it for each 2xx of a forked INVITE).
+    pub fn send_response_keeping_request(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
+        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, true, &self.timers))
     }
 
     /// Starts a client transaction: `request` is the request as it goes out,
@@ -907,8 +991,9 @@ impl Table {
                 return false;
             }
             txn.dest = dest;
-            let bytes = txn.request.bytes().clone();
-            s.io.send(id.0, bytes, dest);
+            if let Some(req) = txn.request() {
+                s.io.send(id.0, req.bytes().clone(), dest);
+            }
             if !txn.reliable() {
                 let t1 = txn.interval;
                 s.io.set(txn, id.0, RETRANSMIT, now + t1);
@@ -942,12 +1027,13 @@ impl Table {
             self.reserve()?;
             let t = &self.timers;
             let invite = msg.method() == Some(Method::Invite);
+            let bytes = msg.bytes().clone();
             let mut txn = Txn {
                 kind: if invite { Kind::ClientInvite } else { Kind::ClientNonInvite },
                 state: if invite { State::Calling } else { State::Trying },
                 dest,
                 key_hash,
-                request: msg,
+                request: Held::Request(Box::new(msg)),
                 response: None,
                 status: 0,
                 response_to_tag: None,
@@ -957,7 +1043,6 @@ impl Table {
                 fr_inv: config.fr_inv.unwrap_or(t.fr_inv),
                 provisional: false,
             };
-            let bytes = txn.request.bytes().clone();
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
             let id = self.next_id(s, idx);
@@ -1093,8 +1178,10 @@ impl Table {
     }
 
     /// The request of a transaction: received (server) or sent (client).
+    /// `None` once an INVITE answered with a 2xx keeps only its key
+    /// ([`send_response`](Table::send_response)).
     pub fn request(&self, id: TxnId) -> Option<Message> {
-        self.inspect(id, |t| t.request.clone())
+        self.inspect(id, |t| t.request().cloned()).flatten()
     }
 
     /// A CANCEL of a client INVITE transaction's request (§9.1), for the caller
@@ -1102,7 +1189,7 @@ impl Table {
     /// `None` for other transactions. §9.1 says to send it only once a
     /// provisional arrived: [`state`](Table::state) is `Proceeding` then.
     pub fn build_cancel(&self, id: TxnId) -> Option<Bytes> {
-        self.inspect(id, |t| (t.kind == Kind::ClientInvite).then(|| local::cancel(&t.request))).flatten()
+        self.inspect(id, |t| t.request().filter(|_| t.kind == Kind::ClientInvite).map(local::cancel)).flatten()
     }
 
     /// Where a transaction's messages go.

@@ -274,6 +274,9 @@ fn invite_server_2xx_accepted_and_ack_passes() {
     let ok = response_to(&invite, 200, "OK", Some("a6c85cf"));
     sim.respond(100, id, &ok);
     assert_eq!(sim.table.state(id), Some(State::Accepted));
+    // Only the key is kept now; it still matches (below) and finds a CANCEL.
+    assert!(sim.table.request(id).is_none());
+    assert_eq!(sim.table.find_cancelled(&uac_request("CANCEL", Some(INV_BRANCH), None, 314159)), Some(id));
     // RFC 6026: the INVITE retransmission is absorbed, the 2xx not resent by us.
     assert_eq!(sim.table.handle_request(sim.at(600), &invite), RequestOutcome::Retransmission { id, resent: false });
     assert!(sim.drain().is_empty());
@@ -504,6 +507,9 @@ fn invite_client_2xx_accepted_passes_every_2xx() {
     let ok = downstream(200, "INVITE", OUT_BRANCH, 1, "b1");
     assert_eq!(sim.table.handle_response(sim.at(300), &ok), ResponseOutcome::Final { id, status: 200 });
     assert_eq!(sim.table.state(id), Some(State::Accepted));
+    // Only the key is kept (it matches below): no CANCEL can be built.
+    assert!(sim.table.request(id).is_none());
+    assert_eq!(sim.table.build_cancel(id), None);
     // No ACK from the transaction: the ACK of a 2xx is end to end.
     assert!(sim.drain().is_empty());
     // Retransmissions and another fork's 2xx pass up (RFC 6026).
@@ -733,6 +739,50 @@ fn rfc2543_fallback_matching() {
         assert_eq!(sim.table.handle_request(sim.at(30), &ack), RequestOutcome::AckAbsorbed { id });
         assert_eq!(sim.table.state(id), Some(State::Confirmed));
     }
+}
+
+#[test]
+fn an_rfc2543_invite_answered_2xx_keeps_only_its_key_and_matches_as_before() {
+    let sim = Sim::new();
+    // An initial INVITE and a re-INVITE (To tag), both without a branch.
+    for (cseq, to_tag) in [(1, None), (2, Some("a6c85cf"))] {
+        let invite = uac_request("INVITE", None, to_tag, cseq);
+        let id = sim.server(&invite, udp(ALICE));
+        sim.respond(0, id, &response_to(&invite, 200, "OK", Some("a6c85cf")));
+        assert!(sim.table.request(id).is_none());
+        // The retransmission is absorbed; the ACK of the 2xx (our To tag) is
+        // the caller's; other To tags, CSeqs or Call-IDs are other requests.
+        assert_eq!(sim.table.handle_request(sim.at(10), &invite), RequestOutcome::Retransmission { id, resent: false });
+        let ack = uac_request("ACK", None, Some("a6c85cf"), cseq);
+        assert_eq!(sim.table.handle_request(sim.at(20), &ack), RequestOutcome::Ack2xx { id });
+        let t = text(invite.bytes());
+        let to_line =
+            format!("To: Bob <sip:bob@biloxi.com>{}\r\n", to_tag.map_or(String::new(), |t| format!(";tag={t}")));
+        for (from, to) in [
+            (format!("CSeq: {cseq} INVITE"), format!("CSeq: {} INVITE", cseq + 10)),
+            ("Call-ID: a84b".into(), "Call-ID: b84b".into()),
+            (to_line, "To: Bob <sip:bob@biloxi.com>;tag=zz\r\n".into()),
+        ] {
+            assert!(t.contains(&from), "{from}");
+            let other = parse(&t.replacen(&from, &to, 1));
+            assert_eq!(sim.table.handle_request(sim.at(30), &other), RequestOutcome::NoMatch, "{to}");
+        }
+        let cancel = uac_request("CANCEL", None, to_tag, cseq);
+        assert_eq!(sim.table.find_cancelled(&cancel), Some(id));
+        assert!(sim.drain().is_empty());
+    }
+}
+
+#[test]
+fn a_2xx_sent_keeping_the_request_keeps_it() {
+    let sim = Sim::new();
+    let invite = uac_request("INVITE", Some(INV_BRANCH), None, 1);
+    let id = sim.server(&invite, udp(ALICE));
+    let ok = response_to(&invite, 200, "OK", Some("a6c85cf"));
+    sim.table.send_response_keeping_request(sim.at(0), id, ok).unwrap();
+    assert_eq!(sim.table.state(id), Some(State::Accepted));
+    assert_eq!(sim.table.request(id).map(|r| r.bytes().clone()), Some(invite.bytes().clone()));
+    assert_eq!(sim.table.handle_request(sim.at(10), &invite), RequestOutcome::Retransmission { id, resent: false });
 }
 
 #[test]
