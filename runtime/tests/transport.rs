@@ -117,6 +117,14 @@ async fn udp_echo_in_both_layouts() {
             assert_eq!(reply, payload.as_bytes(), "{layout:?}");
             assert_eq!(from, addr, "the reply leaves from the listen ({layout:?})");
         }
+        // One client, one datagram at a time: each lands on the same socket
+        // after a batch of one drained it, and must still wake its worker.
+        let client = UdpSocket::bind(any_v4()).await.unwrap();
+        for i in 0..20 {
+            let payload = message("OPTIONS", &format!("again={i}"));
+            let (reply, _) = udp_round_trip(&client, addr, payload.as_bytes()).await;
+            assert_eq!(reply, payload.as_bytes(), "{layout:?}");
+        }
         // The largest datagram the loopback carries over IPv4.
         let client = UdpSocket::bind(any_v4()).await.unwrap();
         let big = vec![b'x'; 65_507];
