@@ -97,8 +97,8 @@ Default rates (full / --quick):
     relay-stateless   1000,2000,4000,6000,8000 / 1000,3000   calls/s
     relay-stateful    1000,2000,3000,4000,6000 / 1000,2000   calls/s
     register          2000,4000,8000,12000,16000 / 2000,8000 registrations/s
-    register-auth     1000,2000,4000,6000      / 1000,4000   registrations/s
-    openser-default   1000,2000,3000,4000      / 1000,2000   calls/s
+    register-auth     1000,2000,4000,8000,12000 / 1000,4000  registrations/s
+    openser-default   1000,2000,3000,4000,6000,8000 / 1000,2000 calls/s
 
 The floor (--proxies ...,floor): xtask/src/bin/udp-floor.rs, built with
 `cargo build --release -p xtask --bin udp-floor`: no SIP, two threads each
@@ -187,7 +187,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "register-auth",
         harness: "register-auth",
         unit: "registrations",
-        rates: &[1000, 2000, 4000, 6000],
+        rates: &[1000, 2000, 4000, 8000, 12000],
         quick_rates: &[1000, 4000],
         skip: None,
         floor: false,
@@ -198,7 +198,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "openser-default",
         harness: "openser-default",
         unit: "calls",
-        rates: &[1000, 2000, 3000, 4000],
+        rates: &[1000, 2000, 3000, 4000, 6000, 8000],
         quick_rates: &[1000, 2000],
         skip: None,
         floor: false,
