@@ -363,6 +363,25 @@ impl Acc {
         Some(r)
     }
 
+    /// Whether a line at acc's `log_level` would be written now (the
+    /// subscriber's filter, which `--log-level` and the MI set): when not,
+    /// no line is built.
+    fn logs(&self) -> bool {
+        match self.settings.level {
+            Level::Alert | Level::Crit | Level::Err => tracing::enabled!(target: "acc", tracing::Level::ERROR),
+            Level::Warn => tracing::enabled!(target: "acc", tracing::Level::WARN),
+            Level::Notice | Level::Info => tracing::enabled!(target: "acc", tracing::Level::INFO),
+            Level::Dbg => tracing::enabled!(target: "acc", tracing::Level::DEBUG),
+        }
+    }
+
+    /// Whether anything acc records would go anywhere now: a line its level
+    /// lets through, or a row (there is a database). tm asks before it
+    /// parses a reply and gathers a record's fields.
+    pub fn records(&self) -> bool {
+        self.config.acc_db.0.get().is_some() || self.logs()
+    }
+
     /// `db_flag` is set and there is a database.
     fn db_on(&self, flags: u32) -> bool {
         self.config.acc_db.0.get().is_some() && AccSettings::has(flags, self.settings.db_flag)
@@ -419,7 +438,7 @@ impl Acc {
         ctx.ruri = r.ruri;
         ctx.avps = r.avps;
         ctx.flags = r.flags;
-        if r.log {
+        if r.log && self.logs() {
             let line = line(&ctx, r.text, &r.code, &r.reason, &r.to_tag, r.upstream, &self.settings.extras);
             log(self.settings.level, &line);
         }
@@ -580,6 +599,23 @@ mod tests {
         let names: Vec<_> = e.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["src_user", "ru", "h"]);
         assert!(parse_extras("x=notapv").is_empty());
+    }
+
+    #[test]
+    fn records_only_what_the_log_level_lets_through_without_a_database() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let mut config = Config::default();
+        config.params.set("acc", "log_flag", Value::Int(1));
+        let acc = Acc::new(&config).expect("log accounting");
+        let at =
+            |level| tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::from_level(level));
+        // log_level's default, L_NOTICE, is written at info.
+        tracing::subscriber::with_default(at(tracing::Level::INFO), || assert!(acc.records()));
+        tracing::subscriber::with_default(at(tracing::Level::ERROR), || assert!(!acc.records()));
+        // L_ERR lines pass an error filter.
+        config.params.set("acc", "log_level", Value::Int(-1));
+        let acc = Acc::new(&config).expect("log accounting");
+        tracing::subscriber::with_default(at(tracing::Level::ERROR), || assert!(acc.records()));
     }
 
     #[test]

@@ -672,7 +672,7 @@ impl Tm {
 
     /// acc's view of a reply going upstream (1.3's `TMCB_RESPONSE_OUT`).
     fn acc_reply_out(&self, server: TxnId, bytes: &Bytes, local: bool, branch: Option<TxnId>) {
-        let Some(acc) = &self.acc else { return };
+        let Some(acc) = self.acc.as_ref().filter(|a| a.records()) else { return };
         if self.cells().get(&server).is_none_or(|c| c.acc.is_none()) {
             return;
         }
