@@ -264,7 +264,7 @@ mod mmsg {
         replies.clear();
     }
 
-    /// The only unsafe code of the runtime: the two system calls, the
+    /// The unsafe code of the UDP transport: the two system calls, the
     /// zeroed headers they take, and reading back the senders' addresses.
     /// (`MSG_DONTWAIT as _`: the flags are a `c_uint` for musl, a `c_int` elsewhere.)
     mod sys {
