@@ -616,6 +616,9 @@ struct Report {
     netns: bool,
     bins: Binaries,
     harness: PathBuf,
+    /// The commit serc's proxies were built from (read before the build: the
+    /// run itself rewrites bench/results.svg and BENCHMARKS.md).
+    revision: String,
 }
 
 /// What the proxies run: serc's proxy of each scenario, the floor relay.
@@ -884,6 +887,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     if runnable.iter().any(|s| s.name == "register-auth") {
         prepare_register_auth(&args.proxies, &harness)?;
     }
+    let revision = git_revision();
     let mut bins = Binaries::default();
     if args.wants_proxy(SERC) || args.wants_proxy(SERC_METRICS) {
         bins.serc = build_proxies(&runnable, &root.join("target/serc-bench/bin"))?;
@@ -957,7 +961,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
         print_scenario(&report);
         scenarios.push(report);
     }
-    Ok(Report { scenarios, skipped, out, duration, repeat: args.repeat, netns, bins, harness })
+    Ok(Report { scenarios, skipped, out, duration, repeat: args.repeat, netns, bins, harness, revision })
 }
 
 /// One call of the harness: `run.sh -k -s SCENARIO -r RATE -d SECONDS -n
@@ -1338,7 +1342,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     let _ = writeln!(
         md,
         "- serc: {}; Kamailio: {}; SIPp: {}",
-        git_revision(),
+        report.revision,
         first_line("kamailio", &["-v"], "version:").trim_start_matches("version: "),
         first_line("sipp", &["-v"], "SIPp v")
     );
