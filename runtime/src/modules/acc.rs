@@ -46,6 +46,7 @@
 //! opens it and checks the tables' versions before the proxy serves. RADIUS
 //! and DIAMETER accounting are not implemented.
 
+use crate::modules::core::{enabled_at, log_at};
 use crate::proxy::Source;
 use crate::script::args::Level;
 use crate::script::{Avps, Config, Ctx, ModParams, Vars};
@@ -115,6 +116,12 @@ impl AccSettings {
 
     fn mc_on(&self, flags: u32) -> bool {
         Self::has(flags, self.log_missed_flag)
+    }
+
+    /// `db_flag` or `db_missed_flag` is set: rows are written where there
+    /// is a database.
+    fn wants_rows(&self) -> bool {
+        self.db_flag.is_some() || self.db_missed_flag.is_some()
     }
 }
 
@@ -291,7 +298,7 @@ impl Acc {
     /// configured (nothing can ever be accounted).
     pub fn new(config: &Config) -> Option<Acc> {
         let settings = AccSettings::from_params(&config.params);
-        let db = config.acc_db.0.get().is_some() && (settings.db_flag.is_some() || settings.db_missed_flag.is_some());
+        let db = config.acc_db.0.get().is_some() && settings.wants_rows();
         if settings.log_flag.is_none() && settings.log_missed_flag.is_none() && !db {
             return None;
         }
@@ -367,19 +374,14 @@ impl Acc {
     /// subscriber's filter, which `--log-level` and the MI set): when not,
     /// no line is built.
     fn logs(&self) -> bool {
-        match self.settings.level {
-            Level::Alert | Level::Crit | Level::Err => tracing::enabled!(target: "acc", tracing::Level::ERROR),
-            Level::Warn => tracing::enabled!(target: "acc", tracing::Level::WARN),
-            Level::Notice | Level::Info => tracing::enabled!(target: "acc", tracing::Level::INFO),
-            Level::Dbg => tracing::enabled!(target: "acc", tracing::Level::DEBUG),
-        }
+        enabled_at!("acc", self.settings.level)
     }
 
     /// Whether anything acc records would go anywhere now: a line its level
-    /// lets through, or a row (there is a database). tm asks before it
-    /// parses a reply and gathers a record's fields.
+    /// lets through, or a row (a database and `db_flag` or `db_missed_flag`).
+    /// tm asks before it parses a reply and gathers a record's fields.
     pub fn records(&self) -> bool {
-        self.config.acc_db.0.get().is_some() || self.logs()
+        (self.config.acc_db.0.get().is_some() && self.settings.wants_rows()) || self.logs()
     }
 
     /// `db_flag` is set and there is a database.
@@ -531,12 +533,7 @@ fn line(ctx: &Ctx, text: &str, code: &str, reason: &str, to_tag: &str, upstream:
 }
 
 fn log(level: Level, text: &str) {
-    match level {
-        Level::Alert | Level::Crit | Level::Err => tracing::error!(target: "acc", "{text}"),
-        Level::Warn => tracing::warn!(target: "acc", "{text}"),
-        Level::Notice | Level::Info => tracing::info!(target: "acc", "{text}"),
-        Level::Dbg => tracing::debug!(target: "acc", "{text}"),
-    }
+    log_at!("acc", level, text);
 }
 
 /// `[CODE ]comment` as 1.3's `acc_fixup` reads it: a code when the comment

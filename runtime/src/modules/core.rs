@@ -131,14 +131,41 @@ pub fn emit(level: Level, text: &str) {
     if proc_debug_level().is_some_and(|max| number_of(level) > max) {
         return;
     }
-    let text = text.trim_end_matches('\n');
-    match level {
-        Level::Alert | Level::Crit | Level::Err => tracing::error!(target: "script", "{text}"),
-        Level::Warn => tracing::warn!(target: "script", "{text}"),
-        Level::Notice | Level::Info => tracing::info!(target: "script", "{text}"),
-        Level::Dbg => tracing::debug!(target: "script", "{text}"),
-    }
+    log_at!("script", level, text.trim_end_matches('\n'));
 }
+
+/// Logs `$text` for `$target` at an OpenSER [`Level`], mapped onto
+/// `tracing`'s: `L_ALERT`, `L_CRIT` and `L_ERR` are errors, `L_NOTICE` and
+/// `L_INFO` info. A macro: `tracing` wants each call site's target and level
+/// known at compile time.
+macro_rules! log_at {
+    ($target:literal, $level:expr, $text:expr) => {{
+        use $crate::script::args::Level;
+        match $level {
+            Level::Alert | Level::Crit | Level::Err => tracing::error!(target: $target, "{}", $text),
+            Level::Warn => tracing::warn!(target: $target, "{}", $text),
+            Level::Notice | Level::Info => tracing::info!(target: $target, "{}", $text),
+            Level::Dbg => tracing::debug!(target: $target, "{}", $text),
+        }
+    }};
+}
+
+/// Whether a line [`log_at!`] would log for `$target` at `$level` would be
+/// written now (the subscriber's filter, which `--log-level` and the MI
+/// set): callers skip building lines that would not be.
+macro_rules! enabled_at {
+    ($target:literal, $level:expr) => {{
+        use $crate::script::args::Level;
+        match $level {
+            Level::Alert | Level::Crit | Level::Err => tracing::enabled!(target: $target, tracing::Level::ERROR),
+            Level::Warn => tracing::enabled!(target: $target, tracing::Level::WARN),
+            Level::Notice | Level::Info => tracing::enabled!(target: $target, tracing::Level::INFO),
+            Level::Dbg => tracing::enabled!(target: $target, tracing::Level::DEBUG),
+        }
+    }};
+}
+
+pub(crate) use {enabled_at, log_at};
 
 /// OpenSER's number for a level (`L_ALERT` -3 … `L_DBG` 4): a message is
 /// printed when its number is at most the debug level.

@@ -1111,14 +1111,12 @@ fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i3
     let accounted = match tm.cells().get_mut(&server) {
         Some(cell) => {
             cell.last_local = true;
+            cell.final_sent |= code >= 200;
             cell.acc.is_some()
         }
         None => false,
     };
     if code >= 200 {
-        if let Some(cell) = tm.cells().get_mut(&server) {
-            cell.final_sent = true;
-        }
         // acc sees tm's own finals (1.3: TMCB_RESPONSE_OUT of _reply_light).
         tm.acc_reply_out(server, &bytes, true, None);
     }

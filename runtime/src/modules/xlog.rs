@@ -23,7 +23,7 @@
 //!
 //! Each function returns 1, or -1 when the line was too long; never 0.
 
-use crate::modules::core::emit;
+use crate::modules::core::{emit, enabled_at};
 use crate::script::args::{Format, Level};
 use crate::script::Ctx;
 
@@ -42,18 +42,8 @@ pub fn xdbg(ctx: &mut Ctx, format: &Format) -> i32 {
     log(ctx, Level::Dbg, format)
 }
 
-/// Whether `emit` would write at `level` (the same mapping).
-fn enabled(level: Level) -> bool {
-    match level {
-        Level::Alert | Level::Crit | Level::Err => tracing::enabled!(target: "script", tracing::Level::ERROR),
-        Level::Warn => tracing::enabled!(target: "script", tracing::Level::WARN),
-        Level::Notice | Level::Info => tracing::enabled!(target: "script", tracing::Level::INFO),
-        Level::Dbg => tracing::enabled!(target: "script", tracing::Level::DEBUG),
-    }
-}
-
 fn log(ctx: &Ctx, level: Level, format: &Format) -> i32 {
-    if !enabled(level) {
+    if !enabled_at!("script", level) {
         return 1;
     }
     let buf_size = ctx.config.params.int("xlog", "buf_size");
