@@ -9,7 +9,7 @@
 //! CPU (/proc utime+stime of the process tree), peak PSS, SIPp's
 //! response-time percentiles and the PASS/FAIL verdict for both proxies and
 //! for the reference. This module adds what the harness does not do: building
-//! serc's proxies (and the floor relay, src/bin/udp-floor.rs), a private
+//! serc's proxies (and the floor, src/bin/udp-floor.rs), a private
 //! network namespace per step (the harness uses fixed ports), interleaving the
 //! proxies at each rate and repetition (`--repeat`: medians over the
 //! repetitions), a time bound per step, idle PSS, the ratios, the report and
@@ -82,8 +82,8 @@ OPTIONS:
                             serc-metrics (serc with --http: the MI's HTTP door
                             and its processing-time histogram on) to measure
                             what /metrics costs, e.g. --proxies
-                            serc,serc-metrics,kamailio; add floor for the
-                            relay scenarios' floor (below), e.g. --proxies
+                            serc,serc-metrics,kamailio; add floor for what
+                            the kernel alone costs (below), e.g. --proxies
                             serc,kamailio,floor
     --repeat N              run each (scenario, rate) step N times per proxy
                             (the proxies interleaved, a fresh proxy each
@@ -101,12 +101,14 @@ Default rates (full / --quick):
     openser-default   1000,2000,3000,4000,6000,8000 / 1000,2000 calls/s
 
 The floor (--proxies ...,floor): xtask/src/bin/udp-floor.rs, built with
-`cargo build --release -p xtask --bin udp-floor`: no SIP, two threads each
-looping one recv_from and one send_to on one UDP socket bound to
-127.0.0.1:5060 (from the UAS's port 5070 to the UAC's 127.0.0.1:5061,
-anything else to the UAS's 127.0.0.1:5070): what the kernel alone costs per
-call on loopback. It runs in relay-stateless and relay-stateful only (the
-other scenarios need answers from the proxy itself); the summary shows its
+`cargo build --release -p xtask --bin udp-floor`: no SIP processing, two
+threads each looping one recv_from and one send_to on one UDP socket bound
+to 127.0.0.1:5060. A REGISTER is answered to its sender with its Via, From,
+To, Call-ID and CSeq lines copied: 200 OK (register-auth: `--challenge`, a
+fixed 401 digest challenge when it has no Authorization line); anything else
+is relayed (from the UAS's port 5070 to the UAC's 127.0.0.1:5061, anything
+else to the UAS's 127.0.0.1:5070). That is what the kernel alone costs per
+call or registration on loopback, in every scenario; the summary shows its
 CPU per 1,000 calls and serc/floor, Kamailio/floor.
 
 Bounds: every step sends exactly RATE*SECONDS calls, the harness stops SIPp
@@ -146,9 +148,9 @@ struct Scenario {
     quick_rates: &'static [u32],
     /// Why it cannot run yet.
     skip: Option<&'static str>,
-    /// Whether the floor relay runs it: its SIPp pair only needs each
-    /// datagram passed on (see `FLOOR`).
-    floor: bool,
+    /// The floor's arguments (see `FLOOR`): `--challenge` where the SIPp
+    /// client expects a 401 before its 200.
+    floor_args: &'static [&'static str],
     what: &'static str,
 }
 
@@ -160,7 +162,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 4000, 6000, 8000],
         quick_rates: &[1000, 3000],
         skip: None,
-        floor: true,
+        floor_args: &[],
         what: "maxfwd check, stateless `forward` to the UAS; replies by Via",
     },
     Scenario {
@@ -170,7 +172,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 3000, 4000, 6000],
         quick_rates: &[1000, 2000],
         skip: None,
-        floor: true,
+        floor_args: &[],
         what: "maxfwd, `record_route`, `loose_route` for ACK/BYE, `t_relay` to the UAS",
     },
     Scenario {
@@ -180,7 +182,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[2000, 4000, 8000, 12000, 16000],
         quick_rates: &[2000, 8000],
         skip: None,
-        floor: false,
+        floor_args: &[],
         what: "`save(\"location\")` in memory (usrloc db_mode 0), a new AOR per REGISTER",
     },
     Scenario {
@@ -190,7 +192,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 4000, 8000, 12000],
         quick_rates: &[1000, 4000],
         skip: None,
-        floor: false,
+        floor_args: &["--challenge"],
         what: "REGISTER challenged (401, no qop), then `www_authorize` against the subscriber table \
                (serc: SQLite; Kamailio: db_text; 1,000 users in turn) and `save` in memory",
     },
@@ -201,7 +203,7 @@ const SCENARIOS: &[Scenario] = &[
         rates: &[1000, 2000, 3000, 4000, 6000, 8000],
         quick_rates: &[1000, 2000],
         skip: None,
-        floor: false,
+        floor_args: &[],
         what: "OpenSER 1.3's default openser.cfg: calls to AOR `service` (the UAS, registered before \
                each step) through lookup, record_route and t_relay with branch, reply and failure \
                routes, acc to the log",
@@ -213,8 +215,9 @@ const SERC: &str = "serc";
 /// histogram timing every message. Not run by default (`--proxies`).
 const SERC_METRICS: &str = "serc-metrics";
 const KAMAILIO: &str = "kamailio";
-/// The floor of the relay scenarios: xtask/src/bin/udp-floor.rs, one
-/// `recv_from` and one `send_to` per datagram, no SIP. Not run by default.
+/// The floor: xtask/src/bin/udp-floor.rs, one `recv_from` and one `send_to`
+/// per datagram (REGISTERs answered with their own headers copied, the rest
+/// relayed), no SIP processing. Not run by default.
 const FLOOR: &str = "floor";
 /// Every proxy `--proxies` takes, in the order they run at each rate.
 const PROXIES: [&str; 4] = [SERC, SERC_METRICS, KAMAILIO, FLOOR];
@@ -297,10 +300,7 @@ impl BenchArgs {
                 "--proxies" => {
                     let list = split_list(&value()?);
                     if list.is_empty() || list.iter().any(|p| !PROXIES.contains(&p.as_str())) {
-                        return Err(
-                            "--proxies takes serc, serc-metrics (serc with --http), kamailio, floor (relays only)"
-                                .to_owned(),
-                        );
+                        return Err("--proxies takes serc, serc-metrics (serc with --http), kamailio, floor".to_owned());
                     }
                     args.proxies =
                         PROXIES.into_iter().filter(|p| list.iter().any(|l| l == p)).map(String::from).collect();
@@ -621,7 +621,7 @@ struct Report {
     revision: String,
 }
 
-/// What the proxies run: serc's proxy of each scenario, the floor relay.
+/// What the proxies run: serc's proxy of each scenario, the floor.
 #[derive(Default)]
 struct Binaries {
     serc: BTreeMap<&'static str, PathBuf>,
@@ -791,21 +791,18 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
     Ok(bins)
 }
 
-/// Builds the floor relay, xtask/src/bin/udp-floor.rs (release).
+/// Builds the floor, xtask/src/bin/udp-floor.rs (release).
 fn build_floor() -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "xtask", "--bin", "udp-floor"]))?;
     Ok(project_root().join("target/release/udp-floor"))
 }
 
-/// Whether `proxy` runs `scenario` (the floor relays only).
-fn runs(proxy: &str, scenario: &Scenario) -> bool {
-    proxy != FLOOR || scenario.floor
-}
-
 fn proxy_command(proxy: &str, scenario: &Scenario, bins: &Binaries, harness: &Path) -> Vec<String> {
     if proxy == FLOOR {
         let floor = bins.floor.as_ref().expect("the floor is built when asked for");
-        vec![floor.display().to_string()]
+        let mut cmd = vec![floor.display().to_string()];
+        cmd.extend(scenario.floor_args.iter().map(|a| a.to_string()));
+        cmd
     } else if proxy == SERC || proxy == SERC_METRICS {
         let mut cmd = vec![
             bins.serc[scenario.name].display().to_string(),
@@ -892,7 +889,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     if args.wants_proxy(SERC) || args.wants_proxy(SERC_METRICS) {
         bins.serc = build_proxies(&runnable, &root.join("target/serc-bench/bin"))?;
     }
-    if args.wants_proxy(FLOOR) && runnable.iter().any(|s| s.floor) {
+    if args.wants_proxy(FLOOR) {
         bins.floor = Some(build_floor()?);
     }
     let duration = args.duration();
@@ -900,13 +897,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     for s in &runnable {
         let rates = args.rates(s);
         let mut report = ScenarioReport { scenario: s, rates: rates.clone(), proxies: BTreeMap::new() };
-        let proxies: Vec<&String> = args.proxies.iter().filter(|p| runs(p, s)).collect();
-        for proxy in args.proxies.iter().filter(|p| !runs(p, s)) {
-            let note = "not run: the floor only relays (relay-stateless, relay-stateful)".to_owned();
-            eprintln!("{} {proxy}: {note}", s.name);
-            report.proxies.entry(proxy.clone()).or_insert_with(|| ProxyResult::new(args.repeat)).notes.push(note);
-        }
-        for &proxy in &proxies {
+        for proxy in &args.proxies {
             let cmd = proxy_command(proxy, s, &bins, &harness);
             let log = out.join(s.name).join(format!("{proxy}-idle.log"));
             let idle = idle_pss(netns, &cmd, &log);
@@ -925,7 +916,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
         let mut failed: BTreeMap<String, u32> = BTreeMap::new();
         for &rate in &rates {
             for rep in 1..=args.repeat {
-                for &proxy in &proxies {
+                for proxy in &args.proxies {
                     let result = report.proxies.get_mut(proxy).expect("entry made above");
                     if let Some(&at) = failed.get(proxy).filter(|&&at| at != rate) {
                         if rep == 1 {
@@ -1371,10 +1362,12 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     if report.bins.floor.is_some() {
         let _ = writeln!(
             md,
-            "- floor (relay scenarios only): `udp-floor` (xtask/src/bin/udp-floor.rs), a relay with no SIP: 2 threads \
-             each looping one `recv_from` and one `send_to` on one UDP socket bound to 127.0.0.1:5060 (from the UAS's \
-             port 5070 to the UAC's 127.0.0.1:5061, anything else to the UAS's 127.0.0.1:5070): what the kernel alone \
-             costs to relay each datagram of a call on loopback"
+            "- floor: `udp-floor` (xtask/src/bin/udp-floor.rs), no SIP processing: 2 threads each looping one \
+             `recv_from` and one `send_to` on one UDP socket bound to 127.0.0.1:5060; a REGISTER answered to its \
+             sender with its Via, From, To, Call-ID and CSeq lines copied (200 OK; in register-auth a fixed 401 \
+             challenge when it carries no Authorization), anything else relayed (from the UAS's port 5070 to the \
+             UAC's 127.0.0.1:5061, anything else to the UAS's 127.0.0.1:5070): what the kernel alone costs per call \
+             or registration on loopback"
         );
     }
     let _ = writeln!(
@@ -1907,9 +1900,13 @@ mod tests {
         assert_eq!(BenchArgs::parse(&[], &[]).expect("valid").repeat, 1);
         assert!(BenchArgs::parse(&flags(&["--repeat", "0"]), &[]).is_err());
         assert!(BenchArgs::parse(&flags(&["--proxies", "bare"]), &[]).is_err());
-        let relays: Vec<&str> = SCENARIOS.iter().filter(|s| runs(FLOOR, s)).map(|s| s.name).collect();
-        assert_eq!(relays, ["relay-stateless", "relay-stateful"]);
-        assert!(SCENARIOS.iter().all(|s| runs(SERC, s) && runs(KAMAILIO, s)));
+        // The floor challenges where SIPp expects a 401 first.
+        let challenged: Vec<&str> = SCENARIOS.iter().filter(|s| !s.floor_args.is_empty()).map(|s| s.name).collect();
+        assert_eq!(challenged, ["register-auth"]);
+        let bins = Binaries { floor: Some(PathBuf::from("/f")), ..Binaries::default() };
+        let register_auth = SCENARIOS.iter().find(|s| s.name == "register-auth").expect("a scenario");
+        assert_eq!(proxy_command(FLOOR, register_auth, &bins, Path::new("/h")), ["/f", "--challenge"]);
+        assert_eq!(proxy_command(FLOOR, &SCENARIOS[0], &bins, Path::new("/h")), ["/f"]);
     }
 
     #[test]
