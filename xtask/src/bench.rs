@@ -73,7 +73,8 @@ OPTIONS:
     --no-criterion          skip stage 1
     --no-sipp               skip stage 2 (and the report)
     --scenarios A,B         among: relay-stateless, relay-stateful, register,
-                            register-auth, openser-default [default: all five]
+                            register-auth, register-auth-sqlite,
+                            openser-default [default: all six]
     --rates R1,R2           offered rates (calls or registrations per second)
                             for every chosen scenario [default: per scenario,
                             listed below]
@@ -98,6 +99,7 @@ Default rates (full / --quick):
     relay-stateful    1000,2000,3000,4000,6000 / 1000,2000   calls/s
     register          2000,4000,8000,12000,16000 / 2000,8000 registrations/s
     register-auth     1000,2000,4000,8000,12000 / 1000,4000  registrations/s
+    register-auth-sqlite 2000,8000 / 1000,4000               registrations/s
     openser-default   1000,2000,3000,4000,6000,8000 / 1000,2000 calls/s
 
 The floor (--proxies ...,floor): xtask/src/bin/udp-floor.rs, built with
@@ -117,11 +119,14 @@ takes 10 to 15 minutes, --quick about 5, both N times as long with --repeat N
 (plus the first `serc build`, which compiles the runtime: 1 to 2 minutes).
 
 Needs: sipp and kamailio (apt-get install -y sip-tester kamailio), python3,
-bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2).
+bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2);
+Kamailio in register-auth-sqlite: sqlite3 and its db_sqlite module and schema
+(apt-get install -y sqlite3 kamailio-sqlite-modules).
 SERC_BENCH_HARNESS names another harness than bench/harness (e.g. the shared
 ../shared/bench). SERC_RUNTIME_DIR and SERC_CACHE_DIR are passed to serc build.
 register-auth writes its subscriber tables (serc: SQLite through `serc db`;
-Kamailio: db_text) and its configs naming them to target/serc-bench/.
+Kamailio: db_text, in register-auth-sqlite an SQLite file from Kamailio's
+schema) and its configs naming them to target/serc-bench/.
 
 Adding a scenario: a config bench/configs/openser-NAME.cfg, Kamailio's
 bench/harness/configs/kamailio-NAME.cfg, and a line in SCENARIOS in
@@ -142,6 +147,9 @@ struct Scenario {
     name: &'static str,
     /// What the harness's `run.sh -s` runs (its SIPp UAC/UAS pair).
     harness: &'static str,
+    /// serc's proxy: bench/configs/openser-CONFIG.cfg (Kamailio's is
+    /// configs/kamailio-NAME.cfg in the harness).
+    config: &'static str,
     /// What one SIPp "call" is.
     unit: &'static str,
     rates: &'static [u32],
@@ -158,6 +166,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "relay-stateless",
         harness: "relay-stateless",
+        config: "relay-stateless",
         unit: "calls",
         rates: &[1000, 2000, 4000, 6000, 8000],
         quick_rates: &[1000, 3000],
@@ -168,6 +177,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "relay-stateful",
         harness: "relay-stateful",
+        config: "relay-stateful",
         unit: "calls",
         rates: &[1000, 2000, 3000, 4000, 6000],
         quick_rates: &[1000, 2000],
@@ -178,6 +188,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "register",
         harness: "register",
+        config: "register",
         unit: "registrations",
         rates: &[2000, 4000, 8000, 12000, 16000],
         quick_rates: &[2000, 8000],
@@ -188,6 +199,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "register-auth",
         harness: "register-auth",
+        config: "register-auth",
         unit: "registrations",
         rates: &[1000, 2000, 4000, 8000, 12000],
         quick_rates: &[1000, 4000],
@@ -197,8 +209,22 @@ const SCENARIOS: &[Scenario] = &[
                (serc: SQLite; Kamailio: db_text; 1,000 users in turn) and `save` in memory",
     },
     Scenario {
+        name: "register-auth-sqlite",
+        harness: "register-auth",
+        config: "register-auth",
+        unit: "registrations",
+        rates: &[2000, 8000],
+        quick_rates: &[1000, 4000],
+        skip: None,
+        floor_args: &["--challenge"],
+        what: "register-auth with Kamailio's subscriber table in SQLite (db_sqlite), the storage engine \
+               serc reads it from, instead of db_text (loaded into memory at start-up); serc's proxy is \
+               register-auth's",
+    },
+    Scenario {
         name: "openser-default",
         harness: "openser-default",
+        config: "openser-default",
         unit: "calls",
         rates: &[1000, 2000, 3000, 4000, 6000, 8000],
         quick_rates: &[1000, 2000],
@@ -632,11 +658,26 @@ struct Binaries {
 /// bench.example (the harness writes SIPp's injection file from the same rule).
 const AUTH_USERS: u32 = 1000;
 
-/// register-auth: the subscriber tables both proxies authenticate against,
-/// and their configs naming them (written to target/serc-bench/configs/):
-/// serc's SQLite file made with `serc db init` / `serc db add-user` (what an
-/// operator does), Kamailio's db_text directory.
-fn prepare_register_auth(proxies: &[String], harness: &Path) -> Result {
+/// The register-auth variant where Kamailio reads SQLite too.
+const SQLITE_VARIANT: &str = "register-auth-sqlite";
+
+/// Kamailio's SQLite schema directory (package kamailio-sqlite-modules, which
+/// also holds db_sqlite.so), if installed.
+fn kamailio_sqlite_schema() -> Option<PathBuf> {
+    let schema = PathBuf::from("/usr/share/kamailio/db_sqlite");
+    let module = |lib: PathBuf| lib.join("kamailio/modules/db_sqlite.so").is_file();
+    let has_module = module(PathBuf::from("/usr/lib"))
+        || fs::read_dir("/usr/lib").is_ok_and(|dirs| dirs.flatten().any(|d| module(d.path())));
+    (has_module && schema.join("auth_db-create.sql").is_file()).then_some(schema)
+}
+
+/// register-auth and its SQLite variant: the subscriber tables the proxies
+/// authenticate against, and the configs naming them (written to
+/// target/serc-bench/configs/): serc's SQLite file made with `serc db init` /
+/// `serc db add-user` (what an operator does); Kamailio's db_text directory
+/// (register-auth) and SQLite file made from its own schema
+/// (register-auth-sqlite, as `kamdbctl create` would), in WAL mode as serc's.
+fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &Path) -> Result {
     let root = project_root();
     let dir = root.join("target/serc-bench/auth");
     let configs = root.join("target/serc-bench/configs");
@@ -664,7 +705,8 @@ fn prepare_register_auth(proxies: &[String], harness: &Path) -> Result {
         let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
         write(&configs.join("openser-register-auth.cfg"), &text.replace("@AUTH_DB@", &db.display().to_string()))?;
     }
-    if proxies.iter().any(|p| p == KAMAILIO) {
+    let wants = |name: &str| scenarios.iter().any(|s| s.name == name);
+    if proxies.iter().any(|p| p == KAMAILIO) && wants("register-auth") {
         let dbtext = dir.join("dbtext");
         let mut rows = String::from(
             "id(int,auto) username(string) domain(string) password(string) ha1(string,null) ha1b(string,null) \n",
@@ -679,6 +721,37 @@ fn prepare_register_auth(proxies: &[String], harness: &Path) -> Result {
         let text =
             text.replace("@DBTEXT@", &dbtext.display().to_string()).replace("@BENCH@", &harness.display().to_string());
         write(&configs.join("kamailio-register-auth.cfg"), &text)?;
+    }
+    if proxies.iter().any(|p| p == KAMAILIO) && wants(SQLITE_VARIANT) {
+        let schema = kamailio_sqlite_schema().ok_or("Kamailio's SQLite schema is not installed")?;
+        let db = dir.join("kamailio.sqlite");
+        let mut sql = String::from("PRAGMA journal_mode=WAL;\nBEGIN;\n");
+        for file in ["standard-create.sql", "auth_db-create.sql"] {
+            let path = schema.join(file);
+            sql.push_str(&fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        for i in 1..=AUTH_USERS {
+            sql.push_str(&format!(
+                "INSERT INTO subscriber (username, domain, password) VALUES ('u{i}', 'bench.example', 'pw-u{i}');\n"
+            ));
+        }
+        sql.push_str("COMMIT;\n");
+        eprintln!("{SQLITE_VARIANT}: {AUTH_USERS} subscribers into {} (Kamailio's schema)", db.display());
+        let script = dir.join("kamailio.sql");
+        write(&script, &sql)?;
+        let out = Command::new("sqlite3")
+            .arg(&db)
+            .arg(format!(".read {}", script.display()))
+            .output()
+            .map_err(|e| format!("cannot run sqlite3: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("sqlite3 {} failed: {}", db.display(), String::from_utf8_lossy(&out.stderr)));
+        }
+        let template = harness.join(format!("configs/kamailio-{SQLITE_VARIANT}.cfg"));
+        let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+        let text =
+            text.replace("@SQLITE@", &db.display().to_string()).replace("@BENCH@", &harness.display().to_string());
+        write(&configs.join(format!("kamailio-{SQLITE_VARIANT}.cfg")), &text)?;
     }
     Ok(())
 }
@@ -698,7 +771,8 @@ fn harness_dir() -> Result<PathBuf> {
     Ok(dir.canonicalize().unwrap_or(dir))
 }
 
-fn check_tools(proxies: &[String]) -> Result {
+fn check_tools(args: &BenchArgs) -> Result {
+    let proxies = &args.proxies;
     let mut needed = vec![
         ("sipp", "apt-get install -y sip-tester"),
         ("python3", "apt-get install -y python3"),
@@ -709,12 +783,24 @@ fn check_tools(proxies: &[String]) -> Result {
     ];
     if proxies.iter().any(|p| p == KAMAILIO) {
         needed.push(("kamailio", "apt-get install -y kamailio"));
+        if SCENARIOS.iter().any(|s| s.name == SQLITE_VARIANT && args.wants(s)) {
+            needed.push(("sqlite3", "apt-get install -y sqlite3"));
+        }
     }
-    let missing: Vec<String> = needed
+    let mut missing: Vec<String> = needed
         .iter()
         .filter(|(binary, _)| find_binary(binary).is_none())
         .map(|(binary, install)| format!("`{binary}` (install: {install})"))
         .collect();
+    if proxies.iter().any(|p| p == KAMAILIO)
+        && SCENARIOS.iter().any(|s| s.name == SQLITE_VARIANT && args.wants(s))
+        && kamailio_sqlite_schema().is_none()
+    {
+        missing.push(format!(
+            "Kamailio's db_sqlite module and schema for {SQLITE_VARIANT} (install: apt-get install -y \
+             kamailio-sqlite-modules)"
+        ));
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -774,18 +860,21 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
         // generated code's `__serc_at!` markers, and a long one is wrapped
         // over lines by the pretty-printer, which serc then fails to read
         // back (a serc bug, reported).
-        let mut cfg = format!("bench/configs/openser-{}.cfg", s.name);
+        let mut cfg = format!("bench/configs/openser-{}.cfg", s.config);
         if !root.join(&cfg).is_file() {
             return Err(format!("no config {} for the scenario {}", root.join(&cfg).display(), s.name));
         }
         // A config naming a file the run prepares (@AUTH_DB@) is built from its
         // prepared copy.
-        let prepared = format!("target/serc-bench/configs/openser-{}.cfg", s.name);
+        let prepared = format!("target/serc-bench/configs/openser-{}.cfg", s.config);
         if root.join(&prepared).is_file() {
             cfg = prepared;
         }
-        let out = bin_dir.join(format!("openser-{}", s.name));
-        run(Command::new(&serc).current_dir(&root).arg("build").arg(&cfg).arg("-o").arg(&out))?;
+        let out = bin_dir.join(format!("openser-{}", s.config));
+        // Scenarios sharing a config share its proxy.
+        if !bins.values().any(|built| *built == out) {
+            run(Command::new(&serc).current_dir(&root).arg("build").arg(&cfg).arg("-o").arg(&out))?;
+        }
         bins.insert(s.name, out);
     }
     Ok(bins)
@@ -837,7 +926,7 @@ fn proxy_command(proxy: &str, scenario: &Scenario, bins: &Binaries, harness: &Pa
 
 fn sipp(args: &BenchArgs) -> Result<Report> {
     let harness = harness_dir()?;
-    check_tools(&args.proxies)?;
+    check_tools(args)?;
     let netns = if args.netns {
         match netns_works() {
             Ok(()) => {
@@ -876,13 +965,13 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     for s in &runnable {
         let template = harness.join(format!("configs/kamailio-{}.cfg", s.name));
         let text = fs::read_to_string(&template).unwrap_or_default();
-        if s.name != "register-auth" && text.contains("@BENCH@") {
+        if s.harness != "register-auth" && text.contains("@BENCH@") {
             let out = root.join(format!("target/serc-bench/configs/kamailio-{}.cfg", s.name));
             write(&out, &text.replace("@BENCH@", &harness.display().to_string()))?;
         }
     }
-    if runnable.iter().any(|s| s.name == "register-auth") {
-        prepare_register_auth(&args.proxies, &harness)?;
+    if runnable.iter().any(|s| s.harness == "register-auth") {
+        prepare_register_auth(&args.proxies, &runnable, &harness)?;
     }
     let revision = git_revision();
     let mut bins = Binaries::default();
@@ -1902,7 +1991,11 @@ mod tests {
         assert!(BenchArgs::parse(&flags(&["--proxies", "bare"]), &[]).is_err());
         // The floor challenges where SIPp expects a 401 first.
         let challenged: Vec<&str> = SCENARIOS.iter().filter(|s| !s.floor_args.is_empty()).map(|s| s.name).collect();
-        assert_eq!(challenged, ["register-auth"]);
+        assert_eq!(challenged, ["register-auth", "register-auth-sqlite"]);
+        // The SQLite variant is register-auth's SIPp pair and serc proxy.
+        let variant = SCENARIOS.iter().find(|s| s.name == SQLITE_VARIANT).expect("a scenario");
+        assert_eq!((variant.harness, variant.config), ("register-auth", "register-auth"));
+        assert!(SCENARIOS.iter().filter(|s| s.name != SQLITE_VARIANT).all(|s| s.config == s.name));
         let bins = Binaries { floor: Some(PathBuf::from("/f")), ..Binaries::default() };
         let register_auth = SCENARIOS.iter().find(|s| s.name == "register-auth").expect("a scenario");
         assert_eq!(proxy_command(FLOOR, register_auth, &bins, Path::new("/h")), ["/f", "--challenge"]);
