@@ -80,8 +80,8 @@ use crate::script::args::{Format, ReplyCode, RouteId, SocketSpec};
 use crate::script::{Config, Ctx, ModParams, Send};
 use crate::sip::{Edits, Message, Method};
 use crate::tm::{
-    ClientConfig, CreateError, Dest, Event, IdHash, RequestOutcome, ResponseOutcome, Table, TableConfig, TmTimers,
-    TxnId,
+    Built, ClientConfig, CreateError, Dest, Event, IdHash, RequestOutcome, ResponseOutcome, Table, TableConfig,
+    TmTimers, TxnId,
 };
 
 /// The seed of the To-tags of the replies tm makes itself (`t_reply`, 408).
@@ -1202,10 +1202,17 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
         fr: avp_timer(&ctx.avps, tm.fr_avp.as_ref()),
         fr_inv: avp_timer(&ctx.avps, tm.fr_inv_avp.as_ref()),
     };
+    // Its key, as it was written: the Via's branch above and the method of
+    // the request relayed (t_relay forwards an ACK statelessly: no branch).
+    let Some(method) = ctx.msg.method() else {
+        tracing::error!("t_relay: not a request");
+        return -1;
+    };
+    let built = |bytes| Built { bytes, method, method_text: ctx.msg.method_text(), branch: &branch };
     let started = match &target {
         Target::Addr { transport, addr } => {
             let dest = Dest { transport: *transport, addr: *addr, local: Some(local.addr) };
-            tm.table.start_client(ctx.tm.now, bytes, dest, &timers)
+            tm.table.start_built(ctx.tm.now, built(bytes), dest, &timers)
         }
         Target::Name { .. } => {
             let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
@@ -1216,7 +1223,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
                 bytes.hash(&mut h);
                 h.finish()
             };
-            let started = tm.table.start_client_unsent(ctx.tm.now, bytes, dest, &timers);
+            let started = tm.table.start_built_unsent(ctx.tm.now, built(bytes), dest, &timers);
             if let Ok(client) = started {
                 tm.lookups().push(Lookup {
                     client,

@@ -242,6 +242,23 @@ impl KeptKey {
         Some(KeptKey::new(&[branch, text], Shape::Client { method }))
     }
 
+    /// A key of nothing, allocating nothing: a placeholder while a key moves.
+    pub(crate) fn empty() -> KeptKey {
+        KeptKey { text: Box::default(), ends: [0; 6], shape: Shape::Client { method: Method::Invite } }
+    }
+
+    /// The client key of a request we built with our Via's `branch` on top
+    /// (RFC 3261: the magic cookie and more) and `method` (its text read for
+    /// an extension method); `None` for a branch without the cookie.
+    pub(crate) fn client_of(branch: &[u8], method: Method, method_text: &str) -> Option<KeptKey> {
+        let rfc3261 = branch.len() > BRANCH_COOKIE.len() && branch.starts_with(BRANCH_COOKIE.as_bytes());
+        if !rfc3261 || method == Method::Ack {
+            return None;
+        }
+        let (method, text) = MethodKey::of(method, method_text).split();
+        Some(KeptKey::new(&[branch, text], Shape::Client { method }))
+    }
+
     /// The server key it keeps (`None` for a client key).
     pub(crate) fn as_server(&self) -> Option<ServerKey<'_>> {
         match self.shape {

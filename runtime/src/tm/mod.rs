@@ -10,7 +10,7 @@
 //!   NoMatch → run the script; t_newtran/t_relay → Table::create_server(&msg, reply_to)
 //!   a CANCEL → Table::find_cancelled(&cancel) → the INVITE server transaction
 //! script's reply     ──▶ Table::send_response(now, id, bytes)
-//! t_relay's branch   ──▶ Table::start_client(now, bytes, dest, &ClientConfig) ─▶ TxnId
+//! t_relay's branch   ──▶ Table::start_built(now, Built, dest, &ClientConfig) ─▶ TxnId
 //! received response ──▶ Table::handle_response(now, &msg) ─▶ ResponseOutcome (pass up or not)
 //! after each call    ──▶ while let Some(t) = Table::poll_transmit() { send t.bytes to t.dest }
 //! timers             ──▶ sleep until Table::next_wake(); Table::handle_timeout(now) ─▶ Vec<Event>
@@ -39,6 +39,9 @@
 //!   transaction a CANCEL cancels (the CANCEL is a transaction of its own).
 //! - [`Table::send_response`]`(now, TxnId, Bytes) -> Result<(), `[`SendError`]`>`.
 //! - [`Table::start_client`]`(now, Bytes, Dest, &`[`ClientConfig`]`) -> Result<TxnId, CreateError>`;
+//!   [`Table::start_built`]`(now, `[`Built`]`, Dest, &ClientConfig)` for a
+//!   request the caller built and knows the key of (its branch and method),
+//!   which is then not parsed again unless an ACK or a CANCEL of it is built;
 //!   [`Table::build_cancel`]`(TxnId) -> Option<Bytes>` builds the CANCEL of a
 //!   client INVITE (start it as a client transaction of its own).
 //! - [`Table::handle_response`]`(now, &Message) -> `[`ResponseOutcome`]: matching
@@ -106,6 +109,22 @@ impl fmt::Display for TxnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "txn#{}", self.0)
     }
+}
+
+/// A request the caller built for a client transaction, with the key it
+/// carries ([`Table::start_built`]): t_relay writes the branch of the Via it
+/// puts on top and keeps the method of the request it relays, so the table
+/// need not parse the result to find them.
+#[derive(Clone, Debug)]
+pub struct Built<'a> {
+    /// The request as it goes out.
+    pub bytes: Bytes,
+    /// Its method (an ACK starts no transaction) …
+    pub method: crate::sip::Method,
+    /// … and the method's text (an extension method is compared by it).
+    pub method_text: &'a str,
+    /// The branch of its top Via (RFC 3261: with the magic cookie).
+    pub branch: &'a str,
 }
 
 /// Which of the four state machines a transaction runs.

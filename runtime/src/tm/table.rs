@@ -2,6 +2,7 @@
 //! and outgoing queues, and the four state machines of RFC 3261 §17 (with RFC
 //! 6026's Accepted state).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +15,7 @@ use hashbrown::HashTable;
 use super::config::{ClientConfig, TableConfig, TmTimers};
 use super::key::{ClientKey, KeptKey, ServerKey};
 use super::{
-    local, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
+    local, Built, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
 };
 use crate::sip::{Framing, Message, Method};
 
@@ -33,8 +34,8 @@ struct Txn {
     /// `request`), under which its index holds it.
     key_hash: u64,
     /// Server: the request received. Client: the request sent. The
-    /// transaction's key is read from it; an INVITE answered with a 2xx keeps
-    /// only the key ([`Held::Key`]).
+    /// transaction's key is read from it (or kept beside it, [`Held::Sent`]);
+    /// an INVITE answered with a 2xx keeps only the key ([`Held::Key`]).
     request: Held,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
@@ -58,6 +59,10 @@ enum Held {
     /// All of it. Boxed, so that a transaction that keeps only its key
     /// gives back the parsed message's own room too.
     Request(Box<Message>),
+    /// A client request tm built, as it was sent, and its key, which tm
+    /// knew: it is parsed only to build an ACK or a CANCEL of it
+    /// ([`Table::start_built`]).
+    Sent { bytes: Bytes, key: KeptKey },
     /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx) only
     /// matches retransmissions; nothing sends or reads the request again.
     /// A call's two INVITE transactions then keep about 100 bytes each
@@ -65,49 +70,78 @@ enum Held {
     Key(KeptKey),
 }
 
+impl Held {
+    fn client_key(&self) -> Option<ClientKey<'_>> {
+        match self {
+            Held::Request(msg) => ClientKey::of(msg),
+            Held::Sent { key, .. } | Held::Key(key) => key.as_client(),
+        }
+    }
+
+    /// The request's bytes (what a retransmission sends), unless only its
+    /// key is kept.
+    fn bytes(&self) -> Option<&Bytes> {
+        match self {
+            Held::Request(msg) => Some(msg.bytes()),
+            Held::Sent { bytes, .. } => Some(bytes),
+            Held::Key(_) => None,
+        }
+    }
+}
+
 impl Txn {
     fn reliable(&self) -> bool {
         self.dest.transport.is_reliable()
     }
 
-    /// The request, unless only its key is kept.
-    fn request(&self) -> Option<&Message> {
+    /// The request, unless only its key is kept; one kept unparsed
+    /// ([`Held::Sent`]) is parsed now (`None` if tm built something that
+    /// does not parse).
+    fn request(&self) -> Option<Cow<'_, Message>> {
         match &self.request {
-            Held::Request(msg) => Some(msg),
+            Held::Request(msg) => Some(Cow::Borrowed(&**msg)),
+            Held::Sent { bytes, .. } => Message::parse(bytes.clone(), Framing::Datagram).ok().map(Cow::Owned),
             Held::Key(_) => None,
         }
+    }
+
+    fn request_bytes(&self) -> Option<&Bytes> {
+        self.request.bytes()
     }
 
     fn server_key(&self) -> Option<ServerKey<'_>> {
         match &self.request {
             Held::Request(msg) => Some(ServerKey::of(msg, false)),
+            Held::Sent { .. } => None,
             Held::Key(key) => key.as_server(),
         }
     }
 
     fn client_key(&self) -> Option<ClientKey<'_>> {
-        match &self.request {
-            Held::Request(msg) => ClientKey::of(msg),
-            Held::Key(key) => key.as_client(),
-        }
+        self.request.client_key()
     }
 
     /// The To tag of the request (RFC 2543 matching).
     fn request_to_tag(&self) -> Option<&[u8]> {
         match &self.request {
             Held::Request(msg) => msg.to_tag.map(|s| &msg.bytes()[s.range()]),
+            Held::Sent { .. } => None,
             Held::Key(key) => key.to_tag(),
         }
     }
 
     /// Keeps only the request's key (see [`Held::Key`]).
     fn keep_key_only(&mut self) {
-        if let Held::Request(msg) = &self.request {
-            let key = if self.kind.is_server() { Some(KeptKey::server(msg)) } else { KeptKey::client(msg) };
-            // A client transaction always has a key (it was created with it).
-            if let Some(key) = key {
-                self.request = Held::Key(key);
+        match std::mem::replace(&mut self.request, Held::Key(KeptKey::empty())) {
+            Held::Request(msg) => {
+                let key = if self.kind.is_server() { Some(KeptKey::server(&msg)) } else { KeptKey::client(&msg) };
+                // A client transaction always has a key (it was created with it).
+                self.request = match key {
+                    Some(key) => Held::Key(key),
+                    None => Held::Request(msg),
+                };
             }
+            Held::Sent { key, .. } | Held::Key(key) => self.request = Held::Key(key),
         }
     }
 }
@@ -510,7 +544,7 @@ impl Shard {
                 (Kind::ClientInvite, _) => {
                     // §17.1.1.2: Completed, ACK sent, timer D.
                     txn.state = State::Completed;
-                    if let Some(ack) = txn.request().map(|req| local::ack(req, msg)) {
+                    if let Some(ack) = txn.request().map(|req| local::ack(&req, msg)) {
                         txn.ack = Some(ack.clone());
                         self.io.send(id, ack, txn.dest);
                     }
@@ -534,7 +568,7 @@ impl Shard {
                     // (After a 2xx only the key is kept: no ACK for a peer
                     // that answers both ways.)
                     if txn.ack.is_none() {
-                        txn.ack = txn.request().map(|req| local::ack(req, msg));
+                        txn.ack = txn.request().map(|req| local::ack(&req, msg));
                     }
                     if let Some(ack) = txn.ack.clone() {
                         self.io.send(id, ack, txn.dest);
@@ -625,16 +659,16 @@ impl Shard {
         match (slot, txn.kind, txn.state) {
             (RETRANSMIT, Kind::ClientInvite, State::Calling) => {
                 // Timer A: doubles without a cap (B ends it).
-                if let Some(req) = txn.request() {
-                    self.io.send(id, req.bytes().clone(), txn.dest);
+                if let Some(req) = txn.request_bytes() {
+                    self.io.send(id, req.clone(), txn.dest);
                 }
                 txn.interval = txn.interval.saturating_mul(2);
                 self.io.set(txn, id, RETRANSMIT, now + txn.interval);
             }
             (RETRANSMIT, Kind::ClientNonInvite, State::Trying | State::Proceeding) => {
                 // Timer E: doubles up to T2 in Trying, T2 in Proceeding.
-                if let Some(req) = txn.request() {
-                    self.io.send(id, req.bytes().clone(), txn.dest);
+                if let Some(req) = txn.request_bytes() {
+                    self.io.send(id, req.clone(), txn.dest);
                 }
                 txn.interval = if txn.state == State::Proceeding { t.t2 } else { (txn.interval * 2).min(t.t2) };
                 self.io.set(txn, id, RETRANSMIT, now + txn.interval);
@@ -991,8 +1025,8 @@ impl Table {
                 return false;
             }
             txn.dest = dest;
-            if let Some(req) = txn.request() {
-                s.io.send(id.0, req.bytes().clone(), dest);
+            if let Some(req) = txn.request_bytes() {
+                s.io.send(id.0, req.clone(), dest);
             }
             if !txn.reliable() {
                 let t1 = txn.interval;
@@ -1014,26 +1048,88 @@ impl Table {
         // The parser's room for a typical message's headers, given back: the
         // request stays as long as the transaction.
         msg.headers.shrink_to_fit();
-        match msg.method() {
+        let invite = match msg.method() {
             None => return Err(CreateError::NotARequest),
             Some(Method::Ack) => return Err(CreateError::Ack),
-            Some(_) => {}
+            Some(m) => m == Method::Invite,
+        };
+        if ClientKey::of(&msg).is_none() {
+            return Err(CreateError::NoBranch);
         }
-        let key_hash = self.hash_key(ClientKey::of(&msg).ok_or(CreateError::NoBranch)?);
+        self.start_held(now, Held::Request(Box::new(msg)), invite, dest, config, send)
+    }
+
+    /// Starts a client transaction of a request tm built: as
+    /// [`start_client`](Table::start_client), without parsing the request
+    /// again (its key is `built`'s branch and method; it is parsed only if
+    /// an ACK or a CANCEL of it is built).
+    pub fn start_built(
+        &self,
+        now: Instant,
+        built: Built<'_>,
+        dest: Dest,
+        config: &ClientConfig,
+    ) -> Result<TxnId, CreateError> {
+        self.start_built_as(now, built, dest, config, true)
+    }
+
+    /// [`start_built`](Table::start_built) for a destination not known yet,
+    /// as [`start_client_unsent`](Table::start_client_unsent).
+    pub fn start_built_unsent(
+        &self,
+        now: Instant,
+        built: Built<'_>,
+        dest: Dest,
+        config: &ClientConfig,
+    ) -> Result<TxnId, CreateError> {
+        self.start_built_as(now, built, dest, config, false)
+    }
+
+    fn start_built_as(
+        &self,
+        now: Instant,
+        built: Built<'_>,
+        dest: Dest,
+        config: &ClientConfig,
+        send: bool,
+    ) -> Result<TxnId, CreateError> {
+        let Built { bytes, method, method_text, branch } = built;
+        if method == Method::Ack {
+            return Err(CreateError::Ack);
+        }
+        let key = KeptKey::client_of(branch.as_bytes(), method, method_text).ok_or(CreateError::NoBranch)?;
+        debug_assert!(
+            Message::parse(bytes.clone(), Framing::Datagram)
+                .is_ok_and(|msg| ClientKey::of(&msg) == key.as_client() && msg.method() == Some(method)),
+            "a built request carries the key it is started with"
+        );
+        self.start_held(now, Held::Sent { bytes, key }, method == Method::Invite, dest, config, send)
+    }
+
+    /// Creates a client transaction of `request` (which has a client key).
+    fn start_held(
+        &self,
+        now: Instant,
+        request: Held,
+        invite: bool,
+        dest: Dest,
+        config: &ClientConfig,
+        send: bool,
+    ) -> Result<TxnId, CreateError> {
+        let key_hash = self.hash_key(request.client_key().ok_or(CreateError::NoBranch)?);
         self.with(self.shard_of(key_hash), |s, idx| {
-            if let Some(id) = ClientKey::of(&msg).and_then(|key| s.find_client(key_hash, &key)) {
+            if let Some(id) = request.client_key().and_then(|key| s.find_client(key_hash, &key)) {
                 return Err(CreateError::Exists(TxnId(id)));
             }
             self.reserve()?;
             let t = &self.timers;
-            let invite = msg.method() == Some(Method::Invite);
-            let bytes = msg.bytes().clone();
+            let bytes = request.bytes().cloned();
             let mut txn = Txn {
                 kind: if invite { Kind::ClientInvite } else { Kind::ClientNonInvite },
                 state: if invite { State::Calling } else { State::Trying },
                 dest,
                 key_hash,
-                request: Held::Request(Box::new(msg)),
+                request,
                 response: None,
                 status: 0,
                 response_to_tag: None,
@@ -1046,7 +1142,7 @@ impl Table {
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
             let id = self.next_id(s, idx);
-            if send {
+            if let Some(bytes) = bytes.filter(|_| send) {
                 s.io.send(id, bytes, dest);
                 if !reliable {
                     s.io.set(&mut txn, id, RETRANSMIT, now + t.t1);
@@ -1181,7 +1277,7 @@ impl Table {
     /// `None` once an INVITE answered with a 2xx keeps only its key
     /// ([`send_response`](Table::send_response)).
     pub fn request(&self, id: TxnId) -> Option<Message> {
-        self.inspect(id, |t| t.request().cloned()).flatten()
+        self.inspect(id, |t| t.request().map(Cow::into_owned)).flatten()
     }
 
     /// A CANCEL of a client INVITE transaction's request (§9.1), for the caller
@@ -1189,7 +1285,8 @@ impl Table {
     /// `None` for other transactions. §9.1 says to send it only once a
     /// provisional arrived: [`state`](Table::state) is `Proceeding` then.
     pub fn build_cancel(&self, id: TxnId) -> Option<Bytes> {
-        self.inspect(id, |t| t.request().filter(|_| t.kind == Kind::ClientInvite).map(local::cancel)).flatten()
+        self.inspect(id, |t| t.request().filter(|_| t.kind == Kind::ClientInvite).map(|req| local::cancel(&req)))
+            .flatten()
     }
 
     /// Where a transaction's messages go.

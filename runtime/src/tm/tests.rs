@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::sip::{Framing, Message};
+use crate::sip::{Framing, Message, Method};
 
 const ALICE: &str = "192.0.2.1:5060";
 const BOB: &str = "192.0.2.4:5060";
@@ -896,6 +896,96 @@ fn misuse_is_refused() {
     assert_eq!(sim.table.build_cancel(sid), None);
     assert_eq!(sim.table.request(sid).map(|m| m.cseq), Some(1));
     assert_eq!(sim.table.dest(cid), Some(udp(BOB)));
+}
+
+/// A request started from what tm built ([`Table::start_built`], not parsed
+/// again) behaves as the same request parsed ([`Table::start_client`]): the
+/// same retransmissions, response matching, request, CANCEL and ACK of a
+/// non-2xx final.
+#[test]
+fn a_built_request_behaves_as_the_same_request_parsed() {
+    // What each way gives: the transmits' times and bytes, the CANCEL, the ACK.
+    let run = |built: bool| {
+        let sim = Sim::new();
+        let start = |method: &'static str, branch: &'static str| {
+            let bytes = proxied(method, branch, 1);
+            if built {
+                let b = Built {
+                    bytes: bytes.clone(),
+                    method: Method::parse(method.as_bytes()),
+                    method_text: method,
+                    branch,
+                };
+                let id = sim.table.start_built(sim.at(0), b, udp(BOB), &ClientConfig::default()).unwrap();
+                let out = sim.drain();
+                assert_eq!((out.len(), &out[0].bytes, out[0].dest), (1, &bytes, udp(BOB)));
+                id
+            } else {
+                sim.client(0, bytes, udp(BOB))
+            }
+        };
+        let invite = start("INVITE", OUT_BRANCH);
+        let other = start("FOO", "z9hG4bKfoo");
+        // Timer A's retransmissions, and the extension method's timer E.
+        let (sent, _) = sim.run(1_600);
+        // (Deadlines due together leave shard by shard: each table hashes its
+        // keys, and so picks their shards, with keys of its own.)
+        let mut sent: Vec<(u64, Bytes)> = sent.into_iter().map(|(t, x)| (t, x.bytes)).collect();
+        sent.sort();
+        // Responses match by branch and CSeq method (an extension method by its text).
+        let ringing = downstream(180, "INVITE", OUT_BRANCH, 1, "t1");
+        assert_eq!(
+            sim.table.handle_response(sim.at(1_700), &ringing),
+            ResponseOutcome::Provisional { id: invite, status: 180, first: true }
+        );
+        let foo_ok = downstream(200, "FOO", "z9hG4bKfoo", 1, "t2");
+        assert_eq!(
+            sim.table.handle_response(sim.at(1_700), &foo_ok),
+            ResponseOutcome::Final { id: other, status: 200 }
+        );
+        let bar_ok = downstream(200, "BAR", "z9hG4bKfoo", 1, "t2");
+        assert_eq!(sim.table.handle_response(sim.at(1_700), &bar_ok), ResponseOutcome::NoMatch);
+        // The request and its CANCEL, read from the request as sent.
+        assert_eq!(sim.table.request(invite).map(|m| m.bytes().clone()), Some(proxied("INVITE", OUT_BRANCH, 1)));
+        let cancel = sim.table.build_cancel(invite).expect("a CANCEL");
+        // A non-2xx final is ACKed hop by hop.
+        let busy = downstream(486, "INVITE", OUT_BRANCH, 1, "t1");
+        assert_eq!(sim.table.handle_response(sim.at(1_800), &busy), ResponseOutcome::Final { id: invite, status: 486 });
+        let ack = sim.drain().pop().expect("an ACK").bytes;
+        // The same branch again is the same transaction.
+        let again = Built {
+            bytes: proxied("INVITE", OUT_BRANCH, 1),
+            method: Method::Invite,
+            method_text: "INVITE",
+            branch: OUT_BRANCH,
+        };
+        assert_eq!(
+            sim.table.start_built(sim.at(1_900), again, udp(BOB), &ClientConfig::default()),
+            Err(CreateError::Exists(invite))
+        );
+        (sent, cancel, ack)
+    };
+    let (sent, cancel, ack) = run(true);
+    assert_eq!(sent.iter().map(|(t, _)| *t).collect::<Vec<_>>(), [500, 500, 1_500, 1_500]);
+    assert!(text(&cancel).starts_with("CANCEL sip:bob@192.0.2.4 SIP/2.0\r\n"), "{}", text(&cancel));
+    let via =
+        format!("ACK sip:bob@192.0.2.4 SIP/2.0\r\nVia: SIP/2.0/UDP bigbox3.site3.atlanta.com;branch={OUT_BRANCH}\r\n");
+    assert!(text(&ack).starts_with(&via), "{}", text(&ack));
+    assert_eq!((sent, cancel, ack), run(false));
+}
+
+/// A built request needs an RFC 3261 branch, and an ACK starts nothing.
+#[test]
+fn a_built_request_without_a_key_is_refused() {
+    let sim = Sim::new();
+    let start = |method: Method, text: &'static str, branch: &'static str| {
+        let b = Built { bytes: proxied(text, branch, 1), method, method_text: text, branch };
+        sim.table.start_built(sim.at(0), b, udp(BOB), &ClientConfig::default())
+    };
+    assert_eq!(start(Method::Invite, "INVITE", "1234"), Err(CreateError::NoBranch));
+    assert_eq!(start(Method::Invite, "INVITE", "z9hG4bK"), Err(CreateError::NoBranch));
+    assert_eq!(start(Method::Ack, "ACK", "z9hG4bKack"), Err(CreateError::Ack));
+    assert!(sim.drain().is_empty());
 }
 
 // ---- output order ---------------------------------------------------------------
