@@ -99,7 +99,7 @@ Default rates (full / --quick):
     relay-stateful    1000,2000,3000,4000,6000 / 1000,2000   calls/s
     register          2000,4000,8000,12000,16000 / 2000,8000 registrations/s
     register-auth     1000,2000,4000,8000,12000 / 1000,4000  registrations/s
-    register-auth-sqlite 2000,8000 / 1000,4000               registrations/s
+    register-auth-sqlite  2000,8000 / 1000,4000              registrations/s
     openser-default   1000,2000,3000,4000,6000,8000 / 1000,2000 calls/s
 
 The floor (--proxies ...,floor): xtask/src/bin/udp-floor.rs, built with
@@ -705,8 +705,8 @@ fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &
         let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
         write(&configs.join("openser-register-auth.cfg"), &text.replace("@AUTH_DB@", &db.display().to_string()))?;
     }
-    let wants = |name: &str| scenarios.iter().any(|s| s.name == name);
-    if proxies.iter().any(|p| p == KAMAILIO) && wants("register-auth") {
+    let kamailio_runs = |name: &str| proxies.iter().any(|p| p == KAMAILIO) && scenarios.iter().any(|s| s.name == name);
+    if kamailio_runs("register-auth") {
         let dbtext = dir.join("dbtext");
         let mut rows = String::from(
             "id(int,auto) username(string) domain(string) password(string) ha1(string,null) ha1b(string,null) \n",
@@ -722,7 +722,7 @@ fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &
             text.replace("@DBTEXT@", &dbtext.display().to_string()).replace("@BENCH@", &harness.display().to_string());
         write(&configs.join("kamailio-register-auth.cfg"), &text)?;
     }
-    if proxies.iter().any(|p| p == KAMAILIO) && wants(SQLITE_VARIANT) {
+    if kamailio_runs(SQLITE_VARIANT) {
         let schema = kamailio_sqlite_schema().ok_or("Kamailio's SQLite schema is not installed")?;
         let db = dir.join("kamailio.sqlite");
         let mut sql = String::from("PRAGMA journal_mode=WAL;\nBEGIN;\n");
@@ -781,21 +781,20 @@ fn check_tools(args: &BenchArgs) -> Result {
         ("ss", "apt-get install -y iproute2"),
         ("pgrep", "apt-get install -y procps"),
     ];
-    if proxies.iter().any(|p| p == KAMAILIO) {
+    let kamailio = proxies.iter().any(|p| p == KAMAILIO);
+    let kamailio_on_sqlite = kamailio && SCENARIOS.iter().any(|s| s.name == SQLITE_VARIANT && args.wants(s));
+    if kamailio {
         needed.push(("kamailio", "apt-get install -y kamailio"));
-        if SCENARIOS.iter().any(|s| s.name == SQLITE_VARIANT && args.wants(s)) {
-            needed.push(("sqlite3", "apt-get install -y sqlite3"));
-        }
+    }
+    if kamailio_on_sqlite {
+        needed.push(("sqlite3", "apt-get install -y sqlite3"));
     }
     let mut missing: Vec<String> = needed
         .iter()
         .filter(|(binary, _)| find_binary(binary).is_none())
         .map(|(binary, install)| format!("`{binary}` (install: {install})"))
         .collect();
-    if proxies.iter().any(|p| p == KAMAILIO)
-        && SCENARIOS.iter().any(|s| s.name == SQLITE_VARIANT && args.wants(s))
-        && kamailio_sqlite_schema().is_none()
-    {
+    if kamailio_on_sqlite && kamailio_sqlite_schema().is_none() {
         missing.push(format!(
             "Kamailio's db_sqlite module and schema for {SQLITE_VARIANT} (install: apt-get install -y \
              kamailio-sqlite-modules)"

@@ -46,7 +46,12 @@ impl<'a> MethodKey<'a> {
 /// [`stateless_branch`](crate::proxy::stateless_branch) does).
 pub(crate) fn rfc3261_branch(msg: &Message) -> Option<&[u8]> {
     let b = &msg.bytes()[msg.via.branch?.range()];
-    (b.len() > BRANCH_COOKIE.len() && b.starts_with(BRANCH_COOKIE.as_bytes())).then_some(b)
+    is_rfc3261_branch(b).then_some(b)
+}
+
+/// The magic cookie and something after it.
+fn is_rfc3261_branch(branch: &[u8]) -> bool {
+    branch.len() > BRANCH_COOKIE.len() && branch.starts_with(BRANCH_COOKIE.as_bytes())
 }
 
 /// What a server transaction is found by.
@@ -251,8 +256,7 @@ impl KeptKey {
     /// (RFC 3261: the magic cookie and more) and `method` (its text read for
     /// an extension method); `None` for a branch without the cookie.
     pub(crate) fn client_of(branch: &[u8], method: Method, method_text: &str) -> Option<KeptKey> {
-        let rfc3261 = branch.len() > BRANCH_COOKIE.len() && branch.starts_with(BRANCH_COOKIE.as_bytes());
-        if !rfc3261 || method == Method::Ack {
+        if !is_rfc3261_branch(branch) {
             return None;
         }
         let (method, text) = MethodKey::of(method, method_text).split();

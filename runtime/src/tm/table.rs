@@ -70,6 +70,23 @@ enum Held {
     Key(KeptKey),
 }
 
+impl Built<'_> {
+    /// What a client transaction keeps of it, and whether it is an INVITE.
+    fn held(self) -> Result<(Held, bool), CreateError> {
+        let Built { bytes, method, method_text, branch } = self;
+        if method == Method::Ack {
+            return Err(CreateError::Ack);
+        }
+        let key = KeptKey::client_of(branch.as_bytes(), method, method_text).ok_or(CreateError::NoBranch)?;
+        debug_assert!(
+            Message::parse(bytes.clone(), Framing::Datagram)
+                .is_ok_and(|msg| ClientKey::of(&msg) == key.as_client() && msg.method() == Some(method)),
+            "a built request carries the key it is started with"
+        );
+        Ok((Held::Sent { bytes, key }, method == Method::Invite))
+    }
+}
+
 impl Held {
     fn client_key(&self) -> Option<ClientKey<'_>> {
         match self {
@@ -132,16 +149,15 @@ impl Txn {
 
     /// Keeps only the request's key (see [`Held::Key`]).
     fn keep_key_only(&mut self) {
-        match std::mem::replace(&mut self.request, Held::Key(KeptKey::empty())) {
-            Held::Request(msg) => {
-                let key = if self.kind.is_server() { Some(KeptKey::server(&msg)) } else { KeptKey::client(&msg) };
-                // A client transaction always has a key (it was created with it).
-                self.request = match key {
-                    Some(key) => Held::Key(key),
-                    None => Held::Request(msg),
-                };
-            }
-            Held::Sent { key, .. } | Held::Key(key) => self.request = Held::Key(key),
+        let key = match &mut self.request {
+            Held::Request(msg) if self.kind.is_server() => Some(KeptKey::server(msg)),
+            // A client transaction always has a key (it was created with it).
+            Held::Request(msg) => KeptKey::client(msg),
+            Held::Sent { key, .. } => Some(std::mem::replace(key, KeptKey::empty())),
+            Held::Key(_) => None,
+        };
+        if let Some(key) = key {
+            self.request = Held::Key(key);
         }
     }
 }
@@ -1053,9 +1069,6 @@ impl Table {
             Some(Method::Ack) => return Err(CreateError::Ack),
             Some(m) => m == Method::Invite,
         };
-        if ClientKey::of(&msg).is_none() {
-            return Err(CreateError::NoBranch);
-        }
         self.start_held(now, Held::Request(Box::new(msg)), invite, dest, config, send)
     }
 
@@ -1070,7 +1083,8 @@ impl Table {
         dest: Dest,
         config: &ClientConfig,
     ) -> Result<TxnId, CreateError> {
-        self.start_built_as(now, built, dest, config, true)
+        let (request, invite) = built.held()?;
+        self.start_held(now, request, invite, dest, config, true)
     }
 
     /// [`start_built`](Table::start_built) for a destination not known yet,
@@ -1082,28 +1096,8 @@ impl Table {
         dest: Dest,
         config: &ClientConfig,
     ) -> Result<TxnId, CreateError> {
-        self.start_built_as(now, built, dest, config, false)
-    }
-
-    fn start_built_as(
-        &self,
-        now: Instant,
-        built: Built<'_>,
-        dest: Dest,
-        config: &ClientConfig,
-        send: bool,
-    ) -> Result<TxnId, CreateError> {
-        let Built { bytes, method, method_text, branch } = built;
-        if method == Method::Ack {
-            return Err(CreateError::Ack);
-        }
-        let key = KeptKey::client_of(branch.as_bytes(), method, method_text).ok_or(CreateError::NoBranch)?;
-        debug_assert!(
-            Message::parse(bytes.clone(), Framing::Datagram)
-                .is_ok_and(|msg| ClientKey::of(&msg) == key.as_client() && msg.method() == Some(method)),
-            "a built request carries the key it is started with"
-        );
-        self.start_held(now, Held::Sent { bytes, key }, method == Method::Invite, dest, config, send)
+        let (request, invite) = built.held()?;
+        self.start_held(now, request, invite, dest, config, false)
     }
 
     /// Creates a client transaction of `request` (which has a client key).
