@@ -85,6 +85,7 @@
 mod config;
 mod key;
 mod local;
+mod slots;
 mod table;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 //! 6026's Accepted state).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +14,7 @@ use hashbrown::HashTable;
 
 use super::config::{ClientConfig, TableConfig, TmTimers};
 use super::key::{ClientKey, KeptKey, ServerKey};
+use super::slots::Slots;
 use super::{
     local, Built, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
 };
@@ -163,9 +164,9 @@ impl Txn {
 }
 
 /// Hashes the table's own transaction ids (and maps keyed by [`TxnId`]
-/// elsewhere, as tm's cells): they are handed out in sequence, not chosen by
-/// peers, so a multiplication spreads them (the keys peers choose, branches
-/// and Call-IDs, keep std's keyed SipHash).
+/// elsewhere, as tm's cells): the table makes them from slot numbers (see
+/// [`Txns`]), peers do not choose them, so a multiplication spreads them
+/// (the keys peers choose, branches and Call-IDs, keep std's keyed SipHash).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct IdHash;
 
@@ -218,8 +219,8 @@ fn tick_of(epoch: Instant, at: Instant) -> u64 {
 
 /// Whether a timer entry is still what its transaction waits for (not reset,
 /// the transaction not gone).
-fn is_live(txns: &HashMap<u64, Box<Txn>, IdHash>, &(at, id, slot): &TimerEntry) -> bool {
-    txns.get(&id).is_some_and(|t| t.timers[slot] == Some(at))
+fn is_live(txns: &Txns, &(at, id, slot): &TimerEntry) -> bool {
+    txns.get(id).is_some_and(|t| t.timers[slot] == Some(at))
 }
 
 /// Timers, wheel and outgoing queue: borrowed apart from the transactions.
@@ -310,17 +311,59 @@ impl Io {
     }
 }
 
+/// A shard's transactions by id: the id of a transaction is its key in the
+/// shard's [`Slots`] times the number of shards, plus the shard's index.
+struct Txns {
+    slots: Slots<Txn>,
+    shard: u64,
+    ways: u64,
+}
+
+impl Txns {
+    fn new(shard: usize, shards: usize) -> Txns {
+        let ways = shards.max(1) as u64;
+        // Ids stay below 2^64: keys below 2^32 · generations.
+        let generations = u32::try_from((u64::MAX / ways) >> 32).unwrap_or(u32::MAX);
+        Txns { slots: Slots::new(generations), shard: shard as u64, ways }
+    }
+
+    fn key(&self, id: u64) -> Option<u64> {
+        (id % self.ways == self.shard).then_some(id / self.ways)
+    }
+
+    fn get(&self, id: u64) -> Option<&Txn> {
+        self.slots.get(self.key(id)?)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Txn> {
+        let key = self.key(id)?;
+        self.slots.get_mut(key)
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Txn> {
+        let key = self.key(id)?;
+        self.slots.remove(key)
+    }
+
+    /// Its id, or `None` when the shard has no slot left for it.
+    fn insert(&mut self, txn: Txn) -> Option<u64> {
+        Some(self.slots.insert(txn)? * self.ways + self.shard)
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
 struct Shard {
-    /// Boxed: the map's spare room and its moves when it grows cost a
-    /// pointer each, not a whole transaction.
-    txns: HashMap<u64, Box<Txn>, IdHash>,
+    txns: Txns,
     /// The indexes: (key hash, id) of the server and of the client
     /// transactions. The keys are not stored: they borrow the transactions'
     /// requests (see [`super::key`]).
     servers: HashTable<(u64, u64)>,
     clients: HashTable<(u64, u64)>,
     io: Io,
-    /// Ids handed out in this shard (the id is `seq · shards + shard`).
+    /// Transactions this shard ever made.
     seq: u64,
     /// Transactions freed since the table last looked (to keep its count).
     removed: usize,
@@ -352,7 +395,7 @@ impl Shard {
         self.servers
             .find(hash, |&(h, id)| {
                 h == hash
-                    && self.txns.get(&id).is_some_and(|txn| {
+                    && self.txns.get(id).is_some_and(|txn| {
                         txn.server_key().is_some_and(|k| k == *key)
                             && (!key.is_legacy() || legacy_to_tag_matches(txn, msg))
                     })
@@ -363,12 +406,12 @@ impl Shard {
     /// The client transaction of `key`, hashed to `hash`.
     fn find_client(&self, hash: u64, key: &ClientKey) -> Option<u64> {
         self.clients
-            .find(hash, |&(h, id)| h == hash && self.txns.get(&id).is_some_and(|txn| txn.client_key() == Some(*key)))
+            .find(hash, |&(h, id)| h == hash && self.txns.get(id).is_some_and(|txn| txn.client_key() == Some(*key)))
             .map(|&(_, id)| id)
     }
 
     fn remove(&mut self, id: u64) {
-        let Some(txn) = self.txns.remove(&id) else { return };
+        let Some(txn) = self.txns.remove(id) else { return };
         let index = if txn.kind.is_server() { &mut self.servers } else { &mut self.clients };
         if let Ok(entry) = index.find_entry(txn.key_hash, |&(_, i)| i == id) {
             entry.remove();
@@ -376,9 +419,9 @@ impl Shard {
         self.removed += 1;
     }
 
-    fn new(epoch: Instant) -> Shard {
+    fn new(epoch: Instant, index: usize, shards: usize) -> Shard {
         Shard {
-            txns: HashMap::default(),
+            txns: Txns::new(index, shards),
             servers: HashTable::new(),
             clients: HashTable::new(),
             io: Io::new(epoch),
@@ -459,13 +502,23 @@ impl Shard {
                     break;
                 }
                 self.io.wheel_len -= firing.len();
+                // Most entries are stale (a retransmission timer stopped by
+                // the response): dropped before the sort, not sorted.
+                let Shard { txns, io, .. } = self;
+                firing.retain(|entry| {
+                    if entry.0 > now {
+                        io.wheel[slot].push(*entry);
+                        io.wheel_len += 1;
+                        false
+                    } else {
+                        is_live(txns, entry)
+                    }
+                });
                 firing.sort_unstable();
                 let mut fired = false;
                 for &entry in &firing {
-                    if entry.0 > now {
-                        self.io.wheel[slot].push(entry);
-                        self.io.wheel_len += 1;
-                    } else if self.live(entry) {
+                    // Live still, unless an earlier firing ended it.
+                    if self.live(entry) {
                         let (_, id, slot) = entry;
                         self.fire(now, id, slot, t, events);
                         fired = true;
@@ -486,7 +539,7 @@ impl Shard {
 
     fn on_request(&mut self, now: Instant, hash: u64, key: &ServerKey, msg: &Message, t: &TmTimers) -> RequestOutcome {
         let Some(id) = self.find_server(hash, key, msg) else { return RequestOutcome::NoMatch };
-        let txn = self.txns.get_mut(&id).expect("indexed");
+        let txn = self.txns.get_mut(id).expect("indexed");
         let tid = TxnId(id);
         if msg.method() == Some(Method::Ack) {
             return match txn.state {
@@ -527,7 +580,7 @@ impl Shard {
     ) -> ResponseOutcome {
         let Some(id) = self.find_client(hash, key) else { return ResponseOutcome::NoMatch };
         let Some(code) = msg.status() else { return ResponseOutcome::NoMatch };
-        let txn = self.txns.get_mut(&id).expect("indexed");
+        let txn = self.txns.get_mut(id).expect("indexed");
         let tid = TxnId(id);
         let live = matches!(txn.state, State::Calling | State::Trying | State::Proceeding);
         if live && code < 200 {
@@ -613,7 +666,7 @@ impl Shard {
                 (msg.status().ok_or(SendError::Malformed)?, Some(msg))
             }
         };
-        let txn = self.txns.get_mut(&id).ok_or(SendError::NoTransaction)?;
+        let txn = self.txns.get_mut(id).ok_or(SendError::NoTransaction)?;
         let (kind, state) = (txn.kind, txn.state);
         let next = match (kind, state, code) {
             (Kind::ClientInvite | Kind::ClientNonInvite, ..) => return Err(SendError::NotServer),
@@ -669,7 +722,7 @@ impl Shard {
             self.remove(id);
             return;
         }
-        let Some(txn) = self.txns.get_mut(&id) else { return };
+        let Some(txn) = self.txns.get_mut(id) else { return };
         txn.timers[slot] = None;
         let tid = TxnId(id);
         match (slot, txn.kind, txn.state) {
@@ -756,7 +809,8 @@ const AWAKE: u64 = u64::MAX;
 impl Table {
     pub fn new(config: TableConfig) -> Table {
         let epoch = Instant::now();
-        let shards = (0..config.shards.max(1)).map(|_| Mutex::new(Shard::new(epoch))).collect();
+        let n = config.shards.max(1);
+        let shards = (0..n).map(|i| Mutex::new(Shard::new(epoch, i, n))).collect();
         Table {
             shards,
             count: AtomicUsize::new(0),
@@ -865,10 +919,10 @@ impl Table {
 
     /// Runs `f` on a shard, keeping the table's counts of queued transmits and
     /// transactions.
-    fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Shard, usize) -> R) -> R {
+    fn with<R>(&self, shard: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
         let mut s = self.lock(shard);
         let before = s.io.out.len();
-        let r = f(&mut s, shard);
+        let r = f(&mut s);
         if s.io.out.len() > before {
             self.pending.fetch_or(Table::pending_bit(shard), Ordering::AcqRel);
         }
@@ -894,18 +948,20 @@ impl Table {
             .map_err(|_| CreateError::Full)
     }
 
-    /// The id the next transaction inserted in `shard` (index `shard_idx`) gets.
-    fn next_id(&self, shard: &Shard, shard_idx: usize) -> u64 {
-        shard.seq * self.shards.len() as u64 + shard_idx as u64
-    }
-
-    fn insert(&self, shard: &mut Shard, shard_idx: usize, txn: Txn) -> u64 {
-        let id = self.next_id(shard, shard_idx);
+    /// Puts a transaction counted by [`reserve`](Table::reserve) in its
+    /// shard and index: its id, or `Full` (uncounted again) when the shard
+    /// has no slot left.
+    fn insert(&self, shard: &mut Shard, txn: Txn) -> Result<u64, CreateError> {
+        let key_hash = txn.key_hash;
+        let server = txn.kind.is_server();
+        let Some(id) = shard.txns.insert(txn) else {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return Err(CreateError::Full);
+        };
         shard.seq += 1;
-        let index = if txn.kind.is_server() { &mut shard.servers } else { &mut shard.clients };
-        index.insert_unique(txn.key_hash, (txn.key_hash, id), |&(h, _)| h);
-        shard.txns.insert(id, Box::new(txn));
-        id
+        let index = if server { &mut shard.servers } else { &mut shard.clients };
+        index.insert_unique(key_hash, (key_hash, id), |&(h, _)| h);
+        Ok(id)
     }
 
     /// A received request: does it belong to a server transaction? A
@@ -920,7 +976,7 @@ impl Table {
         }
         let key = ServerKey::of(msg, false);
         let hash = self.hash_key(key);
-        self.with(self.shard_of(hash), |s, _| s.on_request(now, hash, &key, msg, &self.timers))
+        self.with(self.shard_of(hash), |s| s.on_request(now, hash, &key, msg, &self.timers))
     }
 
     /// Creates the server transaction of a received request (tm's
@@ -938,7 +994,7 @@ impl Table {
         }
         let key = ServerKey::of(msg, false);
         let key_hash = self.hash_key(key);
-        self.with(self.shard_of(key_hash), |s, idx| {
+        self.with(self.shard_of(key_hash), |s| {
             if let Some(id) = s.find_server(key_hash, &key, msg) {
                 return Err(CreateError::Exists(TxnId(id)));
             }
@@ -959,7 +1015,7 @@ impl Table {
                 fr_inv: self.timers.fr_inv,
                 provisional: false,
             };
-            Ok(TxnId(self.insert(s, idx, txn)))
+            self.insert(s, txn).map(TxnId)
         })
     }
 
@@ -988,13 +1044,13 @@ impl Table {
     /// [`request`](Table::request) is `None` for it (see
     /// [`send_response_keeping_request`](Table::send_response_keeping_request)).
     pub fn send_response(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
-        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, false, &self.timers))
+        self.with(self.shard_of_id(id), |s| s.send_response(now, id.0, response, false, &self.timers))
     }
 
     /// [`send_response`](Table::send_response), the request kept in Accepted
     /// too (acc reads it for each 2xx of a forked INVITE).
     pub fn send_response_keeping_request(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
-        self.with(self.shard_of_id(id), |s, _| s.send_response(now, id.0, response, true, &self.timers))
+        self.with(self.shard_of_id(id), |s| s.send_response(now, id.0, response, true, &self.timers))
     }
 
     /// Starts a client transaction: `request` is the request as it goes out,
@@ -1032,8 +1088,8 @@ impl Table {
     /// starts its retransmissions; `false` when it has ended meanwhile (timed
     /// out, terminated) or was sent already.
     pub fn send_client(&self, now: Instant, id: TxnId, dest: Dest) -> bool {
-        self.with(self.shard_of_id(id), |s, _| {
-            let Some(txn) = s.txns.get_mut(&id.0) else { return false };
+        self.with(self.shard_of_id(id), |s| {
+            let Some(txn) = s.txns.get_mut(id.0) else { return false };
             let waiting = matches!(txn.state, State::Calling | State::Trying)
                 && txn.timers[RETRANSMIT].is_none()
                 && txn.dest.addr.port() == 0;
@@ -1111,14 +1167,14 @@ impl Table {
         send: bool,
     ) -> Result<TxnId, CreateError> {
         let key_hash = self.hash_key(request.client_key().ok_or(CreateError::NoBranch)?);
-        self.with(self.shard_of(key_hash), |s, idx| {
+        self.with(self.shard_of(key_hash), |s| {
             if let Some(id) = request.client_key().and_then(|key| s.find_client(key_hash, &key)) {
                 return Err(CreateError::Exists(TxnId(id)));
             }
             self.reserve()?;
             let t = &self.timers;
             let bytes = request.bytes().cloned();
-            let mut txn = Txn {
+            let txn = Txn {
                 kind: if invite { Kind::ClientInvite } else { Kind::ClientNonInvite },
                 state: if invite { State::Calling } else { State::Trying },
                 dest,
@@ -1135,16 +1191,16 @@ impl Table {
             };
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
-            let id = self.next_id(s, idx);
+            let id = self.insert(s, txn)?;
+            let Shard { txns, io, .. } = s;
+            let txn = txns.get_mut(id).expect("just inserted");
             if let Some(bytes) = bytes.filter(|_| send) {
-                s.io.send(id, bytes, dest);
+                io.send(id, bytes, dest);
                 if !reliable {
-                    s.io.set(&mut txn, id, RETRANSMIT, now + t.t1);
+                    io.set(txn, id, RETRANSMIT, now + t.t1);
                 }
             }
-            s.io.set(&mut txn, id, TIMEOUT, now + fr);
-            let inserted = self.insert(s, idx, txn);
-            debug_assert_eq!(inserted, id);
+            io.set(txn, id, TIMEOUT, now + fr);
             Ok(TxnId(id))
         })
     }
@@ -1155,7 +1211,7 @@ impl Table {
     pub fn handle_response(&self, now: Instant, msg: &Message) -> ResponseOutcome {
         let Some(key) = ClientKey::of(msg).filter(|_| !msg.is_request()) else { return ResponseOutcome::NoMatch };
         let hash = self.hash_key(key);
-        self.with(self.shard_of(hash), |s, _| s.on_response(now, hash, &key, msg, &self.timers))
+        self.with(self.shard_of(hash), |s| s.on_response(now, hash, &key, msg, &self.timers))
     }
 
     /// The next message to send, if any. Everything the table sends comes out
@@ -1229,7 +1285,7 @@ impl Table {
     pub fn handle_timeout(&self, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
         for shard in 0..self.shards.len() {
-            self.with(shard, |s, _| {
+            self.with(shard, |s| {
                 s.fire_due(now, &self.timers, &mut events);
             });
         }
@@ -1240,8 +1296,8 @@ impl Table {
     /// it): Terminated, freed after `delete_timer`. Gives the `Terminated`
     /// event, or `None` when there is no such transaction or it ended already.
     pub fn terminate(&self, now: Instant, id: TxnId) -> Option<Event> {
-        self.with(self.shard_of_id(id), |s, _| {
-            let txn = s.txns.get_mut(&id.0).filter(|t| t.state != State::Terminated)?;
+        self.with(self.shard_of_id(id), |s| {
+            let txn = s.txns.get_mut(id.0).filter(|t| t.state != State::Terminated)?;
             let mut events = Vec::new();
             s.io.terminate(txn, id.0, now, &self.timers, &mut events);
             events.pop()
@@ -1249,7 +1305,7 @@ impl Table {
     }
 
     fn inspect<R>(&self, id: TxnId, f: impl FnOnce(&Txn) -> R) -> Option<R> {
-        self.lock(self.shard_of_id(id)).txns.get(&id.0).map(|t| f(t))
+        self.lock(self.shard_of_id(id)).txns.get(id.0).map(f)
     }
 
     /// The state of a transaction (`None`: freed, or never was).
