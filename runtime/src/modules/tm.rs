@@ -70,6 +70,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -261,8 +262,8 @@ struct Cell {
     reply_route: Option<RouteId>,
     /// acc's state when the transaction is accounted.
     acc: Option<super::acc::TxnAcc>,
-    /// Its key in `Tm::dialogs`.
-    ack_key: Option<AckKey>,
+    /// Its key's hash in `Tm::dialogs`.
+    ack_key: Option<u64>,
     /// Made by `t_replicate`: its replies stay here (none goes upstream) and
     /// it ends when its branch does.
     replicate: bool,
@@ -287,27 +288,175 @@ pub struct Tm {
     /// Per server transaction. Boxed: the map grows under its lock, shared by
     /// the workers, and a move then costs a pointer, not a cell; a cell lasts
     /// as long as its transaction (32 s after a 2xx).
-    cells: Mutex<HashMap<TxnId, Box<Cell>, IdHash>>,
+    cells: ByTxn<Box<Cell>>,
     /// Client transaction → its server transaction.
-    uplinks: Mutex<HashMap<TxnId, TxnId, IdHash>>,
+    uplinks: ByTxn<TxnId>,
     /// Failure routes to run.
-    failures: Mutex<Vec<FailureRun>>,
+    failures: Queue<FailureRun>,
     /// acc, when the config accounts anything.
     acc: Option<super::acc::Acc>,
     /// acc's lines, logged by [`Tm::drain`] (outside the locks).
-    acc_records: Mutex<Vec<super::acc::Record>>,
+    acc_records: Queue<super::acc::Record>,
     /// Accounted INVITEs by (Call-ID, CSeq number, From tag), to find the
     /// transaction of an end-to-end ACK (`report_ack`; 1.3's dialog matching).
-    dialogs: Mutex<HashMap<AckKey, TxnId>>,
+    dialogs: Dialogs,
     /// Branches to host names waiting for the resolver.
-    lookups: Mutex<Vec<Lookup>>,
+    lookups: Queue<Lookup>,
 }
 
 type AckKey = (String, u32, String);
 
-fn ack_key(msg: &Message) -> AckKey {
+/// A map keyed by transaction, in shards: the workers look into tm's maps
+/// several times a message, nearly always for different transactions, and
+/// one lock (and its cache line) for all would be shared by every lookup.
+/// The shard is picked from bits of the id's hash that neither the bucket
+/// (low bits) nor the tag (top seven) of a shard's map uses.
+struct ByTxn<V> {
+    shards: Box<[Mutex<HashMap<TxnId, V, IdHash>>]>,
+}
+
+/// Shards of a [`ByTxn`].
+const BY_TXN_SHARDS: usize = 16;
+
+impl<V> Default for ByTxn<V> {
+    fn default() -> Self {
+        ByTxn { shards: (0..BY_TXN_SHARDS).map(|_| Mutex::new(HashMap::default())).collect() }
+    }
+}
+
+impl<V> ByTxn<V> {
+    fn lock(&self, id: TxnId) -> std::sync::MutexGuard<'_, HashMap<TxnId, V, IdHash>> {
+        use std::hash::BuildHasher;
+        let shard = (IdHash.hash_one(id) >> 32) as usize % BY_TXN_SHARDS;
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+    }
+
+    /// The ids whose value passes `keep`.
+    fn ids_where(&self, keep: impl Fn(&V) -> bool) -> Vec<TxnId> {
+        let mut ids = Vec::new();
+        for shard in &self.shards {
+            let map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            ids.extend(map.iter().filter(|(_, v)| keep(v)).map(|(id, _)| *id));
+        }
+        ids
+    }
+}
+
+/// Work a worker queues while it handles a message and that the pipeline
+/// takes after each one (acc's lines, failure routes, DNS lookups). Both
+/// workers look after every message, mostly at an empty queue: `queued`
+/// tells them so without the lock, whose cache line would otherwise travel
+/// between the cores. It is set under the lock with each push and cleared
+/// under it when the queue empties; a worker always sees its own pushes, so
+/// what it queued is taken after its message.
+struct Queue<T> {
+    items: Mutex<Vec<T>>,
+    queued: AtomicBool,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue { items: Mutex::new(Vec::new()), queued: AtomicBool::new(false) }
+    }
+}
+
+impl<T> Queue<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn extend(&self, items: impl IntoIterator<Item = T>) {
+        let mut queue = self.lock();
+        queue.extend(items);
+        if !queue.is_empty() {
+            self.queued.store(true, Ordering::Release);
+        }
+    }
+
+    fn take_all(&self) -> Vec<T> {
+        if !self.queued.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut queue = self.lock();
+        self.queued.store(false, Ordering::Release);
+        std::mem::take(&mut *queue)
+    }
+
+    /// The oldest item queued.
+    fn take_first(&self) -> Option<T> {
+        if !self.queued.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut queue = self.lock();
+        let first = (!queue.is_empty()).then(|| queue.remove(0));
+        if queue.is_empty() {
+            self.queued.store(false, Ordering::Release);
+        }
+        first
+    }
+}
+
+/// A message's (Call-ID, CSeq number, From tag), borrowed.
+fn ack_key(msg: &Message) -> (&str, u32, &str) {
     let from_tag = msg.from_tag.map_or("", |t| msg.text(t));
-    (msg.text(msg.call_id).trim().to_string(), msg.cseq, from_tag.to_string())
+    (msg.text(msg.call_id).trim(), msg.cseq, from_tag)
+}
+
+/// [`Tm::dialogs`]: the key of each accounted INVITE, found from an ACK's
+/// own (borrowed: an ACK looked up copies nothing).
+struct Dialogs {
+    keys: std::hash::RandomState,
+    /// (hash, key, transaction).
+    table: Mutex<hashbrown::HashTable<(u64, AckKey, TxnId)>>,
+}
+
+impl Dialogs {
+    fn new() -> Dialogs {
+        Dialogs { keys: std::hash::RandomState::new(), table: Mutex::new(hashbrown::HashTable::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, hashbrown::HashTable<(u64, AckKey, TxnId)>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hash(&self, key: (&str, u32, &str)) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one(key)
+    }
+
+    /// Records `id` as the INVITE of `msg`'s key (a later one with the same
+    /// key takes its place); the hash to remove it by.
+    fn insert(&self, msg: &Message, id: TxnId) -> u64 {
+        let key = ack_key(msg);
+        let hash = self.hash(key);
+        let same = |e: &(u64, AckKey, TxnId)| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key;
+        let owned = (key.0.to_string(), key.1, key.2.to_string());
+        match self.lock().entry(hash, same, |e| e.0) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().2 = id,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((hash, owned, id));
+            }
+        }
+        hash
+    }
+
+    /// The accounted INVITE an ACK (`msg`) belongs to.
+    fn find(&self, msg: &Message) -> Option<TxnId> {
+        let key = ack_key(msg);
+        let hash = self.hash(key);
+        self.lock().find(hash, |e| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key).map(|e| e.2)
+    }
+
+    /// Forgets `id` (recorded under `hash`), unless a later INVITE took its key.
+    fn remove(&self, hash: u64, id: TxnId) {
+        if let Ok(e) = self.lock().find_entry(hash, |e| e.0 == hash && e.2 == id) {
+            e.remove();
+        }
+    }
 }
 
 fn secs(params: &ModParams, name: &str) -> Duration {
@@ -376,13 +525,13 @@ impl Tm {
             fr_inv_avp: avp_param(params, "fr_inv_timer_avp"),
             onreply_avps: params.int("tm", "onreply_avp_mode") != 0,
             server_header: config.server_header.line().to_string(),
-            cells: Mutex::new(HashMap::default()),
-            uplinks: Mutex::new(HashMap::default()),
-            failures: Mutex::new(Vec::new()),
+            cells: ByTxn::default(),
+            uplinks: ByTxn::default(),
+            failures: Queue::default(),
             acc: super::acc::Acc::new(config),
-            acc_records: Mutex::new(Vec::new()),
-            dialogs: Mutex::new(HashMap::new()),
-            lookups: Mutex::new(Vec::new()),
+            acc_records: Queue::default(),
+            dialogs: Dialogs::new(),
+            lookups: Queue::default(),
         }
     }
 
@@ -390,15 +539,15 @@ impl Tm {
     /// for (a transaction and its branches count once, as 1.3's
     /// `inuse_transactions` counts cells).
     pub fn in_use(&self) -> usize {
-        self.cells().len()
+        self.cells.len()
     }
 
     /// The `onreply_route[N]` armed for the transaction of client transaction
     /// `client`, with the AVPs it sees: the transaction's with
     /// `onreply_avp_mode` 1, else none (OpenSER 1.3: the reply's own list).
     pub fn reply_route(&self, client: TxnId) -> Option<(RouteId, crate::script::Avps)> {
-        let server = self.uplinks().get(&client).copied()?;
-        let cells = self.cells();
+        let server = self.uplinks(client).get(&client).copied()?;
+        let cells = self.cells(server);
         let cell = cells.get(&server)?;
         let avps = match (&cell.state, self.onreply_avps) {
             (Some(s), true) => s.avps.clone(),
@@ -409,15 +558,14 @@ impl Tm {
 
     /// The next failure route to run, if any.
     pub fn take_failure(&self) -> Option<FailureRun> {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        (!f.is_empty()).then(|| f.remove(0))
+        self.failures.take_first()
     }
 
     /// After a failure route: when it started no new branch and sent no final,
     /// the best reply goes upstream.
     pub fn after_failure(&self, now: Instant, server: TxnId) {
         let send = {
-            let mut cells = self.cells();
+            let mut cells = self.cells(server);
             let Some(cell) = cells.get_mut(&server) else { return };
             if cell.final_sent || cell.branches.iter().any(|b| b.status == 0) {
                 None
@@ -434,7 +582,7 @@ impl Tm {
     /// The flags a failure route left on the request become the
     /// transaction's (as OpenSER copies them back after the route).
     pub fn set_flags(&self, server: TxnId, flags: u32) {
-        if let Some(cell) = self.cells().get_mut(&server) {
+        if let Some(cell) = self.cells(server).get_mut(&server) {
             if let Some(state) = cell.state.as_mut() {
                 state.flags = flags;
             }
@@ -449,7 +597,7 @@ impl Tm {
     fn send_best(&self, now: Instant, server: TxnId, status: u16, bytes: Bytes, local: bool) {
         if status == 503 {
             let made = {
-                let cells = self.cells();
+                let cells = self.cells(server);
                 let request = self.table.request(server);
                 match (cells.get(&server), request) {
                     (Some(cell), Some(req)) => Some(proxy::stateless_reply(
@@ -471,18 +619,19 @@ impl Tm {
         self.send_upstream_as(now, server, bytes, local, None);
     }
 
-    fn cells(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, Box<Cell>, IdHash>> {
-        self.cells.lock().unwrap_or_else(|e| e.into_inner())
+    /// The cells of `server`'s shard (see [`ByTxn`]).
+    fn cells(&self, server: TxnId) -> std::sync::MutexGuard<'_, HashMap<TxnId, Box<Cell>, IdHash>> {
+        self.cells.lock(server)
     }
 
-    fn uplinks(&self) -> std::sync::MutexGuard<'_, HashMap<TxnId, TxnId, IdHash>> {
-        self.uplinks.lock().unwrap_or_else(|e| e.into_inner())
+    fn uplinks(&self, client: TxnId) -> std::sync::MutexGuard<'_, HashMap<TxnId, TxnId, IdHash>> {
+        self.uplinks.lock(client)
     }
 
     /// What the table queued, as messages to send (and acc's lines logged).
     pub fn drain(&self, out: &mut Vec<Send>) {
         if let Some(acc) = &self.acc {
-            let records = std::mem::take(&mut *self.acc_records.lock().unwrap_or_else(|e| e.into_inner()));
+            let records = self.acc_records.take_all();
             for r in records {
                 acc.emit(r);
             }
@@ -524,7 +673,7 @@ impl Tm {
         match outcome {
             ResponseOutcome::NoMatch | ResponseOutcome::Absorbed { .. } => {}
             ResponseOutcome::Provisional { id, status, .. } => {
-                let Some(server) = self.uplinks().get(&id).copied() else { return };
+                let Some(server) = self.uplinks(id).get(&id).copied() else { return };
                 self.cancel_if_pending(now, server, id);
                 if status == 100 {
                     return;
@@ -540,7 +689,7 @@ impl Tm {
             ResponseOutcome::Extra2xx { id } => {
                 // A 2xx retransmission or another fork's 2xx: end to end, by
                 // the Via (the server transaction is Accepted and passes it).
-                let server = self.uplinks().get(&id).copied();
+                let server = self.uplinks(id).get(&id).copied();
                 if let (Some(server), Some(bytes)) = (server, relayed()) {
                     self.send_upstream_as(now, server, bytes, false, Some(id));
                 }
@@ -550,8 +699,9 @@ impl Tm {
 
     /// Client transaction `client` received a reply.
     fn mark_replied(&self, client: TxnId) {
-        let Some(server) = self.uplinks().get(&client).copied() else { return };
-        if let Some(b) = self.cells().get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client))
+        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
+        if let Some(b) =
+            self.cells(server).get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client))
         {
             b.got_reply = true;
         }
@@ -569,7 +719,7 @@ impl Tm {
     /// `t_was_cancelled` tells), rather than a 2xx on another branch.
     fn cancel_pending(&self, now: Instant, invite: TxnId, by_request: bool) {
         let ready: Vec<TxnId> = {
-            let mut cells = self.cells();
+            let mut cells = self.cells(invite);
             let Some(cell) = cells.get_mut(&invite) else { return };
             if by_request {
                 cell.cancelled = true;
@@ -593,7 +743,7 @@ impl Tm {
     /// A branch waiting to be cancelled got a provisional: cancel it now.
     fn cancel_if_pending(&self, now: Instant, server: TxnId, client: TxnId) {
         let due = {
-            let mut cells = self.cells();
+            let mut cells = self.cells(server);
             let branch = cells.get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client));
             match branch {
                 Some(b) if b.cancel == Cancel::Pending => {
@@ -620,7 +770,7 @@ impl Tm {
     /// Sends a reply upstream through the server transaction; acc sees it
     /// (`local`: tm made it; `branch`: the client transaction it came from).
     fn send_upstream_as(&self, now: Instant, server: TxnId, bytes: Bytes, local: bool, branch: Option<TxnId>) {
-        let (replicate, accounted) = match self.cells().get_mut(&server) {
+        let (replicate, accounted) = match self.cells(server).get_mut(&server) {
             Some(cell) => {
                 cell.last_local = local;
                 (cell.replicate, cell.acc.is_some())
@@ -673,31 +823,31 @@ impl Tm {
     /// acc's view of a reply going upstream (1.3's `TMCB_RESPONSE_OUT`).
     fn acc_reply_out(&self, server: TxnId, bytes: &Bytes, local: bool, branch: Option<TxnId>) {
         let Some(acc) = self.acc.as_ref().filter(|a| a.records()) else { return };
-        if self.cells().get(&server).is_none_or(|c| c.acc.is_none()) {
+        if self.cells(server).get(&server).is_none_or(|c| c.acc.is_none()) {
             return;
         }
         let Some(request) = self.table.request(server) else { return };
         let Ok(reply) = Message::parse(bytes.clone(), crate::sip::Framing::Datagram) else { return };
         let fields = super::acc::ReplyFields::of(&reply, &request, local);
         let records = {
-            let mut cells = self.cells();
+            let mut cells = self.cells(server);
             let Some(cell) = cells.get_mut(&server) else { return };
             let base = AccBase::of(cell, branch, request, &fields);
             let invite = cell.invite;
             let Some(txn) = cell.acc.as_mut() else { return };
             acc.on_reply_out(txn, invite, &fields, |text, flags| base.record(text, flags))
         };
-        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).extend(records);
+        self.acc_records.extend(records);
     }
 
     /// A branch got its final response (received, or the local 408): a 2xx
     /// goes upstream at once; a negative one is kept, and once every branch is
     /// final the best goes upstream.
     fn branch_final(&self, now: Instant, client: TxnId, status: u16, bytes: Bytes, local: bool) {
-        let Some(server) = self.uplinks().get(&client).copied() else { return };
+        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
         let mut failure = None;
         let send = {
-            let mut cells = self.cells();
+            let mut cells = self.cells(server);
             let Some(cell) = cells.get_mut(&server) else { return };
             if let Some(b) = cell.branches.iter_mut().find(|b| b.client == client) {
                 b.status = status;
@@ -739,7 +889,7 @@ impl Tm {
                     run.state.flags = flags;
                 }
             }
-            self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+            self.failures.extend([run]);
         }
         match send {
             Some((_, bytes, local, true)) => self.send_upstream_as(now, server, bytes, local, Some(client)),
@@ -756,7 +906,7 @@ impl Tm {
     /// best reply; the flags the failure route starts with.
     fn acc_on_failure(&self, acc: &super::acc::Acc, server: TxnId) -> Option<u32> {
         let request = self.table.request(server)?;
-        let mut cells = self.cells();
+        let mut cells = self.cells(server);
         let cell = cells.get_mut(&server)?;
         cell.acc.as_ref()?;
         let (bytes, local) = cell.best.as_ref().map(|(_, b, l)| (b.clone(), *l))?;
@@ -773,7 +923,7 @@ impl Tm {
         }
         let state_flags = cell.state.as_ref().map_or(txn.flags, |s| s.flags);
         drop(cells);
-        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).extend(record);
+        self.acc_records.extend(record);
         Some(state_flags)
     }
 
@@ -782,7 +932,7 @@ impl Tm {
     /// status.
     fn acc_ack(&self, acc: &super::acc::Acc, ctx: &Ctx, server: TxnId) {
         let record = {
-            let cells = self.cells();
+            let cells = self.cells(server);
             let Some(cell) = cells.get(&server) else { return };
             let to_tag = ctx.msg.to_tag.map_or("", |t| ctx.msg.text(t));
             let Some(txn) = cell.acc.as_ref().filter(|t| acc.on_ack(t) != (false, false) && t.answered(to_tag)) else {
@@ -805,18 +955,14 @@ impl Tm {
                 db,
             }
         };
-        self.acc_records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
-    }
-
-    fn lookups(&self) -> std::sync::MutexGuard<'_, Vec<Lookup>> {
-        self.lookups.lock().unwrap_or_else(|e| e.into_inner())
+        self.acc_records.extend([record]);
     }
 
     /// The branches to host names `t_relay` started since the last call: the
     /// pipeline resolves each (from the resolver's cache at once, else in a
     /// task) and hands the answer to [`Tm::resolved`].
     pub fn take_lookups(&self) -> Vec<Lookup> {
-        std::mem::take(&mut *self.lookups())
+        self.lookups.take_all()
     }
 
     /// The resolver's answer for a branch: it is sent to the first hop on its
@@ -838,9 +984,9 @@ impl Tm {
             None => {
                 let why = hops.err().unwrap_or_else(|| format!("no {:?} hop", lookup.transport));
                 tracing::warn!(target = ?lookup.target, why, "tm: a branch's destination cannot be resolved: 478");
-                let Some(server) = self.uplinks().get(&lookup.client).copied() else { return };
+                let Some(server) = self.uplinks(lookup.client).get(&lookup.client).copied() else { return };
                 let reply = {
-                    let cells = self.cells();
+                    let cells = self.cells(server);
                     let (Some(cell), Some(req)) = (cells.get(&server), self.table.request(server)) else { return };
                     proxy::stateless_reply(
                         &req,
@@ -865,14 +1011,14 @@ impl Tm {
         match event {
             Event::ClientTimeout { id, provisional } => self.client_timeout(now, id, provisional),
             Event::AckTimeout(_) => {}
-            Event::Terminated(id) => match self.cells().remove(&id) {
+            Event::Terminated(id) => match self.cells(id).remove(&id) {
                 Some(cell) => {
-                    if let Some(key) = cell.ack_key {
-                        self.dialogs.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                    if let Some(hash) = cell.ack_key {
+                        self.dialogs.remove(hash, id);
                     }
                 }
                 None => {
-                    self.uplinks().remove(&id);
+                    self.uplinks(id).remove(&id);
                 }
             },
         }
@@ -883,9 +1029,9 @@ impl Tm {
             let _ = uac.reply.send(UacReply::Local(408, "Request Timeout"));
             return;
         }
-        let Some(server) = self.uplinks().get(&client).copied() else { return };
+        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
         let reply = {
-            let cells = self.cells();
+            let cells = self.cells(server);
             let Some(cell) = cells.get(&server) else { return };
             let silent = cell.invite
                 && provisional
@@ -915,7 +1061,7 @@ impl Tm {
             None => {
                 // noisy_ctimer 0: the transaction ends, nothing goes upstream.
                 tracing::debug!(%server, "tm: INVITE timed out after a provisional: dropped silently");
-                if let Some(cell) = self.cells().get_mut(&server) {
+                if let Some(cell) = self.cells(server).get_mut(&server) {
                     cell.final_sent = true;
                 }
                 let _ = self.table.terminate(now, server);
@@ -945,8 +1091,7 @@ fn lookup(ctx: &mut Ctx, tm: &Tm) -> RequestOutcome {
         match o {
             RequestOutcome::Ack2xx { id } => tm.acc_ack(acc, ctx, id),
             RequestOutcome::NoMatch if ctx.msg.method() == Some(Method::Ack) => {
-                let found = tm.dialogs.lock().unwrap_or_else(|e| e.into_inner()).get(&ack_key(ctx.msg)).copied();
-                if let Some(id) = found {
+                if let Some(id) = tm.dialogs.find(ctx.msg) {
                     tm.acc_ack(acc, ctx, id);
                 }
             }
@@ -1056,12 +1201,9 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
             let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));
             let invite = ctx.msg.method() == Some(Method::Invite);
             let ack_key = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
-                .then(|| ack_key(ctx.msg));
-            if let Some(key) = &ack_key {
-                tm.dialogs.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), id);
-            }
+                .then(|| tm.dialogs.insert(ctx.msg, id));
             let reply_headers = ctx.reply_headers.clone();
-            tm.cells().insert(
+            tm.cells(id).insert(
                 id,
                 Box::new(Cell {
                     invite: ctx.msg.method() == Some(Method::Invite),
@@ -1108,7 +1250,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
 fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i32 {
     let extra = [ctx.reply_headers.as_str(), tm.server_header.as_str()];
     let bytes = proxy::stateless_reply(ctx.msg, code, reason, TAG_SEED, &extra, &ctx.src, ctx.force_rport);
-    let accounted = match tm.cells().get_mut(&server) {
+    let accounted = match tm.cells(server).get_mut(&server) {
         Some(cell) => {
             cell.last_local = true;
             cell.final_sent |= code >= 200;
@@ -1182,7 +1324,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
         let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
         local.advertised = Some((ctx.advertised_address.clone().unwrap_or(host), ctx.advertised_port.unwrap_or(port)));
     }
-    let index = tm.cells().get(&server).map_or(0, |c| c.branches.len());
+    let index = tm.cells(server).get(&server).map_or(0, |c| c.branches.len());
     let mut edits = ctx.request_edits();
     proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
     let branch = format!("{}.{index}", proxy::stateless_branch(ctx.msg));
@@ -1225,21 +1367,21 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
             };
             let started = tm.table.start_built_unsent(ctx.tm.now, built(bytes), dest, &timers);
             if let Ok(client) = started {
-                tm.lookups().push(Lookup {
+                tm.lookups.extend([Lookup {
                     client,
                     target: target.clone(),
                     transport: local.transport,
                     local: local.addr,
                     seed,
-                });
+                }]);
             }
             started
         }
     };
     match started {
         Ok(client) => {
-            tm.uplinks().insert(client, server);
-            if let Some(cell) = tm.cells().get_mut(&server) {
+            tm.uplinks(client).insert(client, server);
+            if let Some(cell) = tm.cells(server).get_mut(&server) {
                 cell.branches.push(BranchState {
                     client,
                     status: 0,
@@ -1283,7 +1425,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
     };
     // What a failure route will start from, and which one is armed (as
     // OpenSER's t_relay copies t_on_failure's choice into the transaction).
-    if let Some(cell) = tm.cells().get_mut(&server) {
+    if let Some(cell) = tm.cells(server).get_mut(&server) {
         cell.failure_route = ctx.tm.failure_route;
         cell.reply_route = ctx.tm.reply_route.or(cell.reply_route);
         cell.state = Some(RequestState::capture(ctx));
@@ -1307,7 +1449,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
     // the Request-URI's alone. They are used up (a failure route starts anew).
     // Each runs the armed branch_route first (with its own Request-URI and
     // $du; its changes stay with that branch; `drop` there drops the branch).
-    if let Some(cell) = tm.cells().get_mut(&server) {
+    if let Some(cell) = tm.cells(server).get_mut(&server) {
         cell.first_branch = cell.branches.len();
     }
     let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
@@ -1457,7 +1599,7 @@ pub fn t_check_trans(ctx: &mut Ctx) -> i32 {
 pub fn t_on_failure(ctx: &mut Ctx, route: RouteId) -> i32 {
     ctx.tm.failure_route = (route != 0).then_some(route);
     if let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) {
-        if let Some(cell) = tm.cells().get_mut(&server) {
+        if let Some(cell) = tm.cells(server).get_mut(&server) {
             cell.failure_route = ctx.tm.failure_route;
         }
     }
@@ -1476,7 +1618,7 @@ pub fn t_on_branch(ctx: &mut Ctx, route: RouteId) -> i32 {
 pub fn t_on_reply(ctx: &mut Ctx, route: RouteId) -> i32 {
     ctx.tm.reply_route = (route != 0).then_some(route);
     if let (Some(server), Some(tm)) = (ctx.tm.server, ctx.config.tm.get()) {
-        if let Some(cell) = tm.cells().get_mut(&server) {
+        if let Some(cell) = tm.cells(server).get_mut(&server) {
             cell.reply_route = ctx.tm.reply_route;
         }
     }
@@ -1504,7 +1646,7 @@ pub fn t_was_cancelled(ctx: &mut Ctx) -> i32 {
     let cancelled = ctx
         .tm
         .server
-        .and_then(|s| ctx.config.tm.get().and_then(|tm| tm.cells().get(&s).map(|c| c.cancelled)))
+        .and_then(|s| ctx.config.tm.get().and_then(|tm| tm.cells(s).get(&s).map(|c| c.cancelled)))
         .unwrap_or(false);
     if cancelled {
         1
@@ -1545,7 +1687,7 @@ pub fn t_local_replied(ctx: &mut Ctx, which: &str) -> i32 {
         tracing::error!("t_local_replied: no transaction for this request");
         return -1;
     };
-    let cells = tm.cells();
+    let cells = tm.cells(server);
     let Some(cell) = cells.get(&server) else { return -1 };
     let failure = ctx.route == crate::script::RouteKind::Failure;
     let winner = || cell.best_client.and_then(|c| cell.branches.iter().find(|b| b.client == c));
@@ -1607,7 +1749,7 @@ fn replicate(ctx: &mut Ctx, uri: &Format) -> i32 {
             return -1;
         }
     };
-    if let Some(cell) = tm.cells().get_mut(&server) {
+    if let Some(cell) = tm.cells(server).get_mut(&server) {
         cell.replicate = true;
         cell.failure_route = None;
         cell.reply_route = None;
@@ -1870,7 +2012,7 @@ fn t_uac_cancel(mi: &MiTm, call_id: &str, cseq: &str) -> crate::mi::MiReply {
         mi.wake.notify_one();
         return MiReply::ok();
     }
-    let servers: Vec<TxnId> = tm.cells().iter().filter(|(_, c)| c.invite).map(|(id, _)| *id).collect();
+    let servers = tm.cells.ids_where(|c| c.invite);
     let found = servers
         .into_iter()
         .find(|id| tm.table.request(*id).is_some_and(|r| r.text(r.call_id) == call_id && r.cseq == cseq));
