@@ -14,7 +14,9 @@
 //! are reused last-freed first, while their memory is still warm.
 //!
 //! Slots come in chunks that never move, so growing costs no copy of the
-//! values already in.
+//! values already in. Chunks are not given back: a shard keeps room for as
+//! many transactions as it held at its busiest (the table's bound,
+//! `max_transactions`, bounds that), as a hash map keeps its capacity.
 
 /// Slots per chunk: about 16 KB of transactions.
 const CHUNK: usize = 64;
