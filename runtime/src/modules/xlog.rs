@@ -46,7 +46,7 @@ fn log(ctx: &Ctx, level: Level, format: &Format) -> i32 {
     if !enabled_at!("script", level) {
         return 1;
     }
-    let buf_size = ctx.config.params.int("xlog", "buf_size");
+    let buf_size = *ctx.config.xlog_buf_size.get_or_read(&ctx.config.params, |p| p.int("xlog", "buf_size"));
     if buf_size <= 0 {
         tracing::error!(target: "script", buf_size, "xlog: the buffer is empty; increase buf_size");
         return -1;
@@ -262,10 +262,11 @@ mod tests {
         assert!(lines[1].2.contains("increase buf_size"));
         // The cut falls on a character boundary.
         let f = fmt("$rm 12é\n");
-        config.params.set("xlog", "buf_size", Value::Int(11));
         let (code, lines) = run(&config, tracing::Level::TRACE, |c| xlog_1(c, &f));
         assert_eq!((code, lines[0].2.as_str()), (-1, "INVITE 12"));
-        // An empty buffer logs nothing but the error.
+        // An empty buffer logs nothing but the error (modparams are read
+        // once, as the config was loaded: a config of its own).
+        let mut config = Config::default();
         config.params.set("xlog", "buf_size", Value::Int(0));
         let (code, lines) = run(&config, tracing::Level::TRACE, |c| xlog_1(c, &f));
         assert_eq!((code, lines.len()), (-1, 1));

@@ -119,6 +119,8 @@ pub struct Config {
     pub rr: ModuleSettings<crate::modules::rr::Settings>,
     /// maxfwd's `max_limit`, read on first use.
     pub maxfwd_limit: ModuleSettings<i64>,
+    /// xlog's `buf_size`, read on first use.
+    pub xlog_buf_size: ModuleSettings<i64>,
     /// auth_db's modparams, read on first use (see [`crate::modules::auth_db`]).
     pub auth_db: ModuleSettings<crate::modules::auth_db::Settings>,
     /// The management interface: MI commands and statistics, shared by
