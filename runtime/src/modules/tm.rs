@@ -263,7 +263,7 @@ struct Cell {
     /// acc's state when the transaction is accounted.
     acc: Option<super::acc::TxnAcc>,
     /// Its key's hash in `Tm::dialogs`.
-    ack_key: Option<u64>,
+    ack_hash: Option<u64>,
     /// Made by `t_replicate`: its replies stay here (none goes upstream) and
     /// it ends when its branch does.
     replicate: bool,
@@ -400,8 +400,11 @@ impl<T> Queue<T> {
     }
 }
 
+/// An [`AckKey`] borrowed from a message.
+type AckKeyRef<'m> = (&'m str, u32, &'m str);
+
 /// A message's (Call-ID, CSeq number, From tag), borrowed.
-fn ack_key(msg: &Message) -> (&str, u32, &str) {
+fn ack_key(msg: &Message) -> AckKeyRef<'_> {
     let from_tag = msg.from_tag.map_or("", |t| msg.text(t));
     (msg.text(msg.call_id).trim(), msg.cseq, from_tag)
 }
@@ -423,22 +426,22 @@ impl Dialogs {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hash(&self, key: (&str, u32, &str)) -> u64 {
+    /// `msg`'s key, its hash, and a test for the entry holding that key.
+    fn key_of<'m>(&self, msg: &'m Message) -> (AckKeyRef<'m>, u64, impl Fn(&(u64, AckKey, TxnId)) -> bool + 'm) {
         use std::hash::BuildHasher;
-        self.keys.hash_one(key)
+        let key = ack_key(msg);
+        let hash = self.keys.hash_one(key);
+        (key, hash, move |e: &(u64, AckKey, TxnId)| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key)
     }
 
     /// Records `id` as the INVITE of `msg`'s key (a later one with the same
     /// key takes its place); the hash to remove it by.
     fn insert(&self, msg: &Message, id: TxnId) -> u64 {
-        let key = ack_key(msg);
-        let hash = self.hash(key);
-        let same = |e: &(u64, AckKey, TxnId)| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key;
-        let owned = (key.0.to_string(), key.1, key.2.to_string());
+        let (key, hash, same) = self.key_of(msg);
         match self.lock().entry(hash, same, |e| e.0) {
             hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().2 = id,
             hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert((hash, owned, id));
+                e.insert((hash, (key.0.to_string(), key.1, key.2.to_string()), id));
             }
         }
         hash
@@ -446,9 +449,8 @@ impl Dialogs {
 
     /// The accounted INVITE an ACK (`msg`) belongs to.
     fn find(&self, msg: &Message) -> Option<TxnId> {
-        let key = ack_key(msg);
-        let hash = self.hash(key);
-        self.lock().find(hash, |e| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key).map(|e| e.2)
+        let (_, hash, same) = self.key_of(msg);
+        self.lock().find(hash, same).map(|e| e.2)
     }
 
     /// Forgets `id` (recorded under `hash`), unless a later INVITE took its key.
@@ -1013,7 +1015,7 @@ impl Tm {
             Event::AckTimeout(_) => {}
             Event::Terminated(id) => match self.cells(id).remove(&id) {
                 Some(cell) => {
-                    if let Some(hash) = cell.ack_key {
+                    if let Some(hash) = cell.ack_hash {
                         self.dialogs.remove(hash, id);
                     }
                 }
@@ -1200,7 +1202,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
             tm.stats.uas_transactions.inc();
             let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));
             let invite = ctx.msg.method() == Some(Method::Invite);
-            let ack_key = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
+            let ack_hash = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
                 .then(|| tm.dialogs.insert(ctx.msg, id));
             let reply_headers = ctx.reply_headers.clone();
             tm.cells(id).insert(
@@ -1221,7 +1223,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
                     acc,
-                    ack_key,
+                    ack_hash,
                     replicate: false,
                 }),
             );

@@ -364,7 +364,7 @@ struct Shard {
     clients: HashTable<(u64, u64)>,
     io: Io,
     /// Transactions this shard ever made.
-    seq: u64,
+    made: u64,
     /// Transactions freed since the table last looked (to keep its count).
     removed: usize,
 }
@@ -425,7 +425,7 @@ impl Shard {
             servers: HashTable::new(),
             clients: HashTable::new(),
             io: Io::new(epoch),
-            seq: 0,
+            made: 0,
             removed: 0,
         }
     }
@@ -881,7 +881,7 @@ impl Table {
             .iter()
             .map(|s| {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                (s.txns.len(), s.seq)
+                (s.txns.len(), s.made)
             })
             .collect()
     }
@@ -958,7 +958,7 @@ impl Table {
             self.count.fetch_sub(1, Ordering::Relaxed);
             return Err(CreateError::Full);
         };
-        shard.seq += 1;
+        shard.made += 1;
         let index = if server { &mut shard.servers } else { &mut shard.clients };
         index.insert_unique(key_hash, (key_hash, id), |&(h, _)| h);
         Ok(id)
