@@ -2,10 +2,10 @@
 //! route written the way the code generator writes
 //!
 //! ```text
-//! route { t_on_failure("1"); $du = "sip:UAS1"; t_relay(); exit; }
+//! route { t_on_failure("1"); record_route(); $du = "sip:UAS1"; t_relay(); exit; }
 //! failure_route[1] {
 //!     if (t_was_cancelled()) { exit; }
-//!     if (t_check_status("486|408")) { $du = "sip:UAS2"; t_relay(); exit; }
+//!     if (t_check_status("486|408")) { record_route(); $du = "sip:UAS2"; t_relay(); exit; }
 //!     t_reply("480", "Nobody Home");
 //! }
 //! ```
@@ -14,7 +14,8 @@
 //! (serial forking): its 200 reaches the UAC and the first UAS got its ACK; a
 //! first UAS that never answers times out (408) into the same route; another
 //! negative final gets the route's own reply; with the route not armed the
-//! best reply goes upstream as it is.
+//! best reply goes upstream as it is. The failure route knows the request is
+//! record-routed already: its `record_route()` adds no second Record-Route.
 
 mod common;
 
@@ -24,11 +25,11 @@ use std::time::Duration;
 
 use common::{answer, reason, recv_within, top_via};
 use serc_runtime::app::{Proxy, Script};
-use serc_runtime::modules::{core, textops, tm};
+use serc_runtime::modules::{core, rr, textops, tm};
 use serc_runtime::proxy::{Local, Transport as ProxyTransport};
 use serc_runtime::script::args::{compile_regex, Format, Regex, ReplyCode};
 use serc_runtime::script::{Config, Ctx, Flow, Value};
-use serc_runtime::sip::{Message, Method};
+use serc_runtime::sip::{HeaderName, Message, Method};
 use serc_runtime::transport::{Listen, Server, ServerConfig};
 use tokio::net::UdpSocket;
 
@@ -58,6 +59,7 @@ impl Script for Failover {
         if self.branch_route {
             tm::t_on_branch(ctx, 3);
         }
+        rr::record_route_0(ctx);
         if self.fork {
             ctx.ruri = Some(format!("sip:bob@{}", self.first));
             core::append_branch_1(ctx, &Format::literal(&format!("sip:bob@{}", self.second)));
@@ -93,6 +95,8 @@ impl Script for Failover {
             return Flow::Exit;
         }
         if tm::t_check_status(ctx, &self.busy_or_timeout) > 0 {
+            // -1 ("double attempt to record-route"): the request route's is kept.
+            rr::record_route_0(ctx);
             ctx.dst_uri = Some(format!("sip:{}", self.second));
             tm::t_relay_0(ctx);
             return Flow::Exit;
@@ -185,6 +189,9 @@ async fn a_busy_first_destination_fails_over_to_the_second() {
     assert_eq!(to_second.method(), Some(Method::Invite));
     assert_ne!(top_via(&to_second), top_via(&to_first), "a branch of its own");
     assert!(top_via(&to_second).ends_with(".1"), "the second branch: {}", top_via(&to_second));
+    let record_routes = |m: &Message| m.headers.iter().filter(|h| h.name == HeaderName::RecordRoute).count();
+    assert_eq!(record_routes(&to_first), 1);
+    assert_eq!(record_routes(&to_second), 1, "the failure route's record_route() adds nothing");
     s.second.send_to(answer(&to_second, 200, "OK").as_bytes(), s.proxy).await.unwrap();
     let ok = next(&s.uac, false).await;
     assert_eq!(ok.status(), Some(200), "the UAC gets the second destination's 200, not the 486");

@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use crate::proxy::{parse_ip, Local, Transport};
 use crate::script::args::{Format, Regex};
-use crate::script::{AvpName, Ctx, Value};
+use crate::script::{Ctx, Value};
 use crate::sip::uri::{self, Scheme, Uri};
 use crate::sip::values::{split_list, NameAddr};
 use crate::sip::{HeaderName, Message, Span};
@@ -34,34 +34,36 @@ const MAX_PENDING_PARAMS: usize = 512;
 
 // ------------------------------------------------------------------ state
 
-/// Set once the request has our Record-Route: [`DONE_RR`] when `record_route` wrote it (then
-/// `add_rr_param` can still add to it), [`DONE_PRESET`] for `record_route_preset`.
-const STATE_DONE: &str = "\0rr.done";
-const DONE_RR: i64 = 1;
-const DONE_PRESET: i64 = 2;
-/// Parameters `add_rr_param` queued before `record_route`.
-const STATE_PENDING: &str = "\0rr.pending";
-/// The parameters (with their leading `;`) of our Route URI that `loose_route` consumed.
-const STATE_ROUTED: &str = "\0rr.routed";
-/// With `enable_double_rr`, what [`double_record_route`] needs when the request is sent:
-/// the text `record_route` inserted, where its address ends in it, and the two parts of
-/// the outbound Record-Route around its address (the suffix grows with `add_rr_param`).
-const STATE_IN_TEXT: &str = "\0rr.in";
-const STATE_IN_ADDR_END: &str = "\0rr.in_addr_end";
-const STATE_OUT_PREFIX: &str = "\0rr.out_prefix";
-const STATE_OUT_SUFFIX: &str = "\0rr.out_suffix";
-
-fn state(ctx: &Ctx, key: &str) -> Option<Value> {
-    ctx.avps.get_str(key).cloned()
+/// rr's state for one request (`ctx.rr`). OpenSER keeps it beside the message being
+/// routed; a failure route gets it back with the rest of the request's state.
+#[derive(Clone, Debug, Default)]
+pub struct RrState {
+    /// Set once the request has our Record-Route.
+    done: Option<Done>,
+    /// Parameters `add_rr_param` queued before `record_route`.
+    pending: String,
+    /// The parameters (with their leading `;`) of our Route URI that `loose_route` consumed.
+    routed: Option<String>,
+    /// With `enable_double_rr`, what [`double_record_route`] needs when the request is sent.
+    double: Option<Box<DoubleRr>>,
 }
 
-fn set_state(ctx: &mut Ctx, key: &str, value: Value) {
-    ctx.avps.delete_str(key);
-    ctx.avps.push(AvpName::Str(key.to_string()), value);
+/// Who wrote our Record-Route: `record_route` (then `add_rr_param` can still add to it) or
+/// `record_route_preset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Done {
+    Rr,
+    Preset,
 }
 
-fn clear_state(ctx: &mut Ctx, key: &str) {
-    ctx.avps.delete_str(key);
+/// The text `record_route` inserted, where its address ends in it, and the two parts of the
+/// outbound Record-Route around its address (the suffix grows with `add_rr_param`).
+#[derive(Clone, Debug)]
+struct DoubleRr {
+    inbound: String,
+    addr_end: usize,
+    prefix: String,
+    suffix: String,
 }
 
 // ------------------------------------------------------------------ ours
@@ -295,7 +297,7 @@ fn may_record_route(ctx: &Ctx, what: &str) -> Option<(usize, &'static str)> {
         tracing::error!("{what}: a reply cannot be record-routed");
         return None;
     }
-    if state(ctx, STATE_DONE).is_some() {
+    if ctx.rr.done.is_some() {
         tracing::error!("{what}: double attempt to record-route");
         return None;
     }
@@ -312,10 +314,7 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
         tracing::error!("record_route: the Request-URI cannot be parsed for its user");
         return -1;
     };
-    let pending = match state(ctx, STATE_PENDING) {
-        Some(Value::Str(s)) => s,
-        _ => String::new(),
-    };
+    let pending = std::mem::take(&mut ctx.rr.pending);
     let mut prefix = String::with_capacity(32);
     prefix.push_str(term);
     prefix.push_str("Record-Route: <sip:");
@@ -335,15 +334,12 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
     // with one socket it never does, and nothing is stored.
     let other_realm = ctx.locals.iter().any(|l| l.addr != ctx.src.local || l.transport != ctx.src.transport);
     if settings(ctx).enable_double_rr && other_realm {
-        set_state(ctx, STATE_IN_ADDR_END, Value::Int((text.len() - suffix.len()) as i64));
-        set_state(ctx, STATE_IN_TEXT, Value::Str(text.clone()));
-        set_state(ctx, STATE_OUT_PREFIX, Value::Str(prefix));
-        set_state(ctx, STATE_OUT_SUFFIX, Value::Str(suffix));
+        let addr_end = text.len() - suffix.len();
+        ctx.rr.double = Some(Box::new(DoubleRr { inbound: text.clone(), addr_end, prefix, suffix }));
     }
     ctx.edits.insert(at, Bytes::from(text));
     ctx.edits.replace(at..at + 1, Bytes::copy_from_slice(&close));
-    clear_state(ctx, STATE_PENDING);
-    set_state(ctx, STATE_DONE, Value::Int(DONE_RR));
+    ctx.rr.done = Some(Done::Rr);
     1
 }
 
@@ -357,22 +353,12 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
 /// `forward` (and tm's relay); nothing to do unless `record_route` ran with the
 /// parameter on.
 pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits) {
-    // Checked first: the usual case (one socket, or no Record-Route: its state
-    // lives in the AVPs) costs no lookup.
     let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
-    if same_realm || ctx.avps.is_empty() {
-        return;
-    }
-    let (Some(Value::Str(inbound)), Some(Value::Int(addr_end)), Some(Value::Str(prefix)), Some(Value::Str(suffix))) = (
-        state(ctx, STATE_IN_TEXT),
-        state(ctx, STATE_IN_ADDR_END),
-        state(ctx, STATE_OUT_PREFIX),
-        state(ctx, STATE_OUT_SUFFIX),
-    ) else {
+    let Some(DoubleRr { inbound, addr_end, prefix, suffix }) = ctx.rr.double.as_deref().filter(|_| !same_realm) else {
         return;
     };
     let Some((at, _)) = rr_anchor(ctx.msg) else { return };
-    let addr_end = usize::try_from(addr_end).unwrap_or(0).min(inbound.len());
+    let addr_end = (*addr_end).min(inbound.len());
     if !inbound.is_char_boundary(addr_end) {
         return;
     }
@@ -443,7 +429,7 @@ pub fn record_route_preset(ctx: &mut Ctx, address: &Format) -> i32 {
     text.push_str(lr_param(ctx));
     text.push('>');
     ctx.edits.insert(at, Bytes::from(text));
-    set_state(ctx, STATE_DONE, Value::Int(DONE_PRESET));
+    ctx.rr.done = Some(Done::Preset);
     1
 }
 
@@ -455,31 +441,25 @@ pub fn record_route_preset(ctx: &mut Ctx, address: &Format) -> i32 {
 /// a `record_route` that can no longer happen): 1 and a warning.
 pub fn add_rr_param(ctx: &mut Ctx, param: &Format) -> i32 {
     let param = param.eval(ctx);
-    match state(ctx, STATE_DONE) {
-        Some(Value::Int(DONE_RR)) => {
+    match ctx.rr.done {
+        Some(Done::Rr) => {
             let Some((at, _)) = rr_anchor(ctx.msg) else { return -1 };
-            if let Some(Value::Str(mut suffix)) = state(ctx, STATE_OUT_SUFFIX) {
-                suffix.push_str(&param);
-                set_state(ctx, STATE_OUT_SUFFIX, Value::Str(suffix));
+            if let Some(double) = ctx.rr.double.as_mut() {
+                double.suffix.push_str(&param);
             }
             ctx.edits.insert(at, Bytes::from(param));
             1
         }
-        Some(_) => {
+        Some(Done::Preset) => {
             tracing::warn!(param, "add_rr_param: the Record-Route was preset; the parameter is not added");
             1
         }
         None => {
-            let mut pending = match state(ctx, STATE_PENDING) {
-                Some(Value::Str(s)) => s,
-                _ => String::new(),
-            };
-            if pending.len() + param.len() > MAX_PENDING_PARAMS {
+            if ctx.rr.pending.len() + param.len() > MAX_PENDING_PARAMS {
                 tracing::error!("add_rr_param: more than {MAX_PENDING_PARAMS} bytes of parameters");
                 return -1;
             }
-            pending.push_str(&param);
-            set_state(ctx, STATE_PENDING, Value::Str(pending));
+            ctx.rr.pending.push_str(&param);
             1
         }
     }
@@ -653,7 +633,7 @@ pub fn loose_route(ctx: &mut Ctx) -> i32 {
         }
         ctx.ruri = Some(new_ruri.to_string());
         remove_routes(ctx, &set);
-        set_state(ctx, STATE_ROUTED, Value::Str(routed));
+        ctx.rr.routed = Some(routed);
         return 1;
     }
     let mut next = 0;
@@ -661,7 +641,7 @@ pub fn loose_route(ctx: &mut Ctx) -> i32 {
         Mine::IgnoredUser => return -1,
         Mine::No => {}
         Mine::Yes => {
-            set_state(ctx, STATE_ROUTED, Value::Str(set[0].uri.params.to_string()));
+            ctx.rr.routed = Some(set[0].uri.params.to_string());
             set[0].gone = true;
             next = 1;
             if is_double(ctx, &set[0].uri) && next < set.len() && mine(ctx, &set[1].uri) == Mine::Yes {
@@ -691,11 +671,8 @@ pub fn loose_route(ctx: &mut Ctx) -> i32 {
 }
 
 /// The parameters of our Route URI that `loose_route` consumed (with their leading `;`).
-fn routed_params(ctx: &Ctx) -> Option<String> {
-    match state(ctx, STATE_ROUTED) {
-        Some(Value::Str(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    }
+fn routed_params<'c>(ctx: &'c Ctx) -> Option<&'c str> {
+    ctx.rr.routed.as_deref().filter(|s| !s.is_empty())
 }
 
 /// `check_route_param(re)`: 1 when the parameters of our Route URI that `loose_route`
@@ -703,7 +680,7 @@ fn routed_params(ctx: &Ctx) -> Option<String> {
 /// does); -1 when they do not, or `loose_route` consumed no Route of ours.
 pub fn check_route_param(ctx: &mut Ctx, re: &Regex) -> i32 {
     match routed_params(ctx) {
-        Some(params) if re.is_match(&params) => 1,
+        Some(params) if re.is_match(params) => 1,
         _ => -1,
     }
 }
@@ -923,8 +900,8 @@ mod tests {
         let mut vars = Vars::default();
         let mut ctx = Ctx::new(&msg, udp(), &one, &mut vars);
         assert_eq!(record_route_0(&mut ctx), 1);
-        assert!(state(&ctx, STATE_IN_TEXT).is_none() && state(&ctx, STATE_OUT_SUFFIX).is_none());
-        assert_eq!(state(&ctx, STATE_DONE), Some(Value::Int(DONE_RR)));
+        assert!(ctx.rr.double.is_none());
+        assert_eq!(ctx.rr.done, Some(Done::Rr));
     }
 
     #[test]

@@ -164,6 +164,7 @@ pub struct RequestState {
     dst_uri: Option<String>,
     path: Option<String>,
     avps: crate::script::Avps,
+    rr: super::rr::RrState,
     flags: u32,
     branch_flags: u32,
     force_rport: bool,
@@ -179,6 +180,7 @@ impl RequestState {
             dst_uri: ctx.dst_uri.clone(),
             path: ctx.path.clone(),
             avps: ctx.avps.clone(),
+            rr: ctx.rr.clone(),
             flags: ctx.flags,
             branch_flags: ctx.branch_flags,
             force_rport: ctx.force_rport,
@@ -193,6 +195,7 @@ impl RequestState {
         ctx.dst_uri = self.dst_uri.clone();
         ctx.path = self.path.clone();
         ctx.avps = self.avps.clone();
+        ctx.rr = self.rr.clone();
         ctx.flags = self.flags;
         ctx.branch_flags = self.branch_flags;
         ctx.force_rport = self.force_rport;

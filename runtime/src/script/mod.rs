@@ -329,6 +329,9 @@ pub struct Ctx<'m> {
     time: Cell<Option<i64>>,
     /// tm: the message's time and its transaction (see [`crate::modules::tm`]).
     pub tm: crate::modules::tm::TxnCtx,
+    /// rr: whether the request is record-routed, what `loose_route` consumed
+    /// (see [`crate::modules::rr::RrState`]).
+    pub rr: crate::modules::rr::RrState,
 }
 
 /// Numbers the messages for `$mi`: 1, 2, 3 … across the whole proxy, wrapping
@@ -374,6 +377,7 @@ impl<'m> Ctx<'m> {
             script: None,
             time: Cell::new(None),
             tm: crate::modules::tm::TxnCtx::new(std::time::Instant::now()),
+            rr: Default::default(),
         }
     }
 
