@@ -86,20 +86,12 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
 }
 
 fn forward_request(ctx: &mut Ctx, target: Target) -> i32 {
-    let Some(mut local) = local_for(ctx, &target).cloned() else {
+    let Some(local) = sending_local(ctx, &target) else {
         tracing::error!("forward: no local socket");
         return -1;
     };
-    if ctx.advertised_address.is_some() || ctx.advertised_port.is_some() {
-        let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
-        local.advertised = Some((ctx.advertised_address.clone().unwrap_or(host), ctx.advertised_port.unwrap_or(port)));
-    }
-    let mut edits = ctx.request_edits();
-    proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
     let branch = proxy::stateless_branch(ctx.msg);
-    proxy::add_via(ctx.msg, &local, &branch, ctx.force_local_rport, &mut edits);
-    super::rr::double_record_route(ctx, &local, &mut edits);
-    match ctx.msg.write(&edits) {
+    match outgoing_request(ctx, &local, &branch) {
         Ok(bytes) => {
             ctx.out.push(Send { bytes: bytes.freeze(), target, from: Some(local.addr) });
             1
@@ -109,6 +101,44 @@ fn forward_request(ctx: &mut Ctx, target: Target) -> i32 {
             -1
         }
     }
+}
+
+/// The socket a request to `target` leaves by, with the address and port
+/// `set_advertised_address`/`set_advertised_port` gave this message.
+pub fn sending_local(ctx: &Ctx, target: &Target) -> Option<Local> {
+    let mut local = local_for(ctx, target).cloned()?;
+    if ctx.advertised_address.is_some() || ctx.advertised_port.is_some() {
+        let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
+        local.advertised = Some((ctx.advertised_address.clone().unwrap_or(host), ctx.advertised_port.unwrap_or(port)));
+    }
+    Some(local)
+}
+
+/// The request as it leaves by `local` with our Via of branch `branch`: the
+/// route's edits, the new Request-URI and Path, `received`/`rport` on the
+/// sender's Via, our Via, and a double Record-Route (see
+/// [`super::rr::double_record_route`]).
+///
+/// These edits go on top of the route's own and are taken off again once the
+/// request is written, so the route's list is not copied for each request
+/// sent (a double Record-Route rewrites one of the route's edits: that case
+/// works on a copy).
+pub fn outgoing_request(ctx: &mut Ctx, local: &Local, branch: &str) -> Result<bytes::BytesMut, crate::sip::EditError> {
+    let mut edits = std::mem::take(&mut ctx.edits);
+    let mark = edits.checkpoint();
+    ctx.add_request_edits(&mut edits);
+    proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
+    proxy::add_via(ctx.msg, local, branch, ctx.force_local_rport, &mut edits);
+    let written = if super::rr::double_record_route_due(ctx, local) {
+        let mut copy = edits.clone();
+        super::rr::double_record_route(ctx, local, &mut copy);
+        ctx.msg.write(&copy)
+    } else {
+        ctx.msg.write(&edits)
+    };
+    edits.rollback(mark);
+    ctx.edits = edits;
+    written
 }
 
 // ------------------------------------------------------------------ logging

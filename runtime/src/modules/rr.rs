@@ -16,9 +16,10 @@
 //!
 //! Per-message state (whether this request was record-routed, the parameters `add_rr_param`
 //! queued before `record_route`, the parameters of the Route URI `loose_route` consumed) is
-//! what OpenSER keeps in static variables tagged with the message id. `Ctx` has no field for
-//! module state yet, so it is kept in AVPs whose names start with a NUL byte: no script can
-//! name them, and they live exactly as long as the message's AVPs.
+//! what OpenSER keeps in static variables tagged with the message id: here [`RrState`], in
+//! `ctx.rr`, which tm keeps with the rest of the request's state for a failure route.
+
+use std::fmt::{self, Write as _};
 
 use bytes::Bytes;
 
@@ -27,7 +28,7 @@ use crate::script::args::{Format, Regex};
 use crate::script::{Ctx, Value};
 use crate::sip::uri::{self, Scheme, Uri};
 use crate::sip::values::{split_list, NameAddr};
-use crate::sip::{HeaderName, Message, Span};
+use crate::sip::{edit, HeaderName, Message, Span};
 
 /// OpenSER keeps parameters queued before `record_route` in a buffer of this size.
 const MAX_PENDING_PARAMS: usize = 512;
@@ -220,24 +221,29 @@ fn rr_user(ctx: &Ctx) -> Result<String, ()> {
 /// `;ftag=<From tag>` when `append_fromtag` is set and the From has a tag. A tag is a token,
 /// which may hold `%` and `` ` ``; a URI parameter may not (raw), so those two are escaped.
 /// (OpenSER copies the tag as it is, which makes an invalid URI of such a tag.)
-fn ftag_param(ctx: &Ctx) -> String {
-    if !settings(ctx).append_fromtag {
-        return String::new();
-    }
-    let tag = ctx.msg.from_tag.map_or("", |t| ctx.msg.text(t));
-    if tag.is_empty() {
-        return String::new();
-    }
-    let mut out = String::with_capacity(6 + tag.len());
-    out.push_str(";ftag=");
-    for c in tag.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '`' => out.push_str("%60"),
-            c => out.push(c),
+fn ftag_param<'c>(ctx: &'c Ctx) -> FtagParam<'c> {
+    let tag = if settings(ctx).append_fromtag { ctx.msg.from_tag.map_or("", |t| ctx.msg.text(t)) } else { "" };
+    FtagParam(tag)
+}
+
+/// [`ftag_param`], written where it is formatted.
+struct FtagParam<'a>(&'a str);
+
+impl fmt::Display for FtagParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
         }
+        f.write_str(";ftag=")?;
+        for c in self.0.chars() {
+            match c {
+                '%' => f.write_str("%25")?,
+                '`' => f.write_str("%60")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
     }
-    out
 }
 
 fn lr_param(ctx: &Ctx) -> &'static str {
@@ -255,7 +261,7 @@ fn lr_param(ctx: &Ctx) -> &'static str {
 /// OpenSER 1.3 writes the socket's real address even when `advertised_address` is set (it
 /// advertises only in Via); serc writes the advertised one, which is where the other side can
 /// reach us (a Record-Route behind a NAT would otherwise carry a private address).
-fn our_address(ctx: &Ctx) -> String {
+fn our_address<'c>(ctx: &'c Ctx) -> AddressText<'c> {
     let local = ctx
         .locals
         .iter()
@@ -266,29 +272,45 @@ fn our_address(ctx: &Ctx) -> String {
 
 /// `host[:port][;transport=…]` of a socket (`local`, else `addr` over `transport`), as
 /// [`our_address`] writes it.
-fn address_text(local: Option<&Local>, addr: std::net::SocketAddr, transport: Transport) -> String {
-    let (host, port) = match local.and_then(|l| l.advertised.clone()) {
-        Some((host, port)) => {
-            let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
-            (host, port)
-        }
-        None => {
-            let ip = addr.ip();
-            let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
-            (host, addr.port())
-        }
+fn address_text(local: Option<&Local>, addr: std::net::SocketAddr, transport: Transport) -> AddressText<'_> {
+    let (host, port) = match local.and_then(|l| l.advertised.as_ref()) {
+        Some((host, port)) => (Host::Name(host), *port),
+        None => (Host::Ip(addr.ip()), addr.port()),
     };
-    let transport = local.map_or(transport, |l| l.transport);
-    let mut out = host;
-    if port != 5060 {
-        out.push(':');
-        out.push_str(&port.to_string());
+    AddressText { host, port, transport: local.map_or(transport, |l| l.transport) }
+}
+
+/// [`address_text`], written where it is formatted.
+struct AddressText<'a> {
+    host: Host<'a>,
+    port: u16,
+    transport: Transport,
+}
+
+enum Host<'a> {
+    Name(&'a str),
+    Ip(std::net::IpAddr),
+}
+
+impl fmt::Display for AddressText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host {
+            Host::Name(host) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]")?,
+            Host::Name(host) => f.write_str(host)?,
+            Host::Ip(ip) if ip.is_ipv6() => write!(f, "[{ip}]")?,
+            Host::Ip(ip) => write!(f, "{ip}")?,
+        }
+        if self.port != 5060 {
+            write!(f, ":{}", self.port)?;
+        }
+        if self.transport != Transport::Udp {
+            f.write_str(";transport=")?;
+            for c in self.transport.as_str().chars() {
+                write!(f, "{}", c.to_ascii_lowercase())?;
+            }
+        }
+        Ok(())
     }
-    if transport != Transport::Udp {
-        out.push_str(";transport=");
-        out.push_str(&transport.as_str().to_ascii_lowercase());
-    }
-    out
 }
 
 /// The checks both insertions make: a request, not record-routed yet, with a place for it.
@@ -315,30 +337,26 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
         return -1;
     };
     let pending = std::mem::take(&mut ctx.rr.pending);
-    let mut prefix = String::with_capacity(32);
-    prefix.push_str(term);
-    prefix.push_str("Record-Route: <sip:");
-    if !user.is_empty() {
-        prefix.push_str(&user);
-        prefix.push('@');
-    }
-    let mut suffix = String::with_capacity(48);
-    suffix.push_str(lr_param(ctx));
-    suffix.push_str(&ftag_param(ctx));
-    suffix.push_str(params.unwrap_or(""));
-    suffix.push_str(&pending);
-    let text = format!("{prefix}{}{suffix}", our_address(ctx));
-    let close = [b'>', ctx.msg.bytes()[at]];
+    let at_sign = if user.is_empty() { "" } else { "@" };
+    let (lr, ftag, params) = (lr_param(ctx), ftag_param(ctx), params.unwrap_or(""));
+    let address = our_address(ctx);
+    let text = edit::text(format_args!("{term}Record-Route: <sip:{user}{at_sign}{address}{lr}{ftag}{params}{pending}"));
     // What the double Record-Route needs is kept only when the request may
     // leave by another socket (address or transport) than it came in on:
     // with one socket it never does, and nothing is stored.
     let other_realm = ctx.locals.iter().any(|l| l.addr != ctx.src.local || l.transport != ctx.src.transport);
     if settings(ctx).enable_double_rr && other_realm {
-        let addr_end = text.len() - suffix.len();
-        ctx.rr.double = Some(Box::new(DoubleRr { inbound: text.clone(), addr_end, prefix, suffix }));
+        let prefix = format!("{term}Record-Route: <sip:{user}{at_sign}");
+        let suffix = format!("{lr}{ftag}{params}{pending}");
+        let inbound = format!("{prefix}{address}{suffix}");
+        let addr_end = inbound.len() - suffix.len();
+        ctx.rr.double = Some(Box::new(DoubleRr { inbound, addr_end, prefix, suffix }));
     }
-    ctx.edits.insert(at, Bytes::from(text));
-    ctx.edits.replace(at..at + 1, Bytes::copy_from_slice(&close));
+    // The `>` goes in by replacing the first byte of the next line with itself after it:
+    // what `add_rr_param` inserts at `at` later lands inside the brackets.
+    let close = ctx.msg.bytes()[at];
+    ctx.edits.insert(at, text);
+    ctx.edits.replace(at..at + 1, Bytes::from_static(&CLOSE[usize::from(close)]));
     ctx.rr.done = Some(Done::Rr);
     1
 }
@@ -353,10 +371,10 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
 /// `forward` (and tm's relay); nothing to do unless `record_route` ran with the
 /// parameter on.
 pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits) {
-    let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
-    let Some(DoubleRr { inbound, addr_end, prefix, suffix }) = ctx.rr.double.as_deref().filter(|_| !same_realm) else {
+    if !double_record_route_due(ctx, out) {
         return;
-    };
+    }
+    let Some(DoubleRr { inbound, addr_end, prefix, suffix }) = ctx.rr.double.as_deref() else { return };
     let Some((at, _)) = rr_anchor(ctx.msg) else { return };
     let addr_end = (*addr_end).min(inbound.len());
     if !inbound.is_char_boundary(addr_end) {
@@ -370,6 +388,26 @@ pub fn double_record_route(ctx: &Ctx, out: &Local, edits: &mut crate::sip::Edits
     let outbound = format!("{prefix}{}{R2}{suffix}>", address_text(Some(out), out.addr, out.transport));
     edits.insert_first(at, Bytes::from(outbound));
 }
+
+/// Whether [`double_record_route`] has anything to do for a request leaving by `out`:
+/// `record_route` stored what it needs, and `out` is another socket than the one the
+/// request came in on.
+pub fn double_record_route_due(ctx: &Ctx, out: &Local) -> bool {
+    let same_realm = out.addr == ctx.src.local && out.transport == ctx.src.transport;
+    !same_realm && ctx.rr.double.is_some()
+}
+
+/// `>` followed by each possible byte: the text that closes our Record-Route in place of
+/// the byte after it (see `insert_record_route`), without an allocation.
+static CLOSE: [[u8; 2]; 256] = {
+    let mut table = [[b'>', 0]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b][1] = b as u8;
+        b += 1;
+    }
+    table
+};
 
 /// The parameter marking the two Record-Routes of a double record-route.
 const R2: &str = ";r2=on";
@@ -425,7 +463,7 @@ pub fn record_route_preset(ctx: &mut Ctx, address: &Format) -> i32 {
         text.push('@');
     }
     text.push_str(rest);
-    text.push_str(&ftag_param(ctx));
+    let _ = write!(text, "{}", ftag_param(ctx));
     text.push_str(lr_param(ctx));
     text.push('>');
     ctx.edits.insert(at, Bytes::from(text));

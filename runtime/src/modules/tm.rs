@@ -1321,21 +1321,14 @@ pub struct Lookup {
 /// `forward()` builds it, with a branch unique to the client transaction. A
 /// host name: the client transaction waits (unsent) for the resolver.
 fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
-    let Some(mut local) = super::core::local_for(ctx, &target).cloned() else {
+    let Some(local) = super::core::sending_local(ctx, &target) else {
         tracing::error!("t_relay: no local socket");
         return -1;
     };
-    if ctx.advertised_address.is_some() || ctx.advertised_port.is_some() {
-        let (host, port) = local.advertised.clone().unwrap_or_else(|| (local.addr.ip().to_string(), local.addr.port()));
-        local.advertised = Some((ctx.advertised_address.clone().unwrap_or(host), ctx.advertised_port.unwrap_or(port)));
-    }
     let index = tm.cells(server).get(&server).map_or(0, |c| c.branches.len());
-    let mut edits = ctx.request_edits();
-    proxy::mark_received(ctx.msg, &ctx.src, ctx.force_rport, &mut edits);
-    let branch = format!("{}.{index}", proxy::stateless_branch(ctx.msg));
-    proxy::add_via(ctx.msg, &local, &branch, ctx.force_local_rport, &mut edits);
-    super::rr::double_record_route(ctx, &local, &mut edits);
-    let bytes = match ctx.msg.write(&edits) {
+    let mut branch = proxy::stateless_branch(ctx.msg);
+    let _ = std::fmt::Write::write_fmt(&mut branch, format_args!(".{index}"));
+    let bytes = match super::core::outgoing_request(ctx, &local, &branch) {
         Ok(b) => b.freeze(),
         Err(e) => {
             tracing::error!(error = %e, "t_relay: the message edits conflict");

@@ -216,7 +216,8 @@ pub fn stateless_branch(msg: &Message) -> String {
             h.write_u32(msg.cseq);
         }),
     };
-    let mut branch = String::with_capacity(BRANCH_COOKIE.len() + 16);
+    // Room for the `.N` a stateful branch appends.
+    let mut branch = String::with_capacity(BRANCH_COOKIE.len() + 16 + 8);
     let _ = write!(branch, "{BRANCH_COOKIE}{h:016x}");
     branch
 }
@@ -228,14 +229,11 @@ pub fn stateless_branch(msg: &Message) -> String {
 pub fn add_via(msg: &Message, local: &Local, branch: &str, rport: bool, edits: &mut Edits) {
     // A parsed message always has a Via (the parser refuses one without).
     let at = msg.header(HeaderName::Via).map_or(0, |h| h.line.start as usize);
-    // One allocation: room for an IPv6 sent-by and a long branch.
-    let mut text = String::with_capacity(96 + branch.len());
-    let _ = write!(
-        text,
+    let text = crate::sip::edit::text(format_args!(
         "Via: SIP/2.0/{} {};branch={branch}{}\r\n",
         local.transport.as_str(),
         local.sent_by_display(),
         if rport { ";rport" } else { "" }
-    );
+    ));
     edits.insert(at, text);
 }

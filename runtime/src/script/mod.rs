@@ -429,13 +429,19 @@ impl<'m> Ctx<'m> {
     /// The edits with the Request-URI rewrite added, for sending a request.
     pub fn request_edits(&self) -> Edits {
         let mut edits = self.edits.clone();
+        self.add_request_edits(&mut edits);
+        edits
+    }
+
+    /// Adds to `edits` what [`request_edits`](Self::request_edits) adds to the
+    /// route's edits.
+    pub fn add_request_edits(&self, edits: &mut Edits) {
         if let (Some(new), StartLine::Request { uri, .. }) = (&self.ruri, self.msg.start) {
-            edits.replace(uri.range(), Bytes::from(new.clone()));
+            edits.replace(uri.range(), Bytes::copy_from_slice(new.as_bytes()));
         }
         if let (Some(path), Some(first)) = (&self.path, self.msg.headers.first()) {
-            edits.insert(first.line.start as usize, Bytes::from(format!("Route: {path}\r\n")));
+            edits.insert(first.line.start as usize, crate::sip::edit::text(format_args!("Route: {path}\r\n")));
         }
-        edits
     }
 
     /// Records an error met while processing the message (OpenSER's

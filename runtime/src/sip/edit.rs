@@ -407,6 +407,24 @@ impl Edits {
     }
 }
 
+/// Formats edit text straight into `Bytes` of its exact length: one allocation.
+///
+/// A `String` built with room to spare and turned into `Bytes` costs a second
+/// allocation (`Bytes` keeps such a buffer behind a shared header); text formatted
+/// here goes through a buffer on the stack and is copied once (longer text takes
+/// the slow way).
+pub fn text(args: fmt::Arguments<'_>) -> Bytes {
+    use std::io::Write;
+    let mut buf = [0u8; 256];
+    let room = buf.len();
+    let mut rest = &mut buf[..];
+    if rest.write_fmt(args).is_ok() {
+        let n = room - rest.len();
+        return Bytes::copy_from_slice(&buf[..n]);
+    }
+    Bytes::from(fmt::format(args).into_bytes().into_boxed_slice())
+}
+
 /// Writes `n` in decimal at the end of `buf` and returns the digits.
 fn format_decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
@@ -1496,6 +1514,15 @@ Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\nContent-Length: 4\r\nP-Hint: yes\r
                 edits.rollback(mark);
                 assert_eq!(edits.apply(&original).unwrap(), common);
             }
+        }
+    }
+
+    #[test]
+    fn text_is_the_formatted_string_at_any_length() {
+        for n in [0, 1, 200, 255, 256, 257, 1000] {
+            let long = "x".repeat(n);
+            let expected = format!("Via: {long};branch={}\r\n", 42);
+            assert_eq!(text(format_args!("Via: {long};branch={}\r\n", 42)), expected.as_bytes());
         }
     }
 }
