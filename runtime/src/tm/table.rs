@@ -369,12 +369,13 @@ struct Shard {
     removed: usize,
 }
 
-/// The status of a provisional response read from its status line
-/// (`SIP/2.0 1xx `), without parsing the rest; `None` for anything else.
-fn provisional_status(bytes: &[u8]) -> Option<u16> {
+/// The status of a response read from its status line (`SIP/2.0 NNN `, 100
+/// to 699, as the parser takes them), without parsing the rest; `None` for
+/// anything else.
+fn status_of(bytes: &[u8]) -> Option<u16> {
     match bytes {
-        [b'S', b'I', b'P', b'/', b'2', b'.', b'0', b' ', b'1', d1 @ b'0'..=b'9', d2 @ b'0'..=b'9', b' ', ..] => {
-            Some(100 + u16::from(d1 - b'0') * 10 + u16::from(d2 - b'0'))
+        [b'S', b'I', b'P', b'/', b'2', b'.', b'0', b' ', d0 @ b'1'..=b'6', d1 @ b'0'..=b'9', d2 @ b'0'..=b'9', b' ', ..] => {
+            Some(u16::from(d0 - b'0') * 100 + u16::from(d1 - b'0') * 10 + u16::from(d2 - b'0'))
         }
         _ => None,
     }
@@ -657,17 +658,17 @@ impl Shard {
         keep_request: bool,
         t: &TmTimers,
     ) -> Result<(), SendError> {
-        // A provisional's status line is all the transaction reads of it; a
-        // final is parsed for its To tag (RFC 2543 ACK matching).
-        let (code, msg) = match provisional_status(&resp) {
-            Some(code) => (code, None),
-            None => {
-                let msg = Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?;
-                (msg.status().ok_or(SendError::Malformed)?, Some(msg))
-            }
-        };
+        // The status line is all the transaction reads of a response, but for
+        // the To tag of an INVITE's final when its ACK is matched the RFC 2543
+        // way: only then is the response parsed.
+        let code = status_of(&resp).ok_or(SendError::Malformed)?;
         let txn = self.txns.get_mut(id).ok_or(SendError::NoTransaction)?;
         let (kind, state) = (txn.kind, txn.state);
+        let legacy_ack = code >= 200 && kind == Kind::ServerInvite && txn.server_key().is_some_and(|k| k.is_legacy());
+        let msg = match legacy_ack {
+            true => Some(Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?),
+            false => None,
+        };
         let next = match (kind, state, code) {
             (Kind::ClientInvite | Kind::ClientNonInvite, ..) => return Err(SendError::NotServer),
             (Kind::ServerInvite, State::Proceeding, 100..=199) => State::Proceeding,
@@ -679,7 +680,7 @@ impl Shard {
         };
         txn.state = next;
         txn.status = code;
-        if let Some(msg) = msg.filter(|_| code >= 200) {
+        if let Some(msg) = msg {
             txn.response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
         }
         // Kept for retransmissions, which Accepted does not make (RFC 6026
