@@ -12,6 +12,20 @@
 //!   datagram, without the socket calls);
 //! - `route/NAME/pipeline+histogram`: the same with the processing-time
 //!   histogram on (a built proxy's `--http`: what `/metrics` costs per message).
+//! - `route/openser-default/call`: bench/configs/openser-openser-default.cfg
+//!   (OpenSER 1.3's default config, as `cargo xtask bench` runs it) through a
+//!   whole call of the SIPp scenario, message by message: INVITE, the callee's
+//!   200, ACK, BYE and its 200 (the callee registered first), each call a new
+//!   dialog. The time is `Proxy::route_at` on the five messages and tm's
+//!   timers, fired after each call on a clock that advances a millisecond per
+//!   call (as at 1,000 calls/s: 32,000 answered INVITEs wait out RFC 6026's
+//!   32 s); building the messages is not counted. It is the user-space CPU of
+//!   a call in a proxy that has run for a while, less the socket calls and the
+//!   log lines' writes (no log subscriber: the lines are not formatted).
+//! - `route/openser-default/call-timers`: the same calls, timing only tm's
+//!   timers: ending transactions and freeing what they kept. A SIPp step of
+//!   `cargo xtask bench` (10 s, then 3 s of drain) ends before the INVITEs it
+//!   answered reach their 32 s: it counts little of this.
 //!
 //! The generated code is not in the repository (it would go stale as the
 //! generator and the runtime change): `cargo xtask bench` writes it to
@@ -31,6 +45,10 @@ mod generated {
     #[allow(dead_code, clippy::all)]
     pub mod example_openser {
         include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/serc-bench/route/example_openser.rs"));
+    }
+    #[allow(dead_code, clippy::all)]
+    pub mod openser_default {
+        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/serc-bench/route/openser_default.rs"));
     }
 }
 
@@ -114,6 +132,148 @@ mod bench {
         one(c, "relay-stateless", script, "sip:service@127.0.0.1:5060");
         let script = || example_openser::CfgScript::new().expect("examples/openser.cfg's literals");
         one(c, "example-openser", script, "sip:bob@127.0.0.1:5070");
+        call(c);
+    }
+
+    const UAS: &str = "127.0.0.1:5062";
+
+    fn from(addr: &str) -> Source {
+        Source { transport: Transport::Udp, addr: addr.parse().unwrap(), local: PROXY.parse().unwrap() }
+    }
+
+    /// The one message of `sent` that goes to `to`, parsed.
+    fn sent_to(sent: &[serc_runtime::script::Send], to: &str) -> Message {
+        let to: SocketAddr = to.parse().unwrap();
+        let mut to_it = sent.iter().filter(|s| {
+            matches!(s.target, serc_runtime::proxy::Target::Addr { addr, .. } if addr == to)
+                && !s.bytes.starts_with(b"SIP/2.0 100 ")
+        });
+        let one = to_it.next().unwrap_or_else(|| panic!("nothing sent to {to}: {sent:?}"));
+        assert!(to_it.next().is_none(), "one message to {to}");
+        Message::parse(one.bytes.clone(), Framing::Datagram).expect("what the proxy sends parses")
+    }
+
+    /// The callee's `200 OK` to `req` as the proxy sent it: its Vias, Record-Routes,
+    /// From, Call-ID and CSeq, the To with the callee's tag.
+    fn ok_to(req: &Message) -> Bytes {
+        let text = std::str::from_utf8(req.bytes()).unwrap();
+        let mut out = String::from("SIP/2.0 200 OK\r\n");
+        for line in text.split("\r\n").take_while(|l| !l.is_empty()) {
+            let name = line.split(':').next().unwrap_or("");
+            if ["Via", "Record-Route", "From", "Call-ID", "CSeq"].iter().any(|h| name.eq_ignore_ascii_case(h)) {
+                out.push_str(line);
+                out.push_str("\r\n");
+            } else if name.eq_ignore_ascii_case("To") {
+                out.push_str(line);
+                if !line.contains(";tag=") {
+                    out.push_str(";tag=4343SIPpTag012");
+                }
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str(&format!("Contact: <sip:service@{UAS}>\r\nContent-Length: 0\r\n\r\n"));
+        Bytes::from(out)
+    }
+
+    /// An in-dialog request of call `n` from the caller (ACK or BYE), routed by
+    /// the Record-Route of the callee's 200 (`route`).
+    fn in_dialog(method: &str, cseq: u32, n: u64, route: &str) -> Bytes {
+        Bytes::from(format!(
+            "{method} sip:service@{UAS} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {UAC};branch=z9hG4bK-{n}-{cseq}-{method}\r\n\
+             From: sipp <sip:sipp@{UAC}>;tag={n}SIPpTag001\r\n\
+             To: service <sip:service@{PROXY}>;tag=4343SIPpTag012\r\n\
+             Call-ID: {n}-4242@127.0.0.1\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Route: {route}\r\n\
+             Contact: sip:sipp@{UAC}\r\n\
+             Max-Forwards: 70\r\n\
+             Subject: Performance Test\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    fn call(c: &mut Criterion) {
+        use std::time::{Duration, Instant};
+
+        use crate::generated::openser_default;
+        let launch = openser_default::launch();
+        let config = Config { locals: config().locals, ..launch.settings.config };
+        let proxy = Proxy::new(launch.script, config);
+        let register = Bytes::from(format!(
+            "REGISTER sip:{PROXY} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {UAS};branch=z9hG4bK-reg-1\r\n\
+             From: service <sip:service@{PROXY}>;tag=reg1\r\n\
+             To: service <sip:service@{PROXY}>\r\n\
+             Call-ID: reg-1@127.0.0.1\r\n\
+             CSeq: 1 REGISTER\r\n\
+             Contact: <sip:service@{UAS}>\r\n\
+             Expires: 3600\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        ));
+        let start = Instant::now();
+        let registered = proxy.route_at(start, register, from(UAS), Framing::Datagram);
+        assert!(registered.iter().any(|s| s.bytes.starts_with(b"SIP/2.0 200 ")), "the callee registers");
+        let mut n = 0u64;
+        // One call: five messages in, what each sends checked and the next built from
+        // it; the time routing them and the time firing tm's timers.
+        let mut one_call = |routes: &mut Duration, timers: &mut Duration| {
+            n += 1;
+            let now = start + Duration::from_millis(n);
+            let mut routed = |bytes: Bytes, src: &str| {
+                let t = Instant::now();
+                let sent = proxy.route_at(now, bytes, from(src), Framing::Datagram);
+                *routes += t.elapsed();
+                sent
+            };
+            let text = String::from_utf8(invite("sip:service@127.0.0.1:5060").to_vec())
+                .unwrap()
+                .replace("1-4242@", &format!("{n}-4242@"))
+                .replace("branch=z9hG4bK-1-0", &format!("branch=z9hG4bK-{n}-0"))
+                .replace("tag=4242SIPpTag001", &format!("tag={n}SIPpTag001"));
+            let sent = routed(Bytes::from(text), UAC);
+            let forwarded = sent_to(&sent, UAS);
+            let ok = ok_to(&forwarded);
+            let relayed = sent_to(&routed(ok, UAS), UAC);
+            assert_eq!(relayed.status(), Some(200));
+            let route =
+                relayed.values(serc_runtime::sip::HeaderName::RecordRoute).next().map(|v| relayed.text(v).to_string());
+            let route = route.expect("the 200 carries our Record-Route");
+            let ack = sent_to(&routed(in_dialog("ACK", 1, n, &route), UAC), UAS);
+            assert_eq!(ack.method(), Some(serc_runtime::sip::Method::Ack));
+            let bye = sent_to(&routed(in_dialog("BYE", 2, n, &route), UAC), UAS);
+            let bye_ok = sent_to(&routed(ok_to(&bye), UAS), UAC);
+            assert_eq!(bye_ok.status(), Some(200));
+            // tm's timers, as its timer task fires them.
+            let t = Instant::now();
+            let sent = proxy.tm_timeout(now);
+            *timers += t.elapsed();
+            assert!(sent.is_empty(), "no timer sends anything: {sent:?}");
+        };
+        let (mut routes, mut timers) = (Duration::ZERO, Duration::ZERO);
+        one_call(&mut routes, &mut timers);
+        let mut group = c.benchmark_group("route/openser-default");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("call", |b| {
+            b.iter_custom(|iters| {
+                let (mut routes, mut timers) = (Duration::ZERO, Duration::ZERO);
+                for _ in 0..iters {
+                    one_call(&mut routes, &mut timers);
+                }
+                routes + timers
+            })
+        });
+        group.bench_function("call-timers", |b| {
+            b.iter_custom(|iters| {
+                let (mut routes, mut timers) = (Duration::ZERO, Duration::ZERO);
+                for _ in 0..iters {
+                    one_call(&mut routes, &mut timers);
+                }
+                timers
+            })
+        });
+        group.finish();
     }
 }
 

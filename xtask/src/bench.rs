@@ -38,7 +38,9 @@ Stages:
      in the same run), tm.rs (transaction lookup in tm's table), usrloc.rs
      (location lookup, registrar's lookup); then route.rs, the compiled main
      route of bench/configs/openser-relay-stateless.cfg and examples/
-     openser.cfg on a prepared INVITE: their code is emitted by `serc emit`
+     openser.cfg on a prepared INVITE, and OpenSER 1.3's default config
+     (bench/configs/openser-openser-default.cfg) through a whole call (INVITE,
+     200, ACK, BYE, 200, without sockets): their code is emitted by `serc emit`
      into target/serc-bench/route/ and the bench is built with `cargo rustc
      ... -- --cfg serc_route_bench` (plain `cargo bench` skips it).
      Arguments after `--` go to cargo bench (`-- tm/` runs the benches whose
@@ -445,9 +447,11 @@ fn route_bench(quick: &[&str], filters: &[&String], after: &[String]) -> Result 
     let serc = root.join("target/release/serc");
     let dir = root.join("target/serc-bench/route");
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for (cfg, name) in
-        [("bench/configs/openser-relay-stateless.cfg", "relay_stateless"), ("examples/openser.cfg", "example_openser")]
-    {
+    for (cfg, name) in [
+        ("bench/configs/openser-relay-stateless.cfg", "relay_stateless"),
+        ("examples/openser.cfg", "example_openser"),
+        ("bench/configs/openser-openser-default.cfg", "openser_default"),
+    ] {
         let mut emit = Command::new(&serc);
         emit.current_dir(&root).args(["emit", cfg]);
         eprintln!("$ {} > {}", show(&emit), dir.join(format!("{name}.rs")).display());
