@@ -35,8 +35,9 @@ struct Txn {
     /// `request`), under which its index holds it.
     key_hash: u64,
     /// Server: the request received. Client: the request sent. The
-    /// transaction's key is read from it (or kept beside it, [`Held::Sent`]);
-    /// an INVITE answered with a 2xx keeps only the key ([`Held::Key`]).
+    /// transaction's key is read from it (or kept beside it,
+    /// [`Held::Unparsed`]); an INVITE answered with a 2xx keeps only the key
+    /// ([`Held::Key`]), or its bytes and key when the caller still reads it.
     request: Held,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
@@ -60,10 +61,13 @@ enum Held {
     /// All of it. Boxed, so that a transaction that keeps only its key
     /// gives back the parsed message's own room too.
     Request(Box<Message>),
-    /// A client request tm built, as it was sent, and its key, which tm
-    /// knew: it is parsed only to build an ACK or a CANCEL of it
-    /// ([`Table::start_built`]).
-    Sent { bytes: Bytes, key: KeptKey },
+    /// Its bytes and its key, the request parsed again only when it is read:
+    /// a client request tm built, as it was sent (tm knew its key; it is
+    /// parsed to build an ACK or a CANCEL of it, [`Table::start_built`]), or
+    /// a server request answered with a 2xx that the caller still reads
+    /// ([`Table::send_response_keeping_request`]: acc, for a later 2xx),
+    /// without its parsed form (some 800 bytes of an INVITE) for 32 s.
+    Unparsed { bytes: Bytes, key: KeptKey },
     /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx) only
     /// matches retransmissions; nothing sends or reads the request again.
     /// A call's two INVITE transactions then keep about 100 bytes each
@@ -84,7 +88,7 @@ impl Built<'_> {
                 .is_ok_and(|msg| ClientKey::of(&msg) == key.as_client() && msg.method() == Some(method)),
             "a built request carries the key it is started with"
         );
-        Ok((Held::Sent { bytes, key }, method == Method::Invite))
+        Ok((Held::Unparsed { bytes, key }, method == Method::Invite))
     }
 }
 
@@ -92,7 +96,7 @@ impl Held {
     fn client_key(&self) -> Option<ClientKey<'_>> {
         match self {
             Held::Request(msg) => ClientKey::of(msg),
-            Held::Sent { key, .. } | Held::Key(key) => key.as_client(),
+            Held::Unparsed { key, .. } | Held::Key(key) => key.as_client(),
         }
     }
 
@@ -101,7 +105,7 @@ impl Held {
     fn bytes(&self) -> Option<&Bytes> {
         match self {
             Held::Request(msg) => Some(msg.bytes()),
-            Held::Sent { bytes, .. } => Some(bytes),
+            Held::Unparsed { bytes, .. } => Some(bytes),
             Held::Key(_) => None,
         }
     }
@@ -113,12 +117,12 @@ impl Txn {
     }
 
     /// The request, unless only its key is kept; one kept unparsed
-    /// ([`Held::Sent`]) is parsed now (`None` if tm built something that
+    /// ([`Held::Unparsed`]) is parsed now (`None` if tm built something that
     /// does not parse).
     fn request(&self) -> Option<Cow<'_, Message>> {
         match &self.request {
             Held::Request(msg) => Some(Cow::Borrowed(&**msg)),
-            Held::Sent { bytes, .. } => Message::parse(bytes.clone(), Framing::Datagram).ok().map(Cow::Owned),
+            Held::Unparsed { bytes, .. } => Message::parse(bytes.clone(), Framing::Datagram).ok().map(Cow::Owned),
             Held::Key(_) => None,
         }
     }
@@ -130,8 +134,7 @@ impl Txn {
     fn server_key(&self) -> Option<ServerKey<'_>> {
         match &self.request {
             Held::Request(msg) => Some(ServerKey::of(msg, false)),
-            Held::Sent { .. } => None,
-            Held::Key(key) => key.as_server(),
+            Held::Unparsed { key, .. } | Held::Key(key) => key.as_server(),
         }
     }
 
@@ -143,8 +146,7 @@ impl Txn {
     fn request_to_tag(&self) -> Option<&[u8]> {
         match &self.request {
             Held::Request(msg) => msg.to_tag.map(|s| &msg.bytes()[s.range()]),
-            Held::Sent { .. } => None,
-            Held::Key(key) => key.to_tag(),
+            Held::Unparsed { key, .. } | Held::Key(key) => key.to_tag(),
         }
     }
 
@@ -154,11 +156,21 @@ impl Txn {
             Held::Request(msg) if self.kind.is_server() => Some(KeptKey::server(msg)),
             // A client transaction always has a key (it was created with it).
             Held::Request(msg) => KeptKey::client(msg),
-            Held::Sent { key, .. } => Some(std::mem::replace(key, KeptKey::empty())),
+            Held::Unparsed { key, .. } => Some(std::mem::replace(key, KeptKey::empty())),
             Held::Key(_) => None,
         };
         if let Some(key) = key {
             self.request = Held::Key(key);
+        }
+    }
+
+    /// Keeps a server request's bytes and key, not its parsed form (see
+    /// [`Held::Unparsed`]).
+    fn keep_unparsed(&mut self) {
+        if let Held::Request(msg) = &self.request {
+            if self.kind.is_server() {
+                self.request = Held::Unparsed { bytes: msg.bytes().clone(), key: KeptKey::server(msg) };
+            }
         }
     }
 }
@@ -694,7 +706,9 @@ impl Shard {
         match (kind, next) {
             // RFC 6026 §8.5: Accepted, timer L.
             (Kind::ServerInvite, State::Accepted) => {
-                if !keep_request {
+                if keep_request {
+                    txn.keep_unparsed();
+                } else {
                     txn.keep_key_only();
                 }
                 self.io.set(txn, id, WAIT, now + t.t1_64());
