@@ -43,17 +43,52 @@ struct Txn {
     response: Option<Bytes>,
     /// The status of the last response sent (server) or received (client); 0: none.
     status: u16,
-    /// Server: the To tag of the final response sent (RFC 2543 ACK matching).
+    /// What few transactions keep (see [`Rare`]).
+    rare: Option<Box<Rare>>,
+    /// The current retransmission interval (A, E, G).
+    interval: Millis,
+    /// The deadline of each timer slot ([`RETRANSMIT`] …) that is set.
+    timers: [Deadline; 4],
+    /// Client INVITE: the final-response timeout once a provisional arrived.
+    fr_inv: Millis,
+    /// Client: a provisional was received.
+    provisional: bool,
+}
+
+/// What few transactions keep, boxed so that the others do not carry its
+/// room: a transaction lives for 32 s after a 2xx, and its size is memory
+/// walked again when it ends.
+#[derive(Default)]
+struct Rare {
+    /// Server INVITE matched the RFC 2543 way: the To tag of the final
+    /// response sent (its ACK's).
     response_to_tag: Option<Box<[u8]>>,
     /// Client INVITE: the ACK sent for the non-2xx final.
     ack: Option<Bytes>,
-    /// The current retransmission interval (A, E, G).
-    interval: Duration,
-    timers: [Option<Instant>; 4],
-    /// Client INVITE: the final-response timeout once a provisional arrived.
-    fr_inv: Duration,
-    /// Client: a provisional was received.
-    provisional: bool,
+}
+
+/// A duration in whole milliseconds, as tm's timers are given (`T1_timer`
+/// in ms, the others in s), in the room of a `u32` (49 days; saturating).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Millis(u32);
+
+impl Millis {
+    fn of(d: Duration) -> Millis {
+        Millis(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_millis(u64::from(self.0))
+    }
+}
+
+/// A transaction's deadline for one timer slot: nanoseconds after the
+/// table's epoch, plus one, so that an unset timer takes no room of its own.
+type Deadline = Option<std::num::NonZeroU64>;
+
+fn deadline(epoch: Instant, at: Instant) -> Deadline {
+    let nanos = u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
+    std::num::NonZeroU64::new(nanos.saturating_add(1))
 }
 
 /// What a transaction keeps of its request.
@@ -231,8 +266,8 @@ fn tick_of(epoch: Instant, at: Instant) -> u64 {
 
 /// Whether a timer entry is still what its transaction waits for (not reset,
 /// the transaction not gone).
-fn is_live(txns: &Txns, &(at, id, slot): &TimerEntry) -> bool {
-    txns.get(id).is_some_and(|t| t.timers[slot] == Some(at))
+fn is_live(txns: &Txns, epoch: Instant, &(at, id, slot): &TimerEntry) -> bool {
+    txns.get(id).is_some_and(|t| t.timers[slot] == deadline(epoch, at))
 }
 
 /// Timers, wheel and outgoing queue: borrowed apart from the transactions.
@@ -300,7 +335,7 @@ impl Io {
     }
 
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
-        txn.timers[slot] = Some(at);
+        txn.timers[slot] = deadline(self.epoch, at);
         let bucket = Io::bucket_at(self.epoch, at);
         if bucket < self.horizon {
             self.wheel_push((at, id, slot));
@@ -397,8 +432,11 @@ fn status_of(bytes: &[u8]) -> Option<u16> {
 /// response sent, any other request's the one of the transaction's request.
 fn legacy_to_tag_matches(txn: &Txn, msg: &Message) -> bool {
     let tag = msg.to_tag.map(|s| &msg.bytes()[s.range()]);
-    let expected =
-        if msg.method() == Some(Method::Ack) { txn.response_to_tag.as_deref() } else { txn.request_to_tag() };
+    let expected = if msg.method() == Some(Method::Ack) {
+        txn.rare.as_ref().and_then(|r| r.response_to_tag.as_deref())
+    } else {
+        txn.request_to_tag()
+    };
     tag == expected
 }
 
@@ -445,14 +483,15 @@ impl Shard {
 
     /// Whether a timer entry is still what its transaction waits for.
     fn live(&self, entry: TimerEntry) -> bool {
-        is_live(&self.txns, &entry)
+        is_live(&self.txns, self.io.epoch, &entry)
     }
 
     /// The earliest deadline still waited for; stale entries met on the way
     /// (transaction gone, timer reset) are dropped.
     fn next_deadline(&mut self) -> Option<Instant> {
         let Shard { txns, io, .. } = self;
-        let live = |entry: &TimerEntry| is_live(txns, entry);
+        let epoch = io.epoch;
+        let live = |entry: &TimerEntry| is_live(txns, epoch, entry);
         let mut tick = io.cursor;
         while io.wheel_len > 0 && tick < io.cursor + WHEEL {
             let entries = &mut io.wheel[(tick % WHEEL) as usize];
@@ -524,7 +563,7 @@ impl Shard {
                         io.wheel_len += 1;
                         false
                     } else {
-                        is_live(txns, entry)
+                        is_live(txns, io.epoch, entry)
                     }
                 });
                 firing.sort_unstable();
@@ -605,7 +644,7 @@ impl Shard {
                 // §17.1.1.2: A stops in Proceeding. tm: fr_inv replaces fr.
                 txn.timers[RETRANSMIT] = None;
                 if first || t.restart_fr_on_each_reply {
-                    let at = now + txn.fr_inv;
+                    let at = now + txn.fr_inv.get();
                     self.io.set(txn, id, TIMEOUT, at);
                 }
             }
@@ -627,7 +666,7 @@ impl Shard {
                     // §17.1.1.2: Completed, ACK sent, timer D.
                     txn.state = State::Completed;
                     if let Some(ack) = txn.request().map(|req| local::ack(&req, msg)) {
-                        txn.ack = Some(ack.clone());
+                        txn.rare.get_or_insert_default().ack = Some(ack.clone());
                         self.io.send(id, ack, txn.dest);
                     }
                     t.wait(txn.dest.transport)
@@ -649,10 +688,12 @@ impl Shard {
                 300.. if matches!(txn.state, State::Completed | State::Terminated) => {
                     // (After a 2xx only the key is kept: no ACK for a peer
                     // that answers both ways.)
-                    if txn.ack.is_none() {
-                        txn.ack = txn.request().map(|req| local::ack(&req, msg));
+                    if txn.rare.as_ref().is_none_or(|r| r.ack.is_none()) {
+                        if let Some(ack) = txn.request().map(|req| local::ack(&req, msg)) {
+                            txn.rare.get_or_insert_default().ack = Some(ack);
+                        }
                     }
-                    if let Some(ack) = txn.ack.clone() {
+                    if let Some(ack) = txn.rare.as_ref().and_then(|r| r.ack.clone()) {
                         self.io.send(id, ack, txn.dest);
                     }
                 }
@@ -693,7 +734,7 @@ impl Shard {
         txn.state = next;
         txn.status = code;
         if let Some(msg) = msg {
-            txn.response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
+            txn.rare.get_or_insert_default().response_to_tag = msg.to_tag.map(|s| msg.bytes()[s.range()].into());
         }
         // Kept for retransmissions, which Accepted does not make (RFC 6026
         // §8.7: a retransmitted INVITE is absorbed; a 2xx is resent by the
@@ -716,7 +757,7 @@ impl Shard {
             // §17.2.1: Completed: G over UDP, H always.
             (Kind::ServerInvite, State::Completed) => {
                 if !txn.reliable() {
-                    txn.interval = t.t1;
+                    txn.interval = Millis::of(t.t1);
                     self.io.set(txn, id, RETRANSMIT, now + t.t1);
                 }
                 self.io.set(txn, id, TIMEOUT, now + t.t1_64());
@@ -746,24 +787,25 @@ impl Shard {
                 if let Some(req) = txn.request_bytes() {
                     self.io.send(id, req.clone(), txn.dest);
                 }
-                txn.interval = txn.interval.saturating_mul(2);
-                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+                txn.interval = Millis(txn.interval.0.saturating_mul(2));
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval.get());
             }
             (RETRANSMIT, Kind::ClientNonInvite, State::Trying | State::Proceeding) => {
                 // Timer E: doubles up to T2 in Trying, T2 in Proceeding.
                 if let Some(req) = txn.request_bytes() {
                     self.io.send(id, req.clone(), txn.dest);
                 }
-                txn.interval = if txn.state == State::Proceeding { t.t2 } else { (txn.interval * 2).min(t.t2) };
-                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+                txn.interval =
+                    Millis::of(if txn.state == State::Proceeding { t.t2 } else { (txn.interval.get() * 2).min(t.t2) });
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval.get());
             }
             (RETRANSMIT, Kind::ServerInvite, State::Completed) => {
                 // Timer G: the final response again, doubling up to T2.
                 if let Some(resp) = txn.response.clone() {
                     self.io.send(id, resp, txn.dest);
                 }
-                txn.interval = (txn.interval * 2).min(t.t2);
-                self.io.set(txn, id, RETRANSMIT, now + txn.interval);
+                txn.interval = Millis::of((txn.interval.get() * 2).min(t.t2));
+                self.io.set(txn, id, RETRANSMIT, now + txn.interval.get());
             }
             (
                 TIMEOUT,
@@ -1023,11 +1065,10 @@ impl Table {
                 request: Held::Request(Box::new(msg.clone())),
                 response: None,
                 status: 0,
-                response_to_tag: None,
-                ack: None,
-                interval: self.timers.t1,
+                rare: None,
+                interval: Millis::of(self.timers.t1),
                 timers: [None; 4],
-                fr_inv: self.timers.fr_inv,
+                fr_inv: Millis::of(self.timers.fr_inv),
                 provisional: false,
             };
             self.insert(s, txn).map(TxnId)
@@ -1116,7 +1157,7 @@ impl Table {
                 s.io.send(id.0, req.clone(), dest);
             }
             if !txn.reliable() {
-                let t1 = txn.interval;
+                let t1 = txn.interval.get();
                 s.io.set(txn, id.0, RETRANSMIT, now + t1);
             }
             true
@@ -1197,11 +1238,10 @@ impl Table {
                 request,
                 response: None,
                 status: 0,
-                response_to_tag: None,
-                ack: None,
-                interval: t.t1,
+                rare: None,
+                interval: Millis::of(t.t1),
                 timers: [None; 4],
-                fr_inv: config.fr_inv.unwrap_or(t.fr_inv),
+                fr_inv: Millis::of(config.fr_inv.unwrap_or(t.fr_inv)),
                 provisional: false,
             };
             let reliable = txn.reliable();
@@ -1357,5 +1397,17 @@ impl Table {
     /// Where a transaction's messages go.
     pub fn dest(&self, id: TxnId) -> Option<Dest> {
         self.inspect(id, |t| t.dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A transaction's room is walked again when it ends, up to 32 s after it
+    /// began (RFC 6026's Accepted): what it carries inline is kept small.
+    #[test]
+    fn a_transaction_stays_small() {
+        let size = std::mem::size_of::<super::Txn>();
+        eprintln!("Txn: {size} bytes");
+        assert!(size <= 256, "Txn is {size} bytes");
     }
 }
