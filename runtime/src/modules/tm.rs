@@ -188,6 +188,17 @@ impl RequestState {
         }
     }
 
+    /// Once a final response went upstream no failure route can run: what
+    /// only one reads (the request's edits, its `$du` and Path, rr's state)
+    /// is dropped rather than kept for the transaction's remaining 32 s. acc
+    /// and the reply routes still read the Request-URI, AVPs and flags.
+    fn forget_failure_only(&mut self) {
+        self.edits = Edits::new();
+        self.dst_uri = None;
+        self.path = None;
+        self.rr = Default::default();
+    }
+
     /// Puts the state back on a context made for the transaction's request.
     pub fn restore(&self, ctx: &mut Ctx) {
         ctx.edits = self.edits.clone();
@@ -809,11 +820,18 @@ impl Tm {
         bytes: Bytes,
         accounted: bool,
     ) -> Result<(), crate::tm::SendError> {
-        if accounted {
+        let is_final = reply_code(&bytes) >= 200;
+        let sent = if accounted {
             self.table.send_response_keeping_request(now, server, bytes)
         } else {
             self.table.send_response(now, server, bytes)
+        };
+        if sent.is_ok() && is_final {
+            if let Some(state) = self.cells(server).get_mut(&server).and_then(|c| c.state.as_mut()) {
+                state.forget_failure_only();
+            }
         }
+        sent
     }
 
     /// A reply sent upstream, as 1.3's `stats_trans_rpl` counts it: relayed
