@@ -188,17 +188,6 @@ impl RequestState {
         }
     }
 
-    /// Once a final response went upstream no failure route can run: what
-    /// only one reads (the request's edits, its `$du` and Path, rr's state)
-    /// is dropped rather than kept for the transaction's remaining 32 s. acc
-    /// and the reply routes still read the Request-URI, AVPs and flags.
-    fn forget_failure_only(&mut self) {
-        self.edits = Edits::new();
-        self.dst_uri = None;
-        self.path = None;
-        self.rr = Default::default();
-    }
-
     /// Puts the state back on a context made for the transaction's request.
     pub fn restore(&self, ctx: &mut Ctx) {
         ctx.edits = self.edits.clone();
@@ -269,8 +258,12 @@ struct Cell {
     final_sent: bool,
     /// A CANCEL for the request arrived (`t_was_cancelled`).
     cancelled: bool,
-    /// The request as the last `t_relay` left it (for a failure route).
-    state: Option<RequestState>,
+    /// The request as the last `t_relay` left it (for a failure route);
+    /// once a final went upstream, only [`Cell::after_final`] of it.
+    state: Option<Box<RequestState>>,
+    /// What acc and the reply routes read of the request state once a final
+    /// went upstream and no failure route can run (see [`Tm::send_response`]).
+    after_final: AfterFinal,
     failure_route: Option<RouteId>,
     /// `onreply_route[N]` for the replies of its branches (`t_on_reply`).
     reply_route: Option<RouteId>,
@@ -281,6 +274,26 @@ struct Cell {
     /// Made by `t_replicate`: its replies stay here (none goes upstream) and
     /// it ends when its branch does.
     replicate: bool,
+}
+
+/// The request state still read after the final response: the Request-URI
+/// (acc's `$ru` when no branch gives one) and the transaction's AVPs.
+#[derive(Debug, Default)]
+struct AfterFinal {
+    ruri: Option<String>,
+    avps: crate::script::Avps,
+}
+
+impl Cell {
+    /// The transaction's AVPs, before or after its final response.
+    fn avps(&self) -> &crate::script::Avps {
+        self.state.as_ref().map_or(&self.after_final.avps, |s| &s.avps)
+    }
+
+    /// The Request-URI `t_relay` left, before or after the final response.
+    fn ruri(&self) -> Option<&String> {
+        self.state.as_ref().map_or(&self.after_final.ruri, |s| &s.ruri).as_ref()
+    }
 }
 
 /// tm's state in a proxy: see the module documentation.
@@ -565,10 +578,7 @@ impl Tm {
         let server = self.uplinks(client).get(&client).copied()?;
         let cells = self.cells(server);
         let cell = cells.get(&server)?;
-        let avps = match (&cell.state, self.onreply_avps) {
-            (Some(s), true) => s.avps.clone(),
-            _ => Default::default(),
-        };
+        let avps = if self.onreply_avps { cell.avps().clone() } else { Default::default() };
         Some((cell.reply_route?, avps))
     }
 
@@ -826,9 +836,16 @@ impl Tm {
         } else {
             self.table.send_response(now, server, bytes)
         };
+        // Once a final went upstream no failure route can run: the request
+        // state it would start from (the edits, $du, Path, rr's state) is not
+        // kept for the transaction's remaining 32 s, only what acc and the
+        // reply routes read.
         if sent.is_ok() && is_final {
-            if let Some(state) = self.cells(server).get_mut(&server).and_then(|c| c.state.as_mut()) {
-                state.forget_failure_only();
+            if let Some(cell) = self.cells(server).get_mut(&server) {
+                if let Some(state) = cell.state.take() {
+                    let RequestState { ruri, avps, .. } = *state;
+                    cell.after_final = AfterFinal { ruri, avps };
+                }
             }
         }
         sent
@@ -891,7 +908,7 @@ impl Tm {
                 }
                 if !cell.branches.iter().all(|b| b.status >= 200) {
                     None
-                } else if let (Some(route), Some(state)) = (cell.failure_route, cell.state.clone()) {
+                } else if let (Some(route), Some(state)) = (cell.failure_route, cell.state.as_deref().cloned()) {
                     // t_on_failure armed: the failure route decides (one
                     // shot: it re-arms with t_on_failure if it relays again).
                     cell.failure_route = None;
@@ -968,7 +985,7 @@ impl Tm {
                 msg: ctx.msg.clone(),
                 src: ctx.src,
                 ruri: None,
-                avps: cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default(),
+                avps: cell.avps().clone(),
                 flags: txn.flags,
                 code: code.to_string(),
                 reason: if code == 200 { "OK".to_string() } else { String::new() },
@@ -1150,8 +1167,8 @@ impl AccBase {
         AccBase {
             msg,
             src: cell.src,
-            ruri: uri.or_else(|| cell.state.as_ref().and_then(|s| s.ruri.clone())),
-            avps: cell.state.as_ref().map(|s| s.avps.clone()).unwrap_or_default(),
+            ruri: uri.or_else(|| cell.ruri().cloned()),
+            avps: cell.avps().clone(),
             code: fields.code.to_string(),
             reason: fields.reason.clone(),
             to_tag: fields.to_tag.clone(),
@@ -1241,6 +1258,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     first_branch: 0,
                     last_local: false,
                     state: None,
+                    after_final: AfterFinal::default(),
                     reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
                     acc,
@@ -1444,7 +1462,8 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
     if let Some(cell) = tm.cells(server).get_mut(&server) {
         cell.failure_route = ctx.tm.failure_route;
         cell.reply_route = ctx.tm.reply_route.or(cell.reply_route);
-        cell.state = Some(RequestState::capture(ctx));
+        cell.state = Some(Box::new(RequestState::capture(ctx)));
+        cell.after_final = AfterFinal::default();
         // t_relay updates the transaction's flags (acc reads them).
         if let Some(acc) = cell.acc.as_mut() {
             acc.flags = ctx.flags;
@@ -1770,7 +1789,8 @@ fn replicate(ctx: &mut Ctx, uri: &Format) -> i32 {
         cell.failure_route = None;
         cell.reply_route = None;
         cell.first_branch = cell.branches.len();
-        cell.state = Some(RequestState::capture(ctx));
+        cell.state = Some(Box::new(RequestState::capture(ctx)));
+        cell.after_final = AfterFinal::default();
     }
     start_branch(ctx, &tm, server, target)
 }
