@@ -319,9 +319,9 @@ impl<S: Script> Proxy<S> {
         src: Source,
         framing: crate::sip::Framing,
     ) -> Vec<Send> {
-        let msg = match Message::parse_with(bytes.clone(), framing, self.interest) {
+        let msg = match Message::parse_or_return(bytes, framing, self.interest) {
             Ok(msg) => msg,
-            Err(rejected) => {
+            Err((rejected, bytes)) => {
                 self.config.mi.core().bad_msg_hdr.inc();
                 tracing::debug!(from = %src.addr, reason = rejected.detail, "refused a message");
                 let Some(reply) = proxy::rejection_reply(&bytes, &rejected) else { return Vec::new() };

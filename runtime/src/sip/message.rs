@@ -221,10 +221,23 @@ impl Message {
     /// Parses and validates a message, of the optional headers only those
     /// `interest` names.
     pub fn parse_with(buf: Bytes, framing: Framing, interest: Interest) -> Result<Message, Rejected> {
+        Message::parse_or_return(buf, framing, interest).map_err(|(rejected, _)| rejected)
+    }
+
+    /// [`parse_with`](Message::parse_with), handing the buffer back with a
+    /// refusal: whoever answers it (a 400 copies its Via, From, To, Call-ID
+    /// and CSeq) needs no copy of its own, which for a `Bytes` made from a
+    /// `Vec` (a received datagram) would cost an allocation per message.
+    pub fn parse_or_return(buf: Bytes, framing: Framing, interest: Interest) -> Result<Message, (Rejected, Bytes)> {
         // Room for the headers of a typical message, allocated once (a `reserve`
         // on an empty vector takes the slower growth path).
         let headers = Vec::with_capacity(20);
-        let p = Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true, interest }.parse(framing)?;
+        let parsed =
+            Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true, interest }.parse(framing);
+        let p = match parsed {
+            Ok(p) => p,
+            Err(rejected) => return Err((rejected, buf)),
+        };
         // The buffer moves into the message (no reference count taken and dropped).
         Ok(Message {
             buf,
