@@ -21,6 +21,9 @@
 #       -p 'kamailio -DD -E -m 512 -M 16 -f @BENCH@/configs/kamailio-@SCENARIO@.cfg'
 #   -r  one rate or a ramp list (calls/s or registrations/s), run in order
 #   -d  seconds per step (default 15); each step sends RATE*SECONDS calls (-m)
+#   -D  seconds of drain after the UAC ends, counted in the proxy's CPU (default 3);
+#       at least the proxy's longest transaction wait (serc: 32 s after a 2xx, RFC 6026;
+#       Kamailio: wt_timer, 5 s) to count the work of ending the step's transactions
 #   -o  output dir (default bench/results/<date>-<scenario>)
 #   -n  label written into results (default: first word of PROXY_CMD or "sipp")
 #   -k  keep going after a failed step (default: stop the ramp at the first FAIL)
@@ -32,10 +35,11 @@ PRE_REGISTER=0
 SCEN=""; RATES=""; DUR=15; PROXY_CMD=""; OUT=""; LABEL=""; KEEP=0; RESTART=1; HOLD=0
 STARTUP_WAIT=10          # s to wait for the proxy to bind 5060
 DRAIN=3                  # s to let in-flight messages settle after the UAC ends
-while getopts "s:r:d:p:o:n:kR:c:h" o; do
+while getopts "s:r:d:p:o:n:kR:c:D:h" o; do
   case $o in
     s) SCEN=$OPTARG;; r) RATES=$OPTARG;; d) DUR=$OPTARG;; p) PROXY_CMD=$OPTARG;;
     o) OUT=$OPTARG;; n) LABEL=$OPTARG;; k) KEEP=1;; R) RESTART=$OPTARG;; c) HOLD=$OPTARG;;
+    D) DRAIN=$OPTARG;;
     *) sed -n '2,20p' "$0"; exit 2;;
   esac
 done

@@ -81,6 +81,13 @@ OPTIONS:
                             for every chosen scenario [default: per scenario,
                             listed below]
     --duration SECONDS      length of each step [default: 10; --quick: 5]
+    --drain SECONDS         how long after the load the proxy's CPU is still
+                            counted [default: 3]. serc ends an answered
+                            INVITE's transactions 32 s after the 2xx (RFC
+                            6026), Kamailio after wt_timer (5 s): with the
+                            default, Kamailio's ending of most of a step's
+                            transactions is counted and serc's is not;
+                            --drain 40 counts both
     --proxies serc,kamailio which proxies to run [default: both]; add
                             serc-metrics (serc with --http: the MI's HTTP door
                             and its processing-time histogram on) to measure
@@ -257,6 +264,8 @@ pub struct BenchArgs {
     scenarios: Option<Vec<String>>,
     rates: Option<Vec<u32>>,
     duration: Option<u32>,
+    /// Seconds after the load still counted (the harness's `-D`).
+    drain: Option<u32>,
     proxies: Vec<String>,
     keep_going: bool,
     netns: bool,
@@ -275,6 +284,7 @@ impl BenchArgs {
             scenarios: None,
             rates: None,
             duration: None,
+            drain: None,
             proxies: vec![SERC.to_owned(), KAMAILIO.to_owned()],
             keep_going: false,
             netns: true,
@@ -325,6 +335,11 @@ impl BenchArgs {
                     let secs = v.parse::<u32>().ok().filter(|&s| (1..=600).contains(&s));
                     args.duration = Some(secs.ok_or(format!("--duration wants 1 to 600 seconds, not `{v}`"))?);
                 }
+                "--drain" => {
+                    let v = value()?;
+                    let secs = v.parse::<u32>().ok().filter(|&s| s <= 120);
+                    args.drain = Some(secs.ok_or(format!("--drain wants 0 to 120 seconds, not `{v}`"))?);
+                }
                 "--proxies" => {
                     let list = split_list(&value()?);
                     if list.is_empty() || list.iter().any(|p| !PROXIES.contains(&p.as_str())) {
@@ -353,6 +368,11 @@ impl BenchArgs {
 
     fn duration(&self) -> u32 {
         self.duration.unwrap_or(if self.quick { 5 } else { 10 })
+    }
+
+    /// The harness's default drain, 3 s, unless `--drain` says.
+    fn drain(&self) -> u32 {
+        self.drain.unwrap_or(3)
     }
 
     fn rates(&self, scenario: &Scenario) -> Vec<u32> {
@@ -642,6 +662,8 @@ struct Report {
     skipped: Vec<&'static Scenario>,
     out: PathBuf,
     duration: u32,
+    /// Seconds after the load still counted in the proxy's CPU.
+    drain: u32,
     repeat: u32,
     netns: bool,
     bins: Binaries,
@@ -1026,7 +1048,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
                     } else {
                         eprintln!("\n--- {} {proxy} at {rate}/s for {duration} s", s.name);
                     }
-                    let step = harness_step(netns, &harness, s, proxy, &cmd, rate, rep, duration, &dir);
+                    let step = harness_step(netns, &harness, s, proxy, &cmd, rate, rep, (duration, args.drain()), &dir);
                     let pass = step.as_ref().is_ok_and(|st| st.pass);
                     match step {
                         Ok(step) => result.steps.push(step),
@@ -1044,7 +1066,8 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
         print_scenario(&report);
         scenarios.push(report);
     }
-    Ok(Report { scenarios, skipped, out, duration, repeat: args.repeat, netns, bins, harness, revision })
+    let drain = args.drain();
+    Ok(Report { scenarios, skipped, out, duration, drain, repeat: args.repeat, netns, bins, harness, revision })
 }
 
 /// One call of the harness: `run.sh -k -s SCENARIO -r RATE -d SECONDS -n
@@ -1058,7 +1081,7 @@ fn harness_step(
     cmd: &[String],
     rate: u32,
     rep: u32,
-    duration: u32,
+    (duration, drain): (u32, u32),
     dir: &Path,
 ) -> Result<Step> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -1077,6 +1100,8 @@ fn harness_step(
         &rate.to_string(),
         "-d",
         &duration.to_string(),
+        "-D",
+        &drain.to_string(),
         "-n",
         proxy,
         "-p",
@@ -1091,7 +1116,7 @@ fn harness_step(
     command.stdin(Stdio::null()).env("AUTH_USERS", AUTH_USERS.to_string());
     eprintln!("$ {}", show(&command));
     let child = command.spawn().map_err(|e| format!("cannot start the harness: {e}"))?;
-    let bound = Duration::from_secs(u64::from(duration) + 240);
+    let bound = Duration::from_secs(u64::from(duration) + u64::from(drain) + 240);
     let status = wait_bounded(child, bound)?;
     let json = step_dir.join("result.json");
     let text = fs::read_to_string(&json).map_err(|_| {
@@ -1431,9 +1456,11 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     );
     let _ = writeln!(
         md,
-        "- each step: a fresh proxy, {} s of SIPp load at a fixed offered rate (RATE×{} calls), measured by the shared harness `{}`{}",
+        "- each step: a fresh proxy, {} s of SIPp load at a fixed offered rate (RATE×{} calls), its CPU counted until {} s \
+         after the load, measured by the shared harness `{}`{}",
         report.duration,
         report.duration,
+        report.drain,
         report.harness.join("run.sh").display(),
         if report.netns { ", in a private network namespace" } else { ", in the host's network namespace" }
     );
