@@ -53,6 +53,9 @@ struct Txn {
     fr_inv: Millis,
     /// Client: a provisional was received.
     provisional: bool,
+    /// Client: `timers[TIMEOUT]` is set but not queued yet (see
+    /// [`Io::defer_timeout`]).
+    timeout_deferred: bool,
 }
 
 /// What few transactions keep, boxed so that the others do not carry its
@@ -336,6 +339,9 @@ impl Io {
 
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
         txn.timers[slot] = deadline(self.epoch, at);
+        if slot == TIMEOUT {
+            txn.timeout_deferred = false;
+        }
         let bucket = Io::bucket_at(self.epoch, at);
         if bucket < self.horizon {
             self.wheel_push((at, id, slot));
@@ -343,6 +349,29 @@ impl Io {
             self.far.entry(bucket).or_default().push((at, id, slot));
         }
         self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
+    }
+
+    /// Sets a client transaction's final-response timeout (B, F) at `at`
+    /// without queueing it, while its retransmission timer (A, E), queued, is
+    /// due first. Most transactions are answered before that fires, which
+    /// stops both; a timeout queued at 30 s would then be walked as stale, its
+    /// transaction long cold or gone. The first retransmission queues it
+    /// ([`Io::queue_deferred_timeout`]); setting it again (a provisional's
+    /// `fr_inv`) queues the new one, and a final or the end clears it.
+    fn defer_timeout(&mut self, txn: &mut Txn, at: Instant) {
+        txn.timers[TIMEOUT] = deadline(self.epoch, at);
+        txn.timeout_deferred = true;
+    }
+
+    /// Queues the timeout [`Io::defer_timeout`] set, if it is still waiting.
+    fn queue_deferred_timeout(&mut self, txn: &mut Txn, id: u64) {
+        if !std::mem::take(&mut txn.timeout_deferred) {
+            return;
+        }
+        if let Some(nanos) = txn.timers[TIMEOUT] {
+            let at = self.epoch + Duration::from_nanos(nanos.get() - 1);
+            self.set(txn, id, TIMEOUT, at);
+        }
     }
 
     fn send(&mut self, id: u64, bytes: Bytes, dest: Dest) {
@@ -353,6 +382,7 @@ impl Io {
     fn terminate(&mut self, txn: &mut Txn, id: u64, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
         txn.state = State::Terminated;
         txn.timers = [None; 4];
+        txn.timeout_deferred = false;
         self.set(txn, id, DELETE, now + t.delete);
         events.push(Event::Terminated(TxnId(id)));
     }
@@ -654,6 +684,7 @@ impl Shard {
             txn.status = code;
             txn.timers[RETRANSMIT] = None;
             txn.timers[TIMEOUT] = None;
+            txn.timeout_deferred = false;
             let wait = match (txn.kind, code) {
                 (Kind::ClientInvite, 200..=299) => {
                     // RFC 6026 §8.4: Accepted, timer M; 2xx retransmissions
@@ -780,6 +811,9 @@ impl Shard {
         }
         let Some(txn) = self.txns.get_mut(id) else { return };
         txn.timers[slot] = None;
+        if slot == RETRANSMIT {
+            self.io.queue_deferred_timeout(txn, id);
+        }
         let tid = TxnId(id);
         match (slot, txn.kind, txn.state) {
             (RETRANSMIT, Kind::ClientInvite, State::Calling) => {
@@ -943,6 +977,19 @@ impl Table {
             .collect()
     }
 
+    /// Timer entries queued, stale ones included (tests: what the timers
+    /// will walk).
+    #[cfg(test)]
+    pub(crate) fn queued_timers(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                s.io.wheel_len + s.io.far.values().map(Vec::len).sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Transactions in the table, lingering ones included.
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
@@ -1070,6 +1117,7 @@ impl Table {
                 timers: [None; 4],
                 fr_inv: Millis::of(self.timers.fr_inv),
                 provisional: false,
+                timeout_deferred: false,
             };
             self.insert(s, txn).map(TxnId)
         })
@@ -1243,6 +1291,7 @@ impl Table {
                 timers: [None; 4],
                 fr_inv: Millis::of(config.fr_inv.unwrap_or(t.fr_inv)),
                 provisional: false,
+                timeout_deferred: false,
             };
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
@@ -1255,7 +1304,11 @@ impl Table {
                     io.set(txn, id, RETRANSMIT, now + t.t1);
                 }
             }
-            io.set(txn, id, TIMEOUT, now + fr);
+            if txn.timers[RETRANSMIT].is_some() && t.t1 < fr {
+                io.defer_timeout(txn, now + fr);
+            } else {
+                io.set(txn, id, TIMEOUT, now + fr);
+            }
             Ok(TxnId(id))
         })
     }

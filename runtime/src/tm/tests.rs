@@ -589,6 +589,23 @@ fn non_invite_client_proceeding_retransmits_every_t2() {
 }
 
 #[test]
+fn a_client_answered_before_t1_queues_no_final_response_timeout() {
+    let sim = Sim::new();
+    let id = sim.client(0, proxied("BYE", OUT_BRANCH, 2), udp(BOB));
+    // E is queued; F (fr_timer, 30 s) is set but not queued while E is due first.
+    assert_eq!(sim.table.queued_timers(), 1);
+    let ok = downstream(200, "BYE", OUT_BRANCH, 2, "b");
+    assert_eq!(sim.table.handle_response(sim.at(100), &ok), ResponseOutcome::Final { id, status: 200 });
+    // K is queued, E stale until its tick; no F to walk 30 s later.
+    assert_eq!(sim.table.queued_timers(), 2);
+    let (sent, events) = sim.run(40_000);
+    assert!(sent.is_empty());
+    assert_eq!(events, [(5_100, Event::Terminated(id))]);
+    assert_eq!(sim.table.queued_timers(), 0);
+    assert_eq!(sim.table.len(), 0);
+}
+
+#[test]
 fn non_invite_client_timeout_after_provisional() {
     let sim = Sim::new();
     let cfg = ClientConfig { fr: Some(Duration::from_secs(5)), fr_inv: None };
