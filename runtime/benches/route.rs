@@ -111,14 +111,19 @@ mod bench {
 
     /// SIPp's INVITE (../shared/bench/scenarios/uac.xml) to `ruri`.
     fn invite(ruri: &str) -> Bytes {
+        invite_of_call(ruri, 1, "4242SIPpTag001")
+    }
+
+    /// SIPp's INVITE of call `n` (its Call-ID and branch), From tag `tag`.
+    fn invite_of_call(ruri: &str, n: u64, tag: &str) -> Bytes {
         let sdp = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                    m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
         Bytes::from(format!(
             "INVITE {ruri} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {UAC};branch=z9hG4bK-1-0\r\n\
-             From: sipp <sip:sipp@{UAC}>;tag=4242SIPpTag001\r\n\
+             Via: SIP/2.0/UDP {UAC};branch=z9hG4bK-{n}-0\r\n\
+             From: sipp <sip:sipp@{UAC}>;tag={tag}\r\n\
              To: service <{ruri}>\r\n\
-             Call-ID: 1-4242@127.0.0.1\r\n\
+             Call-ID: {n}-4242@127.0.0.1\r\n\
              CSeq: 1 INVITE\r\n\
              Contact: sip:sipp@{UAC}\r\n\
              Max-Forwards: 70\r\n\
@@ -135,7 +140,7 @@ mod bench {
     }
 
     fn source() -> Source {
-        Source { transport: Transport::Udp, addr: UAC.parse().unwrap(), local: PROXY.parse().unwrap() }
+        from(UAC)
     }
 
     fn one<S: Script>(c: &mut Criterion, name: &str, script: impl Fn() -> S, ruri: &str) {
@@ -273,12 +278,7 @@ mod bench {
                 *allocations += counting::ALLOCATIONS.load(Relaxed) - a;
                 sent
             };
-            let text = String::from_utf8(invite("sip:service@127.0.0.1:5060").to_vec())
-                .unwrap()
-                .replace("1-4242@", &format!("{n}-4242@"))
-                .replace("branch=z9hG4bK-1-0", &format!("branch=z9hG4bK-{n}-0"))
-                .replace("tag=4242SIPpTag001", &format!("tag={n}SIPpTag001"));
-            let sent = routed(Bytes::from(text), UAC);
+            let sent = routed(invite_of_call("sip:service@127.0.0.1:5060", n, &format!("{n}SIPpTag001")), UAC);
             let forwarded = sent_to(&sent, UAS);
             let ok = ok_to(&forwarded);
             let relayed = sent_to(&routed(ok, UAS), UAC);

@@ -254,6 +254,10 @@ const KAMAILIO: &str = "kamailio";
 /// per datagram (REGISTERs answered with their own headers copied, the rest
 /// relayed), no SIP processing. Not run by default.
 const FLOOR: &str = "floor";
+/// Seconds after the load a step still counts the proxy's CPU, as
+/// bench/harness/run.sh's `DRAIN` defaults (`--drain` changes it).
+const DEFAULT_DRAIN: u32 = 3;
+
 /// Every proxy `--proxies` takes, in the order they run at each rate.
 const PROXIES: [&str; 4] = [SERC, SERC_METRICS, KAMAILIO, FLOOR];
 
@@ -370,9 +374,9 @@ impl BenchArgs {
         self.duration.unwrap_or(if self.quick { 5 } else { 10 })
     }
 
-    /// The harness's default drain, 3 s, unless `--drain` says.
+    /// The harness's default drain unless `--drain` says.
     fn drain(&self) -> u32 {
-        self.drain.unwrap_or(3)
+        self.drain.unwrap_or(DEFAULT_DRAIN)
     }
 
     fn rates(&self, scenario: &Scenario) -> Vec<u32> {
@@ -1070,8 +1074,8 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     Ok(Report { scenarios, skipped, out, duration, drain, repeat: args.repeat, netns, bins, harness, revision })
 }
 
-/// One call of the harness: `run.sh -k -s SCENARIO -r RATE -d SECONDS -n
-/// PROXY -p CMD -o DIR`, bounded in time; reads DIR/rRATE/result.json.
+/// One call of the harness: `run.sh -k -s SCENARIO -r RATE -d SECONDS -D
+/// DRAIN -n PROXY -p CMD -o DIR`, bounded in time; reads DIR/rRATE/result.json.
 #[allow(clippy::too_many_arguments)]
 fn harness_step(
     netns: bool,

@@ -304,10 +304,7 @@ impl fmt::Display for AddressText<'_> {
             write!(f, ":{}", self.port)?;
         }
         if self.transport != Transport::Udp {
-            f.write_str(";transport=")?;
-            for c in self.transport.as_str().chars() {
-                write!(f, "{}", c.to_ascii_lowercase())?;
-            }
+            write!(f, ";transport={}", self.transport.name())?;
         }
         Ok(())
     }

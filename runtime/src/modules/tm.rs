@@ -69,6 +69,7 @@
 //!   logged by [`Tm::drain`] outside the locks.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -1363,7 +1364,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     };
     let index = tm.cells(server).get(&server).map_or(0, |c| c.branches.len());
     let mut branch = proxy::stateless_branch(ctx.msg);
-    let _ = std::fmt::Write::write_fmt(&mut branch, format_args!(".{index}"));
+    let _ = write!(branch, ".{index}");
     let bytes = match super::core::outgoing_request(ctx, &local, &branch) {
         Ok(b) => b.freeze(),
         Err(e) => {

@@ -94,6 +94,11 @@ fn deadline(epoch: Instant, at: Instant) -> Deadline {
     std::num::NonZeroU64::new(nanos.saturating_add(1))
 }
 
+/// The instant a [`Deadline`] was made from (one at or after `epoch`).
+fn deadline_at(epoch: Instant, deadline: std::num::NonZeroU64) -> Instant {
+    epoch + Duration::from_nanos(deadline.get() - 1)
+}
+
 /// What a transaction keeps of its request.
 enum Held {
     /// All of it. Boxed, so that a transaction that keeps only its key
@@ -368,9 +373,8 @@ impl Io {
         if !std::mem::take(&mut txn.timeout_deferred) {
             return;
         }
-        if let Some(nanos) = txn.timers[TIMEOUT] {
-            let at = self.epoch + Duration::from_nanos(nanos.get() - 1);
-            self.set(txn, id, TIMEOUT, at);
+        if let Some(at) = txn.timers[TIMEOUT] {
+            self.set(txn, id, TIMEOUT, deadline_at(self.epoch, at));
         }
     }
 
@@ -749,9 +753,10 @@ impl Shard {
         let txn = self.txns.get_mut(id).ok_or(SendError::NoTransaction)?;
         let (kind, state) = (txn.kind, txn.state);
         let legacy_ack = code >= 200 && kind == Kind::ServerInvite && txn.server_key().is_some_and(|k| k.is_legacy());
-        let msg = match legacy_ack {
-            true => Some(Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?),
-            false => None,
+        let msg = if legacy_ack {
+            Some(Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?)
+        } else {
+            None
         };
         let next = match (kind, state, code) {
             (Kind::ClientInvite | Kind::ClientNonInvite, ..) => return Err(SendError::NotServer),
