@@ -2023,6 +2023,9 @@ mod tests {
         assert_eq!(BenchArgs::parse(&[], &[]).expect("valid").repeat, 1);
         assert!(BenchArgs::parse(&flags(&["--repeat", "0"]), &[]).is_err());
         assert!(BenchArgs::parse(&flags(&["--proxies", "bare"]), &[]).is_err());
+        assert_eq!(BenchArgs::parse(&flags(&["--drain", "40"]), &[]).expect("valid").drain(), 40);
+        assert_eq!(BenchArgs::parse(&[], &[]).expect("valid").drain(), DEFAULT_DRAIN);
+        assert!(BenchArgs::parse(&flags(&["--drain", "121"]), &[]).is_err());
         // The floor challenges where SIPp expects a 401 first.
         let challenged: Vec<&str> = SCENARIOS.iter().filter(|s| !s.floor_args.is_empty()).map(|s| s.name).collect();
         assert_eq!(challenged, ["register-auth", "register-auth-sqlite"]);
