@@ -31,10 +31,11 @@ use crate::proxy::Transport;
 ///
 /// `delete` (`delete_timer`) has no RFC counterpart: in OpenSER it is how long
 /// tm retries to free a transaction still referenced. Here it is how long a
-/// Terminated transaction lingers in the table before it is freed: it still
-/// matches, so that late retransmissions and responses are absorbed (a late
-/// non-2xx final of an INVITE gets its ACK, a late 2xx still passes end to end)
-/// instead of being taken for new messages.
+/// transaction ended by a timeout (B, F, H) or `t_release` lingers in the table
+/// before it is freed, as it had no wait: it still matches, so that late
+/// retransmissions and responses are absorbed (a late non-2xx final of an
+/// INVITE gets its ACK, a late 2xx still passes end to end) instead of being
+/// taken for new messages. A transaction whose wait ends is freed at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TmTimers {
     /// `T1_timer` (ms, default 500): the round-trip estimate.

@@ -78,9 +78,12 @@
 //! branches (§16.7), CANCELling branches, and answering or terminating every
 //! server transaction it creates (no timer runs before its first response).
 //!
-//! A Terminated transaction lingers `delete_timer` before it is freed, still
-//! matching (see [`TmTimers`]); [`Event::Terminated`] is reported when it enters
-//! Terminated.
+//! A transaction whose wait (D, I, J, K, L, M) ends is freed at once: the
+//! wait was there to absorb what could still come, as in OpenSER 1.3, whose
+//! wait handler takes the cell out of the hash table. One ended any other way
+//! (timers B, F, H, `t_release`) was given no wait: it lingers `delete_timer`
+//! before it is freed, still matching (see [`TmTimers`]). [`Event::Terminated`]
+//! is reported when it enters Terminated, or is freed at the end of its wait.
 
 mod config;
 mod key;
@@ -159,7 +162,8 @@ pub enum State {
     Confirmed,
     /// INVITE: a 2xx was sent or received (RFC 6026).
     Accepted,
-    /// Done: lingering `delete_timer`, then freed.
+    /// Done after a timeout or `t_release`: lingering `delete_timer`, then
+    /// freed. (A wait's end frees at once, without this state.)
     Terminated,
 }
 

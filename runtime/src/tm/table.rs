@@ -23,8 +23,8 @@ use crate::sip::{Framing, Message, Method};
 /// Timer slots of a transaction: at most one pending deadline each.
 const RETRANSMIT: usize = 0; // A, E, G
 const TIMEOUT: usize = 1; // B (fr / fr_inv), F (fr), H
-const WAIT: usize = 2; // D, I, J, K, L, M: then Terminated
-const DELETE: usize = 3; // delete_timer: then freed
+const WAIT: usize = 2; // D, I, J, K, L, M: then freed
+const DELETE: usize = 3; // delete_timer (after a timeout or t_release): then freed
 
 struct Txn {
     kind: Kind,
@@ -861,7 +861,10 @@ impl Shard {
                 self.io.terminate(txn, id, now, t, events);
             }
             (WAIT, _, State::Completed | State::Confirmed | State::Accepted) => {
-                self.io.terminate(txn, id, now, t, events);
+                // The wait absorbed what was to come: freed now, no longer
+                // matching (OpenSER 1.3's wait_handler unhashes the cell).
+                events.push(Event::Terminated(tid));
+                self.remove(id);
             }
             _ => {}
         }

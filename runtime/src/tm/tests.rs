@@ -232,15 +232,13 @@ fn invite_server_non_2xx_proceeding_completed_confirmed() {
     let (sent, events) = sim.run(17_200);
     assert!(sent.is_empty());
     assert_eq!(events, [(17_200, Event::Terminated(id))]);
-    // It lingers delete_timer (2 s), still absorbing, then is freed.
-    assert_eq!(sim.table.handle_request(sim.at(18_000), &ack), RequestOutcome::AckAbsorbed { id });
-    assert_eq!(sim.table.len(), 1);
-    let (_, events) = sim.run(19_200);
-    assert!(events.is_empty());
+    // Freed at once (the wait was the linger): nothing matches it any more,
+    // and no timer is left (no delete_timer after a wait).
     assert_eq!(sim.table.state(id), None);
     assert_eq!(sim.table.len(), 0);
-    assert_eq!(sim.table.handle_request(sim.at(19_300), &invite), RequestOutcome::NoMatch);
     assert_eq!(sim.table.poll_timeout(), None);
+    assert_eq!(sim.table.handle_request(sim.at(17_300), &ack), RequestOutcome::NoMatch);
+    assert_eq!(sim.table.handle_request(sim.at(17_300), &invite), RequestOutcome::NoMatch);
 }
 
 #[test]
@@ -492,12 +490,11 @@ fn invite_client_non_2xx_is_acked_and_duplicates_absorbed() {
     assert!(events.is_empty());
     let (_, events) = sim.run(5_700);
     assert_eq!(events, [(5_700, Event::Terminated(id))]);
-    // Terminated, lingering: the 486 still gets its ACK.
-    assert_eq!(sim.table.handle_response(sim.at(6_000), &busy), ResponseOutcome::Absorbed { id, status: 486 });
-    assert_eq!(sim.drain()[0].bytes, ack);
-    // Freed: a late response matches nothing (the core forwards it statelessly).
-    sim.run(7_700);
-    assert_eq!(sim.table.handle_response(sim.at(8_000), &busy), ResponseOutcome::NoMatch);
+    // Freed at D's end: a late response matches nothing (the core forwards
+    // it statelessly), no ACK is sent for it.
+    assert_eq!(sim.table.state(id), None);
+    assert_eq!(sim.table.handle_response(sim.at(5_800), &busy), ResponseOutcome::NoMatch);
+    assert!(sim.drain().is_empty());
 }
 
 #[test]
@@ -526,11 +523,10 @@ fn invite_client_2xx_accepted_passes_every_2xx() {
     let (sent, events) = sim.run(32_300);
     assert!(sent.is_empty());
     assert_eq!(events, [(32_300, Event::Terminated(id))]);
-    // Lingering, a 2xx still passes; then freed.
-    assert_eq!(sim.table.handle_response(sim.at(33_000), &ok), ResponseOutcome::Extra2xx { id });
-    sim.run(34_300);
+    // Freed at M's end: a later 2xx matches nothing (the core forwards it
+    // statelessly, as RFC 6026 §7.1 has a proxy do without a transaction).
     assert_eq!(sim.table.state(id), None);
-    assert_eq!(sim.table.handle_response(sim.at(35_000), &ok), ResponseOutcome::NoMatch);
+    assert_eq!(sim.table.handle_response(sim.at(32_400), &ok), ResponseOutcome::NoMatch);
 }
 
 #[test]
@@ -843,13 +839,13 @@ fn table_is_bounded_and_frees_on_timers() {
     assert_eq!(CreateError::Full.to_string(), "the transaction table is full");
     let e = sim.table.start_client(sim.at(0), proxied("OPTIONS", "z9hG4bKe", 1), udp(BOB), &ClientConfig::default());
     assert_eq!(e, Err(CreateError::Full));
-    // One answered: J (wt_timer), then delete_timer frees it.
+    // One answered: J (wt_timer) ends it and frees its room.
     let ok = response_to(&a, 200, "OK", Some("t"));
     sim.table.send_response(sim.at(0), ida, ok).unwrap();
     sim.drain();
-    sim.run(1_999);
+    sim.run(4_999);
     assert_eq!(sim.table.len(), 3, "J (5 s over UDP) still running");
-    sim.run(7_000);
+    sim.run(5_000);
     assert_eq!(sim.table.len(), 2);
     assert!(sim.table.create_server(&d, udp(ALICE)).is_ok());
     // terminate() releases one at once (tm's t_release), freed after delete_timer.
