@@ -332,7 +332,29 @@ pub struct Tm {
     lookups: Queue<Lookup>,
 }
 
-type AckKey = (String, u32, String);
+/// An accounted INVITE's (Call-ID, CSeq number, From tag), the two texts
+/// in one allocation.
+#[derive(Debug)]
+struct AckKey {
+    /// The Call-ID, then the From tag.
+    text: Box<str>,
+    /// Where the From tag begins in `text`.
+    split: u32,
+    cseq: u32,
+}
+
+impl AckKey {
+    fn new((call_id, cseq, from_tag): AckKeyRef<'_>) -> AckKey {
+        let text = [call_id, from_tag].concat().into_boxed_str();
+        // A message's texts fit in u32 (it is at most 64 KiB).
+        AckKey { text, split: call_id.len() as u32, cseq }
+    }
+
+    fn is(&self, (call_id, cseq, from_tag): AckKeyRef<'_>) -> bool {
+        let (c, f) = self.text.split_at(self.split as usize);
+        self.cseq == cseq && c == call_id && f == from_tag
+    }
+}
 
 /// A map keyed by transaction, in shards: the workers look into tm's maps
 /// several times a message, nearly always for different transactions, and
@@ -459,7 +481,7 @@ impl Dialogs {
         use std::hash::BuildHasher;
         let key = ack_key(msg);
         let hash = self.keys.hash_one(key);
-        (key, hash, move |e: &(u64, AckKey, TxnId)| e.0 == hash && (e.1 .0.as_str(), e.1 .1, e.1 .2.as_str()) == key)
+        (key, hash, move |e: &(u64, AckKey, TxnId)| e.0 == hash && e.1.is(key))
     }
 
     /// Records `id` as the INVITE of `msg`'s key (a later one with the same
@@ -469,7 +491,7 @@ impl Dialogs {
         match self.lock().entry(hash, same, |e| e.0) {
             hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().2 = id,
             hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert((hash, (key.0.to_string(), key.1, key.2.to_string()), id));
+                e.insert((hash, AckKey::new(key), id));
             }
         }
         hash
@@ -2110,6 +2132,20 @@ pub fn register_mi(config: &Config) {
 mod tests {
     use super::*;
     use crate::script::Value;
+
+    /// An ACK's key matches only the same three parts, however the two
+    /// texts split (they are kept end to end).
+    #[test]
+    fn an_ack_key_keeps_its_parts_apart() {
+        let key = AckKey::new(("a84b4c76e66710@pc33", 314159, "1928301774"));
+        assert!(key.is(("a84b4c76e66710@pc33", 314159, "1928301774")));
+        assert!(!key.is(("a84b4c76e66710@pc33", 314160, "1928301774")), "another CSeq");
+        assert!(!key.is(("a84b4c76e66710@pc331", 314159, "928301774")), "the same text split elsewhere");
+        assert!(!key.is(("a84b4c76e66710@pc33", 314159, "")), "no From tag");
+        let untagged = AckKey::new(("c", 1, ""));
+        assert!(untagged.is(("c", 1, "")));
+        assert!(!untagged.is(("", 1, "c")));
+    }
 
     #[test]
     fn timers_from_modparams_in_openser_units() {
