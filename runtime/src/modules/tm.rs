@@ -317,8 +317,6 @@ pub struct Tm {
     /// the workers, and a move then costs a pointer, not a cell; a cell lasts
     /// as long as its transaction (32 s after a 2xx).
     cells: ByTxn<Box<Cell>>,
-    /// Client transaction → its server transaction.
-    uplinks: ByTxn<TxnId>,
     /// Failure routes to run.
     failures: Queue<FailureRun>,
     /// acc, when the config accounts anything.
@@ -578,7 +576,6 @@ impl Tm {
             onreply_avps: params.int("tm", "onreply_avp_mode") != 0,
             server_header: config.server_header.line().to_string(),
             cells: ByTxn::default(),
-            uplinks: ByTxn::default(),
             failures: Queue::default(),
             acc: super::acc::Acc::new(config),
             acc_records: Queue::default(),
@@ -598,7 +595,7 @@ impl Tm {
     /// `client`, with the AVPs it sees: the transaction's with
     /// `onreply_avp_mode` 1, else none (OpenSER 1.3: the reply's own list).
     pub fn reply_route(&self, client: TxnId) -> Option<(RouteId, crate::script::Avps)> {
-        let server = self.uplinks(client).get(&client).copied()?;
+        let server = self.table.uplink(client)?;
         let cells = self.cells(server);
         let cell = cells.get(&server)?;
         let avps = if self.onreply_avps { cell.avps().clone() } else { Default::default() };
@@ -673,10 +670,6 @@ impl Tm {
         self.cells.lock(server)
     }
 
-    fn uplinks(&self, client: TxnId) -> std::sync::MutexGuard<'_, HashMap<TxnId, TxnId, IdHash>> {
-        self.uplinks.lock(client)
-    }
-
     /// What the table queued, as messages to send (and acc's lines logged).
     pub fn drain(&self, out: &mut Vec<Send>) {
         if let Some(acc) = &self.acc {
@@ -717,12 +710,14 @@ impl Tm {
             if self.answer_local_uac(id, &outcome, msg) {
                 return;
             }
-            self.mark_replied(id);
+            if !matches!(outcome, ResponseOutcome::Absorbed { .. }) {
+                self.mark_replied(id);
+            }
         }
         match outcome {
             ResponseOutcome::NoMatch | ResponseOutcome::Absorbed { .. } => {}
             ResponseOutcome::Provisional { id, status, .. } => {
-                let Some(server) = self.uplinks(id).get(&id).copied() else { return };
+                let Some(server) = self.table.uplink(id) else { return };
                 self.cancel_if_pending(now, server, id);
                 if status == 100 {
                     return;
@@ -738,7 +733,7 @@ impl Tm {
             ResponseOutcome::Extra2xx { id } => {
                 // A 2xx retransmission or another fork's 2xx: end to end, by
                 // the Via (the server transaction is Accepted and passes it).
-                let server = self.uplinks(id).get(&id).copied();
+                let server = self.table.uplink(id);
                 if let (Some(server), Some(bytes)) = (server, relayed()) {
                     self.send_upstream_as(now, server, bytes, false, Some(id));
                 }
@@ -748,7 +743,7 @@ impl Tm {
 
     /// Client transaction `client` received a reply.
     fn mark_replied(&self, client: TxnId) {
-        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
+        let Some(server) = self.table.uplink(client) else { return };
         if let Some(b) =
             self.cells(server).get_mut(&server).and_then(|c| c.branches.iter_mut().find(|b| b.client == client))
         {
@@ -907,7 +902,7 @@ impl Tm {
     /// goes upstream at once; a negative one is kept, and once every branch is
     /// final the best goes upstream.
     fn branch_final(&self, now: Instant, client: TxnId, status: u16, bytes: Bytes, local: bool) {
-        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
+        let Some(server) = self.table.uplink(client) else { return };
         let mut failure = None;
         let send = {
             let mut cells = self.cells(server);
@@ -1047,7 +1042,7 @@ impl Tm {
             None => {
                 let why = hops.err().unwrap_or_else(|| format!("no {:?} hop", lookup.transport));
                 tracing::warn!(target = ?lookup.target, why, "tm: a branch's destination cannot be resolved: 478");
-                let Some(server) = self.uplinks(lookup.client).get(&lookup.client).copied() else { return };
+                let Some(server) = self.table.uplink(lookup.client) else { return };
                 let reply = {
                     let cells = self.cells(server);
                     let (Some(cell), Some(req)) = (cells.get(&server), self.table.request(server)) else { return };
@@ -1074,16 +1069,13 @@ impl Tm {
         match event {
             Event::ClientTimeout { id, provisional } => self.client_timeout(now, id, provisional),
             Event::AckTimeout(_) => {}
-            Event::Terminated(id) => match self.cells(id).remove(&id) {
-                Some(cell) => {
-                    if let Some(hash) = cell.ack_hash {
-                        self.dialogs.remove(hash, id);
-                    }
+            Event::Terminated(id) => {
+                // A server transaction's cell goes (a client one's link to
+                // its server transaction goes with it, in the table).
+                if let Some(hash) = self.cells(id).remove(&id).and_then(|cell| cell.ack_hash) {
+                    self.dialogs.remove(hash, id);
                 }
-                None => {
-                    self.uplinks(id).remove(&id);
-                }
-            },
+            }
         }
     }
 
@@ -1092,7 +1084,7 @@ impl Tm {
             let _ = uac.reply.send(UacReply::Local(408, "Request Timeout"));
             return;
         }
-        let Some(server) = self.uplinks(client).get(&client).copied() else { return };
+        let Some(server) = self.table.uplink(client) else { return };
         let reply = {
             let cells = self.cells(server);
             let Some(cell) = cells.get(&server) else { return };
@@ -1400,6 +1392,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     let timers = ClientConfig {
         fr: avp_timer(&ctx.avps, tm.fr_avp.as_ref()),
         fr_inv: avp_timer(&ctx.avps, tm.fr_inv_avp.as_ref()),
+        uplink: Some(server),
     };
     // Its key, as it was written: the Via's branch above and the method of
     // the request relayed (t_relay forwards an ACK statelessly: no branch).
@@ -1437,7 +1430,6 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     };
     match started {
         Ok(client) => {
-            tm.uplinks(client).insert(client, server);
             if let Some(cell) = tm.cells(server).get_mut(&server) {
                 cell.branches.push(BranchState {
                     client,

@@ -89,12 +89,15 @@ impl TmTimers {
     }
 }
 
-/// Per-transaction overrides of the final-response timers (tm's `fr_timer_avp`
-/// and `fr_inv_timer_avp`): `None` takes the table's [`TmTimers`].
+/// How a client transaction starts: per-transaction overrides of the
+/// final-response timers (tm's `fr_timer_avp` and `fr_inv_timer_avp`; `None`
+/// takes the table's [`TmTimers`]), and the server transaction it is a
+/// branch of, if any ([`Table::uplink`](super::Table::uplink)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientConfig {
     pub fr: Option<Duration>,
     pub fr_inv: Option<Duration>,
+    pub uplink: Option<super::TxnId>,
 }
 
 /// The table's shape and timers.

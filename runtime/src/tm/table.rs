@@ -56,7 +56,13 @@ struct Txn {
     /// Client: `timers[TIMEOUT]` is set but not queued yet (see
     /// [`Io::defer_timeout`]).
     timeout_deferred: bool,
+    /// Client: the server transaction it is a branch of ([`NO_UPLINK`]: none).
+    uplink: u64,
 }
+
+/// [`Txn::uplink`] of a transaction that is no branch (a server one, a
+/// request the proxy originated). No id reaches it: ids stay below 2^64 − 1.
+const NO_UPLINK: u64 = u64::MAX;
 
 /// What few transactions keep, boxed so that the others do not carry its
 /// room: a transaction lives for 32 s after a 2xx, and its size is memory
@@ -1126,6 +1132,7 @@ impl Table {
                 fr_inv: Millis::of(self.timers.fr_inv),
                 provisional: false,
                 timeout_deferred: false,
+                uplink: NO_UPLINK,
             };
             self.insert(s, txn).map(TxnId)
         })
@@ -1300,6 +1307,7 @@ impl Table {
                 fr_inv: Millis::of(config.fr_inv.unwrap_or(t.fr_inv)),
                 provisional: false,
                 timeout_deferred: false,
+                uplink: config.uplink.map_or(NO_UPLINK, |u| u.0),
             };
             let reliable = txn.reliable();
             let fr = config.fr.unwrap_or(t.fr);
@@ -1453,6 +1461,12 @@ impl Table {
     pub fn build_cancel(&self, id: TxnId) -> Option<Bytes> {
         self.inspect(id, |t| t.request().filter(|_| t.kind == Kind::ClientInvite).map(|req| local::cancel(&req)))
             .flatten()
+    }
+
+    /// The server transaction a client one is a branch of
+    /// ([`ClientConfig::uplink`]), until the client transaction is freed.
+    pub fn uplink(&self, client: TxnId) -> Option<TxnId> {
+        self.inspect(client, |t| (t.uplink != NO_UPLINK).then_some(TxnId(t.uplink))).flatten()
     }
 
     /// Where a transaction's messages go.

@@ -369,7 +369,7 @@ fn reliable_server_transactions_skip_g_and_wait_zero() {
 fn invite_client_timer_a_doubles_without_cap_until_b() {
     let sim = Sim::new();
     // fr_timer_avp = 32 s: timer B = 64·T1 as in the RFC.
-    let cfg = ClientConfig { fr: Some(Duration::from_secs(32)), fr_inv: None };
+    let cfg = ClientConfig { fr: Some(Duration::from_secs(32)), ..ClientConfig::default() };
     let req = proxied("INVITE", OUT_BRANCH, 1);
     let id = sim.table.start_client(sim.at(0), req.clone(), udp(BOB), &cfg).unwrap();
     assert_eq!(sim.table.state(id), Some(State::Calling));
@@ -442,7 +442,7 @@ fn invite_client_fr_inv_not_restarted_when_configured() {
     let mut config = TableConfig::default();
     config.timers.restart_fr_on_each_reply = false;
     let sim = Sim::with(config);
-    let cfg = ClientConfig { fr: None, fr_inv: Some(Duration::from_secs(10)) };
+    let cfg = ClientConfig { fr_inv: Some(Duration::from_secs(10)), ..ClientConfig::default() };
     let id = sim.table.start_client(sim.at(0), proxied("INVITE", OUT_BRANCH, 1), udp(BOB), &cfg).unwrap();
     sim.table.handle_response(sim.at(1000), &downstream(180, "INVITE", OUT_BRANCH, 1, "b"));
     sim.table.handle_response(sim.at(5000), &downstream(183, "INVITE", OUT_BRANCH, 1, "b"));
@@ -495,6 +495,31 @@ fn invite_client_non_2xx_is_acked_and_duplicates_absorbed() {
     assert_eq!(sim.table.state(id), None);
     assert_eq!(sim.table.handle_response(sim.at(5_800), &busy), ResponseOutcome::NoMatch);
     assert!(sim.drain().is_empty());
+}
+
+/// A branch knows its server transaction (tm's uplink) until it is freed,
+/// the linger after a timeout included; a server one, or a request the proxy
+/// originated, has none.
+#[test]
+fn a_branch_keeps_its_uplink_until_freed() {
+    let sim = Sim::new();
+    let server = sim.server(&uac_request("MESSAGE", Some(INV_BRANCH), None, 3), udp(ALICE));
+    assert_eq!(sim.table.uplink(server), None);
+    let cfg = ClientConfig { fr: Some(Duration::from_secs(5)), uplink: Some(server), ..ClientConfig::default() };
+    let branch = sim.table.start_client(sim.at(0), proxied("MESSAGE", OUT_BRANCH, 3), udp(BOB), &cfg).unwrap();
+    assert_eq!(sim.drain().len(), 1);
+    let own = sim.client(0, proxied("OPTIONS", "z9hG4bKown", 1), udp(BOB));
+    assert_eq!(sim.table.uplink(branch), Some(server));
+    assert_eq!(sim.table.uplink(own), None);
+    // Timer F: the timeout is reported while the branch lingers, its uplink kept.
+    let (_, events) = sim.run(5_000);
+    assert!(events.contains(&(5_000, Event::ClientTimeout { id: branch, provisional: false })), "{events:?}");
+    assert_eq!(sim.table.state(branch), Some(State::Terminated));
+    assert_eq!(sim.table.uplink(branch), Some(server));
+    // Freed after delete_timer: gone with it.
+    sim.run(7_000);
+    assert_eq!(sim.table.state(branch), None);
+    assert_eq!(sim.table.uplink(branch), None);
 }
 
 #[test]
@@ -604,7 +629,7 @@ fn a_client_answered_before_t1_queues_no_final_response_timeout() {
 #[test]
 fn non_invite_client_timeout_after_provisional() {
     let sim = Sim::new();
-    let cfg = ClientConfig { fr: Some(Duration::from_secs(5)), fr_inv: None };
+    let cfg = ClientConfig { fr: Some(Duration::from_secs(5)), ..ClientConfig::default() };
     let id = sim.table.start_client(sim.at(0), proxied("MESSAGE", OUT_BRANCH, 3), udp(BOB), &cfg).unwrap();
     sim.table.handle_response(sim.at(100), &downstream(100, "MESSAGE", OUT_BRANCH, 3, "b"));
     let (_, events) = sim.run(6_000);
