@@ -259,12 +259,8 @@ struct Cell {
     final_sent: bool,
     /// A CANCEL for the request arrived (`t_was_cancelled`).
     cancelled: bool,
-    /// The request as the last `t_relay` left it (for a failure route);
-    /// once a final went upstream, only [`Cell::after_final`] of it.
-    state: Option<Box<RequestState>>,
-    /// What acc and the reply routes read of the request state once a final
-    /// went upstream and no failure route can run (see [`Tm::send_response`]).
-    after_final: AfterFinal,
+    /// What it keeps of the request's state (see [`Kept`]).
+    state: Kept,
     failure_route: Option<RouteId>,
     /// `onreply_route[N]` for the replies of its branches (`t_on_reply`).
     reply_route: Option<RouteId>,
@@ -277,23 +273,65 @@ struct Cell {
     replicate: bool,
 }
 
-/// The request state still read after the final response: the Request-URI
-/// (acc's `$ru` when no branch gives one) and the transaction's AVPs.
-#[derive(Debug, Default)]
-struct AfterFinal {
-    ruri: Option<String>,
-    avps: crate::script::Avps,
+/// What a cell keeps of its request's state.
+#[derive(Debug)]
+enum Kept {
+    /// As the last `t_relay` left it, for a failure route (boxed: a cell
+    /// keeps it only until its final response).
+    Relayed(Box<RequestState>),
+    /// No failure route can run (no `t_relay` yet, or a final went upstream,
+    /// see [`Tm::send_response`]): only what acc and the reply routes read,
+    /// the Request-URI (acc's `$ru` when no branch gives one) and the
+    /// transaction's AVPs.
+    Read { ruri: Option<String>, avps: crate::script::Avps },
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Kept::Read { ruri: None, avps: Default::default() }
+    }
+}
+
+impl Kept {
+    /// The state for a failure route, until the final response.
+    fn relayed(&self) -> Option<&RequestState> {
+        match self {
+            Kept::Relayed(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    fn relayed_mut(&mut self) -> Option<&mut RequestState> {
+        match self {
+            Kept::Relayed(state) => Some(state),
+            _ => None,
+        }
+    }
+
+    /// A final went upstream: keeps of the relayed state what is still read.
+    fn answered(&mut self) {
+        if let Kept::Relayed(state) = std::mem::take(self) {
+            let RequestState { ruri, avps, .. } = *state;
+            *self = Kept::Read { ruri, avps };
+        }
+    }
 }
 
 impl Cell {
     /// The transaction's AVPs, before or after its final response.
     fn avps(&self) -> &crate::script::Avps {
-        self.state.as_ref().map_or(&self.after_final.avps, |s| &s.avps)
+        match &self.state {
+            Kept::Relayed(state) => &state.avps,
+            Kept::Read { avps, .. } => avps,
+        }
     }
 
     /// The Request-URI `t_relay` left, before or after the final response.
     fn ruri(&self) -> Option<&String> {
-        self.state.as_ref().map_or(&self.after_final.ruri, |s| &s.ruri).as_ref()
+        match &self.state {
+            Kept::Relayed(state) => state.ruri.as_ref(),
+            Kept::Read { ruri, .. } => ruri.as_ref(),
+        }
     }
 }
 
@@ -354,7 +392,7 @@ impl AckKey {
     }
 }
 
-/// A map keyed by transaction, in shards: the workers look into tm's maps
+/// A map keyed by transaction, in shards: the workers look into tm's cells
 /// several times a message, nearly always for different transactions, and
 /// one lock (and its cache line) for all would be shared by every lookup.
 /// The shard is picked from bits of the id's hash that neither the bucket
@@ -629,7 +667,7 @@ impl Tm {
     /// transaction's (as OpenSER copies them back after the route).
     pub fn set_flags(&self, server: TxnId, flags: u32) {
         if let Some(cell) = self.cells(server).get_mut(&server) {
-            if let Some(state) = cell.state.as_mut() {
+            if let Some(state) = cell.state.relayed_mut() {
                 state.flags = flags;
             }
             if let Some(acc) = cell.acc.as_mut() {
@@ -710,6 +748,8 @@ impl Tm {
             if self.answer_local_uac(id, &outcome, msg) {
                 return;
             }
+            // An absorbed reply is a duplicate, or a late one to a branch
+            // that already ended: it marks nothing.
             if !matches!(outcome, ResponseOutcome::Absorbed { .. }) {
                 self.mark_replied(id);
             }
@@ -860,10 +900,7 @@ impl Tm {
         // reply routes read.
         if sent.is_ok() && is_final {
             if let Some(cell) = self.cells(server).get_mut(&server) {
-                if let Some(state) = cell.state.take() {
-                    let RequestState { ruri, avps, .. } = *state;
-                    cell.after_final = AfterFinal { ruri, avps };
-                }
+                cell.state.answered();
             }
         }
         sent
@@ -926,7 +963,7 @@ impl Tm {
                 }
                 if !cell.branches.iter().all(|b| b.status >= 200) {
                     None
-                } else if let (Some(route), Some(state)) = (cell.failure_route, cell.state.as_deref().cloned()) {
+                } else if let (Some(route), Some(state)) = (cell.failure_route, cell.state.relayed().cloned()) {
                     // t_on_failure armed: the failure route decides (one
                     // shot: it re-arms with t_on_failure if it relays again).
                     cell.failure_route = None;
@@ -975,11 +1012,11 @@ impl Tm {
         let txn = cell.acc.as_mut()?;
         let record = acc.on_failure(txn, invite, |text, flags| base.record(text, flags));
         if record.is_some() {
-            if let Some(state) = cell.state.as_mut() {
+            if let Some(state) = cell.state.relayed_mut() {
                 state.flags = acc.clear_missed(state.flags);
             }
         }
-        let state_flags = cell.state.as_ref().map_or(txn.flags, |s| s.flags);
+        let state_flags = cell.state.relayed().map_or(txn.flags, |s| s.flags);
         drop(cells);
         self.acc_records.extend(record);
         Some(state_flags)
@@ -1272,8 +1309,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     best_client: None,
                     first_branch: 0,
                     last_local: false,
-                    state: None,
-                    after_final: AfterFinal::default(),
+                    state: Kept::default(),
                     reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
                     acc,
@@ -1477,8 +1513,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
     if let Some(cell) = tm.cells(server).get_mut(&server) {
         cell.failure_route = ctx.tm.failure_route;
         cell.reply_route = ctx.tm.reply_route.or(cell.reply_route);
-        cell.state = Some(Box::new(RequestState::capture(ctx)));
-        cell.after_final = AfterFinal::default();
+        cell.state = Kept::Relayed(Box::new(RequestState::capture(ctx)));
         // t_relay updates the transaction's flags (acc reads them).
         if let Some(acc) = cell.acc.as_mut() {
             acc.flags = ctx.flags;
@@ -1804,8 +1839,7 @@ fn replicate(ctx: &mut Ctx, uri: &Format) -> i32 {
         cell.failure_route = None;
         cell.reply_route = None;
         cell.first_branch = cell.branches.len();
-        cell.state = Some(Box::new(RequestState::capture(ctx)));
-        cell.after_final = AfterFinal::default();
+        cell.state = Kept::Relayed(Box::new(RequestState::capture(ctx)));
     }
     start_branch(ctx, &tm, server, target)
 }
