@@ -9,6 +9,7 @@
 pub mod app;
 pub mod db;
 pub mod launch;
+pub mod log;
 pub mod mi;
 pub mod modules;
 pub mod proxy;
