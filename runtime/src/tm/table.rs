@@ -34,10 +34,10 @@ struct Txn {
     /// The hash of the transaction's key ([`ServerKey`] or [`ClientKey`] of
     /// `request`), under which its index holds it.
     key_hash: u64,
-    /// Server: the request received. Client: the request sent. The
-    /// transaction's key is read from it (or kept beside it,
-    /// [`Held::Unparsed`]); an INVITE answered with a 2xx keeps only the key
-    /// ([`Held::Key`]), or its bytes and key when the caller still reads it.
+    /// Server: the request received, as its bytes and key
+    /// ([`Held::Unparsed`]). Client: the request sent. An INVITE answered
+    /// with a 2xx keeps only the key ([`Held::Key`]), unless the caller still
+    /// reads it.
     request: Held,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
@@ -107,15 +107,18 @@ fn deadline_at(epoch: Instant, deadline: std::num::NonZeroU64) -> Instant {
 
 /// What a transaction keeps of its request.
 enum Held {
-    /// All of it. Boxed, so that a transaction that keeps only its key
-    /// gives back the parsed message's own room too.
+    /// All of it: a client request handed in parsed ([`Table::start_client`]).
+    /// Boxed, so that a transaction that keeps only its key gives back the
+    /// parsed message's own room too.
     Request(Box<Message>),
     /// Its bytes and its key, the request parsed again only when it is read:
-    /// a client request tm built, as it was sent (tm knew its key; it is
-    /// parsed to build an ACK or a CANCEL of it, [`Table::start_built`]), or
-    /// a server request answered with a 2xx that the caller still reads
-    /// ([`Table::send_response_keeping_request`]: acc, for a later 2xx),
-    /// without its parsed form (some 800 bytes of an INVITE) for 32 s.
+    /// a server request, as received (most are never read again: a relayed
+    /// request is answered by a reply relayed back; a local reply, a failure
+    /// route or acc's record parses it), or a client request tm built, as it
+    /// was sent (tm knew its key; it is parsed to build an ACK or a CANCEL of
+    /// it, [`Table::start_built`]). Its parsed form (some 800 bytes of an
+    /// INVITE, and three allocations) is not copied for a request that
+    /// nothing reads again.
     Unparsed { bytes: Bytes, key: KeptKey },
     /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx) only
     /// matches retransmissions; nothing sends or reads the request again.
@@ -210,16 +213,6 @@ impl Txn {
         };
         if let Some(key) = key {
             self.request = Held::Key(key);
-        }
-    }
-
-    /// Keeps a server request's bytes and key, not its parsed form (see
-    /// [`Held::Unparsed`]).
-    fn keep_unparsed(&mut self) {
-        if let Held::Request(msg) = &self.request {
-            if self.kind.is_server() {
-                self.request = Held::Unparsed { bytes: msg.bytes().clone(), key: KeptKey::server(msg) };
-            }
         }
     }
 }
@@ -789,9 +782,8 @@ impl Shard {
         match (kind, next) {
             // RFC 6026 §8.5: Accepted, timer L.
             (Kind::ServerInvite, State::Accepted) => {
-                if keep_request {
-                    txn.keep_unparsed();
-                } else {
+                // The request is kept unparsed (see `Held::Unparsed`).
+                if !keep_request {
                     txn.keep_key_only();
                 }
                 self.io.set(txn, id, WAIT, now + t.t1_64());
@@ -1123,7 +1115,7 @@ impl Table {
                 state: if kind == Kind::ServerInvite { State::Proceeding } else { State::Trying },
                 dest: reply_to,
                 key_hash,
-                request: Held::Request(Box::new(msg.clone())),
+                request: Held::Unparsed { bytes: msg.bytes().clone(), key: KeptKey::server(msg) },
                 response: None,
                 status: 0,
                 rare: None,

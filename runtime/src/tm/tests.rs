@@ -812,6 +812,36 @@ fn an_rfc2543_invite_answered_2xx_keeps_only_its_key_and_matches_as_before() {
 }
 
 #[test]
+fn a_server_transaction_reads_back_the_request_it_received() {
+    // It keeps the request's bytes, not its parsed form: what it reads back
+    // is the same message, whether framed by a stream or a datagram, with a
+    // branch or the RFC 2543 way.
+    let sim = Sim::new();
+    let body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n";
+    let text = format!(
+        "INVITE sip:bob@biloxi.com SIP/2.0\r\nVia: SIP/2.0/TCP pc33.atlanta.com;branch={INV_BRANCH}\r\n\
+         Max-Forwards: 70\r\nTo: <sip:bob@biloxi.com>\r\nFrom: <sip:alice@atlanta.com>;tag=1928301774\r\n\
+         Call-ID: stream@pc33\r\nCSeq: 7 INVITE\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let streamed = Message::parse(Bytes::from(text), Framing::Stream).unwrap();
+    let legacy = uac_request("OPTIONS", None, Some("t1"), 3);
+    for (req, dest) in [(&streamed, tcp(ALICE)), (&legacy, udp(ALICE))] {
+        let id = sim.server(req, dest);
+        let read = sim.table.request(id).expect("the request is kept");
+        assert_eq!(read.bytes(), req.bytes());
+        assert_eq!(
+            (read.method(), read.cseq, read.call_id, read.to_tag, read.body),
+            (req.method(), req.cseq, req.call_id, req.to_tag, req.body)
+        );
+        assert_eq!(read.headers.len(), req.headers.len());
+        assert_eq!(sim.table.handle_request(sim.at(10), req), RequestOutcome::Retransmission { id, resent: false });
+    }
+    assert!(sim.table.request(TxnId(u64::MAX - 1)).is_none());
+}
+
+#[test]
 fn a_2xx_sent_keeping_the_request_keeps_it() {
     let sim = Sim::new();
     let invite = uac_request("INVITE", Some(INV_BRANCH), None, 1);
