@@ -36,8 +36,8 @@ struct Txn {
     key_hash: u64,
     /// Server: the request received, as its bytes and key
     /// ([`Held::Unparsed`]). Client: the request sent. An INVITE answered
-    /// with a 2xx keeps only the key ([`Held::Key`]), unless the caller still
-    /// reads it.
+    /// with a 2xx, a non-INVITE with any final, keep only the key
+    /// ([`Held::Key`]), unless the caller still reads the request.
     request: Held,
     /// Server: the last response sent (what a retransmission gets).
     response: Option<Bytes>,
@@ -120,10 +120,11 @@ enum Held {
     /// INVITE, and three allocations) is not copied for a request that
     /// nothing reads again.
     Unparsed { bytes: Bytes, key: KeptKey },
-    /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx) only
-    /// matches retransmissions; nothing sends or reads the request again.
-    /// A call's two INVITE transactions then keep about 100 bytes each
-    /// instead of their requests (a parsed INVITE: over 1 KB).
+    /// Its key alone: RFC 6026's Accepted state (32 s after a 2xx), and a
+    /// non-INVITE server's Completed state (timer J, 32 s over UDP), only
+    /// match retransmissions; nothing sends or reads the request again. A
+    /// call's INVITE transactions and its BYE's server transaction then keep
+    /// about 100 bytes each instead of their requests.
     Key(KeptKey),
 }
 
@@ -796,8 +797,11 @@ impl Shard {
                 }
                 self.io.set(txn, id, TIMEOUT, now + t.t1_64());
             }
-            // §17.2.2: Completed, timer J.
+            // §17.2.2: Completed, timer J; the final is resent to a
+            // retransmission, the request is not read again (a non-INVITE
+            // has one final: nothing is left for acc to read it for).
             (Kind::ServerNonInvite, State::Completed) => {
+                txn.keep_key_only();
                 let wait = t.wait(txn.dest.transport);
                 self.io.set(txn, id, WAIT, now + wait);
             }
@@ -1151,15 +1155,19 @@ impl Table {
     /// tag is kept for RFC 2543 ACK matching); of a provisional only the
     /// status line is read.
     ///
-    /// An INVITE entering Accepted keeps only its key from then on:
-    /// [`request`](Table::request) is `None` for it (see
+    /// An INVITE entering Accepted, and a non-INVITE entering Completed,
+    /// keep only their key from then on (they match retransmissions, the
+    /// non-INVITE resends its final): [`request`](Table::request) is `None`
+    /// for them (see
     /// [`send_response_keeping_request`](Table::send_response_keeping_request)).
+    /// The request is freed at the final, while it is still in the cache,
+    /// not 32 s later.
     pub fn send_response(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
         self.with(self.shard_of_id(id), |s| s.send_response(now, id.0, response, false, &self.timers))
     }
 
-    /// [`send_response`](Table::send_response), the request kept in Accepted
-    /// too (acc reads it for each 2xx of a forked INVITE).
+    /// [`send_response`](Table::send_response), an INVITE's request kept in
+    /// Accepted too (acc reads it for each 2xx of a forked INVITE).
     pub fn send_response_keeping_request(&self, now: Instant, id: TxnId, response: Bytes) -> Result<(), SendError> {
         self.with(self.shard_of_id(id), |s| s.send_response(now, id.0, response, true, &self.timers))
     }
@@ -1440,8 +1448,8 @@ impl Table {
     }
 
     /// The request of a transaction: received (server) or sent (client).
-    /// `None` once an INVITE answered with a 2xx keeps only its key
-    /// ([`send_response`](Table::send_response)).
+    /// `None` once a server transaction's final keeps only its key (a 2xx of
+    /// an INVITE, any final of a non-INVITE: [`send_response`](Table::send_response)).
     pub fn request(&self, id: TxnId) -> Option<Message> {
         self.inspect(id, |t| t.request().map(Cow::into_owned)).flatten()
     }

@@ -312,9 +312,12 @@ fn non_invite_server_trying_proceeding_completed() {
     assert_eq!(sim.table.state(id), Some(State::Proceeding));
     assert_eq!(sim.table.handle_request(sim.at(1500), &bye), RequestOutcome::Retransmission { id, resent: true });
     assert_eq!(sim.drain()[0].bytes, trying);
+    assert_eq!(sim.table.request(id).map(|r| r.bytes().clone()), Some(bye.bytes().clone()));
     let ok = response_to(&bye, 200, "OK", Some("a6c85cf"));
     sim.respond(2000, id, &ok);
     assert_eq!(sim.table.state(id), Some(State::Completed));
+    // Completed keeps the key and the final, not the request.
+    assert!(sim.table.request(id).is_none());
     assert_eq!(sim.table.handle_request(sim.at(3500), &bye), RequestOutcome::Retransmission { id, resent: true });
     assert_eq!(sim.drain()[0].bytes, ok);
     // A second final is refused.
@@ -324,6 +327,37 @@ fn non_invite_server_trying_proceeding_completed() {
     assert!(sent.is_empty() && events.is_empty());
     let (_, events) = sim.run(7_000);
     assert_eq!(events, [(7_000, Event::Terminated(id))]);
+}
+
+#[test]
+fn a_non_invite_final_keeps_only_the_key_even_for_a_caller_that_keeps_requests() {
+    // A non-INVITE has one final: nothing reads its request after it (acc
+    // keeps an INVITE's for the 2xx of other branches). The RFC 2543 way
+    // too: the kept key matches a retransmission by its Request-URI, tags,
+    // Call-ID, CSeq and Via.
+    let sim = Sim::new();
+    for (n, (bye, keep)) in [
+        (uac_request("BYE", Some("z9hG4bKbye2"), Some("a6c85cf"), 5), true),
+        (uac_request("BYE", None, Some("a6c85cf"), 6), false),
+        (uac_request("BYE", None, Some("a6c85cf"), 7), true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = sim.server(&bye, udp(ALICE));
+        let ok = response_to(&bye, 200, "OK", Some("a6c85cf"));
+        let at = sim.at(n as u64 * 10);
+        if keep {
+            sim.table.send_response_keeping_request(at, id, ok.clone()).unwrap();
+        } else {
+            sim.table.send_response(at, id, ok.clone()).unwrap();
+        }
+        sim.drain();
+        assert!(sim.table.request(id).is_none(), "{n}");
+        let again = sim.at(n as u64 * 10 + 5);
+        assert_eq!(sim.table.handle_request(again, &bye), RequestOutcome::Retransmission { id, resent: true }, "{n}");
+        assert_eq!(sim.drain()[0].bytes, ok, "{n}");
+    }
 }
 
 #[test]
