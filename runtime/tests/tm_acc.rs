@@ -240,6 +240,32 @@ async fn an_answered_call_is_logged_once_and_its_ack_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_of_another_dialog_is_logged_too() {
+    // A forking proxy downstream answers the one branch twice, with two To
+    // tags: each 2xx goes upstream and is logged, which reads the request
+    // again after the first (tm keeps it while acc records).
+    let s = start(&[1], false, false).await;
+    let call = "acc-forked";
+    let inv = invite_to(&s, call).await;
+    let first = answer(&inv, 200, "OK");
+    s.first.send_to(first.as_bytes(), s.proxy).await.unwrap();
+    assert_eq!(next(&s.uac).await.status(), Some(200));
+    let second = first.replace(";tag=uas1", ";tag=uas2");
+    s.first.send_to(second.as_bytes(), s.proxy).await.unwrap();
+    let relayed = next(&s.uac).await;
+    assert_eq!((relayed.status(), relayed.to_tag.map(|t| relayed.text(t))), (Some(200), Some("uas2")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        lines_of(call),
+        [
+            expect("transaction answered", "INVITE", "uas1", call, "200;reason=OK"),
+            expect("transaction answered", "INVITE", "uas2", call, "200;reason=OK"),
+        ]
+    );
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_callee_is_a_missed_call_and_a_failed_transaction_only_with_its_flag() {
     // log_flag and log_missed_flag: the missed call only.
     let s = start(&[1, 2], false, false).await;

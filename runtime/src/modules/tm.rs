@@ -880,7 +880,10 @@ impl Tm {
     }
 
     /// Sends a response on the server transaction. An accounted one keeps
-    /// its request after a 2xx: acc reads it for each 2xx of a forked INVITE.
+    /// its request after a 2xx while acc records (a line its level lets
+    /// through, or a row): acc reads it for each 2xx of another To tag. One
+    /// answered while acc records nothing keeps only its key, as it would
+    /// unaccounted: its first 2xx was not recorded, nor will the others be.
     fn send_response(
         &self,
         now: Instant,
@@ -889,7 +892,7 @@ impl Tm {
         accounted: bool,
     ) -> Result<(), crate::tm::SendError> {
         let is_final = reply_code(&bytes) >= 200;
-        let sent = if accounted {
+        let sent = if accounted && self.acc.as_ref().is_some_and(|acc| acc.records()) {
             self.table.send_response_keeping_request(now, server, bytes)
         } else {
             self.table.send_response(now, server, bytes)
