@@ -1470,6 +1470,11 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
     match started {
         Ok(client) => {
             if let Some(cell) = tm.cells(server).get_mut(&server) {
+                // Room for one at first: most requests go one way (a vector
+                // grows from nothing to four), and a cell lives up to 32 s.
+                if cell.branches.capacity() == 0 {
+                    cell.branches.reserve_exact(1);
+                }
                 cell.branches.push(BranchState {
                     client,
                     status: 0,
