@@ -12,11 +12,11 @@
 //! the message, then the other fields as `name=value`. It exists for speed: a
 //! script's `xlog` and acc lines are written while the message is handled,
 //! some for every request and reply, and the default format spent more on a
-//! line than the script did building it. It escapes each text character by
+//! line than the script did building it: it escapes a text character by
 //! character and turns the clock into a calendar date for every line. Here a
 //! line's text is scanned once and copied whole when it holds nothing to
-//! escape (the usual case), and a worker thread turns the clock into a date
-//! once a second.
+//! escape (the usual case), and each thread turns the clock into a date once
+//! a second.
 //!
 //! What is escaped is what the default format escapes, against terminal
 //! injection through logged SIP text: ESC, BEL, BS, FF and DEL as `\x1b` …,
@@ -83,8 +83,9 @@ fn level_text(level: Level) -> &'static str {
     }
 }
 
-/// Writes an event's fields: the message first as it is (escaped), the
-/// others after it as ` name=value` (a `str` value quoted, as `Debug` does).
+/// Writes an event's fields in the order they are recorded, a space apart:
+/// the message as it is, the others as `name=value` (a `str` value quoted,
+/// as `Debug` does); everything escaped.
 struct Fields<'w, 'a> {
     out: &'w mut Writer<'a>,
     first: bool,
