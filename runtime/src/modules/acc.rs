@@ -35,6 +35,13 @@
 //! its From and To tags swapped. The To tag of a reply tm made itself is the
 //! request's (1.3 reads the To of the request for its own replies).
 //!
+//! While acc records nothing (no line its level lets through, no row:
+//! [`Acc::records`]), tm gathers nothing for it: no reply is parsed for it,
+//! and an INVITE answered then keeps only its key, not its request, for the
+//! 32 s of its Accepted state. So where OpenSER 1.3 would log the 2xx of
+//! another To tag that comes after the level was raised (MI `debug`), serc
+//! does not, as it did not log the first 2xx either.
+//!
 //! Database accounting (1.3's `acc_db.c`): the same decisions with
 //! `db_flag` and `db_missed_flag` write a row to `db_table_acc` (`acc`) or
 //! `db_table_missed_calls` (`missed_calls`) — method, from_tag, to_tag,
