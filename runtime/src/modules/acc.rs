@@ -202,6 +202,11 @@ impl TxnAcc {
     pub fn answered(&self, to_tag: &str) -> bool {
         self.reported_2xx.iter().any(|t| t == to_tag)
     }
+
+    /// Some 2xx was accounted: an ACK may acknowledge it.
+    pub fn answered_any(&self) -> bool {
+        !self.reported_2xx.is_empty()
+    }
 }
 
 /// A reply as acc reads it.

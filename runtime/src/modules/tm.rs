@@ -266,7 +266,8 @@ struct Cell {
     reply_route: Option<RouteId>,
     /// acc's state when the transaction is accounted.
     acc: Option<super::acc::TxnAcc>,
-    /// Its key's hash in `Tm::dialogs`.
+    /// Its key's hash in `Tm::dialogs`, once acc accounted a 2xx of it
+    /// with `report_ack` on (its ACK is then accounted too).
     ack_hash: Option<u64>,
     /// Made by `t_replicate`: its replies stay here (none goes upstream) and
     /// it ends when its branch does.
@@ -361,8 +362,9 @@ pub struct Tm {
     acc: Option<super::acc::Acc>,
     /// acc's lines, logged by [`Tm::drain`] (outside the locks).
     acc_records: Queue<super::acc::Record>,
-    /// Accounted INVITEs by (Call-ID, CSeq number, From tag), to find the
-    /// transaction of an end-to-end ACK (`report_ack`; 1.3's dialog matching).
+    /// Accounted INVITEs whose 2xx acc accounted, by (Call-ID, CSeq number,
+    /// From tag), to find the transaction of an end-to-end ACK (`report_ack`;
+    /// 1.3's dialog matching; an ACK is accounted only for an accounted 2xx).
     dialogs: Dialogs,
     /// Branches to host names waiting for the resolver.
     lookups: Queue<Lookup>,
@@ -933,7 +935,14 @@ impl Tm {
             let base = AccBase::of(cell, branch, request, &fields);
             let invite = cell.invite;
             let Some(txn) = cell.acc.as_mut() else { return };
-            acc.on_reply_out(txn, invite, &fields, |text, flags| base.record(text, flags))
+            let records = acc.on_reply_out(txn, invite, &fields, |text, flags| base.record(text, flags));
+            // report_ack: the ACK of an accounted 2xx is found by its
+            // Call-ID, CSeq and From tag (it has a branch of its own); the
+            // key is kept from the first 2xx accounted, not for every INVITE.
+            if invite && cell.ack_hash.is_none() && txn.answered_any() && acc.reports_acks() {
+                cell.ack_hash = Some(self.dialogs.insert(&base.msg, server));
+            }
+            records
         };
         self.acc_records.extend(records);
     }
@@ -1294,9 +1303,6 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
         Ok(id) => {
             tm.stats.uas_transactions.inc();
             let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));
-            let invite = ctx.msg.method() == Some(Method::Invite);
-            let ack_hash = (invite && acc.is_some() && tm.acc.as_ref().is_some_and(|a| a.reports_acks()))
-                .then(|| tm.dialogs.insert(ctx.msg, id));
             let reply_headers = ctx.reply_headers.clone();
             tm.cells(id).insert(
                 id,
@@ -1316,7 +1322,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
                     reply_route: ctx.tm.reply_route,
                     failure_route: ctx.tm.failure_route,
                     acc,
-                    ack_hash,
+                    ack_hash: None,
                     replicate: false,
                 }),
             );
