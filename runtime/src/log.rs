@@ -111,14 +111,12 @@ impl Fields<'_, '_> {
 
 impl Visit for Fields<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
-            return;
+        if field.name() != "message" {
+            return self.record_debug(field, &value);
         }
-        self.result = if field.name() == "message" {
-            self.separate().and_then(|()| Escaped(&mut *self.out).write_str(value))
-        } else {
-            self.name(field).and_then(|()| write!(Escaped(&mut *self.out), "{value:?}"))
-        };
+        if self.result.is_ok() {
+            self.result = self.separate().and_then(|()| Escaped(&mut *self.out).write_str(value));
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
