@@ -150,8 +150,12 @@ impl Project {
              serc-runtime = {{ path = {runtime} }}\n\
              \n\
              # As in the serc workspace, so the runtime is built as it is tested.\n\
+             [profile.dev]\n\
+             debug = \"line-tables-only\"\n\
+             \n\
              [profile.dev.package.\"*\"]\n\
              opt-level = 1\n\
+             debug = false\n\
              \n\
              [profile.release]\n\
              debug = \"line-tables-only\"\n\

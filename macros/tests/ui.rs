@@ -13,6 +13,11 @@ use std::path::Path;
 #[test]
 fn ui() {
     stage_configs();
+    // trybuild's crate is a workspace of its own, so the workspace's profile
+    // does not reach it: without this its two pass cases and their copy of
+    // the runtime carried full debug info (1.7 GB). The variable reaches the
+    // cargo that trybuild runs; this test is alone in its binary.
+    std::env::set_var("CARGO_PROFILE_DEV_DEBUG", "false");
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
     t.pass("tests/ui/pass/*.rs");

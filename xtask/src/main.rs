@@ -56,6 +56,8 @@ This is the test command of the README, and what CI runs (.ci/run). Stages:
      SERC_REQUIRE_PEERS=1 is set: a test that compares serc with a peer
      (Kamailio) fails when the peer is missing instead of skipping.
      Without a Cargo.lock, --locked is left out (and a note says so).
+     When CI is set (CI=true), CARGO_INCREMENTAL=0 is set too: a clean
+     clone builds once, and incremental state would only take disk.
 
 Arguments after `--` are appended to both `cargo test` commands:
     cargo xtask test -- parse              only tests whose name has `parse`
@@ -292,8 +294,19 @@ fn cargo_test(passthrough: &[String]) -> Result {
     // Tests that compare with a peer (Kamailio …) fail here rather than skip
     // when the peer is missing: the stage before installed it.
     all_targets.env("SERC_REQUIRE_PEERS", "1");
+    // A CI run builds once on a clean clone: incremental state would only
+    // take disk (2.4 GB of it).
+    let ci = env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    if ci {
+        all_targets.env("CARGO_INCREMENTAL", "0");
+    }
     run(all_targets.args(passthrough))?;
-    run(cargo().args(["test", "--workspace", "--doc"]).args(passthrough))
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]);
+    if ci {
+        doc.env("CARGO_INCREMENTAL", "0");
+    }
+    run(doc.args(passthrough))
 }
 
 // ---------------------------------------------------------------------------
