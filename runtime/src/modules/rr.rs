@@ -26,6 +26,7 @@ use bytes::Bytes;
 use crate::proxy::{parse_ip, Local, Transport};
 use crate::script::args::{Format, Regex};
 use crate::script::{Ctx, Value};
+use crate::sip::edit::{DecText, IpText};
 use crate::sip::uri::{self, Scheme, Uri};
 use crate::sip::values::{split_list, NameAddr};
 use crate::sip::{edit, HeaderName, Message, Span};
@@ -298,13 +299,15 @@ impl fmt::Display for AddressText<'_> {
             Host::Name(host) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]")?,
             Host::Name(host) => f.write_str(host)?,
             Host::Ip(ip) if ip.is_ipv6() => write!(f, "[{ip}]")?,
-            Host::Ip(ip) => write!(f, "{ip}")?,
+            Host::Ip(ip) => IpText(ip).fmt(f)?,
         }
         if self.port != 5060 {
-            write!(f, ":{}", self.port)?;
+            f.write_str(":")?;
+            DecText(usize::from(self.port)).fmt(f)?;
         }
         if self.transport != Transport::Udp {
-            write!(f, ";transport={}", self.transport.name())?;
+            f.write_str(";transport=")?;
+            f.write_str(self.transport.name())?;
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::sip::edit::{DecText, IpText};
+
 pub use reply::{rejection_reply, stateless_reply, stateless_to_tag};
 pub use route::{next_hop, reply_target, route_response};
 pub use via::{add_via, mark_received, stateless_branch, BRANCH_COOKIE};
@@ -201,7 +203,13 @@ impl std::fmt::Display for SentBy<'_> {
         match &self.0.advertised {
             Some((host, port)) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]:{port}"),
             Some((host, port)) => write!(f, "{host}:{port}"),
-            None => write!(f, "{}", self.0.addr),
+            None => match self.0.addr {
+                // As SocketAddr writes it, without formatting each number.
+                SocketAddr::V4(v4) => {
+                    write!(f, "{}:{}", IpText(IpAddr::V4(*v4.ip())), DecText(usize::from(v4.port())))
+                }
+                v6 => write!(f, "{v6}"),
+            },
         }
     }
 }

@@ -412,17 +412,70 @@ impl Edits {
 /// A `String` built with room to spare and turned into `Bytes` costs a second
 /// allocation (`Bytes` keeps such a buffer behind a shared header); text formatted
 /// here goes through a buffer on the stack and is copied once (longer text takes
-/// the slow way).
+/// the slow way). The buffer is written as a `fmt::Write`, each piece one copy
+/// (`io::Write` on a slice went through an adapter per piece).
 pub fn text(args: fmt::Arguments<'_>) -> Bytes {
-    use std::io::Write;
-    let mut buf = [0u8; 256];
-    let room = buf.len();
-    let mut rest = &mut buf[..];
-    if rest.write_fmt(args).is_ok() {
-        let n = room - rest.len();
-        return Bytes::copy_from_slice(&buf[..n]);
+    let mut buf = StackText { buf: [0u8; 256], len: 0 };
+    if fmt::write(&mut buf, args).is_ok() {
+        return Bytes::copy_from_slice(&buf.buf[..buf.len]);
     }
     Bytes::from(fmt::format(args).into_bytes().into_boxed_slice())
+}
+
+/// [`text`]'s buffer: refuses (`fmt::Error`) what does not fit.
+struct StackText {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let room = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// An IP address as `Display` writes it, in one `write_str` for IPv4: the
+/// four octets are made here rather than each formatted as an integer
+/// (IPv6 goes to `Display`). For the addresses of our Via and Record-Route.
+pub(crate) struct IpText(pub std::net::IpAddr);
+
+impl fmt::Display for IpText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            std::net::IpAddr::V4(v4) => {
+                let mut out = [0u8; 15];
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out[len] = b'.';
+                        len += 1;
+                    }
+                    let mut digits = [0u8; 20];
+                    let d = format_decimal(usize::from(octet), &mut digits);
+                    out[len..len + d.len()].copy_from_slice(d);
+                    len += d.len();
+                }
+                // Digits and dots only.
+                f.write_str(std::str::from_utf8(&out[..len]).map_err(|_| fmt::Error)?)
+            }
+            std::net::IpAddr::V6(v6) => fmt::Display::fmt(&v6, f),
+        }
+    }
+}
+
+/// A number as `Display` writes it (no width or sign), in one `write_str`.
+pub(crate) struct DecText(pub usize);
+
+impl fmt::Display for DecText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut digits = [0u8; 20];
+        let d = format_decimal(self.0, &mut digits);
+        f.write_str(std::str::from_utf8(d).map_err(|_| fmt::Error)?)
+    }
 }
 
 /// Writes `n` in decimal at the end of `buf` and returns the digits.
@@ -1129,6 +1182,20 @@ Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\nContent-Length: 4\r\nP-Hint: yes\r
     fn errors_display() {
         assert_eq!(EditError::OutOfBounds.to_string(), "message edit out of bounds");
         assert_eq!(EditError::Overlap { a: 1..3, b: 2..4 }.to_string(), "message edits overlap: 1..3 and 2..4");
+    }
+
+    #[test]
+    fn ip_and_decimal_text_write_what_display_writes() {
+        use std::net::IpAddr;
+        for ip in ["0.0.0.0", "127.0.0.1", "10.20.30.40", "192.168.100.255", "255.255.255.255", "::1", "2001:db8::7"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText(ip).to_string(), ip.to_string());
+            // Inside a format with other pieces, as a Via is written.
+            assert_eq!(text(format_args!("a {}:{} b", IpText(ip), DecText(5060))), format!("a {ip}:5060 b").as_bytes());
+        }
+        for n in [0, 7, 10, 5060, 65_535, usize::MAX] {
+            assert_eq!(DecText(n).to_string(), n.to_string());
+        }
     }
 
     #[test]
