@@ -417,8 +417,9 @@ impl<'m> Ctx<'m> {
     /// (OpenSER's `myself`; the port must match when given).
     pub fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip = host.parse::<std::net::IpAddr>().ok();
         let by_addr = self.locals.iter().any(|l| {
-            let ip_match = host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == l.addr.ip());
+            let ip_match = ip.is_some_and(|ip| ip == l.addr.ip());
             let adv_match = l.advertised.as_ref().is_some_and(|(h, _)| h.eq_ignore_ascii_case(host));
             (ip_match || adv_match)
                 && port.is_none_or(|p| p == l.addr.port() || l.advertised.as_ref().is_some_and(|(_, ap)| *ap == p))

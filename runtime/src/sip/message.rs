@@ -87,6 +87,29 @@ impl Method {
             _ => Method::Other,
         }
     }
+
+    /// The name of a known method as it is written (methods are
+    /// case-sensitive, so a parsed one was written so); `None` for
+    /// [`Method::Other`], whose name is in the message.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Prack => "PRACK",
+            Method::Update => "UPDATE",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Message => "MESSAGE",
+            Method::Refer => "REFER",
+            Method::Publish => "PUBLISH",
+            Method::Other => return None,
+        })
+    }
 }
 
 /// The first line.
@@ -285,10 +308,12 @@ impl Message {
 
     /// The method's name as written (for extension methods).
     pub fn method_text(&self) -> &str {
-        match self.start {
-            StartLine::Request { method_span, .. } => self.text(method_span),
-            StartLine::Response { .. } => self.text(self.cseq_method_span),
-        }
+        let (method, span) = match self.start {
+            StartLine::Request { method, method_span, .. } => (method, method_span),
+            StartLine::Response { .. } => (self.cseq_method, self.cseq_method_span),
+        };
+        // A known method's text is its name: no UTF-8 check of the span.
+        method.name().unwrap_or_else(|| self.text(span))
     }
 
     pub fn request_uri(&self) -> Option<&str> {
@@ -858,6 +883,50 @@ mod tests {
              CSeq: 1 OPTIONS\r\n\
              {extra}\r\n\r\n"
         ))
+    }
+
+    #[test]
+    fn method_text_is_the_method_as_written() {
+        let known = [
+            "INVITE",
+            "ACK",
+            "BYE",
+            "CANCEL",
+            "REGISTER",
+            "OPTIONS",
+            "INFO",
+            "PRACK",
+            "UPDATE",
+            "SUBSCRIBE",
+            "NOTIFY",
+            "MESSAGE",
+            "REFER",
+            "PUBLISH",
+        ];
+        for name in known {
+            let method = Method::parse(name.as_bytes());
+            assert_ne!(method, Method::Other, "{name}");
+            assert_eq!(method.name(), Some(name));
+        }
+        for name in ["FOO", "invite", "Invite", "INVITEX"] {
+            assert_eq!(Method::parse(name.as_bytes()).name(), None, "{name}");
+            let text = String::from_utf8_lossy(&options(""))
+                .replace("OPTIONS sip:", &format!("{name} sip:"))
+                .replace("CSeq: 1 OPTIONS", &format!("CSeq: 1 {name}"));
+            let msg = Message::parse(Bytes::from(text), Framing::Datagram).expect(name);
+            assert_eq!(msg.method_text(), name);
+        }
+        let request = Message::parse(options(""), Framing::Datagram).unwrap();
+        assert_eq!(request.method_text(), "OPTIONS");
+        let reply = Message::parse(
+            Bytes::from_static(
+                b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\nTo: <sip:b@x>;tag=2\r\n\
+                  From: <sip:a@x>;tag=1\r\nCall-ID: c\r\nCSeq: 7 NOTIFY\r\nContent-Length: 0\r\n\r\n",
+            ),
+            Framing::Datagram,
+        )
+        .unwrap();
+        assert_eq!(reply.method_text(), "NOTIFY");
     }
 
     #[test]
