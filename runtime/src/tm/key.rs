@@ -117,10 +117,69 @@ impl PartialEq for ServerKey<'_> {
 
 impl Eq for ServerKey<'_> {}
 
+/// A key's parts gathered for one `write` to the hasher: SipHash does its
+/// bookkeeping per `write`, and a key hashed part by part made eight or nine
+/// of them. Equal keys have parts of equal lengths, so they are packed (or
+/// found too long for the buffer, and hashed part by part) alike.
+struct Packed {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Packed {
+    fn new() -> Packed {
+        Packed { buf: [0; 160], len: 0 }
+    }
+
+    /// Appends `bytes`; `None` when they do not fit.
+    fn push(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
+        let start = self.len;
+        let room = self.buf.get_mut(start..start + bytes.len())?;
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        Some(room)
+    }
+
+    /// Appends the length of `bytes` (two bytes), then `bytes`.
+    fn push_counted(&mut self, bytes: &[u8]) -> Option<()> {
+        let len = u16::try_from(bytes.len()).ok()?;
+        self.push(&len.to_le_bytes())?;
+        self.push(bytes).map(drop)
+    }
+
+    fn push_method(&mut self, method: MethodKey<'_>) -> Option<()> {
+        match method {
+            MethodKey::Known(m) => self.push(&[1, m as u8]).map(drop),
+            MethodKey::Other(name) => {
+                self.push(&[2])?;
+                self.push_counted(name)
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 impl Hash for ServerKey<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         match *self {
             ServerKey::Branch { branch, host, port, method } => {
+                let mut packed = Packed::new();
+                let fits = (|| {
+                    packed.push(&[0])?;
+                    packed.push_counted(branch)?;
+                    let len = u16::try_from(host.len()).ok()?;
+                    packed.push(&len.to_le_bytes())?;
+                    packed.push(host)?.make_ascii_lowercase();
+                    packed.push(&port.to_le_bytes())?;
+                    packed.push_method(method)
+                })();
+                if fits.is_some() {
+                    h.write(packed.bytes());
+                    return;
+                }
                 h.write_u8(0);
                 branch.hash(h);
                 hash_case_folded(host, h);
@@ -142,10 +201,22 @@ impl Hash for ServerKey<'_> {
 
 /// What a client transaction is found by: the branch of the Via we put on top
 /// of the request, and the method (the CSeq method in a response).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ClientKey<'a> {
     pub branch: &'a [u8],
     pub method: MethodKey<'a>,
+}
+
+impl Hash for ClientKey<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let mut packed = Packed::new();
+        if packed.push_counted(self.branch).and_then(|()| packed.push_method(self.method)).is_some() {
+            h.write(packed.bytes());
+        } else {
+            self.branch.hash(h);
+            self.method.hash(h);
+        }
+    }
 }
 
 impl<'a> ClientKey<'a> {
@@ -353,6 +424,31 @@ mod tests {
         assert_eq!(l, la);
         assert_eq!(state.hash_one(l), state.hash_one(la));
         assert_ne!(l, ServerKey::of(&request("INVITE", "SIP/2.0/UDP host.example.com;branch=2"), false));
+    }
+
+    #[test]
+    fn keys_too_long_to_pack_hash_as_equal_keys_too() {
+        let state = std::hash::RandomState::new();
+        // Parts packed into one write up to 160 bytes, hashed one by one past it.
+        for len in [1, 100, 140, 150, 160, 300] {
+            let branch = format!("z9hG4bK{}", "b".repeat(len));
+            let host = format!("H{}.example.com", "o".repeat(len / 2));
+            let invite = request("INVITE", &format!("SIP/2.0/UDP {host};branch={branch}"));
+            let ack = request("ACK", &format!("SIP/2.0/UDP {}:5060;branch={branch}", host.to_lowercase()));
+            let (k, a) = (ServerKey::of(&invite, false), ServerKey::of(&ack, false));
+            assert_eq!(k, a, "{len}");
+            assert_eq!(state.hash_one(k), state.hash_one(a), "{len}");
+            for method in ["INVITE", "FOO"] {
+                let sent = request(method, &format!("SIP/2.0/UDP {host};branch={branch}"));
+                let reply = parse(&format!(
+                    "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch={branch}\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+                     To: <sip:bob@example.com>;tag=2\r\nCall-ID: c1\r\nCSeq: 7 {method}\r\nContent-Length: 0\r\n\r\n"
+                ));
+                let (c, r) = (ClientKey::of(&sent).expect("a branch"), ClientKey::of(&reply).expect("a branch"));
+                assert_eq!(c, r, "{len} {method}");
+                assert_eq!(state.hash_one(c), state.hash_one(r), "{len} {method}");
+            }
+        }
     }
 
     #[test]
