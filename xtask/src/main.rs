@@ -282,8 +282,19 @@ fn start_services() -> Result {
 }
 
 fn cargo_test(passthrough: &[String]) -> Result {
-    let mut all_targets = cargo();
-    all_targets.args(["test", "--workspace", "--all-targets"]);
+    // A CI run builds once on a clean clone: incremental state would only
+    // take disk (2.4 GB of it).
+    let ci = env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let test = || {
+        let mut cmd = cargo();
+        cmd.arg("test");
+        if ci {
+            cmd.env("CARGO_INCREMENTAL", "0");
+        }
+        cmd
+    };
+    let mut all_targets = test();
+    all_targets.args(["--workspace", "--all-targets"]);
     // `cargo xtask` is `cargo run`, which writes a missing or stale Cargo.lock
     // before we get here; so this guards only runs of the binary by hand.
     if project_root().join("Cargo.lock").exists() {
@@ -294,19 +305,8 @@ fn cargo_test(passthrough: &[String]) -> Result {
     // Tests that compare with a peer (Kamailio …) fail here rather than skip
     // when the peer is missing: the stage before installed it.
     all_targets.env("SERC_REQUIRE_PEERS", "1");
-    // A CI run builds once on a clean clone: incremental state would only
-    // take disk (2.4 GB of it).
-    let ci = env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    if ci {
-        all_targets.env("CARGO_INCREMENTAL", "0");
-    }
     run(all_targets.args(passthrough))?;
-    let mut doc = cargo();
-    doc.args(["test", "--workspace", "--doc"]);
-    if ci {
-        doc.env("CARGO_INCREMENTAL", "0");
-    }
-    run(doc.args(passthrough))
+    run(test().args(["--workspace", "--doc"]).args(passthrough))
 }
 
 // ---------------------------------------------------------------------------

@@ -218,6 +218,12 @@ impl std::fmt::Display for SentBy<'_> {
 /// (equal under `eq_ignore_ascii_case` ⇒ equal hashes).
 pub(crate) fn hash_case_folded<H: Hasher>(bytes: &[u8], h: &mut H) {
     h.write_usize(bytes.len());
+    write_case_folded(bytes, h);
+}
+
+/// Writes `bytes` lower-cased, a chunk at a time (SipHash streams: as one
+/// write of the lower-cased text), without their length.
+pub(crate) fn write_case_folded<H: Hasher>(bytes: &[u8], h: &mut H) {
     let mut buf = [0u8; 32];
     for chunk in bytes.chunks(buf.len()) {
         let folded = &mut buf[..chunk.len()];

@@ -4,7 +4,7 @@
 use std::hash::Hasher;
 use std::ops::Range;
 
-use super::{hash64, parse_ip, Local, Source};
+use super::{hash64, parse_ip, write_case_folded, Local, Source};
 use crate::sip::message::{Message, Method};
 use crate::sip::values::is_token;
 use crate::sip::{Edits, HeaderName};
@@ -192,15 +192,7 @@ pub fn stateless_branch(msg: &Message) -> String {
             h.write_u8(1);
             h.write(branch.as_bytes());
             h.write_u8(0xff);
-            // Lower-cased a chunk at a time (SipHash streams: as one write of
-            // the lower-cased text).
-            let mut folded = [0u8; 32];
-            for chunk in msg.text(via.host).as_bytes().chunks(folded.len()) {
-                let folded = &mut folded[..chunk.len()];
-                folded.copy_from_slice(chunk);
-                folded.make_ascii_lowercase();
-                h.write(folded);
-            }
+            write_case_folded(msg.text(via.host).as_bytes(), h);
             h.write_u8(0xff);
             h.write_u32(u32::from(via.port.unwrap_or(0)));
         }),

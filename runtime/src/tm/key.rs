@@ -141,10 +141,10 @@ impl Packed {
     }
 
     /// Appends the length of `bytes` (two bytes), then `bytes`.
-    fn push_counted(&mut self, bytes: &[u8]) -> Option<()> {
+    fn push_counted(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
         let len = u16::try_from(bytes.len()).ok()?;
         self.push(&len.to_le_bytes())?;
-        self.push(bytes).map(drop)
+        self.push(bytes)
     }
 
     fn push_method(&mut self, method: MethodKey<'_>) -> Option<()> {
@@ -152,7 +152,7 @@ impl Packed {
             MethodKey::Known(m) => self.push(&[1, m as u8]).map(drop),
             MethodKey::Other(name) => {
                 self.push(&[2])?;
-                self.push_counted(name)
+                self.push_counted(name).map(drop)
             }
         }
     }
@@ -170,9 +170,7 @@ impl Hash for ServerKey<'_> {
                 let fits = (|| {
                     packed.push(&[0])?;
                     packed.push_counted(branch)?;
-                    let len = u16::try_from(host.len()).ok()?;
-                    packed.push(&len.to_le_bytes())?;
-                    packed.push(host)?.make_ascii_lowercase();
+                    packed.push_counted(host)?.make_ascii_lowercase();
                     packed.push(&port.to_le_bytes())?;
                     packed.push_method(method)
                 })();
@@ -210,7 +208,7 @@ pub(crate) struct ClientKey<'a> {
 impl Hash for ClientKey<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         let mut packed = Packed::new();
-        if packed.push_counted(self.branch).and_then(|()| packed.push_method(self.method)).is_some() {
+        if packed.push_counted(self.branch).is_some() && packed.push_method(self.method).is_some() {
             h.write(packed.bytes());
         } else {
             self.branch.hash(h);
