@@ -881,6 +881,23 @@ fn rejection_reply_details() {
         assert_eq!(r.vias().count(), 1);
         assert_eq!(r.status(), Some(400));
     }
+    // A request refused at its first line: only header lines are copied (found
+    // by `cargo xtask fuzz route_sip`: a line `To; lr` was echoed as the To).
+    let raw = crlf(&[
+        "NVITE sip:user@example.com; lr SIP/2.0",
+        "To; lr SIP/2.0",
+        "To: sip:user@example.com",
+        "From: sip:caller@example.net;tag=1",
+        "Call-ID: c",
+        "CSeq: 1 INVITE",
+        "Via  : SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK2",
+        "",
+    ]);
+    let rejected = Message::parse(Bytes::from(raw.clone()), Framing::Datagram).unwrap_err();
+    let reply = rejection_reply(raw.as_bytes(), &rejected).unwrap();
+    let r = Message::parse(reply.clone(), Framing::Datagram).unwrap_or_else(|e| panic!("{e:?}: {reply:?}"));
+    assert_eq!(r.text(r.to().uri), "sip:user@example.com");
+    assert_eq!(r.via.branch.map(|b| r.text(b)), Some("z9hG4bK2"));
     // A response is dropped, never answered.
     let raw = torture("bigcode");
     let rejected = Message::parse(Bytes::from(raw.clone()), Framing::Datagram).unwrap_err();

@@ -654,10 +654,14 @@ impl Parser<'_> {
             }
             let name_end = buf[next..end].iter().position(|&b| !is_token(b)).map_or(end, |i| next + i);
             let name = HeaderName::parse(&buf[next..name_end]);
-            if matches!(
-                name,
-                HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
-            ) {
+            // A header line: the name, then the colon (white space before it allowed).
+            let colon = buf[name_end..end].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':');
+            if colon
+                && matches!(
+                    name,
+                    HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+                )
+            {
                 let mut line_end = after;
                 while line_end < buf.len() && matches!(buf[line_end], b' ' | b'\t') {
                     line_end = self.line_end(line_end).1;
