@@ -223,6 +223,25 @@ fn a_to_uri_without_user_is_refused() {
     assert_eq!(header_text(msg, "P-Registrar-Error"), "No username in To URI");
 }
 
+/// A Contact URI that is not UTF-8 is refused, not kept mangled (found by
+/// `cargo xtask fuzz route_sip`: it was saved as an empty URI and listed as `<>`).
+#[test]
+fn a_contact_uri_that_is_not_utf8_is_refused_and_nothing_is_saved() {
+    let p = proxy(&[]);
+    let mut bytes = register("x", "c", 1, &["<sip:x@192.0.2.9>"], "").to_vec();
+    let at = bytes.windows(7).position(|w| w == b"192.0.2").unwrap();
+    bytes[at + 3] = 0xd2;
+    let out = send(&p, Bytes::from(bytes));
+    let (code, _, msg) = reply(&out);
+    assert_eq!(code, 400);
+    assert_eq!(header_text(msg, "P-Registrar-Error"), "Contact parse error");
+    // Nothing was saved: a fetch lists no binding.
+    let out = send(&p, register("x", "c", 2, &[], ""));
+    let (code, _, msg) = reply(&out);
+    assert_eq!(code, 200);
+    assert_eq!(header(msg, HeaderName::Contact), "");
+}
+
 #[test]
 fn lookup_forwards_to_the_best_contact_and_branches_the_others() {
     let p = proxy(&[]);

@@ -392,6 +392,11 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
             continue;
         }
         let Ok(na) = NameAddr::parse(&buf, na) else { return Err(refuse(400, "Error while parsing Contact")) };
+        // usrloc keeps text: a URI that is not UTF-8 could not be kept as it
+        // came (1.3 keeps the bytes), so it is refused rather than mangled.
+        let Ok(uri) = std::str::from_utf8(&buf[na.uri.range()]) else {
+            return Err(refuse(400, "Contact parse error"));
+        };
         let Some(expires) = expires_of(ctx, &na) else { return Err(refuse(400, "Invalid expires param in contact")) };
         let q = match na.param(&buf, "q") {
             Some(text) => Some(q_of(text).ok_or_else(|| refuse(400, "Invalid q param in contact"))?),
@@ -399,7 +404,7 @@ fn register(ctx: &mut Ctx, table: &str, save_flags: u32) -> Result<Saved, Refusa
         };
         let methods = na.param(&buf, "methods").map(methods_param);
         let received = na.param(&buf, "received").map(|r| unquote(r).to_string()).filter(|r| !r.is_empty());
-        given.push(Given { uri: ctx.msg.text(na.uri).to_string(), expires, q, methods, received });
+        given.push(Given { uri: uri.to_string(), expires, q, methods, received });
     }
     let callid = ctx.msg.text(ctx.msg.call_id).to_string();
     let cseq = ctx.msg.cseq;
