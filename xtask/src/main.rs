@@ -98,7 +98,9 @@ Stages:
   2. Corpus: copies seed inputs into fuzz/corpus/TARGET/: for parse_cfg the
      shared config corpus ../shared/corpus/cfg/*.cfg (beside the repository;
      skipped when absent) and tests/data/parse/**/*.cfg; for parse_sip the
-     RFC 4475 messages ../shared/corpus/sip-torture/*.dat.
+     RFC 4475 messages ../shared/corpus/sip-torture/*.dat; for route_sip (a
+     proxy compiled from OpenSER 1.3's default config, fed messages) the
+     calls of fuzz/seeds/route_sip/ and each RFC 4475 message alone.
   3. Fuzzing: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/corpus/TARGET -- -max_total_time=N
      cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=address, ...);
      RUSTC_BOOTSTRAP=1 makes the stable toolchain accept them. The first build
@@ -406,11 +408,14 @@ fn ensure_cargo_fuzz() -> Result {
 
 /// Copies the seeds of `target` into `corpus`: for the cfg parser the shared
 /// config corpus beside the repository (if there is one) and the parser's test
-/// cases; for the SIP parser the RFC 4475 torture messages.
+/// cases; for the SIP parser the RFC 4475 torture messages; for the proxy
+/// (`route_sip`) the calls of fuzz/seeds/route_sip/ and each torture message
+/// as a one-frame input (a datagram from the caller: a 0 byte before it).
 fn seed_corpus(root: &Path, target: &str, corpus: &Path) -> Result {
     fs::create_dir_all(corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+    let torture = root.join("../shared/corpus/sip-torture");
     let (shared, ext, tests) = match target {
-        "parse_sip" => (root.join("../shared/corpus/sip-torture"), "dat", None),
+        "parse_sip" | "route_sip" => (torture, "dat", None),
         _ => (root.join("../shared/corpus/cfg"), "cfg", Some(root.join("tests/data/parse"))),
     };
     let mut seeds = Vec::new();
@@ -423,11 +428,25 @@ fn seed_corpus(root: &Path, target: &str, corpus: &Path) -> Result {
     if let Some(tests) = tests {
         collect_seeds(&tests, root, ext, true, &mut seeds)?;
     }
+    // route_sip's frames: the torture messages as datagrams from the caller.
+    let frame = if target == "route_sip" { &[0u8][..] } else { &[][..] };
+    let mut count = 0;
     for (src, name) in &seeds {
         let dst = corpus.join(format!("seed-{name}"));
-        fs::copy(src, &dst).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
+        let bytes = fs::read(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        fs::write(&dst, [frame, &bytes].concat()).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+        count += 1;
     }
-    eprintln!("{} seeds copied", seeds.len());
+    if target == "route_sip" {
+        let calls = root.join("fuzz/seeds/route_sip");
+        for src in read_dir(&calls)? {
+            let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dst = corpus.join(format!("seed-call-{name}"));
+            fs::copy(&src, &dst).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
+            count += 1;
+        }
+    }
+    eprintln!("{count} seeds copied");
     Ok(())
 }
 
