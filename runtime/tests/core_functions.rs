@@ -348,6 +348,26 @@ fn append_branch_carries_and_clears_the_branch_0_state() {
     assert_eq!(ctx.branches.len(), 11);
 }
 
+/// A Request-URI that is no URI (a script's `$ru`, a contact `lookup` set) is
+/// not sent, even with `$du` naming the next hop: the request would not parse
+/// (found by `cargo xtask fuzz route_sip`).
+#[test]
+fn forward_refuses_a_request_uri_that_would_not_parse() {
+    let (msg, config, src) = setup();
+    let mut vars = Vars::default();
+    let mut ctx = Ctx::new(&msg, src, &config, &mut vars);
+    ctx.dst_uri = Some("sip:192.0.2.50".into());
+    ctx.ruri = Some("sip:bob@192.0.2.1:50.0".into());
+    assert_eq!(core::forward_0(&mut ctx), -1);
+    assert_eq!(core::forward_1(&mut ctx, &SocketSpec::parse("udp:192.0.2.20:5070").unwrap()), -1);
+    assert!(ctx.out.is_empty());
+    // The same request with a URI that parses goes.
+    ctx.ruri = Some("sip:bob@192.0.2.1:5080".into());
+    assert_eq!(core::forward_0(&mut ctx), 1);
+    let fwd = Message::parse(ctx.out.pop().unwrap().bytes, Framing::Datagram).unwrap();
+    assert_eq!(fwd.request_uri(), Some("sip:bob@192.0.2.1:5080"));
+}
+
 #[test]
 fn force_local_rport_asks_for_rport_in_our_via() {
     let (msg, config, src) = setup();

@@ -355,3 +355,56 @@ async fn t_relay_flag_1_sends_no_100_trying() {
     }
     s.handle.shutdown().await;
 }
+
+/// t_relay starts no branch whose Request-URI would not parse (a script's
+/// `$ru`, a contact `lookup` set), even with `$du` naming the next hop: the
+/// caller gets the 478 of a request no branch could take, no 100 (found by `cargo xtask fuzz route_sip`: the client
+/// transaction was made of a request that does not parse).
+#[test]
+fn t_relay_starts_no_branch_whose_request_uri_would_not_parse() {
+    struct BadRuri(Arc<Mutex<Vec<i32>>>);
+    impl Script for BadRuri {
+        fn request(&self, ctx: &mut Ctx) -> Flow {
+            ctx.dst_uri = Some("sip:192.0.2.50".into());
+            ctx.ruri =
+                Some(ctx.msg.headers_by_text("X-Ruri").next().map(|h| ctx.msg.text(h.value).to_string()).unwrap());
+            let rc = tm::t_relay_0(ctx);
+            self.0.lock().unwrap().push(rc);
+            Flow::Exit
+        }
+    }
+    let rcs = Arc::new(Mutex::new(Vec::new()));
+    let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, local)], ..Config::default() };
+    let proxy = Proxy::new(BadRuri(rcs.clone()), config);
+    let src =
+        serc_runtime::proxy::Source { transport: ProxyTransport::Udp, addr: "127.0.0.1:5061".parse().unwrap(), local };
+    let invite = |n: u32, ruri: &str| {
+        bytes::Bytes::from(format!(
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-ruri-{n}\r\n\
+             From: <sip:alice@127.0.0.1>;tag=a{n}\r\n\
+             To: <sip:bob@127.0.0.1>\r\n\
+             Call-ID: ruri-{n}\r\n\
+             CSeq: 1 INVITE\r\n\
+             Max-Forwards: 70\r\n\
+             X-Ruri: {ruri}\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    };
+    // No branch could start: the transaction ends with 1.3's answer for that.
+    let sent = proxy.route(invite(1, "sip:bob@192.0.2.1:50.0"), src, serc_runtime::sip::Framing::Datagram);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].bytes.starts_with(b"SIP/2.0 478 "), "{sent:?}");
+    let sent = proxy.route(invite(2, "sip:bob@192.0.2.1:5080"), src, serc_runtime::sip::Framing::Datagram);
+    let relayed: Vec<Message> = sent
+        .iter()
+        .map(|s| Message::parse(s.bytes.clone(), serc_runtime::sip::Framing::Datagram).unwrap())
+        .filter(|m| m.is_request())
+        .collect();
+    assert_eq!(relayed.len(), 1, "{sent:?}");
+    assert_eq!(relayed[0].request_uri(), Some("sip:bob@192.0.2.1:5080"));
+    let rcs = rcs.lock().unwrap();
+    // 0: answered statefully, the script stops (1.3's t_relay_to).
+    assert_eq!((rcs[0], rcs[1] > 0), (0, true), "{rcs:?}");
+}

@@ -78,6 +78,11 @@ fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
         tracing::error!("forward: only requests are forwarded by the script");
         return -1;
     }
+    if let Err(why) = check_new_request_uri(ctx) {
+        tracing::error!(uri = ctx.request_uri(), why, "forward: the Request-URI is malformed");
+        ctx.config.mi.core().drop_requests.inc();
+        return -1;
+    }
     // Counted as 1.3's forward_request counts: sent, or dropped.
     let rc = forward_request(ctx, target);
     let stats = ctx.config.mi.core();
@@ -100,6 +105,19 @@ fn forward_request(ctx: &mut Ctx, target: Target) -> i32 {
             tracing::error!(error = %e, "forward: the message edits conflict");
             -1
         }
+    }
+}
+
+/// Checks the Request-URI a relayed request is to carry as the parser checks a
+/// received one: the route may have set `$ru` (or `lookup` a registered
+/// contact) to text that is no URI, and a request that would not parse is
+/// not sent (RFC 3261 §16.6 builds on a valid request). OpenSER 1.3 sends it
+/// when `$du` names the next hop (it parses only the URI it sends to); serc
+/// refuses the branch, as 1.3 does when that URI is the Request-URI.
+pub(crate) fn check_new_request_uri(ctx: &Ctx) -> Result<(), &'static str> {
+    match &ctx.ruri {
+        Some(uri) => crate::sip::values::check_request_uri(uri.as_bytes()),
+        None => Ok(()),
     }
 }
 

@@ -1381,7 +1381,8 @@ fn reply_code(bytes: &[u8]) -> u16 {
 }
 
 /// Where a branch goes: `$du`, else the Request-URI (the socket of
-/// `t_relay("…")` when given).
+/// `t_relay("…")` when given); none when the Request-URI it would carry is
+/// malformed ([`super::core::check_new_request_uri`]).
 fn destination(ctx: &Ctx, to: Option<&SocketSpec>) -> Result<Target, &'static str> {
     match to {
         Some(spec) => {
@@ -1398,6 +1399,7 @@ fn destination(ctx: &Ctx, to: Option<&SocketSpec>) -> Result<Target, &'static st
             proxy::next_hop(&uri)
         }
     }
+    .and_then(|target| super::core::check_new_request_uri(ctx).map(|()| target))
 }
 
 /// A branch to a host name waiting for the resolver (the pipeline resolves
