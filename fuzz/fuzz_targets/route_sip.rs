@@ -1,8 +1,16 @@
-//! Fuzzes a whole proxy: OpenSER 1.3's default config (the one `cargo xtask
-//! bench` runs: registrar, record-route, tm with branch, reply and failure
-//! routes, acc) compiled with `include_cfg!`, fed a sequence of messages from
-//! a caller, a callee and a stranger, with tm's timers fired as the clock
-//! moves. Whatever comes in:
+//! Fuzzes whole proxies, compiled with `include_cfg!`, each fed the same
+//! sequence of messages from a caller, a callee and a stranger, with tm's
+//! timers fired as the clock moves:
+//!
+//! - OpenSER 1.3's default config, as `cargo xtask bench` runs it (registrar,
+//!   record-route, tm with branch, reply and failure routes, acc);
+//! - examples/stateful.cfg (record-route, loose_route, uri and textops tests,
+//!   t_relay with a failure route);
+//! - tests/cfg/accounting_fork.cfg (a branch per registered contact: parallel
+//!   forking, acc);
+//! - tests/cfg/registrar_nat.cfg (Path, a received AVP, branch flags).
+//!
+//! Whatever comes in:
 //!
 //! - nothing panics (neither the route nor tm's timers);
 //! - everything the proxy sends parses as a SIP message: what it forwards,
@@ -30,7 +38,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use serc_runtime::app::Proxy;
+use serc_runtime::app::{Proxy, Script};
+use serc_runtime::launch::Launch;
 use serc_runtime::proxy::{Local, Source, Target, Transport};
 use serc_runtime::script::{Config, Send};
 use serc_runtime::sip::{Framing, HeaderName, Message};
@@ -114,11 +123,14 @@ fn response_to(req: &Message, text: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-fuzz_target!(|data: &[u8]| {
-    let launch = serc_macros::include_cfg!("../bench/configs/openser-openser-default.cfg");
+/// A proxy of `launch` listening on [`PROXY`] (UDP).
+fn proxy<S: Script>(launch: Launch<S>) -> Proxy<S> {
     let local: SocketAddr = PROXY.parse().expect("an address");
-    let config = Config { locals: vec![Local::new(Transport::Udp, local)], ..launch.settings.config };
-    let proxy = Proxy::new(launch.script, config);
+    Proxy::new(launch.script, Config { locals: vec![Local::new(Transport::Udp, local)], ..launch.settings.config })
+}
+
+/// Feeds `data`'s frames to `proxy`.
+fn run<S: Script>(proxy: &Proxy<S>, data: &[u8]) {
     let mut now = Instant::now();
     let mut last_to_callee = None;
     for frame in data.split(|&b| b == 0) {
@@ -138,4 +150,11 @@ fuzz_target!(|data: &[u8]| {
         };
         check(&proxy.route_at(now, bytes, src, framing), &mut last_to_callee);
     }
+}
+
+fuzz_target!(|data: &[u8]| {
+    run(&proxy(serc_macros::include_cfg!("../bench/configs/openser-openser-default.cfg")), data);
+    run(&proxy(serc_macros::include_cfg!("../examples/stateful.cfg")), data);
+    run(&proxy(serc_macros::include_cfg!("../tests/cfg/accounting_fork.cfg")), data);
+    run(&proxy(serc_macros::include_cfg!("../tests/cfg/registrar_nat.cfg")), data);
 });
