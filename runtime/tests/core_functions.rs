@@ -360,6 +360,10 @@ fn forward_refuses_a_request_uri_that_would_not_parse() {
     ctx.ruri = Some("sip:bob@192.0.2.1:50.0".into());
     assert_eq!(core::forward_0(&mut ctx), -1);
     assert_eq!(core::forward_1(&mut ctx, &SocketSpec::parse("udp:192.0.2.20:5070").unwrap()), -1);
+    // A SIP URI with headers names a next hop, but is no Request-URI (RFC 4475 §3.1.2.11).
+    ctx.dst_uri = None;
+    ctx.ruri = Some("sip:bob@192.0.2.1?Subject=hi".into());
+    assert_eq!(core::forward_0(&mut ctx), -1);
     assert!(ctx.out.is_empty());
     // The same request with a URI that parses goes.
     ctx.ruri = Some("sip:bob@192.0.2.1:5080".into());

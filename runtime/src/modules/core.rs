@@ -14,7 +14,10 @@ use crate::sip::uri;
 pub fn forward_0(ctx: &mut Ctx) -> i32 {
     let uri = ctx.dst_uri.clone().unwrap_or_else(|| ctx.request_uri().to_string());
     match proxy::next_hop(&uri) {
-        Ok(target) => forward_to(ctx, target),
+        Ok(target) => {
+            let hop_is_ruri = ctx.dst_uri.is_none();
+            forward_to(ctx, target, hop_is_ruri)
+        }
         Err(why) => {
             tracing::error!(uri, why, "forward: no next hop");
             -1
@@ -24,7 +27,7 @@ pub fn forward_0(ctx: &mut Ctx) -> i32 {
 
 /// `forward("udp:host:port")`: statelessly forwards the request there.
 pub fn forward_1(ctx: &mut Ctx, to: &SocketSpec) -> i32 {
-    forward_to(ctx, socket_target(to))
+    forward_to(ctx, socket_target(to), false)
 }
 
 /// `send("udp:host:port")`: sends the message as it is (no Via added).
@@ -73,12 +76,13 @@ pub fn local_for<'a>(ctx: &Ctx<'a>, target: &Target) -> Option<&'a Local> {
 /// OpenSER's stateless forward: `received`/`rport` on the received top Via
 /// (RFC 3581), our Via with a branch that retransmissions share (RFC 3261
 /// §16.11), the Request-URI as rewritten.
-fn forward_to(ctx: &mut Ctx, target: Target) -> i32 {
+/// `hop_is_ruri`: `target` is the Request-URI's next hop (already parsed).
+fn forward_to(ctx: &mut Ctx, target: Target, hop_is_ruri: bool) -> i32 {
     if !ctx.msg.is_request() {
         tracing::error!("forward: only requests are forwarded by the script");
         return -1;
     }
-    if let Err(why) = check_new_request_uri(ctx) {
+    if let Err(why) = check_new_request_uri(ctx, hop_is_ruri) {
         tracing::error!(uri = ctx.request_uri(), why, "forward: the Request-URI is malformed");
         ctx.config.mi.core().drop_requests.inc();
         return -1;
@@ -114,8 +118,11 @@ fn forward_request(ctx: &mut Ctx, target: Target) -> i32 {
 /// not sent (RFC 3261 §16.6 builds on a valid request). OpenSER 1.3 sends it
 /// when `$du` names the next hop (it parses only the URI it sends to); serc
 /// refuses the branch, as 1.3 does when that URI is the Request-URI.
-pub(crate) fn check_new_request_uri(ctx: &Ctx) -> Result<(), &'static str> {
+/// `hop_is_ruri`: the next hop was found by parsing the Request-URI
+/// ([`proxy::next_hop`]), so only a SIP URI's headers are left to refuse.
+pub(crate) fn check_new_request_uri(ctx: &Ctx, hop_is_ruri: bool) -> Result<(), &'static str> {
     match &ctx.ruri {
+        Some(uri) if hop_is_ruri && !uri.contains('?') => Ok(()),
         Some(uri) => crate::sip::values::check_request_uri(uri.as_bytes()),
         None => Ok(()),
     }

@@ -1399,7 +1399,10 @@ fn destination(ctx: &Ctx, to: Option<&SocketSpec>) -> Result<Target, &'static st
             proxy::next_hop(&uri)
         }
     }
-    .and_then(|target| super::core::check_new_request_uri(ctx).map(|()| target))
+    .and_then(|target| {
+        let hop_is_ruri = to.is_none() && ctx.dst_uri.is_none();
+        super::core::check_new_request_uri(ctx, hop_is_ruri).map(|()| target)
+    })
 }
 
 /// A branch to a host name waiting for the resolver (the pipeline resolves
