@@ -91,12 +91,32 @@ pub(crate) fn received_splices(
     force_rport: bool,
     placement: Placement,
 ) -> Vec<(Range<usize>, String)> {
-    let mut out = Vec::new();
-    if !msg.is_request() {
-        return out;
+    if !msg.is_request() || nothing_to_splice(msg, src, force_rport) {
+        return Vec::new();
     }
+    read_splices(msg, src, force_rport, placement)
+}
+
+/// Most requests: neither `received` nor `rport`, and a sent-by that is the
+/// source address as `Display` writes it. Then [`read_splices`] would find
+/// nothing, and this tells so without reading the parameters or parsing the
+/// host.
+fn nothing_to_splice(msg: &Message, src: &Source, force_rport: bool) -> bool {
     let buf = &msg.bytes()[..];
     let via = &msg.via;
+    !force_rport
+        && via.rport.is_none()
+        && via.received.is_none()
+        && is_written_as(&buf[via.host.range()], src.addr.ip().to_canonical())
+        && !names_received(&buf[via.params.range()])
+}
+
+/// [`received_splices`] of a request, its Via's parameters read one by one.
+fn read_splices(msg: &Message, src: &Source, force_rport: bool, placement: Placement) -> Vec<(Range<usize>, String)> {
+    let mut out = Vec::new();
+    let buf = &msg.bytes()[..];
+    let via = &msg.via;
+    let ip = src.addr.ip().to_canonical();
     let (mut received, mut rport) = (None, None);
     for p in params(buf, via.params.start as usize, via.value.end as usize) {
         let name = &buf[p.name.clone()];
@@ -106,7 +126,6 @@ pub(crate) fn received_splices(
             rport = Some(p);
         }
     }
-    let ip = src.addr.ip().to_canonical();
     // IPv6 without brackets: `via-received = "received" EQUAL (IPv4address / IPv6address)`.
     // Written only when a splice needs them (most requests need none).
     let ip_text = || ip.to_string();
@@ -146,6 +165,28 @@ pub(crate) fn received_splices(
     // Message order; inserts at one position keep the order above.
     out.sort_by_key(|(r, _)| r.start);
     out
+}
+
+/// Whether `host` is `ip` (IPv4) as `Display` writes it.
+fn is_written_as(host: &[u8], ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let (text, len) = crate::sip::edit::ipv4_text(v4);
+            host == &text[..len]
+        }
+        std::net::IpAddr::V6(_) => false,
+    }
+}
+
+/// Whether a parameter of `params` (`;name[=value]…`) may be `received`
+/// (any case; a bare one has no value the parsed Via would show): a name
+/// that starts with it, or a `;` inside a quoted value followed by it, says
+/// yes, and the parameters are then read one by one.
+fn names_received(params: &[u8]) -> bool {
+    params
+        .split(|&b| b == b';')
+        .skip(1)
+        .any(|p| p.trim_ascii_start().get(..8).is_some_and(|n| n.eq_ignore_ascii_case(b"received")))
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4, on a received request: adds
@@ -235,4 +276,74 @@ pub fn add_via(msg: &Message, local: &Local, branch: &str, rport: bool, edits: &
         if rport { ";rport" } else { "" }
     ));
     edits.insert(at, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::proxy::Transport;
+    use crate::sip::Framing;
+
+    fn request(via: &str) -> Message {
+        let text = format!(
+            "OPTIONS sip:b@example.com SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+             To: <sip:b@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        Message::parse(Bytes::from(text), Framing::Datagram).expect("parses")
+    }
+
+    /// Where the shortcut says there is nothing to splice, reading the
+    /// parameters finds nothing either; and it does say so for the usual Via.
+    #[test]
+    fn the_shortcut_agrees_with_reading_the_parameters() {
+        let vias = [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.1:5060",
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;received",
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1; ReCeIvEd",
+            "SIP/2.0/UDP 192.0.2.1:5060;received=192.0.2.1;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.1:5060;received=192.0.2.9",
+            "SIP/2.0/UDP 192.0.2.1:5060;rport;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.1:5060;rport=5060",
+            "SIP/2.0/UDP 192.0.2.1:5060;receivedx=1;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.000.2.1:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP host.example.com;branch=z9hG4bK1",
+            "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1",
+        ];
+        let sources = ["192.0.2.1:5060", "192.0.2.1:5099", "192.0.2.10:5060", "[2001:db8::1]:5060"];
+        let mut shortcuts = 0;
+        for via in vias {
+            let msg = request(via);
+            for src in sources {
+                let addr = src.parse().expect("an address");
+                let src = Source { transport: Transport::Udp, addr, local: "192.0.2.99:5060".parse().expect("ok") };
+                for force_rport in [false, true] {
+                    if nothing_to_splice(&msg, &src, force_rport) {
+                        shortcuts += 1;
+                        for placement in [Placement::Forward, Placement::Reply] {
+                            let read = read_splices(&msg, &src, force_rport, placement);
+                            assert!(read.is_empty(), "{via} from {src:?}: {read:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Without force_rport: the first three Vias from 192.0.2.1 (either
+        // port), and 192.0.2.10's from itself.
+        assert_eq!(shortcuts, 7);
+        let usual = request(vias[0]);
+        let src = Source {
+            transport: Transport::Udp,
+            addr: "192.0.2.1:5060".parse().expect("ok"),
+            local: "192.0.2.99:5060".parse().expect("ok"),
+        };
+        assert!(received_splices(&usual, &src, false, Placement::Forward).is_empty());
+        let named = request("SIP/2.0/UDP host.example.com;branch=z9hG4bK1");
+        assert_eq!(received_splices(&named, &src, false, Placement::Forward).len(), 1, "received= added");
+    }
 }

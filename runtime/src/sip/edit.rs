@@ -447,24 +447,30 @@ impl fmt::Display for IpText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             std::net::IpAddr::V4(v4) => {
-                let mut out = [0u8; 15];
-                let mut len = 0;
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        out[len] = b'.';
-                        len += 1;
-                    }
-                    let mut digits = [0u8; 20];
-                    let d = format_decimal(usize::from(octet), &mut digits);
-                    out[len..len + d.len()].copy_from_slice(d);
-                    len += d.len();
-                }
+                let (out, len) = ipv4_text(v4);
                 // Digits and dots only.
                 f.write_str(std::str::from_utf8(&out[..len]).map_err(|_| fmt::Error)?)
             }
             std::net::IpAddr::V6(v6) => fmt::Display::fmt(&v6, f),
         }
     }
+}
+
+/// An IPv4 address as `Display` writes it: the text and its length.
+pub(crate) fn ipv4_text(v4: std::net::Ipv4Addr) -> ([u8; 15], usize) {
+    let mut out = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        let mut digits = [0u8; 20];
+        let d = format_decimal(usize::from(octet), &mut digits);
+        out[len..len + d.len()].copy_from_slice(d);
+        len += d.len();
+    }
+    (out, len)
 }
 
 /// A number as `Display` writes it (no width or sign), in one `write_str`.
