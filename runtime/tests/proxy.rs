@@ -281,6 +281,15 @@ fn branches_are_stable_for_retransmissions_and_differ_across_requests() {
     // The sent-by host is case-insensitive.
     let upper = with(&invite, "pc33.atlanta.example.com;", "PC33.atlanta.example.com;");
     assert_eq!(stateless_branch(&parse(&upper)), b);
+    // A branch too long to hash in one piece: the same rules.
+    let long = with(&invite, "z9hG4bK776asdhds", &format!("z9hG4bK{}", "7".repeat(200)));
+    let b = stateless_branch(&parse(&long));
+    assert_eq!(stateless_branch(&parse(&long)), b);
+    let upper = with(&long, "pc33.atlanta.example.com;", "PC33.atlanta.example.com;");
+    assert_eq!(stateless_branch(&parse(&upper)), b);
+    assert_ne!(stateless_branch(&parse(&with(&long, "z9hG4bK7", "z9hG4bK8"))), b);
+    let cancel = with(&with(&long, "INVITE sip", "CANCEL sip"), "314159 INVITE", "314159 CANCEL");
+    assert_eq!(stateless_branch(&parse(&cancel)), b);
 }
 
 #[test]

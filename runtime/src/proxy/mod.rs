@@ -244,6 +244,42 @@ pub(crate) fn hex_to(out: &mut [u8], bytes: &[u8]) {
     }
 }
 
+/// Parts gathered for one `write` to a hasher: SipHash does its bookkeeping
+/// per `write`, and a key hashed part by part made eight or nine of them
+/// (tm's keys, the stateless branch). Equal keys have parts of equal
+/// lengths, so they are packed (or found too long for the buffer, and hashed
+/// part by part) alike.
+pub(crate) struct Packed {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Packed {
+    pub(crate) fn new() -> Packed {
+        Packed { buf: [0; 160], len: 0 }
+    }
+
+    /// Appends `bytes`; `None` when they do not fit.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
+        let start = self.len;
+        let room = self.buf.get_mut(start..start + bytes.len())?;
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        Some(room)
+    }
+
+    /// Appends the length of `bytes` (two bytes), then `bytes`.
+    pub(crate) fn push_counted(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
+        let len = u16::try_from(bytes.len()).ok()?;
+        self.push(&len.to_le_bytes())?;
+        self.push(bytes)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// A 64-bit SipHash-1-3 of what `feed` writes, with std's fixed keys: the same in
 /// every thread and process of one build (unlike `RandomState`), so that all
 /// workers compute the same branch and To-tag for a retransmission.

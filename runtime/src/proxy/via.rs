@@ -4,7 +4,7 @@
 use std::hash::Hasher;
 use std::ops::Range;
 
-use super::{hash64, parse_ip, write_case_folded, Local, Source};
+use super::{hash64, parse_ip, write_case_folded, Local, Packed, Source};
 use crate::sip::message::{Message, Method};
 use crate::sip::values::is_token;
 use crate::sip::{Edits, HeaderName};
@@ -229,14 +229,28 @@ pub fn stateless_branch(msg: &Message) -> String {
     let via = &msg.via;
     let branch = via.branch.map(|b| msg.text(b)).filter(|b| b.len() > BRANCH_COOKIE.len());
     let h = match branch.filter(|b| b.starts_with(BRANCH_COOKIE)) {
-        Some(branch) => hash64(|h| {
-            h.write_u8(1);
-            h.write(branch.as_bytes());
-            h.write_u8(0xff);
-            write_case_folded(msg.text(via.host).as_bytes(), h);
-            h.write_u8(0xff);
-            h.write_u32(u32::from(via.port.unwrap_or(0)));
-        }),
+        Some(branch) => {
+            let host = msg.text(via.host).as_bytes();
+            let port = u32::from(via.port.unwrap_or(0));
+            let mut packed = Packed::new();
+            let fits = (|| {
+                packed.push(&[1])?;
+                packed.push_counted(branch.as_bytes())?;
+                packed.push_counted(host)?.make_ascii_lowercase();
+                packed.push(&port.to_le_bytes()).map(drop)
+            })();
+            hash64(|h| match fits {
+                Some(()) => h.write(packed.bytes()),
+                None => {
+                    h.write_u8(1);
+                    h.write(branch.as_bytes());
+                    h.write_u8(0xff);
+                    write_case_folded(host, h);
+                    h.write_u8(0xff);
+                    h.write_u32(port);
+                }
+            })
+        }
         None => hash64(|h| {
             h.write_u8(2);
             for part in [

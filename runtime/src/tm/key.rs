@@ -11,7 +11,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::proxy::{hash_case_folded, Transport, BRANCH_COOKIE};
+use crate::proxy::{hash_case_folded, Packed, Transport, BRANCH_COOKIE};
 use crate::sip::{Message, Method};
 
 /// A method as transactions compare it: known methods by variant, extension
@@ -117,36 +117,7 @@ impl PartialEq for ServerKey<'_> {
 
 impl Eq for ServerKey<'_> {}
 
-/// A key's parts gathered for one `write` to the hasher: SipHash does its
-/// bookkeeping per `write`, and a key hashed part by part made eight or nine
-/// of them. Equal keys have parts of equal lengths, so they are packed (or
-/// found too long for the buffer, and hashed part by part) alike.
-struct Packed {
-    buf: [u8; 160],
-    len: usize,
-}
-
 impl Packed {
-    fn new() -> Packed {
-        Packed { buf: [0; 160], len: 0 }
-    }
-
-    /// Appends `bytes`; `None` when they do not fit.
-    fn push(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
-        let start = self.len;
-        let room = self.buf.get_mut(start..start + bytes.len())?;
-        room.copy_from_slice(bytes);
-        self.len += bytes.len();
-        Some(room)
-    }
-
-    /// Appends the length of `bytes` (two bytes), then `bytes`.
-    fn push_counted(&mut self, bytes: &[u8]) -> Option<&mut [u8]> {
-        let len = u16::try_from(bytes.len()).ok()?;
-        self.push(&len.to_le_bytes())?;
-        self.push(bytes)
-    }
-
     fn push_method(&mut self, method: MethodKey<'_>) -> Option<()> {
         match method {
             MethodKey::Known(m) => self.push(&[1, m as u8]).map(drop),
@@ -155,10 +126,6 @@ impl Packed {
                 self.push_counted(name).map(drop)
             }
         }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }
 
