@@ -148,3 +148,30 @@ fn no_edits_write_the_message_unchanged() {
         }
     }
 }
+
+/// A message received over UDP without Content-Length is written with one,
+/// `0` when it has no body, so that it can go on over a stream (RFC 3261
+/// §18.3; found by `cargo xtask fuzz route_sip`: a callee's 200 over UDP
+/// without Content-Length was relayed to a caller on TCP without one).
+#[test]
+fn a_message_without_content_length_is_written_with_one() {
+    for (text, length) in [
+        (
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+          To: <sip:b@example.com>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+            "0",
+        ),
+        (
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+          To: <sip:b@example.com>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\nv=0\r\n",
+            "5",
+        ),
+    ] {
+        let msg = Message::parse(Bytes::from(text), Framing::Datagram).expect("a datagram needs no Content-Length");
+        let written = msg.write(&Edits::new()).expect("no edits").freeze();
+        let again = Message::parse(written.clone(), Framing::Stream)
+            .unwrap_or_else(|e| panic!("{e:?}: {:?}", String::from_utf8_lossy(&written)));
+        let header = again.header(HeaderName::ContentLength).map(|h| again.text(h.value).to_string());
+        assert_eq!(header.as_deref(), Some(length));
+    }
+}

@@ -392,7 +392,9 @@ impl Message {
     /// Writes the message with `edits` applied: bytes after the body (a UDP
     /// datagram's trailing octets) are left out, and the Content-Length is
     /// rewritten to the edited body's length — or added when the message had
-    /// none and its body is not empty.
+    /// none, `0` for no body: a message received over UDP without one may be
+    /// sent on over a stream, where it is required (RFC 3261 §18.3; OpenSER
+    /// 1.3 adds it for TCP).
     pub fn write(&self, edits: &super::Edits) -> Result<bytes::BytesMut, super::EditError> {
         let msg = &self.buf[..self.body.end as usize];
         let body_start = self.body.start as usize;
@@ -402,9 +404,6 @@ impl Message {
         let out = edits.apply(msg)?;
         let Some(head) = memchr::memmem::find(&out, b"\r\n\r\n") else { return Ok(out) };
         let body_len = out.len() - (head + 4);
-        if body_len == 0 {
-            return Ok(out);
-        }
         let header = format!("Content-Length: {body_len}\r\n");
         let mut with = bytes::BytesMut::with_capacity(out.len() + header.len());
         with.extend_from_slice(&out[..head + 2]);
