@@ -82,13 +82,14 @@ fn forward_to(ctx: &mut Ctx, target: Target, hop_is_ruri: bool) -> i32 {
         tracing::error!("forward: only requests are forwarded by the script");
         return -1;
     }
-    if let Err(why) = check_new_request_uri(ctx, hop_is_ruri) {
-        tracing::error!(uri = ctx.request_uri(), why, "forward: the Request-URI is malformed");
-        ctx.config.mi.core().drop_requests.inc();
-        return -1;
-    }
     // Counted as 1.3's forward_request counts: sent, or dropped.
-    let rc = forward_request(ctx, target);
+    let rc = match check_new_request_uri(ctx, hop_is_ruri) {
+        Ok(()) => forward_request(ctx, target),
+        Err(why) => {
+            tracing::error!(uri = ctx.request_uri(), why, "forward: the Request-URI is malformed");
+            -1
+        }
+    };
     let stats = ctx.config.mi.core();
     if rc > 0 { &stats.fwd_requests } else { &stats.drop_requests }.inc();
     rc
