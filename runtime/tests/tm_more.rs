@@ -408,3 +408,82 @@ fn t_relay_starts_no_branch_whose_request_uri_would_not_parse() {
     // 0: answered statefully, the script stops (1.3's t_relay_to).
     assert_eq!((rcs[0], rcs[1] > 0), (0, true), "{rcs:?}");
 }
+
+/// A header the script never reads is relayed as it came, even when it is
+/// malformed: RFC 4475 §3.1.2.12's Date in EST ("acceptable to reject …
+/// only if Date matters to processing"). tm then still works on the
+/// request it keeps (found by `cargo xtask fuzz route_sip`: tm parsed a kept
+/// request again with every optional header validated, and found none):
+/// the callee's 486 is ACKed and goes upstream, a CANCEL reaches a branch
+/// that rang, and a branch that never answers gets the caller a 408.
+#[test]
+fn tm_keeps_working_on_a_request_with_a_header_no_one_reads_malformed() {
+    use serc_runtime::sip::{Framing, Interest};
+    struct Relay;
+    impl Script for Relay {
+        fn interest(&self) -> Interest {
+            Interest::NONE
+        }
+        fn request(&self, ctx: &mut Ctx) -> Flow {
+            if ctx.msg.method() == Some(Method::Cancel) {
+                if tm::t_check_trans(ctx) > 0 {
+                    tm::t_relay_0(ctx);
+                }
+                return Flow::Exit;
+            }
+            ctx.dst_uri = Some("sip:192.0.2.50:5060".into());
+            tm::t_relay_0(ctx);
+            Flow::Exit
+        }
+    }
+    let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, local)], ..Config::default() };
+    let proxy = Proxy::new(Relay, config);
+    let from =
+        |addr: &str| serc_runtime::proxy::Source { transport: ProxyTransport::Udp, addr: addr.parse().unwrap(), local };
+    let (uac, uas) = (from("127.0.0.1:5061"), from("192.0.2.50:5060"));
+    let request = |method: &str, n: u32| {
+        bytes::Bytes::from(format!(
+            "{method} sip:bob@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-date-{n}\r\n\
+             From: <sip:alice@127.0.0.1>;tag=a{n}\r\n\
+             To: <sip:bob@127.0.0.1>\r\n\
+             Call-ID: date-{n}\r\n\
+             CSeq: 1 {method}\r\n\
+             Max-Forwards: 70\r\n\
+             Date: Fri, 01 Jan 2010 16:00:00 EST\r\n\
+             Content-Length: 0\r\n\r\n"
+        ))
+    };
+    let parse = |sent: &[serc_runtime::script::Send]| -> Vec<Message> {
+        sent.iter().map(|s| Message::parse_with(s.bytes.clone(), Framing::Datagram, Interest::NONE).unwrap()).collect()
+    };
+    let relayed = |sent: &[Message], method: Method| sent.iter().find(|m| m.method() == Some(method)).cloned();
+    let statuses = |sent: &[Message]| sent.iter().filter_map(Message::status).collect::<Vec<_>>();
+    let now = Instant::now();
+
+    // A 486: ACKed to the callee, relayed to the caller.
+    let sent = parse(&proxy.route_at(now, request("INVITE", 1), uac, Framing::Datagram));
+    let invite = relayed(&sent, Method::Invite).expect("the INVITE is relayed");
+    assert!(String::from_utf8_lossy(invite.bytes()).contains("Date: Fri, 01 Jan 2010 16:00:00 EST\r\n"));
+    let busy = bytes::Bytes::from(answer(&invite, 486, "Busy Here"));
+    let sent = parse(&proxy.route_at(now, busy, uas, Framing::Datagram));
+    assert!(relayed(&sent, Method::Ack).is_some(), "the 486 is ACKed: {sent:?}");
+    assert_eq!(statuses(&sent), [486]);
+
+    // A CANCEL after a 180 reaches the branch.
+    let sent = parse(&proxy.route_at(now, request("INVITE", 2), uac, Framing::Datagram));
+    let invite = relayed(&sent, Method::Invite).expect("the INVITE is relayed");
+    let ringing = bytes::Bytes::from(answer(&invite, 180, "Ringing"));
+    assert_eq!(statuses(&parse(&proxy.route_at(now, ringing, uas, Framing::Datagram))), [180]);
+    let cancel = request("INVITE", 2).slice(..).to_vec();
+    let cancel = String::from_utf8(cancel).unwrap().replace("INVITE", "CANCEL");
+    let sent = parse(&proxy.route_at(now, bytes::Bytes::from(cancel), uac, Framing::Datagram));
+    assert!(relayed(&sent, Method::Cancel).is_some(), "the CANCEL goes to the branch: {sent:?}");
+
+    // No answer at all: the caller gets a 408 once fr_timer (30 s) ran out.
+    let sent = parse(&proxy.route_at(now, request("INVITE", 3), uac, Framing::Datagram));
+    assert!(relayed(&sent, Method::Invite).is_some());
+    let later = parse(&proxy.tm_timeout(now + Duration::from_secs(40)));
+    assert!(statuses(&later).contains(&408), "{later:?}");
+}

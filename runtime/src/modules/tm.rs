@@ -80,7 +80,7 @@ use bytes::Bytes;
 use crate::proxy::{self, Local, Source, Target};
 use crate::script::args::{Format, ReplyCode, RouteId, SocketSpec};
 use crate::script::{Config, Ctx, ModParams, Send};
-use crate::sip::{Edits, Message, Method};
+use crate::sip::{Edits, Interest, Message, Method};
 use crate::tm::{
     Built, ClientConfig, CreateError, Dest, Event, IdHash, RequestOutcome, ResponseOutcome, Table, TableConfig,
     TmTimers, TxnId,
@@ -927,7 +927,9 @@ impl Tm {
             return;
         }
         let Some(request) = self.table.request(server) else { return };
-        let Ok(reply) = Message::parse(bytes.clone(), crate::sip::Framing::Datagram) else { return };
+        let Ok(reply) = Message::parse_with(bytes.clone(), crate::sip::Framing::Datagram, Interest::NONE) else {
+            return;
+        };
         let fields = super::acc::ReplyFields::of(&reply, &request, local);
         let records = {
             let mut cells = self.cells(server);
@@ -1017,7 +1019,7 @@ impl Tm {
         let cell = cells.get_mut(&server)?;
         cell.acc.as_ref()?;
         let (bytes, local) = cell.best.as_ref().map(|(_, b, l)| (b.clone(), *l))?;
-        let reply = Message::parse(bytes, crate::sip::Framing::Datagram).ok()?;
+        let reply = Message::parse_with(bytes, crate::sip::Framing::Datagram, Interest::NONE).ok()?;
         let fields = super::acc::ReplyFields::of(&reply, &request, local);
         let base = AccBase::of(cell, None, request, &fields);
         let invite = cell.invite;

@@ -18,7 +18,7 @@ use super::slots::Slots;
 use super::{
     local, Built, CreateError, Dest, Event, Kind, RequestOutcome, ResponseOutcome, SendError, State, Transmit, TxnId,
 };
-use crate::sip::{Framing, Message, Method};
+use crate::sip::{Framing, Interest, Message, Method};
 
 /// Timer slots of a transaction: at most one pending deadline each.
 const RETRANSMIT: usize = 0; // A, E, G
@@ -137,7 +137,7 @@ impl Built<'_> {
         }
         let key = KeptKey::client_of(branch.as_bytes(), method, method_text).ok_or(CreateError::NoBranch)?;
         debug_assert!(
-            Message::parse(bytes.clone(), Framing::Datagram)
+            Message::parse_with(bytes.clone(), Framing::Datagram, Interest::NONE)
                 .is_ok_and(|msg| ClientKey::of(&msg) == key.as_client() && msg.method() == Some(method)),
             "a built request carries the key it is started with"
         );
@@ -171,11 +171,15 @@ impl Txn {
 
     /// The request, unless only its key is kept; one kept unparsed
     /// ([`Held::Unparsed`]) is parsed now (`None` if tm built something that
-    /// does not parse).
+    /// does not parse). Parsed as on receipt with nothing optional validated
+    /// ([`Interest::NONE`]): a header no one read was relayed as it came, and
+    /// may be malformed; whoever reads it parses it then.
     fn request(&self) -> Option<Cow<'_, Message>> {
         match &self.request {
             Held::Request(msg) => Some(Cow::Borrowed(&**msg)),
-            Held::Unparsed { bytes, .. } => Message::parse(bytes.clone(), Framing::Datagram).ok().map(Cow::Owned),
+            Held::Unparsed { bytes, .. } => {
+                Message::parse_with(bytes.clone(), Framing::Datagram, Interest::NONE).ok().map(Cow::Owned)
+            }
             Held::Key(_) => None,
         }
     }
@@ -754,7 +758,12 @@ impl Shard {
         let (kind, state) = (txn.kind, txn.state);
         let legacy_ack = code >= 200 && kind == Kind::ServerInvite && txn.server_key().is_some_and(|k| k.is_legacy());
         let msg = if legacy_ack {
-            Some(Message::parse(resp.clone(), Framing::Datagram).map_err(|_| SendError::Malformed)?)
+            // Only its To tag is read: the rest is checked no more than a
+            // relayed response's is (see `Txn::request`).
+            Some(
+                Message::parse_with(resp.clone(), Framing::Datagram, Interest::NONE)
+                    .map_err(|_| SendError::Malformed)?,
+            )
         } else {
             None
         };
