@@ -124,3 +124,28 @@ fn corpus() {
         ]
     );
 }
+
+/// The configs the proxy fuzz target compiles with `include_cfg!`
+/// (fuzz/cfg/*.cfg, outside the workspace: nothing else builds them) check
+/// without an error or a warning and generate.
+#[test]
+fn fuzz_configs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/cfg");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fuzz/cfg")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no config in {}", dir.display());
+    for path in &names {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(path).expect("a fuzz config");
+        let mut parse = parse_source(&name, path, &text, &ParseOptions::default(), &FsLoader);
+        serc::check_parse(&mut parse);
+        let diags: Vec<String> = parse.diagnostics.iter().map(|d| render::plain(d, &parse.sources)).collect();
+        assert!(diags.is_empty(), "{name}:\n{}", diags.join("\n"));
+        let generated = codegen::generate(&parse, &Options { cfg_hash: "0".into(), ..Options::default() });
+        assert!(generated.is_ok(), "{name} does not generate");
+    }
+}

@@ -410,7 +410,7 @@ fn ensure_cargo_fuzz() -> Result {
 /// config corpus beside the repository (if there is one) and the parser's test
 /// cases; for the SIP parser the RFC 4475 torture messages; for the proxy
 /// (`route_sip`) the calls of fuzz/seeds/route_sip/ and each torture message
-/// as a one-frame input (a datagram from the caller: a 0 byte before it).
+/// as a one-frame input (a datagram from the caller: a byte 1 before it).
 fn seed_corpus(root: &Path, target: &str, corpus: &Path) -> Result {
     fs::create_dir_all(corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
     let torture = root.join("../shared/corpus/sip-torture");
@@ -428,8 +428,9 @@ fn seed_corpus(root: &Path, target: &str, corpus: &Path) -> Result {
     if let Some(tests) = tests {
         collect_seeds(&tests, root, ext, true, &mut seeds)?;
     }
-    // route_sip's frames: the torture messages as datagrams from the caller.
-    let frame = if target == "route_sip" { &[0u8][..] } else { &[][..] };
+    // route_sip's frames: the torture messages as datagrams from the caller
+    // (head 1: kind 1, no time passing; see fuzz/fuzz_targets/route_sip.rs).
+    let frame = if target == "route_sip" { &[1u8][..] } else { &[][..] };
     let mut count = 0;
     for (src, name) in &seeds {
         let dst = corpus.join(format!("seed-{name}"));
