@@ -123,7 +123,7 @@ impl Challenge {
 fn with_credentials(text: &[u8], seen: &mut Seen) -> Bytes {
     let plain = Bytes::copy_from_slice(text);
     let Some(challenge) = &seen.challenge else { return plain };
-    let Ok(req) = Message::parse(plain.clone(), Framing::Datagram) else { return plain };
+    let Ok(req) = Message::parse_with(plain.clone(), Framing::Datagram, Interest::NONE) else { return plain };
     let (Some(uri), Some(line_end)) = (req.request_uri(), text.iter().position(|&b| b == b'\n')) else {
         return plain;
     };

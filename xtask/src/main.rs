@@ -95,12 +95,14 @@ OPTIONS:
 Stages:
   1. cargo-fuzz: installed with `cargo install cargo-fuzz --locked` if
      `cargo fuzz --version` fails.
-  2. Corpus: copies seed inputs into fuzz/corpus/TARGET/: for parse_cfg the
+  2. Corpus: copies seed inputs into fuzz/corpus/TARGET/: for parse_cfg (the
+     front end) and compile_cfg (front end, checker and generator) the
      shared config corpus ../shared/corpus/cfg/*.cfg (beside the repository;
      skipped when absent) and tests/data/parse/**/*.cfg; for parse_sip the
-     RFC 4475 messages ../shared/corpus/sip-torture/*.dat; for route_sip (a
-     proxy compiled from OpenSER 1.3's default config, fed messages) the
-     calls of fuzz/seeds/route_sip/ and each RFC 4475 message alone.
+     RFC 4475 messages ../shared/corpus/sip-torture/*.dat; for route_sip
+     (five proxies compiled from configs, OpenSER 1.3's default one first,
+     fed messages) the calls of fuzz/seeds/route_sip/ and each RFC 4475
+     message alone.
   3. Fuzzing: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/corpus/TARGET -- -max_total_time=N
      cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=address, ...);
      RUSTC_BOOTSTRAP=1 makes the stable toolchain accept them. The first build
