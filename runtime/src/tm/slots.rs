@@ -44,6 +44,12 @@ impl<T> Slots<T> {
         Slots { chunks: Vec::new(), free: Vec::new(), used: 0, len: 0, generations: generations.max(1) }
     }
 
+    /// The generations a slot goes through (its keys stay below `2^32 ·` this).
+    #[cfg(test)]
+    pub(super) fn generations(&self) -> u32 {
+        self.generations
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
     }

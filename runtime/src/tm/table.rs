@@ -61,7 +61,7 @@ struct Txn {
 }
 
 /// [`Txn::uplink`] of a transaction that is no branch (a server one, a
-/// request the proxy originated). No id reaches it: ids stay below 2^64 − 1.
+/// request the proxy originated). No id reaches it: ids stay below 2^62.
 const NO_UPLINK: u64 = u64::MAX;
 
 /// What few transactions keep, boxed so that the others do not carry its
@@ -96,8 +96,14 @@ impl Millis {
 type Deadline = Option<std::num::NonZeroU64>;
 
 fn deadline(epoch: Instant, at: Instant) -> Deadline {
+    Some(nanos_after(epoch, at))
+}
+
+/// A set [`Deadline`]: nanoseconds from `epoch` to `at` (0 if `at` is
+/// earlier), plus one.
+fn nanos_after(epoch: Instant, at: Instant) -> std::num::NonZeroU64 {
     let nanos = u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
-    std::num::NonZeroU64::new(nanos.saturating_add(1))
+    std::num::NonZeroU64::MIN.saturating_add(nanos)
 }
 
 /// The instant a [`Deadline`] was made from (one at or after `epoch`).
@@ -258,8 +264,23 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// A timer entry: its deadline, the transaction, the timer slot.
-type TimerEntry = (Instant, u64, usize);
+/// A timer entry, 16 bytes: its deadline as the transaction keeps it (a set
+/// [`Deadline`]: compared, ordered and put in its tick without converting
+/// an `Instant`), then the transaction's id and the timer slot in one word
+/// (`id << 2 | slot`: ids stay below 2^62, see [`Txns::new`]). Ordered as
+/// (deadline, id, slot). A stopped timer's entry stays until its tick comes
+/// (a final response's `fr_inv_timer` entry, 120 s), hence the size.
+type TimerEntry = (std::num::NonZeroU64, u64);
+
+fn timer_entry(at: std::num::NonZeroU64, id: u64, slot: usize) -> TimerEntry {
+    debug_assert!(id < 1 << 62 && slot < 4);
+    (at, id << 2 | slot as u64)
+}
+
+/// The transaction and the timer slot of an entry.
+fn entry_target(&(_, packed): &TimerEntry) -> (u64, usize) {
+    (packed >> 2, (packed & 3) as usize)
+}
 
 /// The ticks ([`TIMER_TICK`]) the near wheel spans: 2.56 s. The
 /// retransmission and delete timers (T1–T2, `delete_timer`) mostly fall in
@@ -276,10 +297,16 @@ fn tick_of(epoch: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch).as_nanos() / TIMER_TICK.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The tick a set [`Deadline`] falls in (as [`tick_of`] its instant).
+fn tick_of_deadline(deadline: std::num::NonZeroU64) -> u64 {
+    (deadline.get() - 1) / TIMER_TICK.as_nanos() as u64
+}
+
 /// Whether a timer entry is still what its transaction waits for (not reset,
 /// the transaction not gone).
-fn is_live(txns: &Txns, epoch: Instant, &(at, id, slot): &TimerEntry) -> bool {
-    txns.get(id).is_some_and(|t| t.timers[slot] == deadline(epoch, at))
+fn is_live(txns: &Txns, entry: &TimerEntry) -> bool {
+    let (id, slot) = entry_target(entry);
+    txns.get(id).is_some_and(|t| t.timers[slot] == Some(entry.0))
 }
 
 /// Timers, wheel and outgoing queue: borrowed apart from the transactions.
@@ -313,7 +340,7 @@ struct Io {
     out: VecDeque<(u64, Transmit)>,
     /// The earliest deadline set since the table last looked (see
     /// [`Table::take_wake`]).
-    earliest: Option<Instant>,
+    earliest: Deadline,
 }
 
 static TRANSMIT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -334,28 +361,32 @@ impl Io {
     }
 
     /// The one-second bucket of a deadline (deadlines before `epoch` in the first).
-    fn bucket_at(epoch: Instant, at: Instant) -> u64 {
-        tick_of(epoch, at) / TICKS_PER_SEC
+    fn bucket_of(deadline: std::num::NonZeroU64) -> u64 {
+        tick_of_deadline(deadline) / TICKS_PER_SEC
     }
 
     /// Puts an entry in the wheel (its deadline is before second `horizon`).
     fn wheel_push(&mut self, entry: TimerEntry) {
-        let tick = tick_of(self.epoch, entry.0).max(self.cursor);
+        let tick = tick_of_deadline(entry.0).max(self.cursor);
         debug_assert!(tick < self.cursor + WHEEL);
         self.wheel[(tick % WHEEL) as usize].push(entry);
         self.wheel_len += 1;
     }
 
     fn set(&mut self, txn: &mut Txn, id: u64, slot: usize, at: Instant) {
-        txn.timers[slot] = deadline(self.epoch, at);
+        self.set_deadline(txn, id, slot, nanos_after(self.epoch, at));
+    }
+
+    fn set_deadline(&mut self, txn: &mut Txn, id: u64, slot: usize, at: std::num::NonZeroU64) {
+        txn.timers[slot] = Some(at);
         if slot == TIMEOUT {
             txn.timeout_deferred = false;
         }
-        let bucket = Io::bucket_at(self.epoch, at);
+        let bucket = Io::bucket_of(at);
         if bucket < self.horizon {
-            self.wheel_push((at, id, slot));
+            self.wheel_push(timer_entry(at, id, slot));
         } else {
-            self.far.entry(bucket).or_default().push((at, id, slot));
+            self.far.entry(bucket).or_default().push(timer_entry(at, id, slot));
         }
         self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
     }
@@ -378,7 +409,7 @@ impl Io {
             return;
         }
         if let Some(at) = txn.timers[TIMEOUT] {
-            self.set(txn, id, TIMEOUT, deadline_at(self.epoch, at));
+            self.set_deadline(txn, id, TIMEOUT, at);
         }
     }
 
@@ -407,8 +438,9 @@ struct Txns {
 impl Txns {
     fn new(shard: usize, shards: usize) -> Txns {
         let ways = shards.max(1) as u64;
-        // Ids stay below 2^64: keys below 2^32 · generations.
-        let generations = u32::try_from((u64::MAX / ways) >> 32).unwrap_or(u32::MAX);
+        // Ids stay below 2^62 (a timer entry packs one with its timer slot
+        // in a word): keys below 2^32 · generations.
+        let generations = u32::try_from(((u64::MAX >> 2) / ways) >> 32).unwrap_or(u32::MAX);
         Txns { slots: Slots::new(generations), shard: shard as u64, ways }
     }
 
@@ -521,7 +553,7 @@ impl Shard {
 
     /// Whether a timer entry is still what its transaction waits for.
     fn live(&self, entry: TimerEntry) -> bool {
-        is_live(&self.txns, self.io.epoch, &entry)
+        is_live(&self.txns, &entry)
     }
 
     /// The earliest deadline still waited for; stale entries met on the way
@@ -529,7 +561,7 @@ impl Shard {
     fn next_deadline(&mut self) -> Option<Instant> {
         let Shard { txns, io, .. } = self;
         let epoch = io.epoch;
-        let live = |entry: &TimerEntry| is_live(txns, epoch, entry);
+        let live = |entry: &TimerEntry| is_live(txns, entry);
         let mut tick = io.cursor;
         while io.wheel_len > 0 && tick < io.cursor + WHEEL {
             let entries = &mut io.wheel[(tick % WHEEL) as usize];
@@ -538,7 +570,7 @@ impl Shard {
                 entries.retain(live);
                 io.wheel_len -= before - entries.len();
                 if let Some(at) = entries.iter().map(|e| e.0).min() {
-                    return Some(at);
+                    return Some(deadline_at(epoch, at));
                 }
             }
             tick += 1;
@@ -549,7 +581,7 @@ impl Shard {
             entries.retain(live);
             if let Some(at) = entries.iter().map(|e| e.0).min() {
                 io.far.insert(bucket, entries);
-                return Some(at);
+                return Some(deadline_at(epoch, at));
             }
         }
         None
@@ -575,6 +607,7 @@ impl Shard {
     /// Fires every live timer due at `now`, in the order of their deadlines.
     fn fire_due(&mut self, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
         let target = tick_of(self.io.epoch, now);
+        let due = nanos_after(self.io.epoch, now);
         loop {
             if self.io.wheel_len == 0 && self.io.cursor < target {
                 // Nothing to walk through: skip to `now` (the far buckets it
@@ -596,12 +629,12 @@ impl Shard {
                 // the response): dropped before the sort, not sorted.
                 let Shard { txns, io, .. } = self;
                 firing.retain(|entry| {
-                    if entry.0 > now {
+                    if entry.0 > due {
                         io.wheel[slot].push(*entry);
                         io.wheel_len += 1;
                         false
                     } else {
-                        is_live(txns, io.epoch, entry)
+                        is_live(txns, entry)
                     }
                 });
                 firing.sort_unstable();
@@ -609,7 +642,7 @@ impl Shard {
                 for &entry in &firing {
                     // Live still, unless an earlier firing ended it.
                     if self.live(entry) {
-                        let (_, id, slot) = entry;
+                        let (id, slot) = entry_target(&entry);
                         self.fire(now, id, slot, t, events);
                         fired = true;
                     }
@@ -1056,7 +1089,10 @@ impl Table {
         if let Some(at) = s.io.earliest.take() {
             // Compared as the task would sleep for it: a deadline within the
             // tick it wakes at needs no earlier wake-up.
-            if self.since_epoch(self.tick_at_or_after(at)) < self.timer_sleep.load(Ordering::SeqCst) {
+            // (The shards' epoch is the table's: `at` is nanoseconds after it, plus one.)
+            let tick = TIMER_TICK.as_nanos() as u64;
+            let wake_at = (at.get() - 1).div_ceil(tick).saturating_mul(tick);
+            if wake_at < self.timer_sleep.load(Ordering::SeqCst) {
                 self.wake.store(true, Ordering::SeqCst);
             }
         }
@@ -1493,5 +1529,28 @@ mod tests {
         let size = std::mem::size_of::<super::Txn>();
         eprintln!("Txn: {size} bytes");
         assert!(size <= 256, "Txn is {size} bytes");
+    }
+
+    /// A timer entry packs the transaction's id with the timer slot: every id
+    /// a shard can hand out fits, whatever the number of shards, and entries
+    /// order as (deadline, id, slot).
+    #[test]
+    fn timer_entries_hold_every_id_and_order_by_deadline() {
+        use super::{entry_target, timer_entry, Txns};
+        use std::num::NonZeroU64;
+        for shards in [1usize, 2, 3, 16, 64, 1000] {
+            let txns = Txns::new(shards - 1, shards);
+            let keys = (1u64 << 32) * u64::from(txns.slots.generations());
+            let last = (keys - 1) * txns.ways + txns.shard;
+            assert!(last < 1 << 62, "{shards} shards: id {last}");
+            for slot in 0..4 {
+                assert_eq!(entry_target(&timer_entry(NonZeroU64::MIN, last, slot)), (last, slot));
+            }
+        }
+        let at = |n: u64| NonZeroU64::new(n).unwrap();
+        let mut entries = [timer_entry(at(9), 1, 0), timer_entry(at(5), 7, 3), timer_entry(at(5), 7, 1)];
+        entries.sort_unstable();
+        let order: Vec<_> = entries.iter().map(|e| (e.0.get(), entry_target(e))).collect();
+        assert_eq!(order, [(5, (7, 1)), (5, (7, 3)), (9, (1, 0))]);
     }
 }
