@@ -558,9 +558,8 @@ impl Shard {
 
     /// The earliest deadline still waited for; stale entries met on the way
     /// (transaction gone, timer reset) are dropped.
-    fn next_deadline(&mut self) -> Option<Instant> {
+    fn next_deadline(&mut self) -> Option<std::num::NonZeroU64> {
         let Shard { txns, io, .. } = self;
-        let epoch = io.epoch;
         let live = |entry: &TimerEntry| is_live(txns, entry);
         let mut tick = io.cursor;
         while io.wheel_len > 0 && tick < io.cursor + WHEEL {
@@ -570,7 +569,7 @@ impl Shard {
                 entries.retain(live);
                 io.wheel_len -= before - entries.len();
                 if let Some(at) = entries.iter().map(|e| e.0).min() {
-                    return Some(deadline_at(epoch, at));
+                    return Some(at);
                 }
             }
             tick += 1;
@@ -581,7 +580,7 @@ impl Shard {
             entries.retain(live);
             if let Some(at) = entries.iter().map(|e| e.0).min() {
                 io.far.insert(bucket, entries);
-                return Some(deadline_at(epoch, at));
+                return Some(at);
             }
         }
         None
@@ -605,9 +604,9 @@ impl Shard {
     }
 
     /// Fires every live timer due at `now`, in the order of their deadlines.
-    fn fire_due(&mut self, now: Instant, t: &TmTimers, events: &mut Vec<Event>) {
-        let target = tick_of(self.io.epoch, now);
-        let due = nanos_after(self.io.epoch, now);
+    /// `due`: `now` as a deadline (the table's epoch is the shard's).
+    fn fire_due(&mut self, now: Instant, due: std::num::NonZeroU64, t: &TmTimers, events: &mut Vec<Event>) {
+        let target = tick_of_deadline(due);
         loop {
             if self.io.wheel_len == 0 && self.io.cursor < target {
                 // Nothing to walk through: skip to `now` (the far buckets it
@@ -1445,7 +1444,9 @@ impl Table {
 
     /// When [`handle_timeout`](Table::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (0..self.shards.len()).filter_map(|shard| self.lock(shard).next_deadline()).min()
+        // (The shards' epoch is the table's.)
+        let earliest = (0..self.shards.len()).filter_map(|shard| self.lock(shard).next_deadline()).min();
+        earliest.map(|at| deadline_at(self.epoch, at))
     }
 
     /// Fires every timer due at `now`: retransmissions are queued (see
@@ -1453,9 +1454,10 @@ impl Table {
     /// returned, in the order they happened within each shard.
     pub fn handle_timeout(&self, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
+        let due = nanos_after(self.epoch, now);
         for shard in 0..self.shards.len() {
             self.with(shard, |s| {
-                s.fire_due(now, &self.timers, &mut events);
+                s.fire_due(now, due, &self.timers, &mut events);
             });
         }
         events
