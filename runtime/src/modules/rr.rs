@@ -26,7 +26,6 @@ use bytes::Bytes;
 use crate::proxy::{parse_ip, Local, Transport};
 use crate::script::args::{Format, Regex};
 use crate::script::{Ctx, Value};
-use crate::sip::edit::{DecText, IpText};
 use crate::sip::uri::{self, Scheme, Uri};
 use crate::sip::values::{split_list, NameAddr};
 use crate::sip::{edit, HeaderName, Message, Span};
@@ -230,20 +229,26 @@ fn ftag_param<'c>(ctx: &'c Ctx) -> FtagParam<'c> {
 /// [`ftag_param`], written where it is formatted.
 struct FtagParam<'a>(&'a str);
 
+impl FtagParam<'_> {
+    fn push_to(&self, line: &mut edit::Line) {
+        if self.0.is_empty() {
+            return;
+        }
+        line.push(b";ftag=");
+        let mut rest = self.0.as_bytes();
+        while let Some(at) = rest.iter().position(|&b| b == b'%' || b == b'`') {
+            line.push(&rest[..at]).push(if rest[at] == b'%' { b"%25" } else { b"%60" });
+            rest = &rest[at + 1..];
+        }
+        line.push(rest);
+    }
+}
+
 impl fmt::Display for FtagParam<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        f.write_str(";ftag=")?;
-        for c in self.0.chars() {
-            match c {
-                '%' => f.write_str("%25")?,
-                '`' => f.write_str("%60")?,
-                c => f.write_char(c)?,
-            }
-        }
-        Ok(())
+        let mut line = edit::Line::new();
+        self.push_to(&mut line);
+        line.fmt(f)
     }
 }
 
@@ -293,23 +298,36 @@ enum Host<'a> {
     Ip(std::net::IpAddr),
 }
 
-impl fmt::Display for AddressText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl AddressText<'_> {
+    fn push_to(&self, line: &mut edit::Line) {
         match self.host {
-            Host::Name(host) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]")?,
-            Host::Name(host) => f.write_str(host)?,
-            Host::Ip(ip) if ip.is_ipv6() => write!(f, "[{ip}]")?,
-            Host::Ip(ip) => IpText(ip).fmt(f)?,
+            Host::Name(host) if host.contains(':') && !host.starts_with('[') => {
+                line.push(b"[").push(host.as_bytes()).push(b"]");
+            }
+            Host::Name(host) => {
+                line.push(host.as_bytes());
+            }
+            Host::Ip(ip) if ip.is_ipv6() => {
+                line.push(b"[").push_ip(ip).push(b"]");
+            }
+            Host::Ip(ip) => {
+                line.push_ip(ip);
+            }
         }
         if self.port != 5060 {
-            f.write_str(":")?;
-            DecText(usize::from(self.port)).fmt(f)?;
+            line.push(b":").push_decimal(usize::from(self.port));
         }
         if self.transport != Transport::Udp {
-            f.write_str(";transport=")?;
-            f.write_str(self.transport.name())?;
+            line.push(b";transport=").push(self.transport.name().as_bytes());
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for AddressText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = edit::Line::new();
+        self.push_to(&mut line);
+        line.fmt(f)
     }
 }
 
@@ -340,7 +358,13 @@ fn insert_record_route(ctx: &mut Ctx, params: Option<&str>) -> i32 {
     let at_sign = if user.is_empty() { "" } else { "@" };
     let (lr, ftag, params) = (lr_param(ctx), ftag_param(ctx), params.unwrap_or(""));
     let address = our_address(ctx);
-    let text = edit::text(format_args!("{term}Record-Route: <sip:{user}{at_sign}{address}{lr}{ftag}{params}{pending}"));
+    let mut line = edit::Line::new();
+    line.push(term.as_bytes()).push(b"Record-Route: <sip:").push(user.as_bytes()).push(at_sign.as_bytes());
+    address.push_to(&mut line);
+    line.push(lr.as_bytes());
+    ftag.push_to(&mut line);
+    line.push(params.as_bytes()).push(pending.as_bytes());
+    let text = line.bytes();
     // What the double Record-Route needs is kept only when the request may
     // leave by another socket (address or transport) than it came in on:
     // with one socket it never does, and nothing is stored.

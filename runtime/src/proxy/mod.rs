@@ -27,8 +27,6 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::sip::edit::{DecText, IpText};
-
 pub use reply::{rejection_reply, stateless_reply, stateless_to_tag};
 pub use route::{next_hop, reply_target, route_response};
 pub use via::{add_via, mark_received, stateless_branch, BRANCH_COOKIE};
@@ -132,6 +130,28 @@ impl Local {
         SentBy(self)
     }
 
+    /// [`sent_by`](Local::sent_by), written into `line` (without `fmt` but
+    /// for an IPv6 socket address, as `SocketAddrV6` writes it).
+    pub(crate) fn push_sent_by(&self, line: &mut crate::sip::edit::Line) {
+        match (&self.advertised, self.addr) {
+            (Some((host, port)), _) => {
+                if host.contains(':') && !host.starts_with('[') {
+                    line.push(b"[").push(host.as_bytes()).push(b"]");
+                } else {
+                    line.push(host.as_bytes());
+                }
+                line.push(b":").push_decimal(usize::from(*port));
+            }
+            (None, SocketAddr::V4(v4)) => {
+                line.push_ip(IpAddr::V4(*v4.ip())).push(b":").push_decimal(usize::from(v4.port()));
+            }
+            (None, v6) => {
+                // `Line` as a `fmt::Write` never fails.
+                let _ = std::fmt::Write::write_fmt(line, format_args!("{v6}"));
+            }
+        }
+    }
+
     /// Whether a Via with this sent-by and transport is one this socket wrote:
     /// the host is our address (compared as an address) or our advertised host
     /// (names compared case-insensitively, a trailing dot ignored), and the port
@@ -200,17 +220,9 @@ struct SentBy<'a>(&'a Local);
 
 impl std::fmt::Display for SentBy<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0.advertised {
-            Some((host, port)) if host.contains(':') && !host.starts_with('[') => write!(f, "[{host}]:{port}"),
-            Some((host, port)) => write!(f, "{host}:{port}"),
-            None => match self.0.addr {
-                // As SocketAddr writes it, without formatting each number.
-                SocketAddr::V4(v4) => {
-                    write!(f, "{}:{}", IpText(IpAddr::V4(*v4.ip())), DecText(usize::from(v4.port())))
-                }
-                v6 => write!(f, "{v6}"),
-            },
-        }
+        let mut line = crate::sip::edit::Line::new();
+        self.0.push_sent_by(&mut line);
+        line.fmt(f)
     }
 }
 

@@ -283,13 +283,15 @@ pub fn stateless_branch(msg: &Message) -> String {
 pub fn add_via(msg: &Message, local: &Local, branch: &str, rport: bool, edits: &mut Edits) {
     // A parsed message always has a Via (the parser refuses one without).
     let at = msg.header(HeaderName::Via).map_or(0, |h| h.line.start as usize);
-    let text = crate::sip::edit::text(format_args!(
-        "Via: SIP/2.0/{} {};branch={branch}{}\r\n",
-        local.transport.as_str(),
-        local.sent_by_display(),
-        if rport { ";rport" } else { "" }
-    ));
-    edits.insert(at, text);
+    let mut line = crate::sip::edit::Line::new();
+    line.push(b"Via: SIP/2.0/").push(local.transport.as_str().as_bytes()).push(b" ");
+    local.push_sent_by(&mut line);
+    line.push(b";branch=").push(branch.as_bytes());
+    if rport {
+        line.push(b";rport");
+    }
+    line.push(b"\r\n");
+    edits.insert(at, line.bytes());
 }
 
 #[cfg(test)]

@@ -422,6 +422,83 @@ pub fn text(args: fmt::Arguments<'_>) -> Bytes {
     Bytes::from(fmt::format(args).into_bytes().into_boxed_slice())
 }
 
+/// Edit text put together from its pieces, as [`text`] makes it (one
+/// allocation, of its exact length) without `fmt`'s machinery: the lines
+/// every relayed request gets (our Via) are made of a few fixed strings and
+/// an address, and formatting them cost more than the rest of the edit.
+/// Pieces past [`Line`]'s room on the stack go to the heap.
+pub(crate) struct Line {
+    stack: StackText,
+    spilled: Option<Vec<u8>>,
+}
+
+impl Line {
+    pub(crate) fn new() -> Line {
+        Line { stack: StackText { buf: [0u8; 256], len: 0 }, spilled: None }
+    }
+
+    pub(crate) fn push(&mut self, piece: &[u8]) -> &mut Line {
+        if let Some(heap) = &mut self.spilled {
+            heap.extend_from_slice(piece);
+            return self;
+        }
+        let end = self.stack.len + piece.len();
+        match self.stack.buf.get_mut(self.stack.len..end) {
+            Some(room) => {
+                room.copy_from_slice(piece);
+                self.stack.len = end;
+            }
+            None => self.spilled = Some([&self.stack.buf[..self.stack.len], piece].concat()),
+        }
+        self
+    }
+
+    /// A number as `Display` writes it.
+    pub(crate) fn push_decimal(&mut self, n: usize) -> &mut Line {
+        let mut digits = [0u8; 20];
+        self.push(format_decimal(n, &mut digits))
+    }
+
+    /// An IP address as `Display` writes it.
+    pub(crate) fn push_ip(&mut self, ip: std::net::IpAddr) -> &mut Line {
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                let (text, len) = ipv4_text(v4);
+                self.push(&text[..len])
+            }
+            v6 => {
+                // `Line` as a `fmt::Write` never fails.
+                let _ = fmt::Write::write_fmt(self, format_args!("{v6}"));
+                self
+            }
+        }
+    }
+
+    /// The text so far.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.spilled.as_deref().unwrap_or(&self.stack.buf[..self.stack.len])
+    }
+
+    /// Writes the text so far to `f` (pieces from `str`s: UTF-8).
+    pub(crate) fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(self.as_bytes()).map_err(|_| fmt::Error)?)
+    }
+
+    pub(crate) fn bytes(self) -> Bytes {
+        match self.spilled {
+            Some(heap) => Bytes::from(heap.into_boxed_slice()),
+            None => Bytes::copy_from_slice(&self.stack.buf[..self.stack.len]),
+        }
+    }
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// [`text`]'s buffer: refuses (`fmt::Error`) what does not fit.
 struct StackText {
     buf: [u8; 256],
@@ -435,24 +512,6 @@ impl fmt::Write for StackText {
         room.copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
-    }
-}
-
-/// An IP address as `Display` writes it, in one `write_str` for IPv4: the
-/// four octets are made here rather than each formatted as an integer
-/// (IPv6 goes to `Display`). For the addresses of our Via and Record-Route.
-pub(crate) struct IpText(pub std::net::IpAddr);
-
-impl fmt::Display for IpText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            std::net::IpAddr::V4(v4) => {
-                let (out, len) = ipv4_text(v4);
-                // Digits and dots only.
-                f.write_str(std::str::from_utf8(&out[..len]).map_err(|_| fmt::Error)?)
-            }
-            std::net::IpAddr::V6(v6) => fmt::Display::fmt(&v6, f),
-        }
     }
 }
 
@@ -471,17 +530,6 @@ pub(crate) fn ipv4_text(v4: std::net::Ipv4Addr) -> ([u8; 15], usize) {
         len += d.len();
     }
     (out, len)
-}
-
-/// A number as `Display` writes it (no width or sign), in one `write_str`.
-pub(crate) struct DecText(pub usize);
-
-impl fmt::Display for DecText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut digits = [0u8; 20];
-        let d = format_decimal(self.0, &mut digits);
-        f.write_str(std::str::from_utf8(d).map_err(|_| fmt::Error)?)
-    }
 }
 
 /// Writes `n` in decimal at the end of `buf` and returns the digits.
@@ -1191,16 +1239,31 @@ Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\nContent-Length: 4\r\nP-Hint: yes\r
     }
 
     #[test]
-    fn ip_and_decimal_text_write_what_display_writes() {
+    fn a_line_writes_addresses_and_numbers_as_display_does() {
         use std::net::IpAddr;
         for ip in ["0.0.0.0", "127.0.0.1", "10.20.30.40", "192.168.100.255", "255.255.255.255", "::1", "2001:db8::7"] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(IpText(ip).to_string(), ip.to_string());
-            // Inside a format with other pieces, as a Via is written.
-            assert_eq!(text(format_args!("a {}:{} b", IpText(ip), DecText(5060))), format!("a {ip}:5060 b").as_bytes());
+            let mut line = Line::new();
+            line.push(b"a ").push_ip(ip).push(b":").push_decimal(5060).push(b" b");
+            assert_eq!(line.bytes(), format!("a {ip}:5060 b").as_bytes());
         }
         for n in [0, 7, 10, 5060, 65_535, usize::MAX] {
-            assert_eq!(DecText(n).to_string(), n.to_string());
+            let mut line = Line::new();
+            line.push_decimal(n);
+            assert_eq!(line.as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_line_is_its_pieces_on_the_stack_or_past_it() {
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        for repeat in [1, 40, 300] {
+            let long = "x".repeat(repeat);
+            let mut line = Line::new();
+            line.push(b"Via: SIP/2.0/UDP ").push_ip("192.0.2.10".parse().unwrap()).push(b":").push_decimal(5060);
+            line.push(b";branch=").push(long.as_bytes()).push(b" [").push_ip(v6).push(b"]\r\n");
+            let expected = format!("Via: SIP/2.0/UDP 192.0.2.10:5060;branch={long} [2001:db8::1]\r\n");
+            assert_eq!(line.bytes(), expected.as_bytes(), "{repeat}");
         }
     }
 
