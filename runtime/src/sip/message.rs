@@ -156,6 +156,12 @@ pub struct Rejected {
 #[derive(Clone, Debug)]
 pub struct Message {
     buf: Bytes,
+    /// The bytes of `buf` before this offset are ASCII (the start line and
+    /// the headers, unless one has a byte above 127; then 0): checked once
+    /// when parsed, so that [`text`](Message::text) needs not check the
+    /// UTF-8 of each span it gives (a message's headers are read a dozen
+    /// times). `buf` never changes (private, and `Bytes`).
+    ascii_to: u32,
     pub start: StartLine,
     pub headers: Vec<Header>,
     /// Where the body starts (after the empty line) and its extent.
@@ -261,9 +267,12 @@ impl Message {
             Ok(p) => p,
             Err(rejected) => return Err((rejected, buf)),
         };
+        let ascii_head = buf.get(..p.body.start as usize).is_some_and(<[u8]>::is_ascii);
+        let ascii_to = if ascii_head { p.body.start } else { 0 };
         // The buffer moves into the message (no reference count taken and dropped).
         Ok(Message {
             buf,
+            ascii_to,
             start: p.start,
             headers: p.headers,
             body: p.body,
@@ -288,7 +297,13 @@ impl Message {
     /// The text of a span (SIP is UTF-8 where it is text; bytes that are not
     /// give `""`).
     pub fn text(&self, span: Span) -> &str {
-        std::str::from_utf8(&self.buf[span.range()]).unwrap_or("")
+        let bytes = &self.buf[span.range()];
+        if span.end <= self.ascii_to {
+            // SAFETY: the bytes before `ascii_to` are ASCII (checked when the
+            // message was parsed; the buffer never changes), and ASCII is UTF-8.
+            return unsafe { std::str::from_utf8_unchecked(bytes) };
+        }
+        std::str::from_utf8(bytes).unwrap_or("")
     }
 
     pub fn slice(&self, span: Span) -> Bytes {
@@ -886,6 +901,30 @@ mod tests {
              CSeq: 1 OPTIONS\r\n\
              {extra}\r\n\r\n"
         ))
+    }
+
+    /// `text` gives a span's text whether the headers are all ASCII (checked
+    /// once), UTF-8 beyond it, or hold a byte that is not UTF-8 (that span
+    /// gives `""`, the others their text); a body that is not UTF-8 changes
+    /// nothing for the headers.
+    #[test]
+    fn text_of_ascii_utf8_and_other_bytes() {
+        fn value<'m>(msg: &'m Message, name: &str) -> &'m str {
+            msg.headers_by_text(name).next().map(|h| msg.text(h.value)).unwrap()
+        }
+        let ascii = Message::parse(options("X-A: plain"), Framing::Datagram).unwrap();
+        assert_eq!((value(&ascii, "X-A"), value(&ascii, "Call-ID")), ("plain", "interest"));
+        let utf8 = Message::parse(options("X-A: caf\u{e9} \u{263a}"), Framing::Datagram).unwrap();
+        assert_eq!((value(&utf8, "X-A"), value(&utf8, "Call-ID")), ("caf\u{e9} \u{263a}", "interest"));
+        let mut latin1 = options("X-A: caf").to_vec();
+        let at = latin1.windows(3).position(|w| w == b"caf").unwrap() + 3;
+        latin1.insert(at, 0xe9);
+        let latin1 = Message::parse(Bytes::from(latin1), Framing::Datagram).unwrap();
+        assert_eq!((value(&latin1, "X-A"), value(&latin1, "Call-ID")), ("", "interest"));
+        let mut body = options("Content-Length: 2").to_vec();
+        body.extend_from_slice(&[0xff, 0xfe]);
+        let body = Message::parse(Bytes::from(body), Framing::Datagram).unwrap();
+        assert_eq!((value(&body, "Call-ID"), body.text(body.body)), ("interest", ""));
     }
 
     #[test]
