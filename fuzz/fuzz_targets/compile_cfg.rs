@@ -14,21 +14,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use serc::codegen::{self, Options};
-use serc::diag::Diagnostic;
-use serc::syntax::{parse_str, Parse, ParseOptions};
+use serc::syntax::{parse_str, ParseOptions};
 
-/// Asserts that `diag`'s spans are inside the file they name.
-fn check_spans(parse: &Parse, diag: &Diagnostic) {
-    let secondary = diag.secondary.iter().map(|label| label.span);
-    for span in diag.span.into_iter().chain(secondary) {
-        let file = parse.sources.get(span.file);
-        assert!(span.start <= span.end, "inverted span {span:?}: {diag:?}");
-        assert!(span.end as usize <= file.text.len(), "span {span:?} past the end: {diag:?}");
-        let (line, col) = file.line_col(span.start);
-        let (end_line, _) = file.line_col(span.end);
-        assert!(line >= 1 && col >= 1 && line <= end_line && end_line <= file.line_count());
-    }
-}
+#[path = "../common/spans.rs"]
+mod spans;
+use spans::check_spans;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,7 +1,9 @@
 //! Fuzzes the SIP parser and the message editor: any bytes parse or are
-//! refused without panicking; a parsed message edited (a header added, one
-//! removed, the Request-URI and the body replaced, as scripts do) writes a
-//! message that parses again.
+//! refused without panicking; a parsed message's text of any span is what a
+//! checked UTF-8 conversion gives (`Message::text` skips the check inside an
+//! all-ASCII head); a parsed message edited (a header added, one removed,
+//! the Request-URI and the body replaced, as scripts do) writes a message
+//! that parses again.
 #![no_main]
 
 use bytes::Bytes;
@@ -14,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = msg.vias().count();
         let _ = msg.contacts().count();
         let _ = (msg.from(), msg.to());
+        let spans = msg.headers.iter().flat_map(|h| [h.name_span, h.value, h.line]);
+        for span in spans.chain([msg.body, msg.call_id]) {
+            let checked = std::str::from_utf8(&msg.bytes()[span.range()]).unwrap_or("");
+            assert_eq!(msg.text(span), checked, "{span:?}");
+        }
         let mut edits = Edits::new();
         if let Some(h) = msg.headers.first() {
             edits.insert(h.line.start as usize, Bytes::from_static(b"X-Fuzz: 1\r\n"));
