@@ -286,11 +286,15 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
     }
 
     // What received messages get validated of the optional headers (Contact,
-    // Expires, Date): what the script's functions read, nothing else.
+    // Expires, Date): what the script's functions read, nothing else; in
+    // responses only what a function that may run on one reads.
     let reads = lower.reads.iter();
+    let reply_reads = lower.reply_reads.iter();
     script_impl.extend(quote! {
         fn interest(&self) -> ::serc_runtime::sip::Interest {
-            ::serc_runtime::sip::Interest::NONE #( .union(::serc_runtime::sip::Interest::of_header(#reads)) )*
+            ::serc_runtime::sip::Interest::NONE
+                #( .union(::serc_runtime::sip::Interest::of_header(#reads).requests_only()) )*
+                #( .union(::serc_runtime::sip::Interest::of_header(#reply_reads)) )*
         }
     });
 

@@ -72,6 +72,10 @@ pub struct Lower<'a> {
     /// The optional headers the functions called read (their manifests'
     /// `reads`): the built proxy validates those on receipt, not the others.
     pub reads: std::collections::BTreeSet<&'static str>,
+    /// Those of `reads` that a function allowed in `onreply_route` reads:
+    /// only these are validated in responses too (the others only run on
+    /// requests).
+    pub reply_reads: std::collections::BTreeSet<&'static str>,
     labels: Vec<proc_macro2::TokenStream>,
     next_label: usize,
 }
@@ -94,6 +98,7 @@ impl<'a> Lower<'a> {
             called: Vec::new(),
             tm_routes: Vec::new(),
             reads: std::collections::BTreeSet::new(),
+            reply_reads: std::collections::BTreeSet::new(),
             labels: Vec::new(),
             next_label: 0,
         }
@@ -440,6 +445,9 @@ impl<'a> Lower<'a> {
             return None;
         }
         self.reads.extend(r.function.reads.iter().copied());
+        if r.function.routes.contains(serc_manifest::Routes::ONREPLY) {
+            self.reply_reads.extend(r.function.reads.iter().copied());
+        }
         let path_text = match self.user_paths.get(name).filter(|_| r.module.name == super::USER_MODULE) {
             Some(p) => p.clone(),
             None => format!("::{}", serc_manifest::rust_fn_path(r.module, r.function)),

@@ -182,23 +182,43 @@ pub struct Message {
 
 /// The optional headers a parse validates on receipt (beyond Via, From, To,
 /// Call-ID, CSeq, Max-Forwards and Content-Length, which every message has
-/// validated). The code generator computes a script's interest from the
-/// manifests of the functions it calls (`Function::reads`); a header outside
-/// it is still found and kept, only not validated until something reads it.
+/// validated), in requests and in responses apart. The code generator
+/// computes a script's interest from the manifests of the functions it calls
+/// (`Function::reads`): a function that runs only on requests (no
+/// `onreply_route`) asks for them in requests only. A header outside it is
+/// still found and kept, only not validated until something reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Interest(u8);
+
+/// The bits of [`Interest`] for requests; the same shifted by three for
+/// responses.
+const REQUEST_BITS: u8 = 0b111;
+const RESPONSE_SHIFT: u32 = 3;
 
 impl Interest {
     /// Validate none of the optional headers.
     pub const NONE: Interest = Interest(0);
     /// Contact values: `*` or name-addr/addr-spec, a numeric `expires` param.
-    pub const CONTACT: Interest = Interest(1);
+    pub const CONTACT: Interest = Interest(1 | 1 << RESPONSE_SHIFT);
     /// Expires: a number below 2^32.
-    pub const EXPIRES: Interest = Interest(2);
+    pub const EXPIRES: Interest = Interest(2 | 2 << RESPONSE_SHIFT);
     /// Date: an RFC 1123 date in GMT.
-    pub const DATE: Interest = Interest(4);
+    pub const DATE: Interest = Interest(4 | 4 << RESPONSE_SHIFT);
     /// Every optional header (what RFC 4475 asks of a strict element).
-    pub const ALL: Interest = Interest(7);
+    pub const ALL: Interest = Interest(REQUEST_BITS | REQUEST_BITS << RESPONSE_SHIFT);
+
+    /// This interest in requests only (responses validate none of it).
+    pub const fn requests_only(self) -> Interest {
+        Interest(self.0 & REQUEST_BITS)
+    }
+
+    /// Whether a message (a request or not) has `what` validated: each of its
+    /// headers, for that kind of message.
+    const fn wants(self, what: Interest, request: bool) -> bool {
+        let shift = if request { 0 } else { RESPONSE_SHIFT };
+        let bits = (what.0 >> shift) & REQUEST_BITS;
+        bits != 0 && (self.0 >> shift) & bits == bits
+    }
 
     pub const fn union(self, other: Interest) -> Interest {
         Interest(self.0 | other.0)
@@ -784,21 +804,21 @@ impl Parser<'_> {
                     }
                     continue;
                 }
-                HeaderName::Expires if self.interest.contains(Interest::EXPIRES) => {
+                HeaderName::Expires if self.interest.wants(Interest::EXPIRES, self.is_request) => {
                     // A number below 2^32.
                     parse_u64(&buf[h.value.range()])
                         .filter(|n| *n <= u32::MAX as u64)
                         .ok_or_else(|| self.bad("bad Expires"))?;
                     continue;
                 }
-                HeaderName::Date if self.interest.contains(Interest::DATE) => {
+                HeaderName::Date if self.interest.wants(Interest::DATE, self.is_request) => {
                     // An RFC 1123 date in GMT (RFC 3261 §20.17).
                     if !values::valid_date(&buf[h.value.range()]) {
                         return Err(self.bad("bad Date (not an RFC 1123 date in GMT)"));
                     }
                     continue;
                 }
-                HeaderName::Contact if self.interest.contains(Interest::CONTACT) => {
+                HeaderName::Contact if self.interest.wants(Interest::CONTACT, self.is_request) => {
                     self.contact(h.value)?;
                     continue;
                 }
@@ -994,6 +1014,30 @@ mod tests {
                 assert_eq!(msg.text(h.value), line.split_once(": ").unwrap().1);
             }
         }
+    }
+
+    /// An interest in requests only leaves responses' optional headers
+    /// unvalidated (a response's Contact is relayed as it came when only
+    /// `save` reads Contacts), and validates requests' as before.
+    #[test]
+    fn an_interest_in_requests_only_validates_no_response() {
+        let bad = "Contact: <sip:alice@example.com>;expires=soon";
+        let response = |extra: &str| {
+            Bytes::from(format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\nTo: <sip:bob@example.com>;tag=2\r\n\
+                 From: <sip:alice@example.com>;tag=1\r\nCall-ID: interest\r\nCSeq: 1 OPTIONS\r\n{extra}\r\n\r\n"
+            ))
+        };
+        let requests = Interest::CONTACT.requests_only();
+        assert!(Message::parse_with(options(bad), Framing::Datagram, requests).is_err());
+        let relayed = Message::parse_with(response(bad), Framing::Datagram, requests).expect("not validated");
+        assert_eq!(relayed.status(), Some(200));
+        assert!(Message::parse_with(response(bad), Framing::Datagram, Interest::CONTACT).is_err());
+        assert!(
+            Message::parse_with(response("Contact: <sip:a@example.com>"), Framing::Datagram, Interest::CONTACT).is_ok()
+        );
+        assert_eq!(requests.union(Interest::CONTACT), Interest::CONTACT);
+        assert!(!requests.contains(Interest::CONTACT));
     }
 
     #[test]
