@@ -248,7 +248,7 @@ impl fmt::Display for FtagParam<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut line = edit::Line::new();
         self.push_to(&mut line);
-        line.fmt(f)
+        line.write_to(f)
     }
 }
 
@@ -301,11 +301,8 @@ enum Host<'a> {
 impl AddressText<'_> {
     fn push_to(&self, line: &mut edit::Line) {
         match self.host {
-            Host::Name(host) if host.contains(':') && !host.starts_with('[') => {
-                line.push(b"[").push(host.as_bytes()).push(b"]");
-            }
             Host::Name(host) => {
-                line.push(host.as_bytes());
+                line.push_host(host);
             }
             Host::Ip(ip) if ip.is_ipv6() => {
                 line.push(b"[").push_ip(ip).push(b"]");
@@ -327,7 +324,7 @@ impl fmt::Display for AddressText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut line = edit::Line::new();
         self.push_to(&mut line);
-        line.fmt(f)
+        line.write_to(f)
     }
 }
 

@@ -135,12 +135,7 @@ impl Local {
     pub(crate) fn push_sent_by(&self, line: &mut crate::sip::edit::Line) {
         match (&self.advertised, self.addr) {
             (Some((host, port)), _) => {
-                if host.contains(':') && !host.starts_with('[') {
-                    line.push(b"[").push(host.as_bytes()).push(b"]");
-                } else {
-                    line.push(host.as_bytes());
-                }
-                line.push(b":").push_decimal(usize::from(*port));
+                line.push_host(host).push(b":").push_decimal(usize::from(*port));
             }
             (None, SocketAddr::V4(v4)) => {
                 line.push_ip(IpAddr::V4(*v4.ip())).push(b":").push_decimal(usize::from(v4.port()));
@@ -222,7 +217,7 @@ impl std::fmt::Display for SentBy<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut line = crate::sip::edit::Line::new();
         self.0.push_sent_by(&mut line);
-        line.fmt(f)
+        line.write_to(f)
     }
 }
 

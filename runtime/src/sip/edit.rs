@@ -411,13 +411,13 @@ impl Edits {
 ///
 /// A `String` built with room to spare and turned into `Bytes` costs a second
 /// allocation (`Bytes` keeps such a buffer behind a shared header); text formatted
-/// here goes through a buffer on the stack and is copied once (longer text takes
-/// the slow way). The buffer is written as a `fmt::Write`, each piece one copy
-/// (`io::Write` on a slice went through an adapter per piece).
+/// here goes through a [`Line`] on the stack and is copied once (longer text
+/// spills to the heap). The line is written as a `fmt::Write`, each piece one
+/// copy (`io::Write` on a slice went through an adapter per piece).
 pub fn text(args: fmt::Arguments<'_>) -> Bytes {
-    let mut buf = StackText { buf: [0u8; 256], len: 0 };
-    if fmt::write(&mut buf, args).is_ok() {
-        return Bytes::copy_from_slice(&buf.buf[..buf.len]);
+    let mut line = Line::new();
+    if fmt::write(&mut line, args).is_ok() {
+        return line.bytes();
     }
     Bytes::from(fmt::format(args).into_bytes().into_boxed_slice())
 }
@@ -428,13 +428,14 @@ pub fn text(args: fmt::Arguments<'_>) -> Bytes {
 /// an address, and formatting them cost more than the rest of the edit.
 /// Pieces past [`Line`]'s room on the stack go to the heap.
 pub(crate) struct Line {
-    stack: StackText,
+    buf: [u8; 256],
+    len: usize,
     spilled: Option<Vec<u8>>,
 }
 
 impl Line {
     pub(crate) fn new() -> Line {
-        Line { stack: StackText { buf: [0u8; 256], len: 0 }, spilled: None }
+        Line { buf: [0u8; 256], len: 0, spilled: None }
     }
 
     pub(crate) fn push(&mut self, piece: &[u8]) -> &mut Line {
@@ -442,13 +443,13 @@ impl Line {
             heap.extend_from_slice(piece);
             return self;
         }
-        let end = self.stack.len + piece.len();
-        match self.stack.buf.get_mut(self.stack.len..end) {
+        let end = self.len + piece.len();
+        match self.buf.get_mut(self.len..end) {
             Some(room) => {
                 room.copy_from_slice(piece);
-                self.stack.len = end;
+                self.len = end;
             }
-            None => self.spilled = Some([&self.stack.buf[..self.stack.len], piece].concat()),
+            None => self.spilled = Some([&self.buf[..self.len], piece].concat()),
         }
         self
     }
@@ -457,6 +458,16 @@ impl Line {
     pub(crate) fn push_decimal(&mut self, n: usize) -> &mut Line {
         let mut digits = [0u8; 20];
         self.push(format_decimal(n, &mut digits))
+    }
+
+    /// A host as a URI or a Via writes it: a name or an address as it is,
+    /// an IPv6 address not yet in brackets put in them.
+    pub(crate) fn push_host(&mut self, host: &str) -> &mut Line {
+        if host.contains(':') && !host.starts_with('[') {
+            self.push(b"[").push(host.as_bytes()).push(b"]")
+        } else {
+            self.push(host.as_bytes())
+        }
     }
 
     /// An IP address as `Display` writes it.
@@ -476,18 +487,19 @@ impl Line {
 
     /// The text so far.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        self.spilled.as_deref().unwrap_or(&self.stack.buf[..self.stack.len])
+        self.spilled.as_deref().unwrap_or(&self.buf[..self.len])
     }
 
-    /// Writes the text so far to `f` (pieces from `str`s: UTF-8).
-    pub(crate) fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Writes the text so far to `f` (pieces from `str`s: UTF-8), for a
+    /// `Display` that puts its text together as a `Line`.
+    pub(crate) fn write_to(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(std::str::from_utf8(self.as_bytes()).map_err(|_| fmt::Error)?)
     }
 
     pub(crate) fn bytes(self) -> Bytes {
         match self.spilled {
             Some(heap) => Bytes::from(heap.into_boxed_slice()),
-            None => Bytes::copy_from_slice(&self.stack.buf[..self.stack.len]),
+            None => Bytes::copy_from_slice(&self.buf[..self.len]),
         }
     }
 }
@@ -495,22 +507,6 @@ impl Line {
 impl fmt::Write for Line {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.push(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// [`text`]'s buffer: refuses (`fmt::Error`) what does not fit.
-struct StackText {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let room = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        room.copy_from_slice(s.as_bytes());
-        self.len = end;
         Ok(())
     }
 }

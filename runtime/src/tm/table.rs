@@ -292,14 +292,17 @@ const WHEEL: u64 = 256;
 /// Ticks in a second (the far buckets' width).
 const TICKS_PER_SEC: u64 = 1_000_000_000 / TIMER_TICK.as_nanos() as u64;
 
-/// The tick (of [`TIMER_TICK`], counted from `epoch`) a deadline falls in.
-fn tick_of(epoch: Instant, at: Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(epoch).as_nanos() / TIMER_TICK.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The tick a set [`Deadline`] falls in (as [`tick_of`] its instant).
+/// The tick (of [`TIMER_TICK`], counted from the epoch) a set [`Deadline`]
+/// falls in.
 fn tick_of_deadline(deadline: std::num::NonZeroU64) -> u64 {
     (deadline.get() - 1) / TIMER_TICK.as_nanos() as u64
+}
+
+/// When the timer task wakes for a set [`Deadline`]: the first tick boundary
+/// at or after it, in nanoseconds after the epoch.
+fn wake_nanos(deadline: std::num::NonZeroU64) -> u64 {
+    let tick = TIMER_TICK.as_nanos() as u64;
+    (deadline.get() - 1).div_ceil(tick).saturating_mul(tick)
 }
 
 /// Whether a timer entry is still what its transaction waits for (not reset,
@@ -976,25 +979,12 @@ impl Table {
         self.timer_sleep.store(AWAKE, Ordering::SeqCst);
     }
 
-    /// The first [`TIMER_TICK`] boundary (counted from the table's creation)
-    /// at or after `at`.
-    fn tick_at_or_after(&self, at: Instant) -> Instant {
-        let tick = tick_of(self.epoch, at);
-        let nanos = TIMER_TICK.as_nanos() as u64;
-        let start = |tick: u64| self.epoch + Duration::from_nanos(tick.saturating_mul(nanos));
-        if start(tick) < at {
-            start(tick + 1)
-        } else {
-            start(tick)
-        }
-    }
-
     /// When the timer task should next wake up and call
     /// [`handle_timeout`](Table::handle_timeout): the earliest deadline
     /// ([`poll_timeout`](Table::poll_timeout)) rounded up to a [`TIMER_TICK`]
     /// boundary. Timers due within one tick are fired together.
     pub fn next_wake(&self) -> Option<Instant> {
-        self.poll_timeout().map(|at| self.tick_at_or_after(at))
+        self.earliest_deadline().map(|at| self.epoch + Duration::from_nanos(wake_nanos(at)))
     }
 
     /// The timer task says it sleeps until `at` (it called
@@ -1088,10 +1078,7 @@ impl Table {
         if let Some(at) = s.io.earliest.take() {
             // Compared as the task would sleep for it: a deadline within the
             // tick it wakes at needs no earlier wake-up.
-            // (The shards' epoch is the table's: `at` is nanoseconds after it, plus one.)
-            let tick = TIMER_TICK.as_nanos() as u64;
-            let wake_at = (at.get() - 1).div_ceil(tick).saturating_mul(tick);
-            if wake_at < self.timer_sleep.load(Ordering::SeqCst) {
+            if wake_nanos(at) < self.timer_sleep.load(Ordering::SeqCst) {
                 self.wake.store(true, Ordering::SeqCst);
             }
         }
@@ -1444,9 +1431,12 @@ impl Table {
 
     /// When [`handle_timeout`](Table::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // (The shards' epoch is the table's.)
-        let earliest = (0..self.shards.len()).filter_map(|shard| self.lock(shard).next_deadline()).min();
-        earliest.map(|at| deadline_at(self.epoch, at))
+        self.earliest_deadline().map(|at| deadline_at(self.epoch, at))
+    }
+
+    /// The earliest deadline of all shards (their epoch is the table's).
+    fn earliest_deadline(&self) -> Option<std::num::NonZeroU64> {
+        (0..self.shards.len()).filter_map(|shard| self.lock(shard).next_deadline()).min()
     }
 
     /// Fires every timer due at `now`: retransmissions are queued (see
