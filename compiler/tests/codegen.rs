@@ -70,16 +70,22 @@ fn err() {
 /// supports generate (their Rust is snapshotted, and parses); the others fail
 /// only with `unsupported` errors — never a generator error of another kind —
 /// but for the configs OpenSER itself refuses (see tests/check_corpus.rs).
-#[test]
-fn corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/cfg");
-    assert!(dir.is_dir(), "the corpus is missing: {}", dir.display());
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("the corpus")
+/// The `*.cfg` files of `dir`, sorted.
+fn cfg_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
         .collect();
     names.sort();
+    names
+}
+
+#[test]
+fn corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/cfg");
+    assert!(dir.is_dir(), "the corpus is missing: {}", dir.display());
+    let names = cfg_files(&dir);
     let mut generated = Vec::new();
     let mut failures = Vec::new();
     for path in &names {
@@ -131,12 +137,7 @@ fn corpus() {
 #[test]
 fn fuzz_configs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/cfg");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fuzz/cfg")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
-        .collect();
-    names.sort();
+    let names = cfg_files(&dir);
     assert!(!names.is_empty(), "no config in {}", dir.display());
     for path in &names {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
