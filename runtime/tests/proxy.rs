@@ -293,6 +293,18 @@ fn branches_are_stable_for_retransmissions_and_differ_across_requests() {
 }
 
 #[test]
+fn a_stateful_branch_appends_its_index() {
+    let invite = request("Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds");
+    let b = stateless_branch(&parse(&invite));
+    for index in [0, 7, 10, 4_294_967_296, usize::MAX] {
+        let indexed = b.with_index(index);
+        assert_eq!(&*indexed, format!("{b}.{index}"));
+        assert_eq!(format!("{indexed:?}"), format!("{:?}", format!("{b}.{index}")));
+    }
+    assert_ne!(b.with_index(1), b.with_index(2));
+}
+
+#[test]
 fn rfc_2543_requests_hash_their_transaction_fields() {
     // RFC 4475 §3.4.1: no branch, no tags.
     let raw = String::from_utf8(torture("inv2543")).unwrap();
@@ -342,7 +354,7 @@ fn add_via_inserts_our_via_first() {
     assert_eq!(text, expected);
     assert_eq!(again.text(again.via.host), "192.0.2.10");
     assert_eq!(again.via.port, Some(5060));
-    assert_eq!(top_via_param(&again, "branch"), Some(branch.clone()));
+    assert_eq!(top_via_param(&again, "branch"), Some(branch.to_string()));
     let vias: Vec<_> = again.vias().map(|v| v.unwrap()).collect();
     assert_eq!(vias.len(), 2);
     assert_eq!(again.text(vias[1].host), "pc33.atlanta.example.com");

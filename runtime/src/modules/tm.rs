@@ -69,7 +69,6 @@
 //!   logged by [`Tm::drain`] outside the locks.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -1429,8 +1428,7 @@ fn start_branch(ctx: &mut Ctx, tm: &Tm, server: TxnId, target: Target) -> i32 {
         return -1;
     };
     let index = tm.cells(server).get(&server).map_or(0, |c| c.branches.len());
-    let mut branch = proxy::stateless_branch(ctx.msg);
-    let _ = write!(branch, ".{index}");
+    let branch = proxy::stateless_branch(ctx.msg).with_index(index);
     let bytes = match super::core::outgoing_request(ctx, &local, &branch) {
         Ok(b) => b.freeze(),
         Err(e) => {
@@ -1559,8 +1557,7 @@ fn relay(ctx: &mut Ctx, to: Option<&SocketSpec>, flags: i64) -> i32 {
         cell.first_branch = cell.branches.len();
     }
     let extra = if to.is_some() { Vec::new() } else { std::mem::take(&mut ctx.branches) };
-    let mut candidates: Vec<Option<crate::script::Branch>> = vec![None];
-    candidates.extend(extra.into_iter().map(Some));
+    let candidates = std::iter::once(None).chain(extra.into_iter().map(Some));
     let (ruri, du, path) = (ctx.ruri.clone(), ctx.dst_uri.clone(), ctx.path.clone());
     let mut rc = None;
     for branch in candidates {

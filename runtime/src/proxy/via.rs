@@ -225,7 +225,7 @@ pub fn mark_received(msg: &Message, src: &Source, force_rport: bool, edits: &mut
 ///
 /// The hash is SipHash over std's fixed keys (see `hash64`): 64 bits as 16 hex
 /// digits.
-pub fn stateless_branch(msg: &Message) -> String {
+pub fn stateless_branch(msg: &Message) -> Branch {
     let via = &msg.via;
     let branch = via.branch.map(|b| msg.text(b)).filter(|b| b.len() > BRANCH_COOKIE.len());
     let h = match branch.filter(|b| b.starts_with(BRANCH_COOKIE)) {
@@ -266,14 +266,67 @@ pub fn stateless_branch(msg: &Message) -> String {
             h.write_u32(msg.cseq);
         }),
     };
-    // Room for the `.N` a stateful branch appends.
-    let mut hex = [0u8; 16];
-    super::hex_to(&mut hex, &h.to_be_bytes());
-    let mut branch = String::with_capacity(BRANCH_COOKIE.len() + 16 + 8);
-    branch.push_str(BRANCH_COOKIE);
-    // Hexadecimal digits only.
-    branch.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    let mut branch = Branch { text: [0; Branch::ROOM], len: BRANCH_COOKIE.len() + 16 };
+    branch.text[..BRANCH_COOKIE.len()].copy_from_slice(BRANCH_COOKIE.as_bytes());
+    super::hex_to(&mut branch.text[BRANCH_COOKIE.len()..BRANCH_COOKIE.len() + 16], &h.to_be_bytes());
     branch
+}
+
+/// A branch [`stateless_branch`] made, kept inline (it is written into one
+/// Via and a transaction's key, then dropped): the cookie, 16 hexadecimal
+/// digits and, for a stateful branch, `.` and its index.
+#[derive(Clone, Copy)]
+pub struct Branch {
+    text: [u8; Branch::ROOM],
+    len: usize,
+}
+
+impl Branch {
+    /// The cookie, the hash, `.` and an index of up to 20 digits (`usize::MAX`).
+    const ROOM: usize = BRANCH_COOKIE.len() + 16 + 1 + 20;
+
+    /// Appends `.index` (t_relay's branches of one transaction).
+    pub fn with_index(mut self, index: usize) -> Branch {
+        let mut digits = [0; 20];
+        let digits = crate::sip::edit::format_decimal(index, &mut digits);
+        let at = self.len;
+        self.text[at] = b'.';
+        self.text[at + 1..at + 1 + digits.len()].copy_from_slice(digits);
+        self.len = at + 1 + digits.len();
+        self
+    }
+
+    pub fn as_str(&self) -> &str {
+        // The cookie, hexadecimal digits, `.` and decimal digits: ASCII.
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Branch {
+    fn eq(&self, other: &Branch) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Branch {}
+
+impl std::ops::Deref for Branch {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Branch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Branch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Inserts our Via before the first one (RFC 3261 §16.6 step 8):

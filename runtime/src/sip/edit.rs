@@ -529,7 +529,7 @@ pub(crate) fn ipv4_text(v4: std::net::Ipv4Addr) -> ([u8; 15], usize) {
 }
 
 /// Writes `n` in decimal at the end of `buf` and returns the digits.
-fn format_decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn format_decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
