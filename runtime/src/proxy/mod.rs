@@ -206,8 +206,21 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
     let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
     match inner {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
-        None => host.parse().ok(),
+        None => match dotted_quad(host.as_bytes()) {
+            Some(v4) => Some(IpAddr::V4(v4)),
+            // A host name, or IPv6 (std refuses what `dotted_quad` refuses).
+            None if host.contains(':') => host.parse().ok(),
+            None => None,
+        },
     }
+}
+
+/// An IPv4 address in dotted-quad form, accepting exactly what std's
+/// `Ipv4Addr::from_str` accepts (four decimal octets of at most 255, no
+/// leading zero), without its general parser: hosts are compared with our
+/// addresses several times per message.
+pub(crate) fn dotted_quad(text: &[u8]) -> Option<std::net::Ipv4Addr> {
+    crate::sip::uri::ipv4(text, false)
 }
 
 /// A [`Local`]'s sent-by, as [`Local::sent_by`] writes it.
@@ -311,6 +324,57 @@ mod tests {
         assert_eq!((Transport::Tls.default_port(), Transport::Sctp.default_port()), (5061, 5060));
         assert!(!Transport::Udp.is_reliable() && Transport::Sctp.is_reliable());
         assert_eq!(Transport::Tcp.to_string(), "TCP");
+    }
+
+    #[test]
+    fn dotted_quads_are_what_std_accepts() {
+        let mut texts: Vec<String> = [
+            "192.0.2.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.0",
+            "1..3.4",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.1000",
+            "0001.2.3.4",
+            "",
+            ".",
+            "a.b.c.d",
+            "1.2.3.4:5060",
+            "::1",
+            "1.2.3.٣",
+            "999.999.999.999",
+            "1.2.3.255",
+            "1.2.3.256",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Every text of up to four octets from a few dozen pieces.
+        let pieces = ["0", "00", "1", "01", "9", "10", "99", "100", "199", "255", "256", "300", "0255", "", "x"];
+        for a in pieces {
+            for b in ["0", "25", "255", "", "07"] {
+                texts.push(format!("{a}.{b}.1.{a}"));
+                texts.push(format!("{b}.{a}.{a}"));
+            }
+        }
+        // And every text of up to eight bytes of these.
+        let mut short: Vec<String> = vec![String::new()];
+        for _ in 0..8 {
+            short = short.iter().flat_map(|t| "0259.".chars().map(move |c| format!("{t}{c}"))).collect();
+            texts.extend(short.iter().cloned());
+        }
+        for text in texts {
+            assert_eq!(dotted_quad(text.as_bytes()), text.parse::<std::net::Ipv4Addr>().ok(), "{text:?}");
+            assert_eq!(parse_ip(&text), text.parse::<IpAddr>().ok(), "{text:?}");
+        }
     }
 
     #[test]

@@ -424,56 +424,74 @@ enum HostKind {
 /// `-`, the last one starting with a letter (RFC 3966's `domainname` is the same).
 #[inline]
 fn scan_host(b: &[u8], h: usize) -> (usize, HostKind) {
-    let mut i = h;
-    let mut label = h; // where the current label starts
-    let mut previous = h; // where the label before it starts
-    let mut seen = 0; // the classes of every byte
-    let mut valid = true; // every label so far is non-empty, without '-' at its ends
-    while let Some(&c) = b.get(i) {
+    // One pass for the extent and the classes of its bytes; the labels are looked at
+    // only for a name (an address is digits and dots, checked by `parse_ipv4`).
+    let rest = b.get(h..).unwrap_or_default();
+    let mut len = 0;
+    let mut seen = 0;
+    while let Some(&c) = rest.get(len) {
         let class = CLASS[c as usize];
         if class & HOSTCHAR == 0 {
             break;
         }
         seen |= class;
-        if c == b'.' {
-            valid &= i != label && b[label] != b'-' && b[i - 1] != b'-';
-            previous = label;
-            label = i + 1;
-        }
-        i += 1;
+        len += 1;
     }
-    let kind = if i == h {
+    let kind = if len == 0 {
         HostKind::Bad
     } else if seen & (ALPHA | HYPHEN) == 0 {
         HostKind::Digits
     } else {
-        // A trailing '.' ends the top label, already checked; otherwise check the last label.
-        let (top, last_ok) = if label == i { (previous, true) } else { (label, b[label] != b'-' && b[i - 1] != b'-') };
-        if valid && last_ok && is(b[top], ALPHA) {
+        // A trailing '.' ends the top label.
+        let host = &rest[..len];
+        let name = host.strip_suffix(b".").unwrap_or(host);
+        let mut top: &[u8] = &[];
+        let labels_ok = name.split(|&c| c == b'.').all(|label| {
+            top = label;
+            matches!((label.first(), label.last()), (Some(&first), Some(&last)) if first != b'-' && last != b'-')
+        });
+        if labels_ok && top.first().is_some_and(|&c| is(c, ALPHA)) {
             HostKind::Name
         } else {
             HostKind::Bad
         }
     };
-    (i, kind)
+    (h + len, kind)
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255
 /// (leading zeros are decimal, as the grammar allows them).
 fn parse_ipv4(t: &[u8]) -> Option<Ipv4Addr> {
+    ipv4(t, true)
+}
+
+/// Four octets in decimal, each of one to three digits and at most 255; with
+/// `leading_zeros` false, an octet of more than one digit may not start with `0`
+/// (what std's `Ipv4Addr::from_str` accepts).
+pub(crate) fn ipv4(t: &[u8], leading_zeros: bool) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = t.split(|&c| c == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 {
+    let mut n = 0;
+    // The current octet's value and digits.
+    let (mut value, mut digits) = (0u16, 0);
+    for &c in t {
+        if c == b'.' {
+            if digits == 0 || n == 3 {
+                return None;
+            }
+            octets[n] = u8::try_from(value).ok()?;
+            n += 1;
+            (value, digits) = (0, 0);
+        } else if c.is_ascii_digit() && digits < 3 && (leading_zeros || digits == 0 || value != 0) {
+            value = value * 10 + u16::from(c - b'0');
+            digits += 1;
+        } else {
             return None;
         }
-        let v = part.iter().fold(0u16, |v, &d| v * 10 + u16::from(d - b'0'));
-        *octet = u8::try_from(v).ok()?;
     }
-    if parts.next().is_some() {
+    if n != 3 || digits == 0 {
         return None;
     }
+    octets[3] = u8::try_from(value).ok()?;
     Some(Ipv4Addr::from(octets))
 }
 
@@ -1228,6 +1246,35 @@ mod tests {
             "sip:alice@@atlanta.com",
         ] {
             assert_eq!(err(s), UriError::BadHost, "{s:?}");
+        }
+    }
+
+    /// `parse_ipv4` against a plain reading of the `IPv4address` production.
+    #[test]
+    fn ipv4_parser_matches_grammar() {
+        fn reference(t: &[u8]) -> Option<Ipv4Addr> {
+            let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
+            let octets: Vec<u8> = parts
+                .iter()
+                .map(|p| {
+                    let digits = (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit);
+                    std::str::from_utf8(p).ok().filter(|_| digits)?.parse::<u8>().ok()
+                })
+                .collect::<Option<_>>()?;
+            <[u8; 4]>::try_from(octets).ok().map(Ipv4Addr::from)
+        }
+        let alphabet = b"0259.";
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..8 {
+            let longer: Vec<Vec<u8>> =
+                texts.iter().flat_map(|t| alphabet.iter().map(move |&c| [t.as_slice(), &[c]].concat())).collect();
+            for t in &longer {
+                assert_eq!(parse_ipv4(t), reference(t), "{:?}", String::from_utf8_lossy(t));
+            }
+            texts = longer;
+        }
+        for t in ["192.0.2.1", "255.255.255.255", "256.1.1.1", "1.2.3.4.5", "001.002.003.004", "1.2.3.0255"] {
+            assert_eq!(parse_ipv4(t.as_bytes()), reference(t.as_bytes()), "{t}");
         }
     }
 
