@@ -224,7 +224,183 @@ fn scan(b: &[u8], mut i: usize, class: u16) -> Result<usize, UriError> {
 // Parsing
 
 /// Parses a SIP, SIPS, tel or other absolute URI. Never allocates.
+///
+/// A proxy parses the same URI several times while it routes one message (the
+/// Request-URI on receipt, then for `uri == myself`, `lookup`, `loose_route`, the
+/// next hop …), often from a copy of the text. The last two URIs of up to
+/// [`MEMO_MAX`] bytes parsed on a thread are kept as offsets into their text
+/// (with a copy of it), and a text equal to one of them is made into its [`Uri`]
+/// from those offsets. The result is the same by construction: parsing depends on
+/// the bytes alone.
 pub fn parse(s: &str) -> Result<Uri<'_>, UriError> {
+    if s.len() > MEMO_MAX {
+        return parse_text(s);
+    }
+    if let Some(parts) = MEMO.with_borrow(|memo| memo.find(s.as_bytes())) {
+        return Ok(parts.uri(s));
+    }
+    let uri = parse_text(s)?;
+    if let Some(parts) = Parts::of(&uri) {
+        MEMO.with_borrow_mut(|memo| memo.keep(s.as_bytes(), parts));
+    }
+    Ok(uri)
+}
+
+/// The longest text [`parse`] remembers.
+const MEMO_MAX: usize = 96;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(Memo::new()) };
+}
+
+/// The last two URIs parsed on a thread (see [`parse`]).
+struct Memo {
+    entries: [MemoEntry; 2],
+    /// The entry the next URI replaces.
+    next: usize,
+}
+
+#[derive(Clone, Copy)]
+struct MemoEntry {
+    /// 0: vacant (an empty text is no URI).
+    len: usize,
+    text: [u8; MEMO_MAX],
+    parts: Parts,
+}
+
+impl Memo {
+    const fn new() -> Memo {
+        let vacant = MemoEntry { len: 0, text: [0; MEMO_MAX], parts: Parts::EMPTY };
+        Memo { entries: [vacant; 2], next: 0 }
+    }
+
+    fn find(&self, text: &[u8]) -> Option<Parts> {
+        let vacant = text.is_empty();
+        self.entries.iter().find(|e| !vacant && e.len == text.len() && &e.text[..e.len] == text).map(|e| e.parts)
+    }
+
+    fn keep(&mut self, text: &[u8], parts: Parts) {
+        let entry = &mut self.entries[self.next];
+        entry.len = text.len();
+        entry.text[..text.len()].copy_from_slice(text);
+        entry.parts = parts;
+        self.next ^= 1;
+    }
+}
+
+/// A text range of a URI of at most [`MEMO_MAX`] bytes.
+type Range8 = (u8, u8);
+
+/// A parsed URI as offsets into its text: what [`Memo`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Parts {
+    /// 0 sip, 1 sips, 2 tel, 3 another (its name is `text[..scheme_len]`).
+    scheme: u8,
+    scheme_len: u8,
+    user: Option<Range8>,
+    password: Option<Range8>,
+    host: PartHost,
+    host_text: Range8,
+    port: Option<u16>,
+    params: Range8,
+    headers: Range8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartHost {
+    None,
+    Name(Range8),
+    Ipv4(Ipv4Addr),
+    Ipv6(Ipv6Addr),
+}
+
+impl Parts {
+    const EMPTY: Parts = Parts {
+        scheme: 0,
+        scheme_len: 0,
+        user: None,
+        password: None,
+        host: PartHost::None,
+        host_text: (0, 0),
+        port: None,
+        params: (0, 0),
+        headers: (0, 0),
+    };
+
+    /// The offsets of `uri`'s parts in its text (`None` if one is not in it, or
+    /// the text is longer than [`MEMO_MAX`]).
+    fn of(uri: &Uri<'_>) -> Option<Parts> {
+        let raw = uri.raw;
+        if raw.len() > MEMO_MAX {
+            return None;
+        }
+        // Every part the parser returns is a slice of the text; an empty one may
+        // be a literal `""`.
+        let range = |part: &str| -> Option<Range8> {
+            if part.is_empty() {
+                return Some((0, 0));
+            }
+            let start = (part.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+            let end = start + part.len();
+            (end <= raw.len()).then_some((start as u8, end as u8))
+        };
+        let optional = |part: Option<&str>| match part {
+            Some(part) => range(part).map(Some),
+            None => Some(None),
+        };
+        let (scheme, scheme_len) = match uri.scheme {
+            Scheme::Sip => (0, 0),
+            Scheme::Sips => (1, 0),
+            Scheme::Tel => (2, 0),
+            Scheme::Other(name) => (3, range(name)?.1),
+        };
+        Some(Parts {
+            scheme,
+            scheme_len,
+            user: optional(uri.user)?,
+            password: optional(uri.password)?,
+            host: match uri.host {
+                None => PartHost::None,
+                Some(Host::Name(name)) => PartHost::Name(range(name)?),
+                Some(Host::Ipv4(a)) => PartHost::Ipv4(a),
+                Some(Host::Ipv6(a)) => PartHost::Ipv6(a),
+            },
+            host_text: range(uri.host_text)?,
+            port: uri.port,
+            params: range(uri.params)?,
+            headers: range(uri.headers)?,
+        })
+    }
+
+    /// The URI of `text`, which is equal to the text these offsets were taken from.
+    fn uri<'a>(&self, text: &'a str) -> Uri<'a> {
+        let at = |(start, end): Range8| text.get(usize::from(start)..usize::from(end)).unwrap_or_default();
+        Uri {
+            scheme: match self.scheme {
+                0 => Scheme::Sip,
+                1 => Scheme::Sips,
+                2 => Scheme::Tel,
+                _ => Scheme::Other(at((0, self.scheme_len))),
+            },
+            user: self.user.map(at),
+            password: self.password.map(at),
+            host: match self.host {
+                PartHost::None => None,
+                PartHost::Name(range) => Some(Host::Name(at(range))),
+                PartHost::Ipv4(a) => Some(Host::Ipv4(a)),
+                PartHost::Ipv6(a) => Some(Host::Ipv6(a)),
+            },
+            host_text: at(self.host_text),
+            port: self.port,
+            params: at(self.params),
+            headers: at(self.headers),
+            raw: text,
+        }
+    }
+}
+
+/// [`parse`] without the memo.
+fn parse_text(s: &str) -> Result<Uri<'_>, UriError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(UriError::Empty);
@@ -1504,6 +1680,14 @@ mod tests {
 
     /// Checks what must hold of any accepted URI.
     fn check_invariants(s: &str) {
+        // The memo (see `parse`): the text, and a copy of it, give what parsing gives.
+        let fresh = parse_text(s);
+        assert_eq!(parse(s), fresh, "{s:?}");
+        let copy = s.to_string();
+        assert_eq!(parse(&copy), fresh, "{s:?}: from the memo");
+        if let Ok(u) = &fresh {
+            assert!(s.len() > MEMO_MAX || Parts::of(u).is_some(), "{s:?}: not remembered");
+        }
         let Ok(u) = parse(s) else { return };
         assert_eq!(u.to_string(), s);
         assert!(s.is_ascii() && !s.bytes().any(|c| is_ws(c) || c == b'<' || c == b'>'), "{s:?} accepted");
@@ -1521,6 +1705,32 @@ mod tests {
             let found = s[at..].find(piece).map(|i| at + i);
             assert!(found.is_some(), "{s:?}: {piece:?} out of order");
             at = found.unwrap() + piece.len();
+        }
+    }
+
+    #[test]
+    fn the_last_two_uris_parsed_are_remembered() {
+        let remembered = |s: &str| MEMO.with_borrow(|m| m.find(s.as_bytes()));
+        let [a, b, c] = ["sip:alice@192.0.2.1:5060;lr", "tel:+1-201-555-0123;ext=1", "sips:[2001:db8::1]?X=1"];
+        for s in [a, b] {
+            parse(s).unwrap();
+        }
+        assert!(remembered(a).is_some() && remembered(b).is_some());
+        parse(c).unwrap();
+        assert!(remembered(a).is_none(), "the older one makes room");
+        assert!(remembered(b).is_some() && remembered(c).is_some());
+        // Not remembered: a text that does not parse, one too long.
+        assert!(parse("sip:a b").is_err() && remembered("sip:a b").is_none());
+        let long = format!("sip:{}@example.com", "u".repeat(MEMO_MAX));
+        assert_eq!(parse(&long), parse_text(&long));
+        assert!(remembered(&long).is_none());
+        // Every part comes back from the offsets, the other scheme's name included.
+        for s in [a, b, c, "urn:service:sos", "sip:user:pass@host.example.com;transport=tcp?Subject=x"] {
+            let u = parse_text(s).unwrap();
+            let parts = Parts::of(&u).unwrap();
+            let copy = s.to_string();
+            assert_eq!(parts.uri(&copy), u, "{s}");
+            assert_eq!(parts.uri(&copy).as_str().as_ptr(), copy.as_ptr());
         }
     }
 
