@@ -520,10 +520,17 @@ pub(crate) fn ipv4_text(v4: std::net::Ipv4Addr) -> ([u8; 15], usize) {
             out[len] = b'.';
             len += 1;
         }
-        let mut digits = [0u8; 20];
-        let d = format_decimal(usize::from(octet), &mut digits);
-        out[len..len + d.len()].copy_from_slice(d);
-        len += d.len();
+        // One to three digits, without leading zeros.
+        if octet >= 100 {
+            out[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            out[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        out[len] = b'0' + octet % 10;
+        len += 1;
     }
     (out, len)
 }
@@ -1242,6 +1249,16 @@ Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\nContent-Length: 4\r\nP-Hint: yes\r
             let mut line = Line::new();
             line.push(b"a ").push_ip(ip).push(b":").push_decimal(5060).push(b" b");
             assert_eq!(line.bytes(), format!("a {ip}:5060 b").as_bytes());
+        }
+        // Every octet value in every position.
+        for octet in 0..=255u8 {
+            for at in 0..4 {
+                let mut octets = [1, 22, 201, 9];
+                octets[at] = octet;
+                let v4 = std::net::Ipv4Addr::from(octets);
+                let (text, len) = ipv4_text(v4);
+                assert_eq!(&text[..len], v4.to_string().as_bytes());
+            }
         }
         for n in [0, 7, 10, 5060, 65_535, usize::MAX] {
             let mut line = Line::new();
