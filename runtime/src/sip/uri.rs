@@ -237,7 +237,10 @@ pub fn parse(s: &str) -> Result<Uri<'_>, UriError> {
         return parse_text(s);
     }
     if let Some(parts) = MEMO.with_borrow(|memo| memo.find(s.as_bytes())) {
-        return Ok(parts.uri(s));
+        let uri = parts.uri(s);
+        // Every debug build (the tests, the fuzz targets) checks the memo.
+        debug_assert_eq!(Ok(uri), parse_text(s), "the URI memo");
+        return Ok(uri);
     }
     let uri = parse_text(s)?;
     if let Some(parts) = Parts::of(&uri) {
