@@ -1099,6 +1099,19 @@ fn tel_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Every text of one to `max_len` bytes of `alphabet`, shortest first (tests
+/// that hold a scanner to a plain reading of its grammar).
+#[cfg(test)]
+pub(crate) fn every_text(alphabet: &[u8], max_len: usize) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..max_len {
+        texts = texts.iter().flat_map(|t| alphabet.iter().map(move |&c| [t.as_slice(), &[c]].concat())).collect();
+        all.extend(texts.iter().cloned());
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1442,15 +1455,8 @@ mod tests {
                 .collect::<Option<_>>()?;
             <[u8; 4]>::try_from(octets).ok().map(Ipv4Addr::from)
         }
-        let alphabet = b"0259.";
-        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..8 {
-            let longer: Vec<Vec<u8>> =
-                texts.iter().flat_map(|t| alphabet.iter().map(move |&c| [t.as_slice(), &[c]].concat())).collect();
-            for t in &longer {
-                assert_eq!(parse_ipv4(t), reference(t), "{:?}", String::from_utf8_lossy(t));
-            }
-            texts = longer;
+        for t in every_text(b"0259.", 8) {
+            assert_eq!(parse_ipv4(&t), reference(&t), "{:?}", String::from_utf8_lossy(&t));
         }
         for t in ["192.0.2.1", "255.255.255.255", "256.1.1.1", "1.2.3.4.5", "001.002.003.004", "1.2.3.0255"] {
             assert_eq!(parse_ipv4(t.as_bytes()), reference(t.as_bytes()), "{t}");
@@ -1476,15 +1482,8 @@ mod tests {
                 HostKind::Bad
             }
         }
-        let alphabet = b"a1-.";
-        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..6 {
-            let longer: Vec<Vec<u8>> =
-                texts.iter().flat_map(|t| alphabet.iter().map(move |&c| [t.as_slice(), &[c]].concat())).collect();
-            for t in &longer {
-                assert!(scan_host(t, 0) == (t.len(), reference(t)), "{:?}", String::from_utf8_lossy(t));
-            }
-            texts = longer;
+        for t in every_text(b"a1-.", 6) {
+            assert!(scan_host(&t, 0) == (t.len(), reference(&t)), "{:?}", String::from_utf8_lossy(&t));
         }
     }
 
