@@ -278,6 +278,16 @@ impl Edits {
         Ok(self.write(original, len, Some((cl, digits))))
     }
 
+    /// The length of the body as [`apply_with_content_length`](Self::apply_with_content_length)
+    /// counts it (everything written from original offset `body_start` on), for a
+    /// message of `original_len` bytes.
+    pub fn body_len_after(&self, original_len: usize, body_start: usize) -> Result<usize, EditError> {
+        if body_start > original_len {
+            return Err(EditError::OutOfBounds);
+        }
+        Ok(self.plan(original_len, body_start)?.body_len)
+    }
+
     /// The final length without building it. For edits that [`apply`](Self::apply) would
     /// refuse, it is the original length plus every inserted byte minus every removed one
     /// (edits absorbed as `apply` absorbs them left out), saturating.

@@ -436,15 +436,16 @@ impl Message {
         if let Some(cl) = self.content_length_span {
             return edits.apply_with_content_length(msg, Some(cl.range()), body_start);
         }
-        let out = edits.apply(msg)?;
-        let Some(head) = memchr::memmem::find(&out, b"\r\n\r\n") else { return Ok(out) };
-        let body_len = out.len() - (head + 4);
-        let header = format!("Content-Length: {body_len}\r\n");
-        let mut with = bytes::BytesMut::with_capacity(out.len() + header.len());
-        with.extend_from_slice(&out[..head + 2]);
-        with.extend_from_slice(header.as_bytes());
-        with.extend_from_slice(&out[head + 2..]);
-        Ok(with)
+        // The header goes where the empty line starts (`\r\n`, or a bare `\n`,
+        // which the parser accepts as a line end): found from the parse, not
+        // by looking for `\r\n\r\n` in the text, which a body may hold and a
+        // head with bare line ends does not.
+        let empty_line = if msg[..body_start].ends_with(b"\r\n") { 2 } else { 1 };
+        let head_end = body_start.saturating_sub(empty_line);
+        let body_len = edits.body_len_after(msg.len(), body_start)?;
+        let mut with = edits.clone();
+        with.insert(head_end, format!("Content-Length: {body_len}\r\n"));
+        with.apply(msg)
     }
 }
 
