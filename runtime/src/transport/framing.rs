@@ -70,14 +70,13 @@ impl StreamFramer {
             Some(total) => total,
             None => {
                 let from = self.scanned.saturating_sub(3);
-                let Some(at) = memchr::memmem::find(&msg[from..], b"\r\n\r\n") else {
+                let Some(head_len) = head_end(msg, from) else {
                     if msg.len() > self.max_message {
                         return Err(FrameError::TooLarge { limit: self.max_message });
                     }
                     self.scanned = msg.len();
                     return Ok(Framed::Partial { skip: start });
                 };
-                let head_len = from + at + 4;
                 let body_len = content_length(&msg[..head_len])?;
                 let total = head_len.checked_add(body_len).filter(|t| *t <= self.max_message);
                 let total = total.ok_or(FrameError::TooLarge { limit: self.max_message })?;
@@ -94,6 +93,24 @@ impl StreamFramer {
         self.total = None;
         Ok(Framed::Complete { start, end: start + total })
     }
+}
+
+/// Where the head ends (past its empty line), searching `msg` from `from`: at
+/// the first line end followed by an empty line, a line ending in LF with or
+/// without CR before it, as the parser reads lines (OpenSER's TCP reader also
+/// takes a bare LF). Looking for CRLF CRLF alone took a head ended by a bare LF
+/// on to a CRLF CRLF further on, in the body or the next message.
+fn head_end(msg: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(i) = memchr::memchr(b'\n', msg.get(at..)?) {
+        let lf = at + i;
+        match &msg[lf + 1..] {
+            [b'\n', ..] => return Some(lf + 2),
+            [b'\r', b'\n', ..] => return Some(lf + 3),
+            _ => at = lf + 1,
+        }
+    }
+    None
 }
 
 /// The Content-Length of a message head (start line, header lines, empty line):
@@ -185,6 +202,20 @@ mod tests {
         for step in [1, 2, 3, 5, 7, 64, input.len()] {
             let got = frame(&input, step).unwrap();
             assert_eq!(got, vec![A.to_vec(), B.to_vec(), A.to_vec()], "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_head_may_end_with_bare_line_feeds() {
+        // Each head ends at its first empty line however its lines end; the
+        // bodies hold CRLF CRLF, which is not where the heads end.
+        let lf = b"OPTIONS sip:a SIP/2.0\nVia: SIP/2.0/TCP h\nContent-Length: 4\n\nab\r\n".to_vec();
+        let mixed = b"OPTIONS sip:b SIP/2.0\r\nContent-Length: 6\r\n\nx\r\n\r\ny".to_vec();
+        let cr_lf_after_lf = b"OPTIONS sip:c SIP/2.0\nl: 0\n\r\n".to_vec();
+        let input = [lf.clone(), mixed.clone(), cr_lf_after_lf.clone(), A.to_vec()].concat();
+        for step in 1..=input.len() {
+            let framed = frame(&input, step).unwrap();
+            assert_eq!(framed, [lf.clone(), mixed.clone(), cr_lf_after_lf.clone(), A.to_vec()], "{step}");
         }
     }
 
