@@ -514,18 +514,13 @@ fn add_header(ctx: &mut Ctx, what: &str, text: String, at: usize) -> i32 {
     code(record(ctx, what, vec![(at..at, Bytes::from(text))]))
 }
 
-/// The end of the last header line (where the empty line starts).
-fn after_last_header(msg: &Message) -> usize {
-    msg.headers.last().map_or(msg.body.start as usize, |h| h.line.end as usize)
-}
-
 /// `append_hf(txt)`: adds header lines after the last header. The text, with its
 /// pseudo-variables expanded, should end in CRLF; if it does not, CRLF is added
 /// (1.3 inserts it as it is and the next header line joins it). -1: the text is not
 /// header lines (see `header_lines`).
 pub fn append_hf_1(ctx: &mut Ctx, header: &Format) -> i32 {
     let text = header.eval(ctx);
-    let at = after_last_header(ctx.msg);
+    let at = ctx.msg.head_end();
     add_header(ctx, "append_hf", text, at)
 }
 
@@ -535,8 +530,7 @@ pub fn append_hf_1(ctx: &mut Ctx, header: &Format) -> i32 {
 pub fn append_hf_2(ctx: &mut Ctx, header: &Format, after: &HdrName) -> i32 {
     let text = header.eval(ctx);
     let msg = ctx.msg;
-    let at =
-        msg.headers.iter().find(|h| is_named(msg, h, after)).map_or(after_last_header(msg), |h| h.line.end as usize);
+    let at = msg.headers.iter().find(|h| is_named(msg, h, after)).map_or(msg.head_end(), |h| h.line.end as usize);
     add_header(ctx, "append_hf", text, at)
 }
 
@@ -567,7 +561,7 @@ pub fn append_urihf(ctx: &mut Ctx, prefix: &str, suffix: &str) -> i32 {
         return -1;
     };
     let text = format!("{prefix}{ruri}{suffix}");
-    let at = after_last_header(ctx.msg);
+    let at = ctx.msg.head_end();
     add_header(ctx, "append_urihf", text, at)
 }
 

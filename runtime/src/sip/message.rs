@@ -436,16 +436,19 @@ impl Message {
         if let Some(cl) = self.content_length_span {
             return edits.apply_with_content_length(msg, Some(cl.range()), body_start);
         }
-        // The header goes where the empty line starts (`\r\n`, or a bare `\n`,
-        // which the parser accepts as a line end): found from the parse, not
-        // by looking for `\r\n\r\n` in the text, which a body may hold and a
-        // head with bare line ends does not.
-        let empty_line = if msg[..body_start].ends_with(b"\r\n") { 2 } else { 1 };
-        let head_end = body_start.saturating_sub(empty_line);
+        // The header goes where the empty line starts, found by the parse, not by
+        // looking for CRLF CRLF in the text: a body may hold one, and a head
+        // ended by a bare LF (a line end the parser accepts) has none.
         let body_len = edits.body_len_after(msg.len(), body_start)?;
         let mut with = edits.clone();
-        with.insert(head_end, format!("Content-Length: {body_len}\r\n"));
+        with.insert(self.head_end(), format!("Content-Length: {body_len}\r\n"));
         with.apply(msg)
+    }
+
+    /// Where the empty line after the headers starts: the end of the last
+    /// header line (with its continuation lines).
+    pub fn head_end(&self) -> usize {
+        self.headers.last().map_or(self.body.start as usize, |h| h.line.end as usize)
     }
 }
 
