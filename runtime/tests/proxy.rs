@@ -302,6 +302,8 @@ fn a_stateful_branch_appends_its_index() {
         assert_eq!(format!("{indexed:?}"), format!("{:?}", format!("{b}.{index}")));
     }
     assert_ne!(b.with_index(1), b.with_index(2));
+    // A second index takes the place of the first.
+    assert_eq!(b.with_index(usize::MAX).with_index(3), b.with_index(3));
 }
 
 #[test]

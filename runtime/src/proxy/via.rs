@@ -225,7 +225,7 @@ pub fn mark_received(msg: &Message, src: &Source, force_rport: bool, edits: &mut
 ///
 /// The hash is SipHash over std's fixed keys (see `hash64`): 64 bits as 16 hex
 /// digits.
-pub fn stateless_branch(msg: &Message) -> Branch {
+pub fn stateless_branch(msg: &Message) -> BranchId {
     let via = &msg.via;
     let branch = via.branch.map(|b| msg.text(b)).filter(|b| b.len() > BRANCH_COOKIE.len());
     let h = match branch.filter(|b| b.starts_with(BRANCH_COOKIE)) {
@@ -266,7 +266,7 @@ pub fn stateless_branch(msg: &Message) -> Branch {
             h.write_u32(msg.cseq);
         }),
     };
-    let mut branch = Branch { text: [0; Branch::ROOM], len: BRANCH_COOKIE.len() + 16 };
+    let mut branch = BranchId { text: [0; BranchId::ROOM], len: BRANCH_COOKIE.len() + 16 };
     branch.text[..BRANCH_COOKIE.len()].copy_from_slice(BRANCH_COOKIE.as_bytes());
     super::hex_to(&mut branch.text[BRANCH_COOKIE.len()..BRANCH_COOKIE.len() + 16], &h.to_be_bytes());
     branch
@@ -276,20 +276,21 @@ pub fn stateless_branch(msg: &Message) -> Branch {
 /// Via and a transaction's key, then dropped): the cookie, 16 hexadecimal
 /// digits and, for a stateful branch, `.` and its index.
 #[derive(Clone, Copy)]
-pub struct Branch {
-    text: [u8; Branch::ROOM],
+pub struct BranchId {
+    text: [u8; BranchId::ROOM],
     len: usize,
 }
 
-impl Branch {
+impl BranchId {
     /// The cookie, the hash, `.` and an index of up to 20 digits (`usize::MAX`).
     const ROOM: usize = BRANCH_COOKIE.len() + 16 + 1 + 20;
 
-    /// Appends `.index` (t_relay's branches of one transaction).
-    pub fn with_index(mut self, index: usize) -> Branch {
+    /// The branch with `.index` after the hash (t_relay's branches of one
+    /// transaction), in place of an index it had.
+    pub fn with_index(mut self, index: usize) -> BranchId {
         let mut digits = [0; 20];
         let digits = crate::sip::edit::format_decimal(index, &mut digits);
-        let at = self.len;
+        let at = BRANCH_COOKIE.len() + 16;
         self.text[at] = b'.';
         self.text[at + 1..at + 1 + digits.len()].copy_from_slice(digits);
         self.len = at + 1 + digits.len();
@@ -302,28 +303,28 @@ impl Branch {
     }
 }
 
-impl PartialEq for Branch {
-    fn eq(&self, other: &Branch) -> bool {
+impl PartialEq for BranchId {
+    fn eq(&self, other: &BranchId) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl Eq for Branch {}
+impl Eq for BranchId {}
 
-impl std::ops::Deref for Branch {
+impl std::ops::Deref for BranchId {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl std::fmt::Debug for Branch {
+impl std::fmt::Debug for BranchId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
-impl std::fmt::Display for Branch {
+impl std::fmt::Display for BranchId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
