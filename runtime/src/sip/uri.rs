@@ -236,17 +236,21 @@ pub fn parse(s: &str) -> Result<Uri<'_>, UriError> {
     if s.len() > MEMO_MAX {
         return parse_text(s);
     }
-    if let Some(parts) = MEMO.with_borrow(|memo| memo.find(s.as_bytes())) {
-        let uri = parts.uri(s);
-        // Every debug build (the tests, the fuzz targets) checks the memo.
-        debug_assert_eq!(Ok(uri), parse_text(s), "the URI memo");
-        return Ok(uri);
-    }
-    let uri = parse_text(s)?;
-    if let Some(parts) = Parts::of(&uri) {
-        MEMO.with_borrow_mut(|memo| memo.keep(s.as_bytes(), parts));
-    }
-    Ok(uri)
+    MEMO.with_borrow_mut(|memo| {
+        if let Some(parts) = memo.find(s.as_bytes()) {
+            let uri = parts.uri(s);
+            // Every debug build (the tests, the fuzz targets) checks the memo.
+            debug_assert_eq!(Ok(uri), parse_text(s), "the URI memo");
+            return Ok(uri);
+        }
+        let parsed = parse_text(s);
+        if let Ok(uri) = &parsed {
+            if let Some(parts) = Parts::of(uri) {
+                memo.keep(s.as_bytes(), parts);
+            }
+        }
+        parsed
+    })
 }
 
 /// The longest text [`parse`] remembers.
@@ -603,39 +607,38 @@ enum HostKind {
 /// `-`, the last one starting with a letter (RFC 3966's `domainname` is the same).
 #[inline]
 fn scan_host(b: &[u8], h: usize) -> (usize, HostKind) {
-    // One pass for the extent and the classes of its bytes; the labels are looked at
-    // only for a name (an address is digits and dots, checked by `parse_ipv4`).
-    let rest = b.get(h..).unwrap_or_default();
-    let mut len = 0;
-    let mut seen = 0;
-    while let Some(&c) = rest.get(len) {
+    let mut i = h;
+    let mut label = h; // where the current label starts
+    let mut previous = h; // where the label before it starts
+    let mut seen = 0; // the classes of every byte
+    let mut valid = true; // every label so far is non-empty, without '-' at its ends
+    while let Some(&c) = b.get(i) {
         let class = CLASS[c as usize];
         if class & HOSTCHAR == 0 {
             break;
         }
         seen |= class;
-        len += 1;
+        if c == b'.' {
+            valid &= i != label && b[label] != b'-' && b[i - 1] != b'-';
+            previous = label;
+            label = i + 1;
+        }
+        i += 1;
     }
-    let kind = if len == 0 {
+    let kind = if i == h {
         HostKind::Bad
     } else if seen & (ALPHA | HYPHEN) == 0 {
         HostKind::Digits
     } else {
-        // A trailing '.' ends the top label.
-        let host = &rest[..len];
-        let name = host.strip_suffix(b".").unwrap_or(host);
-        let mut top: &[u8] = &[];
-        let labels_ok = name.split(|&c| c == b'.').all(|label| {
-            top = label;
-            matches!((label.first(), label.last()), (Some(&first), Some(&last)) if first != b'-' && last != b'-')
-        });
-        if labels_ok && top.first().is_some_and(|&c| is(c, ALPHA)) {
+        // A trailing '.' ends the top label, already checked; otherwise check the last label.
+        let (top, last_ok) = if label == i { (previous, true) } else { (label, b[label] != b'-' && b[i - 1] != b'-') };
+        if valid && last_ok && is(b[top], ALPHA) {
             HostKind::Name
         } else {
             HostKind::Bad
         }
     };
-    (h + len, kind)
+    (i, kind)
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255
