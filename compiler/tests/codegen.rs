@@ -66,10 +66,6 @@ fn err() {
     assert!(failures.is_empty(), "cases that failed:\n{}", failures.join("\n"));
 }
 
-/// The configs of the corpus (`../shared/corpus/cfg`): those the runtime
-/// supports generate (their Rust is snapshotted, and parses); the others fail
-/// only with `unsupported` errors — never a generator error of another kind —
-/// but for the configs OpenSER itself refuses (see tests/check_corpus.rs).
 /// The `*.cfg` files of `dir`, sorted.
 fn cfg_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -81,6 +77,10 @@ fn cfg_files(dir: &Path) -> Vec<std::path::PathBuf> {
     names
 }
 
+/// The configs of the corpus (`../shared/corpus/cfg`): those the runtime
+/// supports generate (their Rust is snapshotted, and parses); the others fail
+/// only with `unsupported` errors — never a generator error of another kind —
+/// but for the configs OpenSER itself refuses (see tests/check_corpus.rs).
 #[test]
 fn corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/cfg");

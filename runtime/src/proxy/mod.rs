@@ -219,7 +219,7 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
 /// `Ipv4Addr::from_str` accepts (four decimal octets of at most 255, no
 /// leading zero), without its general parser: hosts are compared with our
 /// addresses several times per message.
-pub(crate) fn dotted_quad(text: &[u8]) -> Option<std::net::Ipv4Addr> {
+fn dotted_quad(text: &[u8]) -> Option<std::net::Ipv4Addr> {
     crate::sip::uri::ipv4(text, false)
 }
 

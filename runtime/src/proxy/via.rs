@@ -266,9 +266,9 @@ pub fn stateless_branch(msg: &Message) -> BranchId {
             h.write_u32(msg.cseq);
         }),
     };
-    let mut branch = BranchId { text: [0; BranchId::ROOM], len: BRANCH_COOKIE.len() + 16 };
+    let mut branch = BranchId { text: [0; BranchId::ROOM], len: BranchId::HASHED };
     branch.text[..BRANCH_COOKIE.len()].copy_from_slice(BRANCH_COOKIE.as_bytes());
-    super::hex_to(&mut branch.text[BRANCH_COOKIE.len()..BRANCH_COOKIE.len() + 16], &h.to_be_bytes());
+    super::hex_to(&mut branch.text[BRANCH_COOKIE.len()..BranchId::HASHED], &h.to_be_bytes());
     branch
 }
 
@@ -282,15 +282,17 @@ pub struct BranchId {
 }
 
 impl BranchId {
-    /// The cookie, the hash, `.` and an index of up to 20 digits (`usize::MAX`).
-    const ROOM: usize = BRANCH_COOKIE.len() + 16 + 1 + 20;
+    /// The cookie and the hash (16 hexadecimal digits).
+    const HASHED: usize = BRANCH_COOKIE.len() + 16;
+    /// Those, `.` and an index of up to 20 digits (`usize::MAX`).
+    const ROOM: usize = BranchId::HASHED + 1 + 20;
 
     /// The branch with `.index` after the hash (t_relay's branches of one
     /// transaction), in place of an index it had.
     pub fn with_index(mut self, index: usize) -> BranchId {
         let mut digits = [0; 20];
         let digits = crate::sip::edit::format_decimal(index, &mut digits);
-        let at = BRANCH_COOKIE.len() + 16;
+        let at = BranchId::HASHED;
         self.text[at] = b'.';
         self.text[at + 1..at + 1 + digits.len()].copy_from_slice(digits);
         self.len = at + 1 + digits.len();

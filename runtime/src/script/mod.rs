@@ -417,10 +417,7 @@ impl<'m> Ctx<'m> {
     /// (OpenSER's `myself`; the port must match when given).
     pub fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let ip = match crate::proxy::dotted_quad(host.as_bytes()) {
-            Some(v4) => Some(std::net::IpAddr::V4(v4)),
-            None => host.parse::<std::net::IpAddr>().ok(),
-        };
+        let ip = crate::proxy::parse_ip(host);
         let by_addr = self.locals.iter().any(|l| {
             let ip_match = ip.is_some_and(|ip| ip == l.addr.ip());
             let adv_match = l.advertised.as_ref().is_some_and(|(h, _)| h.eq_ignore_ascii_case(host));
