@@ -179,6 +179,10 @@ const SCHEME: u8 = 16;
 const NOT_URI: u8 = 32;
 /// RFC 3261's `token` (the same as `TOKEN`).
 const TOK: u8 = 64;
+/// What an addr-spec's URI (a From, To or Contact value without `<>`) holds
+/// after its scheme: anything but LWS, the `;` of a header parameter, the `?`
+/// and `,` it may not hold, and `<`, `>`, `"`.
+const ADDR: u8 = 128;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -207,6 +211,9 @@ static CLASS: [u8; 256] = {
         }
         if TOKEN[i] {
             c |= TOK;
+        }
+        if !lws && !matches!(b, b';' | b'?' | b',' | b'<' | b'>' | b'"') {
+            c |= ADDR;
         }
         t[i] = c;
         i += 1;
@@ -580,6 +587,11 @@ impl NameAddr {
             uri = Span { start: (i + 1) as u32, end: close as u32 };
             angle = true;
             i = close + 1;
+        } else if let Some(e) = addr_spec_end(buf, i, end) {
+            // The common addr-spec (a Contact `sip:user@host`) in one scan.
+            uri = Span { start: i as u32, end: e as u32 };
+            angle = false;
+            i = e;
         } else {
             // addr-spec: up to `;` (header parameters) — it may not contain `,` `?`.
             let s = i;
@@ -639,6 +651,25 @@ fn uri_to_angle(buf: &[u8], start: usize, end: usize) -> Option<usize> {
         return None;
     }
     (close > colon + 1 && u[close] == b'>').then_some(start + close)
+}
+
+/// The end of an addr-spec's URI that starts at `start`, when it is well
+/// formed and ends at LWS, `;` or `end`: a scheme, `:`, at least one byte,
+/// none of `?` `,` `<` `>` `"` (what the byte loop of `NameAddr::parse` and
+/// `check_uri` accept). `None` otherwise: the caller finds out why.
+#[inline]
+fn addr_spec_end(buf: &[u8], start: usize, end: usize) -> Option<usize> {
+    let u = buf.get(start..end)?;
+    let (&first, rest) = u.split_first()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let colon = start + 1 + rest.iter().position(|&b| !class(b, SCHEME))?;
+    if buf[colon] != b':' {
+        return None;
+    }
+    let e = scan_class(buf, colon + 1, end, ADDR);
+    (e > colon + 1 && (e == end || is_lws(buf[e]) || buf[e] == b';')).then_some(e)
 }
 
 /// A URI as the grammar's `absoluteURI`/`SIP-URI` need it: a scheme, a colon,
@@ -806,7 +837,7 @@ mod tests {
                     if at < len {
                         v[at] = x;
                     }
-                    for c in [TOK, PVALUE, HOST, DISPLAY] {
+                    for c in [TOK, PVALUE, HOST, DISPLAY, ADDR] {
                         for start in 0..=len.min(3) {
                             for end in start..=len {
                                 let slow = (start..end).find(|&k| !class(v[k], c)).unwrap_or(end);
@@ -840,6 +871,48 @@ mod tests {
             let fast = uri_to_angle(u.as_bytes(), 0, u.len());
             let slow = u.find('>').filter(|&close| check_uri(&u.as_bytes()[..close]).is_ok());
             assert_eq!(fast, slow, "{u:?}");
+        }
+    }
+
+    #[test]
+    fn addr_spec_end_is_the_byte_loop_and_check_uri() {
+        // What `NameAddr::parse` did before the fast path: up to LWS or `;`, an
+        // error at `?` or `,`, then `check_uri`.
+        fn slow(v: &[u8]) -> Option<usize> {
+            let mut i = 0;
+            while i < v.len() && !is_lws(v[i]) && v[i] != b';' {
+                if matches!(v[i], b'?' | b',') {
+                    return None;
+                }
+                i += 1;
+            }
+            check_uri(&v[..i]).ok().map(|()| i)
+        }
+        let alphabet = b"s:a1+.-;?, \t<>\"\x80@";
+        let mut v = Vec::new();
+        // Every text of up to five bytes of the alphabet, then longer ones
+        // with one byte of it at each place.
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, Vec::len))
+                .flat_map(|t| alphabet.iter().map(move |&b| [t.as_slice(), &[b]].concat()))
+                .collect();
+            texts.extend(longer);
+        }
+        for base in ["sip:alice@example.com:5060", "tel:+1-555", "s:x"] {
+            for at in 0..=base.len() {
+                for &b in alphabet {
+                    v.clear();
+                    v.extend_from_slice(base.as_bytes());
+                    v.insert(at, b);
+                    texts.push(v.clone());
+                }
+            }
+        }
+        for t in &texts {
+            assert_eq!(addr_spec_end(t, 0, t.len()), slow(t), "{:?}", String::from_utf8_lossy(t));
         }
     }
 
