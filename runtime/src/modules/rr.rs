@@ -526,6 +526,10 @@ pub fn add_rr_param(ctx: &mut Ctx, param: &Format) -> i32 {
 
 // ------------------------------------------------------------------ Route
 
+/// A request's Route values, in order: one or two inline (ours, and the next hop's or the
+/// other of a double Record-Route), more on the heap.
+type RouteSet<'m> = smallvec::SmallVec<[RouteValue<'m>; 2]>;
+
 /// One value of the Route set as received, its URI parsed, and whether
 /// `loose_route` removes it.
 #[derive(Clone, Debug)]
@@ -550,10 +554,9 @@ enum BadRoute<'m> {
 
 /// The Route set: every value of every Route header line, in order, leaving out lines and
 /// values the edits already removed, each URI parsed.
-fn route_set<'m>(ctx: &Ctx<'m>) -> Result<Vec<RouteValue<'m>>, BadRoute<'m>> {
+fn route_set<'m>(ctx: &Ctx<'m>, set: &mut RouteSet<'m>) -> Result<(), BadRoute<'m>> {
     let msg: &'m Message = ctx.msg;
     let buf = msg.bytes();
-    let mut set = Vec::new();
     for (i, h) in msg.headers.iter().enumerate() {
         if h.name != HeaderName::Route || ctx.edits.deletes(h.line.range()) {
             continue;
@@ -563,12 +566,12 @@ fn route_set<'m>(ctx: &Ctx<'m>) -> Result<Vec<RouteValue<'m>>, BadRoute<'m>> {
                 continue;
             }
             let na = NameAddr::parse(buf, v).map_err(BadRoute::NameAddr)?;
-            let text = std::str::from_utf8(&buf[na.uri.range()]).unwrap_or("");
+            let text = msg.text(na.uri);
             let uri = uri::parse(text).map_err(|e| BadRoute::Uri(text, e))?;
             set.push(RouteValue { header: i, value: v, text, uri, gone: false });
         }
     }
-    Ok(set)
+    Ok(())
 }
 
 /// Records the removal of the Route values marked `gone`: a header line whose values all go
@@ -639,8 +642,9 @@ pub fn loose_route(ctx: &mut Ctx) -> i32 {
     if !ctx.msg.is_request() {
         return -1;
     }
-    let mut set = match route_set(ctx) {
-        Ok(set) => set,
+    let mut set = RouteSet::new();
+    match route_set(ctx, &mut set) {
+        Ok(()) => {}
         Err(BadRoute::NameAddr(why)) => {
             tracing::error!(why, "loose_route: a malformed Route header");
             return -1;
