@@ -20,10 +20,11 @@
 //! `ctx.rr`, which tm keeps with the rest of the request's state for a failure route.
 
 use std::fmt::{self, Write as _};
+use std::net::IpAddr;
 
 use bytes::Bytes;
 
-use crate::proxy::{parse_ip, Local, Transport};
+use crate::proxy::{parse_ip, uri_ip, Local, Transport};
 use crate::script::args::{Format, Regex};
 use crate::script::{Ctx, Value};
 use crate::sip::uri::{self, Scheme, Uri};
@@ -93,7 +94,7 @@ fn mine(ctx: &Ctx, uri: &Uri) -> Mine {
     }
     let tls = uri.scheme == Scheme::Sips || uri.transport().is_some_and(|t| t.eq_ignore_ascii_case("tls"));
     let port = uri.port.unwrap_or(if tls { 5061 } else { 5060 });
-    if !host_port_is_ours(ctx.locals, ctx.aliases, uri.host_text, port) {
+    if !host_port_is_ours(ctx.locals, ctx.aliases, uri.host_text, uri_ip(uri), port) {
         return Mine::No;
     }
     let ignored = ignore_user(ctx);
@@ -136,10 +137,10 @@ fn ignore_user<'c>(ctx: &Ctx<'c>) -> Option<&'c str> {
     settings(ctx).ignore_user.as_deref()
 }
 
-/// `host` (a name, an IPv4 address or a bracketed IPv6 reference) and `port` are one of our
-/// sockets or aliases.
-fn host_port_is_ours(locals: &[Local], aliases: &[String], host: &str, port: u16) -> bool {
-    let ip = parse_ip(host).map(|ip| ip.to_canonical());
+/// `host` (a name, an IPv4 address or a bracketed IPv6 reference; `ip`, what `parse_ip` makes
+/// of it) and `port` are one of our sockets or aliases.
+fn host_port_is_ours(locals: &[Local], aliases: &[String], host: &str, ip: Option<IpAddr>, port: u16) -> bool {
+    let ip = ip.map(|ip| ip.to_canonical());
     let same_name = |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
     let same_host = |ours: &str| match (ip, parse_ip(ours)) {
         (Some(a), Some(b)) => a == b.to_canonical(),
@@ -169,10 +170,11 @@ fn local_named_by(ctx: &Ctx, uri: &Uri) -> Option<std::net::SocketAddr> {
         None => tls.then_some(Transport::Tls),
     };
     let port = uri.port.unwrap_or(if transport == Some(Transport::Tls) { 5061 } else { 5060 });
+    let ip = uri_ip(uri);
     ctx.locals
         .iter()
         .filter(|l| transport.is_none_or(|t| t == l.transport))
-        .find(|l| host_port_is_ours(std::slice::from_ref(l), &[], uri.host_text, port))
+        .find(|l| host_port_is_ours(std::slice::from_ref(l), &[], uri.host_text, ip, port))
         .map(|l| l.addr)
 }
 

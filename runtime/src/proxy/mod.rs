@@ -215,6 +215,24 @@ pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
     }
 }
 
+/// What [`parse_ip`] gives for a URI's host text, taken from the host the URI
+/// parse already read where it can: a dotted quad without a leading zero in
+/// an octet is its address (the URI parse accepts leading zeros, std's rule,
+/// which `parse_ip` keeps, does not); anything else is parsed.
+pub(crate) fn uri_ip(uri: &crate::sip::uri::Uri) -> Option<IpAddr> {
+    match uri.host {
+        Some(crate::sip::uri::Host::Ipv4(a)) if !has_leading_zero(uri.host_text.as_bytes()) => Some(IpAddr::V4(a)),
+        _ => parse_ip(uri.host_text),
+    }
+}
+
+/// Whether an octet of a dotted quad starts with `0` and has more digits.
+fn has_leading_zero(quad: &[u8]) -> bool {
+    quad.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'0' && (i == 0 || quad[i - 1] == b'.') && quad.get(i + 1).is_some_and(u8::is_ascii_digit))
+}
+
 /// An IPv4 address in dotted-quad form, accepting exactly what std's
 /// `Ipv4Addr::from_str` accepts (four decimal octets of at most 255, no
 /// leading zero), without its general parser: hosts are compared with our
@@ -312,6 +330,34 @@ pub(crate) fn hash64(feed: impl FnOnce(&mut DefaultHasher)) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `uri_ip` is `parse_ip` of the host text, for every dotted quad of these
+    /// octets (leading zeros, too many digits, too large) and other hosts.
+    #[test]
+    fn the_ip_of_a_uri_is_parse_ip_of_its_host() {
+        let octets = ["0", "00", "01", "1", "10", "100", "255", "256", "000", "010", "0255"];
+        let mut hosts: Vec<String> = Vec::new();
+        for a in octets {
+            for b in octets {
+                for c in octets {
+                    for d in ["0", "01", "9", "255", "256"] {
+                        hosts.push(format!("{a}.{b}.{c}.{d}"));
+                    }
+                }
+            }
+        }
+        hosts.extend(
+            ["[::1]", "[2001:db8::1]", "[::ffff:192.0.2.1]", "host.example", "a1.example.", "1.2.3"].map(String::from),
+        );
+        let mut ips = 0;
+        for host in &hosts {
+            let text = format!("sip:user@{host}:5060;lr");
+            let Ok(uri) = crate::sip::uri::parse(&text) else { continue };
+            assert_eq!(uri_ip(&uri), parse_ip(uri.host_text), "{text}");
+            ips += usize::from(uri_ip(&uri).is_some());
+        }
+        assert!(ips > 100, "the hosts hold addresses: {ips}");
+    }
 
     #[test]
     fn transports() {

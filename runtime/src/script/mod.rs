@@ -417,7 +417,18 @@ impl<'m> Ctx<'m> {
     /// (OpenSER's `myself`; the port must match when given).
     pub fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let ip = crate::proxy::parse_ip(host);
+        self.is_myself_at(host, crate::proxy::parse_ip(host), port)
+    }
+
+    /// [`is_myself`](Self::is_myself) of a URI's host and `port`, its address
+    /// taken from the URI's parse where it can ([`crate::proxy::uri_ip`]).
+    pub(crate) fn is_myself_uri(&self, uri: &crate::sip::uri::Uri, port: Option<u16>) -> bool {
+        let host = uri.host_text.trim_start_matches('[').trim_end_matches(']');
+        self.is_myself_at(host, crate::proxy::uri_ip(uri), port)
+    }
+
+    /// `host` without brackets, `ip` what `parse_ip` makes of it.
+    fn is_myself_at(&self, host: &str, ip: Option<std::net::IpAddr>, port: Option<u16>) -> bool {
         let by_addr = self.locals.iter().any(|l| {
             let ip_match = ip.is_some_and(|ip| ip == l.addr.ip());
             let adv_match = l.advertised.as_ref().is_some_and(|(h, _)| h.eq_ignore_ascii_case(host));

@@ -105,7 +105,7 @@ pub fn int_cmp(op: Op, left: i64, right: i64) -> i32 {
 /// `SIP_PORT`) a local port. `None` for a URI that does not parse.
 pub fn uri_is_myself(ctx: &Ctx, uri: &str) -> Option<bool> {
     let u = crate::sip::uri::parse(uri).ok()?;
-    Some(ctx.is_myself(u.host_text, Some(u.port.unwrap_or(5060))))
+    Some(ctx.is_myself_uri(&u, Some(u.port.unwrap_or(5060))))
 }
 
 /// `uri == myself` / `uri != myself` as a condition.
