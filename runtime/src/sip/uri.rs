@@ -12,6 +12,7 @@
 //! the caller, not here: a Request-URI must not carry headers (RFC 3261 §19.1.1, RFC 4475
 //! §3.1.2.11), so the request-line parser checks [`Uri::headers`] is empty.
 
+use super::values::find_byte;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -812,12 +813,14 @@ impl<'a> Iterator for Params<'a> {
     type Item = (&'a str, Option<&'a str>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        // Byte searches: `str::find` and `split_once` set up a general pattern
+        // search, dearer than these short texts.
         let r = self.rest.strip_prefix(';')?;
-        let end = r.find(';').unwrap_or(r.len());
+        let end = find_byte(r.as_bytes(), b';').unwrap_or(r.len());
         let (item, rest) = r.split_at(end);
         self.rest = rest;
-        Some(match item.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
+        Some(match find_byte(item.as_bytes(), b'=') {
+            Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
             None => (item, None),
         })
     }
@@ -975,8 +978,12 @@ impl Iterator for Units<'_> {
 
 /// Whether two escaped texts are the same, escapes of unreserved characters decoded.
 fn same_text(a: &str, b: &str, ignore_case: bool) -> bool {
+    // Equal as written is the same decoded; unequal without escapes is not.
+    if if ignore_case { a.eq_ignore_ascii_case(b) } else { a == b } {
+        return true;
+    }
     if !a.as_bytes().contains(&b'%') && !b.as_bytes().contains(&b'%') {
-        return if ignore_case { a.eq_ignore_ascii_case(b) } else { a == b };
+        return false;
     }
     let (mut x, mut y) = (Units::new(a), Units::new(b));
     loop {
