@@ -638,19 +638,24 @@ impl NameAddr {
 #[inline]
 fn uri_to_angle(buf: &[u8], start: usize, end: usize) -> Option<usize> {
     let u = buf.get(start..end)?;
-    let (&first, rest) = u.split_first()?;
-    if !first.is_ascii_alphabetic() {
-        return None;
-    }
-    let colon = 1 + rest.iter().position(|&b| !class(b, SCHEME))?;
-    if u[colon] != b':' {
-        return None;
-    }
+    let colon = scheme_colon(u)?;
     let close = colon + 1 + find_not_uri(&u[colon + 1..]);
     if close >= u.len() {
         return None;
     }
     (close > colon + 1 && u[close] == b'>').then_some(start + close)
+}
+
+/// The index of the `:` after the scheme `u` starts with (a letter, then
+/// letters, digits, `+`, `-`, `.`), as `check_uri` finds it.
+#[inline(always)]
+fn scheme_colon(u: &[u8]) -> Option<usize> {
+    let (&first, rest) = u.split_first()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let colon = 1 + rest.iter().position(|&b| !class(b, SCHEME))?;
+    (u[colon] == b':').then_some(colon)
 }
 
 /// The end of an addr-spec's URI that starts at `start`, when it is well
@@ -659,15 +664,7 @@ fn uri_to_angle(buf: &[u8], start: usize, end: usize) -> Option<usize> {
 /// `check_uri` accept). `None` otherwise: the caller finds out why.
 #[inline]
 fn addr_spec_end(buf: &[u8], start: usize, end: usize) -> Option<usize> {
-    let u = buf.get(start..end)?;
-    let (&first, rest) = u.split_first()?;
-    if !first.is_ascii_alphabetic() {
-        return None;
-    }
-    let colon = start + 1 + rest.iter().position(|&b| !class(b, SCHEME))?;
-    if buf[colon] != b':' {
-        return None;
-    }
+    let colon = start + scheme_colon(buf.get(start..end)?)?;
     let e = scan_class(buf, colon + 1, end, ADDR);
     (e > colon + 1 && (e == end || is_lws(buf[e]) || buf[e] == b';')).then_some(e)
 }
