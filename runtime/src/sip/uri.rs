@@ -12,10 +12,11 @@
 //! the caller, not here: a Request-URI must not carry headers (RFC 3261 §19.1.1, RFC 4475
 //! §3.1.2.11), so the request-line parser checks [`Uri::headers`] is empty.
 
-use super::values::find_byte;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::values::find_byte;
 
 /// The scheme of a URI. Scheme names are case-insensitive; `Other` keeps the name as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -889,15 +889,8 @@ mod tests {
         let mut v = Vec::new();
         // Every text of up to five bytes of the alphabet, then longer ones
         // with one byte of it at each place.
-        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..5 {
-            let longer: Vec<Vec<u8>> = texts
-                .iter()
-                .filter(|t| t.len() == texts.last().map_or(0, Vec::len))
-                .flat_map(|t| alphabet.iter().map(move |&b| [t.as_slice(), &[b]].concat()))
-                .collect();
-            texts.extend(longer);
-        }
+        let mut texts = vec![Vec::new()];
+        texts.extend(crate::sip::uri::every_text(alphabet, 5));
         for base in ["sip:alice@example.com:5060", "tel:+1-555", "s:x"] {
             for at in 0..=base.len() {
                 for &b in alphabet {

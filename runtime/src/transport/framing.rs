@@ -70,7 +70,7 @@ impl StreamFramer {
             Some(total) => total,
             None => {
                 let from = self.scanned.saturating_sub(3);
-                let Some(head_len) = head_end(msg, from) else {
+                let Some(head_len) = head_len(msg, from) else {
                     if msg.len() > self.max_message {
                         return Err(FrameError::TooLarge { limit: self.max_message });
                     }
@@ -95,12 +95,13 @@ impl StreamFramer {
     }
 }
 
-/// Where the head ends (past its empty line), searching `msg` from `from`: at
-/// the first line end followed by an empty line, a line ending in LF with or
-/// without CR before it, as the parser reads lines (OpenSER's TCP reader also
-/// takes a bare LF). Looking for CRLF CRLF alone took a head ended by a bare LF
-/// on to a CRLF CRLF further on, in the body or the next message.
-fn head_end(msg: &[u8], from: usize) -> Option<usize> {
+/// The length of the head (its empty line included), searching `msg` from
+/// `from`: up to the first line end followed by an empty line, a line ending
+/// in LF with or without CR before it, as the parser reads lines (OpenSER's
+/// TCP reader also takes a bare LF). Looking for CRLF CRLF alone took a head
+/// ended by a bare LF on to a CRLF CRLF further on, in the body or the next
+/// message.
+fn head_len(msg: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(i) = memchr::memchr(b'\n', msg.get(at..)?) {
         let lf = at + i;
