@@ -132,7 +132,16 @@ thread_local! {
     /// `$var(x)` lives in the worker, as OpenSER's script variables live in
     /// the process.
     static VARS: RefCell<Vars> = RefCell::new(Vars::default());
+    /// What routing a message sends, before it becomes the transport's
+    /// [`Outgoing`]s ([`Handler::handle_into`]).
+    static SENDS: std::cell::Cell<Vec<Send>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The edits of the message the worker routes, their room kept for the next one.
+    static EDITS: std::cell::Cell<crate::sip::Edits> = std::cell::Cell::new(crate::sip::Edits::new());
 }
+
+/// The room for edits a worker keeps between messages: a message with more
+/// (a script that removes many headers) gives its vector back to the allocator.
+const MAX_KEPT_EDITS: usize = 64;
 
 impl<S: Script> Proxy<S> {
     pub fn new(script: S, config: Config) -> Self {
@@ -198,11 +207,27 @@ impl<S: Script> Proxy<S> {
         src: Source,
         framing: crate::sip::Framing,
     ) -> Vec<Send> {
+        let mut out = Vec::new();
+        self.route_into(now, bytes, src, framing, &mut out);
+        out
+    }
+
+    /// [`route_at`](Proxy::route_at), appending what to send to `out`: a caller
+    /// that routes message after message (a transport's worker) passes the same
+    /// vector each time, emptied, and routing allocates none.
+    pub fn route_into(
+        &self,
+        now: std::time::Instant,
+        bytes: bytes::Bytes,
+        src: Source,
+        framing: crate::sip::Framing,
+        out: &mut Vec<Send>,
+    ) {
         let timer = self.config.mi.histogram().map(|h| (h, std::time::Instant::now()));
-        let mut out = self.route_message(now, bytes, src, framing);
+        self.route_message(now, bytes, src, framing, out);
         if let Some(tm) = self.config.tm.get() {
-            self.tm_settle(now, tm, &mut out);
-            tm.drain(&mut out);
+            self.tm_settle(now, tm, out);
+            tm.drain(out);
             if tm.table.take_wake() {
                 self.tm_wake.notify_one();
             }
@@ -210,7 +235,6 @@ impl<S: Script> Proxy<S> {
         if let Some((histogram, started)) = timer {
             histogram.observe(started.elapsed());
         }
-        out
     }
 
     /// Fires tm's timers due at `now` and handles their events (local 408s);
@@ -308,7 +332,15 @@ impl<S: Script> Proxy<S> {
             ctx.msg_id = crate::script::next_msg_id();
             ctx.tm.now = now;
             ctx.script = Some(&self.script);
-            f(&mut ctx)
+            // The worker's edits vector, emptied, not a new one per message.
+            ctx.edits = EDITS.take();
+            let r = f(&mut ctx);
+            let mut edits = std::mem::take(&mut ctx.edits);
+            if edits.capacity() <= MAX_KEPT_EDITS {
+                edits.clear();
+                EDITS.set(edits);
+            }
+            r
         })
     }
 
@@ -318,100 +350,135 @@ impl<S: Script> Proxy<S> {
         bytes: bytes::Bytes,
         src: Source,
         framing: crate::sip::Framing,
-    ) -> Vec<Send> {
+        out: &mut Vec<Send>,
+    ) {
         let msg = match Message::parse_or_return(bytes, framing, self.interest) {
             Ok(msg) => msg,
             Err((rejected, bytes)) => {
                 self.config.mi.core().bad_msg_hdr.inc();
                 tracing::debug!(from = %src.addr, reason = rejected.detail, "refused a message");
-                let Some(reply) = proxy::rejection_reply(&bytes, &rejected) else { return Vec::new() };
-                return vec![Send {
+                let Some(reply) = proxy::rejection_reply(&bytes, &rejected) else { return };
+                out.push(Send {
                     bytes: reply,
                     target: Target::Addr { transport: src.transport, addr: src.addr },
                     from: Some(src.local),
-                }];
+                });
+                return;
             }
         };
         self.with_ctx(now, &msg, src, |ctx| {
-            match msg.start {
-                StartLine::Request { .. } => {
-                    let stats = self.config.mi.core();
-                    stats.rcv_requests.inc();
-                    ctx.route = RouteKind::Request;
-                    if self.script.request(ctx) == Flow::Drop {
-                        stats.drop_requests.inc();
-                    }
-                    std::mem::take(&mut ctx.out)
-                }
-                StartLine::Response { code, .. } => {
-                    let stats = self.config.mi.core();
-                    stats.rcv_replies.inc();
-                    ctx.route = RouteKind::OnReply;
-                    if self.script.reply(ctx) == Flow::Drop && code < 200 {
-                        stats.drop_replies.inc();
-                        return Vec::new();
-                    }
-                    if let Some(tm) = self.config.tm.get() {
-                        let outcome = tm.table.handle_response(now, &msg);
-                        if outcome != crate::tm::ResponseOutcome::NoMatch {
-                            // The transaction's onreply_route[N] (t_on_reply), with
-                            // its AVPs; `drop` there drops a provisional reply.
-                            let armed =
-                                if outcome.pass_up() { outcome.id().and_then(|id| tm.reply_route(id)) } else { None };
-                            if let Some((route, avps)) = armed {
-                                ctx.avps = avps;
-                                if self.script.onreply_route(route, ctx) == Flow::Drop && code < 200 {
-                                    stats.drop_replies.inc();
-                                    return std::mem::take(&mut ctx.out);
-                                }
-                            }
-                            tm.on_response(now, outcome, &msg, &ctx.edits, &self.config.locals);
-                            return std::mem::take(&mut ctx.out);
-                        }
-                    }
-                    let mut edits = ctx.edits.clone();
-                    match proxy::route_response(&msg, &self.config.locals, &mut edits) {
-                        Ok(target) => match msg.write(&edits) {
-                            Ok(bytes) => {
-                                stats.fwd_replies.inc();
-                                vec![Send { bytes: bytes.freeze(), target, from: None }]
-                            }
-                            Err(e) => {
-                                stats.drop_replies.inc();
-                                tracing::error!(error = %e, "a reply's edits conflict");
-                                Vec::new()
-                            }
-                        },
-                        Err(why) => {
-                            // 1.3: a reply with nowhere to go back to is an error reply.
-                            stats.err_replies.inc();
-                            tracing::debug!(why, "dropped a reply");
-                            Vec::new()
-                        }
-                    }
-                }
+            // The script's sends go straight into `out`, given back when it ends;
+            // what was in it before stays.
+            std::mem::swap(&mut ctx.out, out);
+            let kept = ctx.out.len();
+            if let Instead(only) = self.route_parsed(now, &msg, ctx) {
+                ctx.out.truncate(kept);
+                ctx.out.extend(only);
             }
+            std::mem::swap(&mut ctx.out, out);
         })
+    }
+
+    /// The script and tm on a parsed message, what to send pushed to `ctx.out`,
+    /// or what goes instead of it.
+    fn route_parsed(&self, now: std::time::Instant, msg: &Message, ctx: &mut Ctx) -> Routed {
+        match msg.start {
+            StartLine::Request { .. } => {
+                let stats = self.config.mi.core();
+                stats.rcv_requests.inc();
+                ctx.route = RouteKind::Request;
+                if self.script.request(ctx) == Flow::Drop {
+                    stats.drop_requests.inc();
+                }
+                Sends
+            }
+            StartLine::Response { code, .. } => {
+                let stats = self.config.mi.core();
+                stats.rcv_replies.inc();
+                ctx.route = RouteKind::OnReply;
+                if self.script.reply(ctx) == Flow::Drop && code < 200 {
+                    stats.drop_replies.inc();
+                    return Instead(None);
+                }
+                if let Some(tm) = self.config.tm.get() {
+                    let outcome = tm.table.handle_response(now, msg);
+                    if outcome != crate::tm::ResponseOutcome::NoMatch {
+                        // The transaction's onreply_route[N] (t_on_reply), with
+                        // its AVPs; `drop` there drops a provisional reply.
+                        let armed =
+                            if outcome.pass_up() { outcome.id().and_then(|id| tm.reply_route(id)) } else { None };
+                        if let Some((route, avps)) = armed {
+                            ctx.avps = avps;
+                            if self.script.onreply_route(route, ctx) == Flow::Drop && code < 200 {
+                                stats.drop_replies.inc();
+                                return Sends;
+                            }
+                        }
+                        tm.on_response(now, outcome, msg, &mut ctx.edits, &self.config.locals);
+                        return Sends;
+                    }
+                }
+                let mut edits = ctx.edits.clone();
+                let relayed = match proxy::route_response(msg, &self.config.locals, &mut edits) {
+                    Ok(target) => match msg.write(&edits) {
+                        Ok(bytes) => {
+                            stats.fwd_replies.inc();
+                            Some(Send { bytes: bytes.freeze(), target, from: None })
+                        }
+                        Err(e) => {
+                            stats.drop_replies.inc();
+                            tracing::error!(error = %e, "a reply's edits conflict");
+                            None
+                        }
+                    },
+                    Err(why) => {
+                        // 1.3: a reply with nowhere to go back to is an error reply.
+                        stats.err_replies.inc();
+                        tracing::debug!(why, "dropped a reply");
+                        None
+                    }
+                };
+                Instead(relayed)
+            }
+        }
     }
 }
 
+/// What [`Proxy::route_parsed`] leaves to send.
+enum Routed {
+    /// What the script and tm pushed to the context's sends.
+    Sends,
+    /// Only this, if anything: a dropped provisional reply sends nothing, a
+    /// reply relayed statelessly only itself.
+    Instead(Option<Send>),
+}
+use Routed::{Instead, Sends};
+
 impl<S: Script> Handler for Proxy<S> {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        self.handle_into(incoming, &mut out);
+        out
+    }
+
+    fn handle_into(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         let src = Source { transport: incoming.transport, addr: incoming.src, local: incoming.local };
         let framing = incoming.transport.framing();
         let conn = incoming.conn;
-        self.route(incoming.bytes, src, framing)
-            .into_iter()
-            .filter_map(|send| {
-                let (transport, addr) = match send.target {
-                    Target::Addr { transport, addr } => (transport, addr),
-                    Target::Name { .. } => return self.send_to_name(send),
-                };
-                // A reply to the peer goes back on its connection.
-                let conn = (addr == incoming.src).then_some(conn).flatten();
-                Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn })
-            })
-            .collect()
+        // The thread's vector of sends, reused message after message (taken, so
+        // a nested call would only start an empty one).
+        let mut sends = SENDS.take();
+        self.route_into(std::time::Instant::now(), incoming.bytes, src, framing, &mut sends);
+        out.extend(sends.drain(..).filter_map(|send| {
+            let (transport, addr) = match send.target {
+                Target::Addr { transport, addr } => (transport, addr),
+                Target::Name { .. } => return self.send_to_name(send),
+            };
+            // A reply to the peer goes back on its connection.
+            let conn = (addr == incoming.src).then_some(conn).flatten();
+            Some(Outgoing { bytes: send.bytes, transport, dst: addr, from_local: send.from, conn })
+        }));
+        SENDS.set(sends);
     }
 
     fn started(self: Arc<Self>, sender: transport::Sender) {

@@ -337,3 +337,48 @@ async fn messages_waiting_for_dns_are_capped_and_let_go() {
     assert_eq!(proxy.lookups_waiting(), 0, "let go when the lookups fail");
     handle.shutdown().await;
 }
+
+/// `Proxy::route_into`, as a transport's worker calls it: what each message
+/// sends is appended to the one vector, after what it held; one message's edits
+/// (the Via and Max-Forwards of a relayed INVITE) are not the next one's; a
+/// reply relayed statelessly sends only itself.
+#[test]
+fn route_into_appends_and_each_message_starts_without_edits() {
+    let (proxy_addr, uas) = (SocketAddr::from(([127, 0, 0, 1], 5060)), SocketAddr::from(([127, 0, 0, 1], 5070)));
+    let config = Config { locals: vec![Local::new(ProxyTransport::Udp, proxy_addr)], ..Config::default() };
+    let proxy = Proxy::new(Relay { uas }, config);
+    let client = SocketAddr::from(([127, 0, 0, 1], 5061));
+    let src = serc_runtime::proxy::Source { transport: ProxyTransport::Udp, addr: client, local: proxy_addr };
+    let marker = serc_runtime::script::Send {
+        bytes: Bytes::from_static(b"queued before"),
+        target: serc_runtime::proxy::Target::Addr { transport: ProxyTransport::Udp, addr: client },
+        from: None,
+    };
+    let mut out = vec![marker];
+    let now = std::time::Instant::now();
+    let sent = |out: &[serc_runtime::script::Send], i: usize| {
+        Message::parse(out[i].bytes.clone(), Framing::Datagram).expect("what the proxy sends parses")
+    };
+    for (n, max_forwards) in [(1, 70), (2, 9), (3, 5)] {
+        let text = invite(client, max_forwards, &format!("z9hG4bK-{n}"));
+        proxy.route_into(now, Bytes::from(text), src, Framing::Datagram, &mut out);
+        assert_eq!(out.len(), 1 + n, "one more message sent");
+        assert_eq!(&out[0].bytes[..], b"queued before", "what the vector held stays");
+        let req = sent(&out, n);
+        assert_eq!(req.values(HeaderName::Via).count(), 2, "our Via and the client's, once each");
+        assert_eq!(req.max_forwards, Some(max_forwards - 1));
+    }
+    // The UAS's 200 to the last INVITE, relayed statelessly: itself only, our Via gone.
+    let last = sent(&out, 3);
+    let text = String::from_utf8(last.bytes().to_vec()).unwrap().replacen(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0",
+        "SIP/2.0 200 OK",
+        1,
+    );
+    proxy.route_into(now, Bytes::from(text), src, Framing::Datagram, &mut out);
+    assert_eq!(out.len(), 5);
+    assert_eq!(&out[0].bytes[..], b"queued before");
+    let reply = sent(&out, 4);
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(reply.values(HeaderName::Via).count(), 1, "our Via removed");
+}

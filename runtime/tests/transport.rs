@@ -509,6 +509,53 @@ async fn a_panicking_handler_does_not_stop_the_worker() {
     server.shutdown().await;
 }
 
+/// Appends its answer to the worker's vector (`handle_into`, as the proxy does):
+/// a message it first answers, then panics on.
+struct HalfThenPanic;
+
+impl Handler for HalfThenPanic {
+    fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        self.handle_into(incoming, &mut out);
+        out
+    }
+
+    fn handle_into(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
+        out.push(incoming.reply(Bytes::from_static(b"half")));
+        assert!(!incoming.bytes.starts_with(b"PANIC"), "the script failed");
+        out.pop();
+        out.push(incoming.reply(incoming.bytes.clone()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_panicking_handler_queued_is_sent() {
+    for listen in [Listen::udp(any_v4()), Listen::tcp(any_v4())] {
+        let transport = listen.transport;
+        let server = start(ServerConfig { workers: 1, ..config(vec![listen]) }, Arc::new(HalfThenPanic)).await;
+        let addr = server.local_addr(transport).unwrap();
+        let answer = match transport {
+            Transport::Udp => {
+                let client = UdpSocket::bind(any_v4()).await.unwrap();
+                client.send_to(b"PANIC", addr).await.unwrap();
+                udp_round_trip(&client, addr, b"OPTIONS").await.0
+            }
+            _ => {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let (panic, options) = (message("PANIC", ""), message("OPTIONS", ""));
+                stream.write_all(format!("{panic}{options}").as_bytes()).await.unwrap();
+                read_n(&mut stream, options.len()).await
+            }
+        };
+        // The first thing back answers the second message: the "half" answer
+        // queued before the panic never left.
+        let expected =
+            if transport == Transport::Udp { b"OPTIONS".to_vec() } else { message("OPTIONS", "").into_bytes() };
+        assert_eq!(String::from_utf8_lossy(&answer), String::from_utf8_lossy(&expected), "{transport}");
+        server.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_joins_everything_and_frees_the_sockets() {
     struct Counting(AtomicUsize);

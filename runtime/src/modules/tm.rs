@@ -727,16 +727,23 @@ impl Tm {
     }
 
     /// A received response the table matched (not `NoMatch`): relays what goes
-    /// upstream. `edits`: the bare `onreply_route`'s; `locals`: our sockets
-    /// (to recognise and remove our Via).
-    pub fn on_response(&self, now: Instant, outcome: ResponseOutcome, msg: &Message, edits: &Edits, locals: &[Local]) {
-        let relayed = || -> Option<Bytes> {
-            let mut edits = edits.clone();
-            if let Err(why) = proxy::route_response(msg, locals, &mut edits) {
+    /// upstream. `edits`: the `onreply_route`s' (our Via's removal is added to
+    /// them); `locals`: our sockets (to recognise and remove our Via).
+    pub fn on_response(
+        &self,
+        now: Instant,
+        outcome: ResponseOutcome,
+        msg: &Message,
+        edits: &mut Edits,
+        locals: &[Local],
+    ) {
+        // Called once at most, whatever the outcome.
+        let mut relayed = || -> Option<Bytes> {
+            if let Err(why) = proxy::route_response(msg, locals, edits) {
                 tracing::debug!(why, "tm: a reply cannot be relayed");
                 return None;
             }
-            match msg.write(&edits) {
+            match msg.write(edits) {
                 Ok(b) => Some(b.freeze()),
                 Err(e) => {
                     tracing::error!(error = %e, "tm: a reply's edits conflict");

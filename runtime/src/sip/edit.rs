@@ -143,6 +143,17 @@ impl Edits {
         self.splices.is_empty()
     }
 
+    /// Forgets every edit, keeping the room they took: a worker reuses one
+    /// `Edits` message after message.
+    pub fn clear(&mut self) {
+        self.splices.clear();
+    }
+
+    /// How many edits it has room for without allocating.
+    pub fn capacity(&self) -> usize {
+        self.splices.capacity()
+    }
+
     /// The number of edits recorded (each call to `insert`, `delete` or `replace` is one).
     pub fn len(&self) -> usize {
         self.splices.len()

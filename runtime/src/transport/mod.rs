@@ -143,6 +143,13 @@ impl Outgoing {
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing>;
 
+    /// [`handle`](Handler::handle), appending the messages to send to `out`.
+    /// The transport's tasks call this one, each with one vector it empties and
+    /// reuses, so a handler that overrides it allocates none per message.
+    fn handle_into(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
+        out.append(&mut self.handle(incoming));
+    }
+
     /// Called once by [`Server::start`] ([`Bound::start`]), before the first message, with a
     /// [`Sender`] for messages sent later, outside `handle` (after a DNS lookup,
     /// a timer …), and the handler itself shared, for the tasks that need it.

@@ -316,18 +316,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Runs the handler; a panic in it is logged and nothing is sent.
-    pub(crate) fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {
+    /// Runs the handler, appending what to send to `out`; a panic in it is
+    /// logged and nothing of that message is sent.
+    pub(crate) fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         let (transport, src) = (incoming.transport, incoming.src);
-        catch_unwind(AssertUnwindSafe(|| self.handler.handle(incoming))).unwrap_or_else(|panic| {
+        let before = out.len();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.handler.handle_into(incoming, out))) {
+            out.truncate(before);
             let what = panic
                 .downcast_ref::<&str>()
                 .copied()
                 .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("?");
             tracing::error!(%transport, %src, "the handler panicked: {what}; message dropped");
-            Vec::new()
-        })
+        }
     }
 
     /// Sends one message; `own` is the calling UDP worker's socket, used when

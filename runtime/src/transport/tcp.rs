@@ -242,6 +242,7 @@ async fn serve(
     let (mut reader, mut writer) = stream.split();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut framer = StreamFramer::new(config.max_message_size);
+    let mut outs = Vec::new();
     let idle = sleep(config.idle_timeout);
     tokio::pin!(idle);
     loop {
@@ -272,7 +273,8 @@ async fn serve(
                                 local: conn.local,
                                 conn: Some(conn.id),
                             };
-                            for out in shared.handle(incoming) {
+                            shared.handle(incoming, &mut outs);
+                            for out in outs.drain(..) {
                                 shared.send(out, None).await;
                             }
                         }

@@ -102,6 +102,7 @@ async fn receive(shared: &Arc<Shared>, own: &UdpOut, batch: usize) {
     // One buffer for the worker's life; each datagram is copied out of it into
     // the Bytes the handler gets, its only allocation.
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut outs = Vec::new();
     loop {
         let (len, src) = match own.socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -112,7 +113,8 @@ async fn receive(shared: &Arc<Shared>, own: &UdpOut, batch: usize) {
             }
         };
         let Some(incoming) = incoming(&buf[..len], src, own) else { continue };
-        for out in shared.handle(incoming) {
+        shared.handle(incoming, &mut outs);
+        for out in outs.drain(..) {
             shared.send(out, Some(own)).await;
         }
     }
@@ -216,6 +218,7 @@ mod mmsg {
         let mut area = vec![0u8; batch * MAX_DATAGRAM];
         let mut received = Vec::with_capacity(batch);
         let mut replies = Vec::new();
+        let mut outs = Vec::new();
         let fd = own.socket.as_raw_fd();
         loop {
             let result = own.socket.async_io(Interest::READABLE, || sys::recv(fd, &mut area, &mut received)).await;
@@ -231,7 +234,8 @@ mod mmsg {
                     continue;
                 }
                 let Some(incoming) = incoming(&slot[..datagram.len], src, own) else { continue };
-                for out in shared.handle(incoming) {
+                shared.handle(incoming, &mut outs);
+                for out in outs.drain(..) {
                     if out.transport == Transport::Udp && source(shared, &out).is_some_and(|f| f.local == own.local) {
                         replies.push((out.bytes, out.dst));
                     } else {
