@@ -10,6 +10,7 @@
 //!         if ($hdr(X-Relay) != null) { add_sock_hdr("Sock-Info"); forward("192.0.2.9:5060"); exit; }
 //!         save("location"); exit;
 //!     }
+//!     if (method == "OPTIONS") { registered("location"); sl_send_reply("299", "rc=$retcode ru=$ru"); exit; }
 //!     lookup("location");  sl_send_reply("299", "rc=$retcode ru=$ru");
 //! }
 //! ```
@@ -37,7 +38,11 @@ impl Script for Route {
             registrar::save_1(ctx, "location");
             return Flow::Exit;
         }
-        let rc = registrar::lookup(ctx, "location");
+        let rc = if ctx.msg.method() == Some(Method::Options) {
+            registrar::registered(ctx, "location")
+        } else {
+            registrar::lookup(ctx, "location")
+        };
         let text = format!("rc={rc} ru={}", ctx.request_uri());
         sl::sl_send_reply(ctx, &ReplyCode::Fixed(299), &Format::literal(&text));
         Flow::Exit
@@ -108,6 +113,21 @@ fn method_filtering_keeps_the_contacts_that_accept_the_method() {
     let p = proxy(0);
     assert!(send(&p, request("REGISTER", "alice", &allow)).iter().all(|m| m.status() == Some(200)));
     assert_eq!(answer(&p, "MESSAGE", "alice"), "299 rc=1 ru=sip:alice@192.0.2.1:5070");
+}
+
+#[test]
+fn registered_says_whether_the_aor_has_a_live_contact() {
+    let p = proxy(0);
+    assert_eq!(answer(&p, "OPTIONS", "carol"), "299 rc=-1 ru=sip:carol@example.com");
+    let contact = "Contact: <sip:carol@192.0.2.3>\r\n";
+    assert!(send(&p, request("REGISTER", "carol", contact)).iter().all(|m| m.status() == Some(200)));
+    // registered() leaves the Request-URI alone.
+    assert_eq!(answer(&p, "OPTIONS", "carol"), "299 rc=1 ru=sip:carol@example.com");
+    let gone = "Contact: <sip:carol@192.0.2.3>;expires=0\r\n";
+    let unregister = request("REGISTER", "carol", gone);
+    let unregister = Bytes::from(String::from_utf8(unregister.to_vec()).unwrap().replace("CSeq: 1 ", "CSeq: 2 "));
+    assert!(send(&p, unregister).iter().all(|m| m.status() == Some(200)));
+    assert_eq!(answer(&p, "OPTIONS", "carol"), "299 rc=-1 ru=sip:carol@example.com");
 }
 
 #[test]

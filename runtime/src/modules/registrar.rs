@@ -24,6 +24,8 @@
 //! (1.3 answered 200 anyway). `lookup` and `registered` on a database that
 //! does not answer (mode 3) return -3 (internal error) and log it.
 
+use smallvec::SmallVec;
+
 use super::usrloc::Contact;
 use crate::script::{AvpName, Ctx, ModParams};
 use crate::sip::values::NameAddr;
@@ -592,69 +594,65 @@ fn same_contact(a: &str, b: &str) -> bool {
 pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     let Some(aor) = aor_key(ctx, table, ctx.request_uri()) else { return -3 };
     let now = ctx.time();
-    let mut contacts = match ctx.config.usrloc.find(&aor, now) {
-        Ok(c) => c,
+    let settings = settings(ctx);
+    // method_filtering: only contacts that accept the request's method.
+    let method = ctx.msg.method().filter(|_| settings.method_filtering).map(method_bit);
+    let room =
+        if settings.append_branches { (super::core::MAX_BRANCHES - 1).saturating_sub(ctx.branches.len()) } else { 0 };
+    let locals = ctx.locals;
+    // Chosen under the AOR's lock, copying only what the request takes.
+    let chosen = ctx.config.usrloc.with_live(&aor, now, |live| {
+        let mut live: SmallVec<[&Contact; 4]> = live.collect();
+        if live.is_empty() {
+            return Err(-1);
+        }
+        if let Some(bit) = method {
+            live.retain(|c| c.methods & bit != 0);
+            if live.is_empty() {
+                return Err(-2);
+            }
+        }
+        // Highest q first (unspecified below q=0, as 1.3's -1); among equals the
+        // most recently registered first.
+        live.sort_by(|a, b| {
+            let qa = a.q.map_or(-1, i32::from);
+            let qb = b.q.map_or(-1, i32::from);
+            qb.cmp(&qa).then(b.last_modified.cmp(&a.last_modified))
+        });
+        let first = branch_to(live[0], locals).map_err(|()| -3)?;
+        let more: Vec<_> = live[1..].iter().filter_map(|c| branch_to(c, locals).ok()).take(room).collect();
+        Ok((first, more))
+    });
+    let (first, more) = match chosen {
+        Ok(Ok(chosen)) => chosen,
+        Ok(Err(rc)) => return rc,
         Err(e) => {
             db_failed(&aor, &e);
             return -3;
         }
     };
-    if contacts.is_empty() {
-        return -1;
-    }
-    // method_filtering: only contacts that accept the request's method
-    // (-2 when none does).
-    if settings(ctx).method_filtering {
-        if let Some(m) = ctx.msg.method() {
-            let bit = method_bit(m);
-            contacts.retain(|c| c.methods & bit != 0);
-            if contacts.is_empty() {
-                return -2;
-            }
-        }
-    }
-    // Highest q first (unspecified below q=0, as 1.3's -1); among equals the
-    // most recently registered first.
-    contacts.sort_by(|a, b| {
-        let qa = a.q.map_or(-1, i32::from);
-        let qb = b.q.map_or(-1, i32::from);
-        qb.cmp(&qa).then(b.last_modified.cmp(&a.last_modified))
-    });
-    let first = contacts.remove(0);
     // As 1.3: the Request-URI becomes the contact; `$du` the first Path URI
     // (the request then follows the Path as Route headers) or the received
     // address; branch 0 gets the contact's branch flags and its socket.
-    let (dst_uri, path) = match destination_of(&first) {
-        Ok(d) => d,
-        Err(()) => return -3,
-    };
     ctx.ruri = Some(first.uri);
-    ctx.dst_uri = dst_uri;
-    ctx.path = path;
+    ctx.dst_uri = first.dst_uri;
+    ctx.path = first.path;
     ctx.ruri_q = first.q;
-    ctx.branch_flags |= first.cflags;
-    if ctx.locals.iter().any(|l| l.addr == first.socket && l.transport == first.transport) {
-        ctx.send_socket = Some(first.socket);
+    ctx.branch_flags |= first.flags;
+    if first.send_socket.is_some() {
+        ctx.send_socket = first.send_socket;
     }
-    if settings(ctx).append_branches {
-        for c in contacts {
-            if ctx.branches.len() >= super::core::MAX_BRANCHES - 1 {
-                break;
-            }
-            let Ok((dst_uri, path)) = destination_of(&c) else { continue };
-            let send_socket =
-                ctx.locals.iter().any(|l| l.addr == c.socket && l.transport == c.transport).then_some(c.socket);
-            ctx.branches.push(crate::script::Branch {
-                uri: c.uri,
-                dst_uri,
-                q: c.q,
-                flags: c.cflags,
-                send_socket,
-                path,
-            });
-        }
-    }
+    ctx.branches.extend(more);
     1
+}
+
+/// The branch to the contact `c`: its URI, where it goes besides (see
+/// [`destination_of`]), its q, its branch flags and its socket when it is one
+/// of `locals`.
+fn branch_to(c: &Contact, locals: &[crate::proxy::Local]) -> Result<crate::script::Branch, ()> {
+    let (dst_uri, path) = destination_of(c)?;
+    let send_socket = locals.iter().any(|l| l.addr == c.socket && l.transport == c.transport).then_some(c.socket);
+    Ok(crate::script::Branch { uri: c.uri.clone(), dst_uri, q: c.q, flags: c.cflags, send_socket, path })
 }
 
 /// Where a contact's requests go besides its URI: (`$du`, the Path to
@@ -675,9 +673,9 @@ fn destination_of(c: &Contact) -> Result<(Option<String>, Option<String>), ()> {
 /// contact, else -1.
 pub fn registered(ctx: &mut Ctx, table: &str) -> i32 {
     let Some(aor) = aor_key(ctx, table, ctx.request_uri()) else { return -1 };
-    match ctx.config.usrloc.find(&aor, ctx.time()) {
-        Ok(c) if c.is_empty() => -1,
-        Ok(_) => 1,
+    match ctx.config.usrloc.with_live(&aor, ctx.time(), |live| live.next().is_some()) {
+        Ok(false) => -1,
+        Ok(true) => 1,
         Err(e) => {
             db_failed(&aor, &e);
             -3

@@ -429,15 +429,26 @@ impl Location {
     /// `now`, in the order they were first registered. With `db_mode` 3, read
     /// from the database (an error when it does not answer).
     pub fn find(&self, key: &str, now: i64) -> Result<Vec<Contact>, DbError> {
+        self.with_live(key, now, |live| live.cloned().collect())
+    }
+
+    /// Runs `f` on the live contacts of the AOR `key` (none when it has none),
+    /// without copying them: in memory under the AOR's shard lock (so `f` must
+    /// be quick), with `db_mode` 3 on those the database gave.
+    pub fn with_live<R>(
+        &self,
+        key: &str,
+        now: i64,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Contact>) -> R,
+    ) -> Result<R, DbError> {
         if let Some(p) = self.inner.persist.get().filter(|p| p.settings.mode == DbMode::DbOnly) {
-            return p.load(key, now);
+            let loaded = p.load(key, now)?;
+            return Ok(f(&mut loaded.iter()));
         }
         let h = self.hash(key);
-        Ok(self
-            .shard(h)
-            .get(h, key)
-            .map(|cs| cs.iter().filter(|c| c.expires > now).cloned().collect())
-            .unwrap_or_default())
+        let shard = self.shard(h);
+        let contacts = shard.get(h, key).map_or(&[][..], Vec::as_slice);
+        Ok(f(&mut contacts.iter().filter(|c| c.expires > now)))
     }
 
     /// Runs `f` on the live contacts of the AOR `key` (expired ones removed
