@@ -127,6 +127,9 @@ pub struct TxnCtx {
     pub now: Instant,
     /// The table's answer for this request, once asked.
     pub lookup: Option<RequestOutcome>,
+    /// The hash of this request's server-transaction key, from the lookup
+    /// (reused to create the transaction).
+    pub key_hash: Option<crate::tm::KeyHash>,
     /// The server transaction of this request, once created (or found).
     pub server: Option<TxnId>,
     /// `t_on_failure`'s route, armed for the transaction this request creates.
@@ -144,6 +147,7 @@ impl TxnCtx {
         TxnCtx {
             now,
             lookup: None,
+            key_hash: None,
             server: None,
             failure_route: None,
             failure_status: None,
@@ -1197,8 +1201,9 @@ fn lookup(ctx: &mut Ctx, tm: &Tm) -> RequestOutcome {
     if let Some(o) = ctx.tm.lookup {
         return o;
     }
-    let o = tm.table.handle_request(ctx.tm.now, ctx.msg);
+    let (o, hash) = tm.table.handle_request_keyed(ctx.tm.now, ctx.msg);
     ctx.tm.lookup = Some(o);
+    ctx.tm.key_hash = hash;
     if let Some(acc) = &tm.acc {
         match o {
             RequestOutcome::Ack2xx { id } => tm.acc_ack(acc, ctx, id),
@@ -1307,7 +1312,7 @@ fn new_tran(ctx: &mut Ctx, tm: &Tm) -> NewTran {
         RequestOutcome::NoMatch => {}
     }
     let Some(dest) = reply_dest(ctx) else { return NewTran::Fail(-8) };
-    match tm.table.create_server(ctx.msg, dest) {
+    match tm.table.create_server_hashed(ctx.msg, dest, ctx.tm.key_hash) {
         Ok(id) => {
             tm.stats.uas_transactions.inc();
             let acc = tm.acc.as_ref().and_then(|acc| acc.interested(ctx));

@@ -100,7 +100,7 @@ use bytes::Bytes;
 
 pub use config::{ClientConfig, TableConfig, TmTimers, DEFAULT_MAX_TRANSACTIONS};
 pub(crate) use table::IdHash;
-pub use table::{Table, TIMER_TICK};
+pub use table::{KeyHash, Table, TIMER_TICK};
 
 use crate::proxy::Transport;
 

@@ -947,6 +947,11 @@ pub struct Table {
 /// retransmission timers every 100 ms (tm's `utimer_routine`).
 pub const TIMER_TICK: Duration = Duration::from_millis(10);
 
+/// The hash of a request's server-transaction key in one [`Table`]
+/// ([`Table::handle_request_keyed`]; each table keys its hash for the process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyHash(u64);
+
 /// `timer_sleep` while the timer task is awake (or has not said): every
 /// deadline set then raises `wake`, so none set meanwhile is missed.
 const AWAKE: u64 = u64::MAX;
@@ -1116,12 +1121,21 @@ impl Table {
     /// to pass on. `NoMatch`: a new request (run the script), or an ACK of a 2xx
     /// with its own branch (route it end to end).
     pub fn handle_request(&self, now: Instant, msg: &Message) -> RequestOutcome {
+        self.handle_request_keyed(now, msg).0
+    }
+
+    /// [`handle_request`](Table::handle_request), with the hash its server
+    /// transaction is indexed under (`None` for a response): the caller that
+    /// then creates the transaction (tm's `t_relay`) passes it to
+    /// [`create_server_hashed`](Table::create_server_hashed), and the key is
+    /// hashed once.
+    pub fn handle_request_keyed(&self, now: Instant, msg: &Message) -> (RequestOutcome, Option<KeyHash>) {
         if !msg.is_request() {
-            return RequestOutcome::NoMatch;
+            return (RequestOutcome::NoMatch, None);
         }
         let key = ServerKey::of(msg, false);
         let hash = self.hash_key(key);
-        self.with(self.shard_of(hash), |s| s.on_request(now, hash, &key, msg, &self.timers))
+        (self.with(self.shard_of(hash), |s| s.on_request(now, hash, &key, msg, &self.timers)), Some(KeyHash(hash)))
     }
 
     /// Creates the server transaction of a received request (tm's
@@ -1132,13 +1146,25 @@ impl Table {
     /// sends 500 when a script neither replies nor relays), or
     /// [`terminate`](Table::terminate)s it.
     pub fn create_server(&self, msg: &Message, reply_to: Dest) -> Result<TxnId, CreateError> {
+        self.create_server_hashed(msg, reply_to, None)
+    }
+
+    /// [`create_server`](Table::create_server), with the hash
+    /// [`handle_request_keyed`](Table::handle_request_keyed) gave for `msg`
+    /// (computed here when `None`).
+    pub fn create_server_hashed(
+        &self,
+        msg: &Message,
+        reply_to: Dest,
+        hash: Option<KeyHash>,
+    ) -> Result<TxnId, CreateError> {
         match msg.method() {
             None => return Err(CreateError::NotARequest),
             Some(Method::Ack) => return Err(CreateError::Ack),
             Some(_) => {}
         }
         let key = ServerKey::of(msg, false);
-        let key_hash = self.hash_key(key);
+        let key_hash = hash.map_or_else(|| self.hash_key(key), |h| h.0);
         self.with(self.shard_of(key_hash), |s| {
             if let Some(id) = s.find_server(key_hash, &key, msg) {
                 return Err(CreateError::Exists(TxnId(id)));

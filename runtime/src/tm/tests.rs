@@ -744,6 +744,31 @@ fn request_matching_by_branch_sent_by_and_method() {
     assert_eq!(sim.table.handle_request(sim.at(4), &ack), RequestOutcome::AckAbsorbed { id });
 }
 
+/// `handle_request_keyed`'s hash is what the transaction is indexed under:
+/// created with it, the transaction is found again (and a response has none).
+#[test]
+fn a_lookups_hash_creates_the_transaction_it_would_find() {
+    let sim = Sim::new();
+    let invite = uac_request("INVITE", Some(INV_BRANCH), None, 314159);
+    let (outcome, hash) = sim.table.handle_request_keyed(sim.at(0), &invite);
+    assert_eq!(outcome, RequestOutcome::NoMatch);
+    let id = sim.table.create_server_hashed(&invite, udp(ALICE), hash).unwrap();
+    assert_eq!(
+        sim.table.handle_request_keyed(sim.at(1), &invite),
+        (RequestOutcome::Retransmission { id, resent: false }, hash)
+    );
+    assert_eq!(sim.table.create_server(&invite, udp(ALICE)), Err(CreateError::Exists(id)));
+    // Another request's hash would index it where its retransmissions are not looked for.
+    let options = uac_request("OPTIONS", Some("z9hG4bKother"), None, 1);
+    let (_, other) = sim.table.handle_request_keyed(sim.at(2), &options);
+    assert_ne!(other, hash);
+    let bye = uac_request("BYE", Some("z9hG4bKbye"), Some("t"), 2);
+    let misfiled = sim.table.create_server_hashed(&bye, udp(ALICE), other).unwrap();
+    assert_eq!(sim.table.handle_request(sim.at(3), &bye), RequestOutcome::NoMatch, "{misfiled}");
+    let response = parse(std::str::from_utf8(&response_to(&invite, 180, "Ringing", Some("a6c85cf"))).unwrap());
+    assert_eq!(sim.table.handle_request_keyed(sim.at(4), &response), (RequestOutcome::NoMatch, None));
+}
+
 #[test]
 fn cancel_is_its_own_transaction_and_finds_its_invite() {
     let sim = Sim::new();
