@@ -328,9 +328,8 @@ impl<S: Script> Proxy<S> {
     fn with_ctx<R>(&self, now: std::time::Instant, msg: &Message, src: Source, f: impl FnOnce(&mut Ctx) -> R) -> R {
         VARS.with(|vars| {
             let mut vars = vars.borrow_mut();
-            let mut ctx = Ctx::new(msg, src, &self.config, &mut vars);
+            let mut ctx = Ctx::at(now, msg, src, &self.config, &mut vars);
             ctx.msg_id = crate::script::next_msg_id();
-            ctx.tm.now = now;
             ctx.script = Some(&self.script);
             // The worker's edits vector, emptied, not a new one per message.
             ctx.edits = EDITS.take();

@@ -344,6 +344,12 @@ pub fn next_msg_id() -> u32 {
 
 impl<'m> Ctx<'m> {
     pub fn new(msg: &'m Message, src: Source, config: &'m Config, vars: &'m mut Vars) -> Self {
+        Ctx::at(std::time::Instant::now(), msg, src, config, vars)
+    }
+
+    /// [`new`](Ctx::new), for a message handled at `now` (tm's clock: the
+    /// pipeline reads the clock once per message).
+    pub fn at(now: std::time::Instant, msg: &'m Message, src: Source, config: &'m Config, vars: &'m mut Vars) -> Self {
         Ctx {
             msg,
             src,
@@ -376,7 +382,7 @@ impl<'m> Ctx<'m> {
             msg_id: 0,
             script: None,
             time: Cell::new(None),
-            tm: crate::modules::tm::TxnCtx::new(std::time::Instant::now()),
+            tm: crate::modules::tm::TxnCtx::new(now),
             rr: Default::default(),
         }
     }
