@@ -1390,7 +1390,12 @@ fn local_reply(ctx: &Ctx, tm: &Tm, server: TxnId, code: u16, reason: &str) -> i3
 
 /// The status code of a reply's bytes (`SIP/2.0 NNN …`); 0 when unreadable.
 fn reply_code(bytes: &[u8]) -> u16 {
-    bytes.get(8..11).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
+    match bytes.get(8..11) {
+        Some(&[a, b, c]) if [a, b, c].iter().all(u8::is_ascii_digit) => {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+        }
+        _ => 0,
+    }
 }
 
 /// Where a branch goes: `$du`, else the Request-URI (the socket of
@@ -2188,6 +2193,16 @@ pub fn register_mi(config: &Config) {
 mod tests {
     use super::*;
     use crate::script::Value;
+
+    #[test]
+    fn a_reply_code_is_the_three_digits_of_its_status_line() {
+        assert_eq!(reply_code(b"SIP/2.0 200 OK\r\n"), 200);
+        assert_eq!(reply_code(b"SIP/2.0 487 Request Terminated\r\n"), 487);
+        assert_eq!(reply_code(b"SIP/2.0 100"), 100);
+        for unreadable in [&b"SIP/2.0 20"[..], b"SIP/2.0 2x0 OK", b"SIP/2.0 +20 OK", b""] {
+            assert_eq!(reply_code(unreadable), 0, "{}", String::from_utf8_lossy(unreadable));
+        }
+    }
 
     /// An ACK's key matches only the same three parts, however the two
     /// texts split (they are kept end to end).

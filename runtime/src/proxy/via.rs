@@ -300,8 +300,12 @@ impl BranchId {
     }
 
     pub fn as_str(&self) -> &str {
-        // The cookie, hexadecimal digits, `.` and decimal digits: ASCII.
-        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+        let text = &self.text[..self.len];
+        debug_assert!(text.is_ascii());
+        // SAFETY: `text` is private, and only `stateless_branch` and
+        // `with_index` write it: the cookie, hexadecimal digits, `.` and
+        // decimal digits, all ASCII, which is UTF-8.
+        unsafe { std::str::from_utf8_unchecked(text) }
     }
 }
 
