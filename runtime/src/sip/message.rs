@@ -152,6 +152,28 @@ pub struct Rejected {
     pub reply_headers: Vec<Span>,
 }
 
+/// Room for the headers of a typical message in a new index (allocated at
+/// once: a `reserve` on an empty vector takes the slower growth path).
+const HEADER_ROOM: usize = 20;
+
+/// The largest index a thread keeps for its next parse (a message with more
+/// headers gives its own back to the allocator).
+const MAX_KEPT_HEADERS: usize = 256;
+
+thread_local! {
+    /// The header index of the last message the thread dropped, emptied, for
+    /// its next parse: a worker parses and drops message after message.
+    static SPARE_HEADERS: std::cell::Cell<Vec<Header>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An empty header index: the thread's spare one, or a new one.
+fn header_index() -> Vec<Header> {
+    match SPARE_HEADERS.try_with(std::cell::Cell::take) {
+        Ok(spare) if spare.capacity() >= HEADER_ROOM => spare,
+        _ => Vec::with_capacity(HEADER_ROOM),
+    }
+}
+
 /// A parsed SIP message.
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -261,6 +283,19 @@ impl Default for Interest {
 /// Largest CSeq number (RFC 3261 §8.1.1.5: less than 2^31).
 const MAX_CSEQ: u64 = (1 << 31) - 1;
 
+impl Drop for Message {
+    /// The header index goes back to the thread for its next parse.
+    fn drop(&mut self) {
+        let mut headers = std::mem::take(&mut self.headers);
+        if (HEADER_ROOM..=MAX_KEPT_HEADERS).contains(&headers.capacity()) {
+            headers.clear();
+            // After the thread's locals are gone (a message dropped as the
+            // thread ends), the index is simply freed.
+            let _ = SPARE_HEADERS.try_with(|spare| spare.set(headers));
+        }
+    }
+}
+
 impl Message {
     /// Parses and validates a message, the optional headers too ([`Interest::ALL`]).
     pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, Rejected> {
@@ -278,9 +313,7 @@ impl Message {
     /// and CSeq) needs no copy of its own, which for a `Bytes` made from a
     /// `Vec` (a received datagram) would cost an allocation per message.
     pub fn parse_or_return(buf: Bytes, framing: Framing, interest: Interest) -> Result<Message, (Rejected, Bytes)> {
-        // Room for the headers of a typical message, allocated once (a `reserve`
-        // on an empty vector takes the slower growth path).
-        let headers = Vec::with_capacity(20);
+        let headers = header_index();
         let parsed =
             Parser { buf: &buf, reply_headers: Vec::new(), headers, is_request: true, interest }.parse(framing);
         let p = match parsed {
@@ -925,6 +958,24 @@ mod tests {
              CSeq: 1 OPTIONS\r\n\
              {extra}\r\n\r\n"
         ))
+    }
+
+    /// A dropped message's header index is the next parse's on the thread,
+    /// emptied: each message indexes its own headers only; a clone has its own.
+    #[test]
+    fn a_dropped_messages_header_index_serves_the_next_parse() {
+        let long = options("X-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5");
+        let first = Message::parse(long, Framing::Datagram).unwrap();
+        assert_eq!(first.headers.len(), 10);
+        let clone = first.clone();
+        let room = first.headers.as_ptr();
+        drop(first);
+        let second = Message::parse(options("X-Z: last"), Framing::Datagram).unwrap();
+        assert_eq!(second.headers.as_ptr(), room, "the same index");
+        let names: Vec<_> = second.headers.iter().map(|h| second.text(h.name_span)).collect();
+        assert_eq!(names, ["Via", "To", "From", "Call-ID", "CSeq", "X-Z"]);
+        assert_eq!(clone.headers.len(), 10);
+        assert_eq!(clone.headers_by_text("X-E").map(|h| clone.text(h.value)).collect::<Vec<_>>(), ["5"]);
     }
 
     /// `text` gives a span's text whether the headers are all ASCII (checked
