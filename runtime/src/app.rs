@@ -417,9 +417,11 @@ impl<S: Script> Proxy<S> {
                         return Sends;
                     }
                 }
-                let mut edits = ctx.edits.clone();
-                let relayed = match proxy::route_response(msg, &self.config.locals, &mut edits) {
-                    Ok(target) => match msg.write(&edits) {
+                // Our Via's removal joins the reply route's edits (the context
+                // ends here).
+                let edits = &mut ctx.edits;
+                let relayed = match proxy::route_response(msg, &self.config.locals, edits) {
+                    Ok(target) => match msg.write(edits) {
                         Ok(bytes) => {
                             stats.fwd_replies.inc();
                             Some(Send { bytes: bytes.freeze(), target, from: None })
