@@ -19,10 +19,13 @@
 //!   dialog. The time is `Proxy::route_into` on the five messages (each copied
 //!   first, as the UDP worker copies a datagram, their sends put in one vector
 //!   reused, as the worker reuses its own) and tm's timers, fired after each
-//!   call on a clock that advances a millisecond per call (as at 1,000 calls/s: 32,000 answered INVITEs wait out RFC 6026's
-//!   32 s); building the messages is not counted. It is the user-space CPU of
-//!   a call in a proxy that has run for a while, less the socket calls and the
-//!   log lines' writes (no log subscriber: the lines are not formatted).
+//!   call on a clock that advances a millisecond per call (as at 1,000
+//!   calls/s: 32,000 answered INVITEs wait out RFC 6026's 32 s); building the
+//!   messages, and parsing what the proxy sent (dropped before the next
+//!   message is routed, as a worker holds no other parsed message), are not
+//!   counted. It is the user-space CPU of a call in a proxy that has run for a
+//!   while, less the socket calls and the log lines' writes (no log
+//!   subscriber: the lines are not formatted).
 //! - `route/openser-default/call-timers`: the same calls, timing only tm's
 //!   timers: ending transactions and freeing what they kept. A SIPp step of
 //!   `cargo xtask bench` (10 s, then 3 s of drain) ends before the INVITEs it

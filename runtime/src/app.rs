@@ -214,7 +214,7 @@ impl<S: Script> Proxy<S> {
 
     /// [`route_at`](Proxy::route_at), appending what to send to `out`: a caller
     /// that routes message after message (a transport's worker) passes the same
-    /// vector each time, emptied, and routing allocates none.
+    /// vector each time, emptied, and no vector of sends is allocated per message.
     pub fn route_into(
         &self,
         now: std::time::Instant,
@@ -370,7 +370,7 @@ impl<S: Script> Proxy<S> {
             // what was in it before stays.
             std::mem::swap(&mut ctx.out, out);
             let kept = ctx.out.len();
-            if let Instead(only) = self.route_parsed(now, &msg, ctx) {
+            if let Routed::Instead(only) = self.route_parsed(now, &msg, ctx) {
                 ctx.out.truncate(kept);
                 ctx.out.extend(only);
             }
@@ -389,7 +389,7 @@ impl<S: Script> Proxy<S> {
                 if self.script.request(ctx) == Flow::Drop {
                     stats.drop_requests.inc();
                 }
-                Sends
+                Routed::Sends
             }
             StartLine::Response { code, .. } => {
                 let stats = self.config.mi.core();
@@ -397,7 +397,7 @@ impl<S: Script> Proxy<S> {
                 ctx.route = RouteKind::OnReply;
                 if self.script.reply(ctx) == Flow::Drop && code < 200 {
                     stats.drop_replies.inc();
-                    return Instead(None);
+                    return Routed::Instead(None);
                 }
                 if let Some(tm) = self.config.tm.get() {
                     let outcome = tm.table.handle_response(now, msg);
@@ -410,11 +410,11 @@ impl<S: Script> Proxy<S> {
                             ctx.avps = avps;
                             if self.script.onreply_route(route, ctx) == Flow::Drop && code < 200 {
                                 stats.drop_replies.inc();
-                                return Sends;
+                                return Routed::Sends;
                             }
                         }
                         tm.on_response(now, outcome, msg, &mut ctx.edits, &self.config.locals);
-                        return Sends;
+                        return Routed::Sends;
                     }
                 }
                 // Our Via's removal joins the reply route's edits (the context
@@ -439,7 +439,7 @@ impl<S: Script> Proxy<S> {
                         None
                     }
                 };
-                Instead(relayed)
+                Routed::Instead(relayed)
             }
         }
     }
@@ -453,7 +453,6 @@ enum Routed {
     /// reply relayed statelessly only itself.
     Instead(Option<Send>),
 }
-use Routed::{Instead, Sends};
 
 impl<S: Script> Handler for Proxy<S> {
     fn handle(&self, incoming: Incoming) -> Vec<Outgoing> {

@@ -639,9 +639,7 @@ pub fn lookup(ctx: &mut Ctx, table: &str) -> i32 {
     ctx.path = first.path;
     ctx.ruri_q = first.q;
     ctx.branch_flags |= first.flags;
-    if first.send_socket.is_some() {
-        ctx.send_socket = first.send_socket;
-    }
+    ctx.send_socket = first.send_socket.or(ctx.send_socket);
     ctx.branches.extend(more);
     1
 }

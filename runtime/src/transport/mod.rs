@@ -145,7 +145,7 @@ pub trait Handler: Send + Sync + 'static {
 
     /// [`handle`](Handler::handle), appending the messages to send to `out`.
     /// The transport's tasks call this one, each with one vector it empties and
-    /// reuses, so a handler that overrides it allocates none per message.
+    /// reuses, so a handler that overrides it allocates no vector per message.
     fn handle_into(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         out.append(&mut self.handle(incoming));
     }
