@@ -219,9 +219,11 @@ mod mmsg {
         let mut received = Vec::with_capacity(batch);
         let mut replies = Vec::new();
         let mut outs = Vec::new();
+        let mut calls = sys::Calls::new();
         let fd = own.socket.as_raw_fd();
         loop {
-            let result = own.socket.async_io(Interest::READABLE, || sys::recv(fd, &mut area, &mut received)).await;
+            let result =
+                own.socket.async_io(Interest::READABLE, || sys::recv(fd, &mut calls, &mut area, &mut received)).await;
             if let Err(error) = result {
                 tracing::debug!(local = %own.local, %error, "UDP receive error");
                 tokio::task::yield_now().await;
@@ -243,19 +245,19 @@ mod mmsg {
                     }
                 }
             }
-            send_all(own, &mut replies).await;
+            send_all(own, &mut calls, &mut replies).await;
         }
     }
 
     /// Sends `replies` from the worker's own socket, `MAX_BATCH` per
     /// `sendmmsg`, and empties it. A datagram the kernel refuses is logged and
     /// dropped; the others still go.
-    async fn send_all(own: &UdpOut, replies: &mut Vec<(Bytes, SocketAddr)>) {
+    async fn send_all(own: &UdpOut, calls: &mut sys::Calls, replies: &mut Vec<(Bytes, SocketAddr)>) {
         let fd = own.socket.as_raw_fd();
         let mut next = 0;
         while next < replies.len() {
             let chunk = &replies[next..replies.len().min(next + MAX_BATCH)];
-            match own.socket.async_io(Interest::WRITABLE, || sys::send(fd, chunk)).await {
+            match own.socket.async_io(Interest::WRITABLE, || sys::send(fd, calls, chunk)).await {
                 Ok(sent) if sent > 0 => next += sent,
                 result => {
                     let error = result.err().map_or_else(|| "nothing sent".to_string(), |e| e.to_string());
@@ -291,39 +293,72 @@ mod mmsg {
             pub(crate) truncated: bool,
         }
 
-        /// All-zero `mmsghdr`s: null pointers and zero lengths.
-        fn zeroed() -> [libc::mmsghdr; MAX_BATCH] {
-            // SAFETY: mmsghdr is a plain C struct of integers and raw pointers,
-            // for which all-zero bytes are a valid value.
-            unsafe { mem::zeroed() }
+        /// The headers, buffers and addresses of `recvmmsg` and `sendmmsg`,
+        /// kept for a worker's life: a call fills in only the entries it
+        /// uses, so nothing is zeroed per call (zeroing fresh arrays of
+        /// `MAX_BATCH` entries wrote about 13 KB of stack per call, a third
+        /// of the first-level data cache).
+        pub(crate) struct Calls {
+            headers: [libc::mmsghdr; MAX_BATCH],
+            iovecs: [libc::iovec; MAX_BATCH],
+            /// Where `recvmmsg` writes the senders' addresses.
+            senders: [SockAddrStorage; MAX_BATCH],
+            /// The destinations of a `sendmmsg`, converted.
+            dsts: Vec<SockAddr>,
+        }
+
+        // SAFETY: the raw pointers in `headers` and `iovecs` are written by
+        // `recv` and `send` just before their system call, to memory that
+        // call borrows, and never read otherwise: nothing they point to is
+        // shared by moving a `Calls` to another thread.
+        unsafe impl Send for Calls {}
+
+        impl Calls {
+            pub(crate) fn new() -> Box<Calls> {
+                Box::new(Calls {
+                    // SAFETY: mmsghdr is a plain C struct of integers and raw
+                    // pointers, for which all-zero bytes are a valid value.
+                    headers: unsafe { mem::zeroed() },
+                    iovecs: std::array::from_fn(|_| libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 }),
+                    senders: std::array::from_fn(|_| SockAddrStorage::zeroed()),
+                    dsts: Vec::with_capacity(MAX_BATCH),
+                })
+            }
         }
 
         /// Receives what is waiting on `fd`, without blocking: up to one
         /// datagram per `MAX_DATAGRAM`-byte slot of `area` (at most
         /// `MAX_BATCH`), the i-th into the i-th slot. `received` is replaced
         /// by what came; `WouldBlock` when nothing had.
-        pub(crate) fn recv(fd: RawFd, area: &mut [u8], received: &mut Vec<Received>) -> io::Result<()> {
+        pub(crate) fn recv(
+            fd: RawFd,
+            calls: &mut Calls,
+            area: &mut [u8],
+            received: &mut Vec<Received>,
+        ) -> io::Result<()> {
             received.clear();
-            let mut names: [SockAddrStorage; MAX_BATCH] = std::array::from_fn(|_| SockAddrStorage::zeroed());
-            let mut iovecs: [libc::iovec; MAX_BATCH] =
-                std::array::from_fn(|_| libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 });
-            let mut headers = zeroed();
+            let Calls { headers, iovecs, senders, .. } = calls;
             let mut count = 0;
-            for ((slot, (name, iovec)), header) in
-                area.chunks_exact_mut(MAX_DATAGRAM).zip(names.iter_mut().zip(&mut iovecs)).zip(&mut headers)
+            for ((slot, (sender, iovec)), header) in area
+                .chunks_exact_mut(MAX_DATAGRAM)
+                .zip(senders.iter_mut().zip(iovecs.iter_mut()))
+                .zip(headers.iter_mut())
             {
                 *iovec = libc::iovec { iov_base: slot.as_mut_ptr().cast(), iov_len: slot.len() };
-                header.msg_hdr.msg_name = ptr::from_mut(name).cast();
-                header.msg_hdr.msg_namelen = name.size_of();
+                header.msg_hdr.msg_name = ptr::from_mut(sender).cast();
+                header.msg_hdr.msg_namelen = sender.size_of();
                 header.msg_hdr.msg_iov = iovec;
                 header.msg_hdr.msg_iovlen = 1;
+                header.msg_hdr.msg_control = ptr::null_mut();
+                header.msg_hdr.msg_controllen = 0;
+                header.msg_hdr.msg_flags = 0;
                 count += 1;
             }
             // SAFETY: the first `count` headers each point to one iovec over a
-            // distinct slot of `area` (writable, `iov_len` bytes) and to one
-            // distinct, writable SockAddrStorage of `msg_namelen` bytes; all of
-            // them outlive the call, which only writes within those bounds.
-            // A null timeout is allowed.
+            // distinct slot of `area` (writable, `iov_len` bytes), to one
+            // distinct, writable SockAddrStorage of `msg_namelen` bytes and to
+            // no control data; all of them outlive the call, which only
+            // writes within those bounds. A null timeout is allowed.
             let got = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -334,10 +369,11 @@ mod mmsg {
                 )
             };
             let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
-            for (name, header) in names.into_iter().zip(&headers[..got]) {
-                // SAFETY: the kernel wrote the sender's address into `name`, of
-                // `msg_namelen` bytes (at most the storage's size).
-                let src = unsafe { SockAddr::new(name, header.msg_hdr.msg_namelen) }.as_socket();
+            for (sender, header) in senders.iter_mut().zip(&headers[..got]) {
+                let sender = mem::replace(sender, SockAddrStorage::zeroed());
+                // SAFETY: the kernel wrote the sender's address into `sender`,
+                // of `msg_namelen` bytes (at most the storage's size).
+                let src = unsafe { SockAddr::new(sender, header.msg_hdr.msg_namelen) }.as_socket();
                 received.push(Received {
                     len: (header.msg_len as usize).min(MAX_DATAGRAM),
                     src,
@@ -350,31 +386,29 @@ mod mmsg {
         /// Sends the first `MAX_BATCH` datagrams of `datagrams`, each to its
         /// address, without blocking; returns how many the kernel took (from
         /// the first). An error means the first was not sent.
-        pub(crate) fn send(fd: RawFd, datagrams: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        pub(crate) fn send(fd: RawFd, calls: &mut Calls, datagrams: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
             let datagrams = &datagrams[..datagrams.len().min(MAX_BATCH)];
-            // On the stack: a send allocates nothing (only the first
-            // `datagrams.len()` are filled).
-            let mut names: [Option<SockAddr>; MAX_BATCH] = std::array::from_fn(|_| None);
-            for (name, (_, dst)) in names.iter_mut().zip(datagrams) {
-                *name = Some(SockAddr::from(*dst));
-            }
-            let mut iovecs: [libc::iovec; MAX_BATCH] =
-                std::array::from_fn(|_| libc::iovec { iov_base: ptr::null_mut(), iov_len: 0 });
-            let mut headers = zeroed();
-            for (((bytes, _), name), (iovec, header)) in
-                datagrams.iter().zip(names.iter().flatten()).zip(iovecs.iter_mut().zip(&mut headers))
+            let Calls { headers, iovecs, dsts, .. } = calls;
+            dsts.clear();
+            dsts.extend(datagrams.iter().map(|(_, dst)| SockAddr::from(*dst)));
+            for (((bytes, _), dst), (iovec, header)) in
+                datagrams.iter().zip(dsts.iter()).zip(iovecs.iter_mut().zip(headers.iter_mut()))
             {
                 // The kernel only reads through these pointers (sendmmsg).
                 *iovec = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
-                header.msg_hdr.msg_name = name.as_ptr().cast_mut().cast();
-                header.msg_hdr.msg_namelen = name.len();
+                header.msg_hdr.msg_name = dst.as_ptr().cast_mut().cast();
+                header.msg_hdr.msg_namelen = dst.len();
                 header.msg_hdr.msg_iov = iovec;
                 header.msg_hdr.msg_iovlen = 1;
+                header.msg_hdr.msg_control = ptr::null_mut();
+                header.msg_hdr.msg_controllen = 0;
+                header.msg_hdr.msg_flags = 0;
             }
             // SAFETY: the first `datagrams.len()` headers each point to one
-            // iovec over a datagram's bytes and to its destination's address
-            // (`msg_namelen` bytes), all alive for the call; sendmmsg only
-            // reads them, and writes nothing but the headers' `msg_len`.
+            // iovec over a datagram's bytes, to its destination's address
+            // (`msg_namelen` bytes) and to no control data, all alive for the
+            // call; sendmmsg only reads them, and writes nothing but the
+            // headers' `msg_len`.
             let sent = unsafe {
                 libc::sendmmsg(fd, headers.as_mut_ptr(), datagrams.len() as libc::c_uint, libc::MSG_DONTWAIT as _)
             };
