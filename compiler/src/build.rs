@@ -42,7 +42,8 @@ const BAKED_RUNTIME_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime
 /// Cargo's profile.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Profile {
-    /// Optimized (`cargo build --release`).
+    /// Optimized (`cargo build --release`), with thin link-time optimization
+    /// across all crates.
     #[default]
     Release,
     /// Fast to compile, slow to run (`cargo build`).
@@ -159,6 +160,10 @@ impl Project {
              \n\
              [profile.release]\n\
              debug = \"line-tables-only\"\n\
+             # Inlining across the route, the runtime and their dependencies: less\n\
+             # CPU per message (BENCHMARKS.md, \"Link-time optimization\"), a slower\n\
+             # build after a config change (--profile dev builds fast).\n\
+             lto = \"thin\"\n\
              \n\
              # Not part of any workspace around the cache directory.\n\
              [workspace]\n"
