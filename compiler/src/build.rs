@@ -161,7 +161,7 @@ impl Project {
              [profile.release]\n\
              debug = \"line-tables-only\"\n\
              # Inlining across the route, the runtime and their dependencies: less\n\
-             # CPU per message (BENCHMARKS.md, \"Link-time optimization\"), a slower\n\
+             # CPU per message (serc's BENCHMARKS.md, \"A sixth pass\"), a slower\n\
              # build after a config change (--profile dev builds fast).\n\
              lto = \"thin\"\n\
              \n\
