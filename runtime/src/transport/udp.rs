@@ -271,7 +271,8 @@ mod mmsg {
     }
 
     /// The unsafe code of the UDP transport: the two system calls, the
-    /// zeroed headers they take, and reading back the senders' addresses.
+    /// headers a worker keeps for them ([`sys::Calls`]), and reading back the
+    /// senders' addresses.
     /// (`MSG_DONTWAIT as _`: the flags are a `c_uint` for musl, a `c_int` elsewhere.)
     mod sys {
         use std::io;
@@ -326,6 +327,20 @@ mod mmsg {
             }
         }
 
+        /// Points `header` at one address (`namelen` bytes at `name`) and one
+        /// buffer, with no control data and no flags: all a call reads of the
+        /// headers it was given, whatever an earlier call left in them.
+        fn aim(header: &mut libc::mmsghdr, name: *mut libc::c_void, namelen: libc::socklen_t, iovec: &mut libc::iovec) {
+            let msg = &mut header.msg_hdr;
+            msg.msg_name = name;
+            msg.msg_namelen = namelen;
+            msg.msg_iov = iovec;
+            msg.msg_iovlen = 1;
+            msg.msg_control = ptr::null_mut();
+            msg.msg_controllen = 0;
+            msg.msg_flags = 0;
+        }
+
         /// Receives what is waiting on `fd`, without blocking: up to one
         /// datagram per `MAX_DATAGRAM`-byte slot of `area` (at most
         /// `MAX_BATCH`), the i-th into the i-th slot. `received` is replaced
@@ -345,13 +360,7 @@ mod mmsg {
                 .zip(headers.iter_mut())
             {
                 *iovec = libc::iovec { iov_base: slot.as_mut_ptr().cast(), iov_len: slot.len() };
-                header.msg_hdr.msg_name = ptr::from_mut(sender).cast();
-                header.msg_hdr.msg_namelen = sender.size_of();
-                header.msg_hdr.msg_iov = iovec;
-                header.msg_hdr.msg_iovlen = 1;
-                header.msg_hdr.msg_control = ptr::null_mut();
-                header.msg_hdr.msg_controllen = 0;
-                header.msg_hdr.msg_flags = 0;
+                aim(header, ptr::from_mut(sender).cast(), sender.size_of(), iovec);
                 count += 1;
             }
             // SAFETY: the first `count` headers each point to one iovec over a
@@ -370,6 +379,8 @@ mod mmsg {
             };
             let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
             for (sender, header) in senders.iter_mut().zip(&headers[..got]) {
+                // `SockAddr` owns its storage: the slot takes a zeroed one,
+                // which the next call points the kernel at again.
                 let sender = mem::replace(sender, SockAddrStorage::zeroed());
                 // SAFETY: the kernel wrote the sender's address into `sender`,
                 // of `msg_namelen` bytes (at most the storage's size).
@@ -396,13 +407,7 @@ mod mmsg {
             {
                 // The kernel only reads through these pointers (sendmmsg).
                 *iovec = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
-                header.msg_hdr.msg_name = dst.as_ptr().cast_mut().cast();
-                header.msg_hdr.msg_namelen = dst.len();
-                header.msg_hdr.msg_iov = iovec;
-                header.msg_hdr.msg_iovlen = 1;
-                header.msg_hdr.msg_control = ptr::null_mut();
-                header.msg_hdr.msg_controllen = 0;
-                header.msg_hdr.msg_flags = 0;
+                aim(header, dst.as_ptr().cast_mut().cast(), dst.len(), iovec);
             }
             // SAFETY: the first `datagrams.len()` headers each point to one
             // iovec over a datagram's bytes, to its destination's address
