@@ -34,7 +34,7 @@ How it builds:
   serc writes a small cargo project for each config in its cache directory and
   runs `cargo build --offline` there; one target directory is shared by every
   config, so the runtime and its dependencies compile once (a few minutes) and a
-  changed config rebuilds in about a minute (release: link-time optimized) or in
+  changed config rebuilds in under a minute (release: link-time optimized) or in
   seconds (--profile dev). Files are rewritten only when they change.
 
     $SERC_CACHE_DIR, else $XDG_CACHE_HOME/serc, else ~/.cache/serc:
@@ -121,7 +121,7 @@ pub struct RunArgs {
 /// What `serc build` and `serc run` share.
 #[derive(Debug, Args)]
 pub struct BuildOptions {
-    /// Cargo profile: release (optimized, link-time optimized; about a minute
+    /// Cargo profile: release (optimized, link-time optimized; under a minute
     /// to rebuild after a config change on 2 cores) or dev (seconds to
     /// rebuild, slower to run)
     #[arg(long, value_enum, value_name = "PROFILE", default_value_t = ProfileArg::Release)]
