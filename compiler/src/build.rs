@@ -166,7 +166,7 @@ impl Project {
              lto = \"thin\"\n\
              # One unit per crate: a fifth less code, less memory at rest and a\n\
              # faster link after a config change, the same CPU per message\n\
-             # (BENCHMARKS.md, \"Compiler options for the proxies\").\n\
+             # (serc's BENCHMARKS.md, \"Compiler options for the proxies\").\n\
              codegen-units = 1\n\
              \n\
              # Not part of any workspace around the cache directory.\n\
