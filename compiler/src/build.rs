@@ -11,6 +11,10 @@
 //! target/                             one target directory for every project: the runtime
 //!                                     and its dependencies compile once
 //! target/serc-crates-<profile>        how many crates the last build had (for progress)
+//! target-pgo-generate/, target-pgo-use/  the same for `--pgo-generate` and `--pgo-use`
+//!                                     builds (other compiler flags: kept apart, so that
+//!                                     neither kind of build invalidates the other's crates)
+//! pgo/<project>-<hash>.profdata       profiles merged for `--pgo-use` (hash: of the content)
 //! ```
 //!
 //! Files are written only when their content changes, so cargo's fingerprints stay
@@ -233,6 +237,8 @@ pub enum Event<'a> {
     /// Cargo is working: `done` of `total` crates are ready (`total`: when cargo
     /// could tell), the last one `name`, which was compiled now (not `fresh`).
     Compiling { done: usize, total: Option<usize>, name: &'a str, fresh: bool },
+    /// Merging `files` recorded profiles into one, for `--pgo-use`.
+    Merging { files: usize, into: &'a Path },
     /// Cargo finished.
     Finished { profile: Profile, secs: f64 },
     /// Output of cargo or rustc to show as it is (errors not located in the
@@ -254,6 +260,19 @@ pub enum Failure {
     Cargo(String),
 }
 
+/// Profile-guided optimization: a proxy instrumented to record which code runs
+/// and how often, or one optimized with what such a proxy recorded (rustc's
+/// `-Cprofile-generate` and `-Cprofile-use`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pgo {
+    /// Instrument the proxy: each run writes a `.profraw` file into this
+    /// directory when it stops.
+    Generate(PathBuf),
+    /// Optimize with these profiles: a directory of `.profraw` files (merged
+    /// with llvm-profdata), one `.profraw`, or one merged `.profdata` file.
+    Use(PathBuf),
+}
+
 /// What to build.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
@@ -268,6 +287,8 @@ pub struct Request {
     pub runtime_dir: Option<PathBuf>,
     /// Colour the rustc messages shown verbatim.
     pub color: bool,
+    /// Profile-guided optimization: `None` for a plain build.
+    pub pgo: Option<Pgo>,
 }
 
 /// Checks the config, generates its project, runs cargo and copies the binary.
@@ -317,8 +338,21 @@ pub fn build(req: &Request, on: &mut dyn FnMut(Event<'_>)) -> Result<PathBuf, Fa
         .write(&main_rs, &runtime)
         .map_err(|e| Failure::Io(format!("cannot write the project in {}: {e}", project.dir.display())))?;
 
-    let target = cache.join("target");
-    let mut built = cargo_build(&project, &target, req.profile, req.color, on);
+    let (target, flag) = match &req.pgo {
+        None => (cache.join("target"), None),
+        Some(Pgo::Generate(dir)) => {
+            let dir = fs::create_dir_all(dir)
+                .and_then(|()| fs::canonicalize(dir))
+                .map_err(|e| Failure::Io(format!("cannot create the profile directory {}: {e}", dir.display())))?;
+            (cache.join("target-pgo-generate"), Some(pgo_flag("-Cprofile-generate=", &dir)?))
+        }
+        Some(Pgo::Use(path)) => {
+            let profdata = merged_profile(path, &cache, &project.name, on)?;
+            (cache.join("target-pgo-use"), Some(pgo_flag("-Cprofile-use=", &profdata)?))
+        }
+    };
+    let build = CargoBuild { profile: req.profile, color: req.color, rustflag: flag.as_deref() };
+    let mut built = cargo_build(&project, &target, &build, on);
     // A first build on a machine whose cargo cache lacks the runtime's
     // dependencies (a fresh clone where only serc was built): fetch them once
     // (the network is needed this time only) and build again.
@@ -326,7 +360,7 @@ pub fn build(req: &Request, on: &mut dyn FnMut(Event<'_>)) -> Result<PathBuf, Fa
         if failure.errors.is_empty() && failure.stderr.contains("offline") {
             on(Event::Verbatim("    Fetching the runtime's dependencies (once per machine)\n"));
             if fetch(&project) {
-                built = cargo_build(&project, &target, req.profile, req.color, on);
+                built = cargo_build(&project, &target, &build, on);
             }
         }
     }
@@ -427,15 +461,28 @@ fn cargo_command() -> Command {
     Command::new(std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into()))
 }
 
+/// How [`cargo_build`] runs cargo.
+#[derive(Clone, Copy, Debug)]
+pub struct CargoBuild<'a> {
+    pub profile: Profile,
+    /// Colour the rustc messages.
+    pub color: bool,
+    /// A rustc flag for the proxy and the crates it links (not for build
+    /// scripts and proc macros, which run on this host while building: cargo
+    /// is given `--target` with the host's triple for that), after the user's
+    /// own RUSTFLAGS.
+    pub rustflag: Option<&'a str>,
+}
+
 /// Runs `cargo build --offline` in the project with `target` as its target
 /// directory, reporting each crate built or found fresh ([`Event::Compiling`]).
 pub fn cargo_build(
     project: &Project,
     target: &Path,
-    profile: Profile,
-    color: bool,
+    build: &CargoBuild<'_>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<Compiled, CargoError> {
+    let CargoBuild { profile, color, rustflag } = *build;
     let start = Instant::now();
     let manifest = project.dir.join("Cargo.toml");
     // Every project builds the same crates but its own: the count of the last
@@ -462,6 +509,11 @@ pub fn cargo_build(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(flag) = rustflag {
+        let host =
+            host_triple().ok_or_else(|| CargoError::Spawn("cannot run rustc -vV (for the host's triple)".into()))?;
+        cmd.arg("--target").arg(host).env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(flag));
+    }
     let mut child = cmd.spawn().map_err(|e| CargoError::Spawn(format!("cannot run cargo: {e}")))?;
     let mut stderr_pipe = child.stderr.take().expect("piped");
     let stderr_thread = std::thread::spawn(move || {
@@ -520,6 +572,131 @@ pub fn cargo_build(
             Err(CargoError::Failed(CargoFailure { errors, stderr }))
         }
     }
+}
+
+/// The user's RUSTFLAGS (cargo's `CARGO_ENCODED_RUSTFLAGS`, else `RUSTFLAGS`),
+/// then `flag`, in cargo's encoding (separated by 0x1f).
+fn encoded_rustflags(flag: &str) -> String {
+    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(encoded) if !encoded.is_empty() => encoded.split('\x1f').map(str::to_owned).collect(),
+        _ => std::env::var("RUSTFLAGS").unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+    };
+    flags.push(flag.to_owned());
+    flags.join("\x1f")
+}
+
+/// `-Cprofile-…=PATH`, for a path cargo can pass on (UTF-8, no 0x1f).
+fn pgo_flag(option: &str, path: &Path) -> Result<String, Failure> {
+    match path.to_str() {
+        Some(p) if !p.contains('\x1f') => Ok(format!("{option}{p}")),
+        _ => Err(Failure::Io(format!("the profile path {} is not valid UTF-8", path.display()))),
+    }
+}
+
+/// The merged profile `--pgo-use PATH` builds with: PATH itself when it is a
+/// `.profdata` file; else PATH's `.profraw` files (PATH a directory, or one such
+/// file) merged by llvm-profdata into the cache. Named by its content, so
+/// that new profiles change rustc's flags and cargo rebuilds.
+fn merged_profile(path: &Path, cache: &Path, name: &str, on: &mut dyn FnMut(Event<'_>)) -> Result<PathBuf, Failure> {
+    let meta =
+        fs::metadata(path).map_err(|e| Failure::Io(format!("cannot read the profiles {}: {e}", path.display())))?;
+    let ext = |p: &Path, e: &str| p.extension().is_some_and(|x| x == e);
+    let dir = cache.join("pgo");
+    fs::create_dir_all(&dir).map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let merged = if meta.is_file() && ext(path, "profdata") {
+        fs::read(path).map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))?
+    } else {
+        let raw: Vec<PathBuf> = if meta.is_dir() {
+            let entries =
+                fs::read_dir(path).map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))?;
+            let mut raw: Vec<PathBuf> =
+                entries.filter_map(|e| Some(e.ok()?.path())).filter(|p| ext(p, "profraw")).collect();
+            raw.sort();
+            raw
+        } else if ext(path, "profraw") {
+            vec![path.to_path_buf()]
+        } else {
+            return Err(Failure::Io(format!(
+                "{} is neither a directory of .profraw files nor a .profraw or .profdata file",
+                path.display()
+            )));
+        };
+        if raw.is_empty() {
+            return Err(Failure::Io(format!(
+                "no .profraw files in {}: build with --pgo-generate {0}, run that proxy under a load like \
+                 production's and stop it (it writes its profile when it stops)",
+                path.display()
+            )));
+        }
+        let tmp = dir.join(format!(".{name}-{}.profdata", std::process::id()));
+        on(Event::Merging { files: raw.len(), into: &dir });
+        let profdata = llvm_profdata().ok_or_else(|| {
+            Failure::Io(
+                "llvm-profdata, which merges the profiles, was not found: `rustup component add llvm-tools` installs \
+                 the one that matches rustc's LLVM"
+                    .to_owned(),
+            )
+        })?;
+        let out = Command::new(&profdata)
+            .arg("merge")
+            .arg("-o")
+            .arg(&tmp)
+            .args(&raw)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Failure::Io(format!("cannot run {}: {e}", profdata.display())))?;
+        if !out.status.success() {
+            let _ = fs::remove_file(&tmp);
+            return Err(Failure::Io(format!(
+                "{} could not merge the profiles ({}); it must be the one of rustc's LLVM (`rustc -vV`; `rustup \
+                 component add llvm-tools` installs it), and the profiles must come from a proxy built by this rustc",
+                profdata.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let merged = fs::read(&tmp).map_err(|e| Failure::Io(format!("cannot read {}: {e}", tmp.display())));
+        let _ = fs::remove_file(&tmp);
+        merged?
+    };
+    let file_name = format!("{name}-{:016x}.profdata", fnv1a(&[&merged]));
+    let file = dir.join(&file_name);
+    (if file.is_file() { Ok(()) } else { fs::write(&file, &merged) })
+        .map_err(|e| Failure::Io(format!("cannot write {}: {e}", file.display())))?;
+    // The project's profiles merged before are not used again.
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for old in entries.filter_map(|e| e.ok()).map(|e| e.file_name()) {
+            let old = old.to_string_lossy();
+            let stale = old
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.len() == "0123456789abcdef.profdata".len() && rest.ends_with(".profdata"));
+            if stale && old != file_name {
+                let _ = fs::remove_file(dir.join(&*old));
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// The llvm-profdata of rustc's own LLVM (rustup's `llvm-tools` component), else
+/// the one on the PATH.
+fn llvm_profdata() -> Option<PathBuf> {
+    let exe = format!("llvm-profdata{}", std::env::consts::EXE_SUFFIX);
+    let rustc = std::env::var_os("RUSTC").filter(|r| !r.is_empty()).unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok());
+    if let (Some(sysroot), Some(host)) = (sysroot, host_triple()) {
+        let tool = Path::new(sysroot.trim()).join("lib/rustlib").join(host).join("bin").join(&exe);
+        if tool.is_file() {
+            return Some(tool);
+        }
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(&exe)).find(|p| p.is_file())
 }
 
 /// About how many crates (lib, proc-macro and bin units, build scripts left out)

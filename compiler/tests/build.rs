@@ -255,3 +255,89 @@ fn build_and_run_a_minimal_config() {
     assert_eq!(run.stdout, stdout, "the same binary, the same version line");
     assert!(run.stderr.contains("Running"), "stderr:\n{}", run.stderr);
 }
+
+/// Profile-guided optimization, both steps, with the dev profile and the
+/// shared cache: `--pgo-generate` gives a proxy that answers SIP and writes its
+/// profile when it stops; `--pgo-use` merges the profiles and builds with them.
+/// Merging needs the llvm-profdata of rustc's LLVM (rustup's `llvm-tools`,
+/// which `cargo xtask test` installs); without it the build must say so.
+#[test]
+fn pgo_generate_then_use() {
+    let dir = TempDir::new().with("minimal.cfg", MINIMAL);
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR is target/tmp");
+    let cache = target.join("serc-cache");
+    let profiles = dir.0.join("pgo");
+
+    // No profiles yet: refused before cargo runs, saying what to do.
+    fs::create_dir(&profiles).unwrap();
+    let run = serc(&dir.0, &cache, &[], &["build", "--profile", "dev", "--pgo-use", "pgo", "minimal.cfg"]);
+    assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
+    assert!(run.stderr.contains("no .profraw files in pgo") && run.stderr.contains("--pgo-generate"), "{}", run.stderr);
+
+    let run = serc(
+        &dir.0,
+        &cache,
+        &[],
+        &["build", "--profile", "dev", "--pgo-generate", "pgo", "-o", "trainee", "minimal.cfg"],
+    );
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert!(cache.join("target-pgo-generate").is_dir(), "an instrumented build has its own target directory");
+
+    // A SIP request through the instrumented proxy, then SIGTERM.
+    let mut proxy = Command::new(dir.0.join("trainee"))
+        .args(["--listen", "udp:127.0.0.1:0", "--workers", "1", "--log-level", "error"])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the instrumented proxy");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(proxy.stdout.take().unwrap()), &mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on udp:").unwrap_or_else(|| panic!("first line: {line:?}"));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKpgo1\r\nMax-Forwards: 70\r\n\
+         From: <sip:a@{me}>;tag=1\r\nTo: <sip:b@{addr}>\r\nCall-ID: pgo-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    sock.send_to(options.as_bytes(), addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).expect("a reply from the instrumented proxy");
+    assert!(buf[..n].starts_with(b"SIP/2.0 200 OK\r\n"), "{}", String::from_utf8_lossy(&buf[..n]));
+    let killed = Command::new("kill").args(["-TERM", &proxy.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = proxy.wait().unwrap();
+    assert!(status.success(), "the proxy stops cleanly on SIGTERM: {status}");
+    let raw: Vec<_> = fs::read_dir(&profiles)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "profraw"))
+        .collect();
+    assert_eq!(raw.len(), 1, "one profile written at exit: {raw:?}");
+
+    let run =
+        serc(&dir.0, &cache, &[], &["build", "--profile", "dev", "--pgo-use", "pgo", "-o", "tuned", "minimal.cfg"]);
+    if llvm_profdata_installed() {
+        assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+        assert!(run.stderr.contains("Merging 1 profile into"), "{}", run.stderr);
+        let merged: Vec<_> = fs::read_dir(cache.join("pgo")).unwrap().filter_map(|e| e.ok()).collect();
+        assert!(!merged.is_empty(), "the merged profile is kept in the cache");
+        let version = Command::new(dir.0.join("tuned")).arg("--version").output().unwrap();
+        assert!(version.status.success() && String::from_utf8_lossy(&version.stdout).contains("minimal.cfg"));
+    } else {
+        assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
+        assert!(run.stderr.contains("rustup component add llvm-tools"), "{}", run.stderr);
+    }
+}
+
+/// Whether rustup's llvm-tools (the llvm-profdata of rustc's LLVM) are installed.
+fn llvm_profdata_installed() -> bool {
+    let out = |args: &[&str]| {
+        let out = Command::new("rustc").args(args).output().expect("rustc");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sysroot = out(&["--print", "sysroot"]);
+    let vv = out(&["-vV"]);
+    let host = vv.lines().find_map(|l| l.strip_prefix("host: ")).expect("rustc -vV names the host");
+    Path::new(sysroot.trim()).join("lib/rustlib").join(host).join("bin/llvm-profdata").is_file()
+}

@@ -100,6 +100,12 @@ OPTIONS:
                             time); the summary and the chart give medians, a
                             rate passes only if all N passed [default: 1]
     --keep-going            run every rate even after a proxy failed one
+    --pgo                   serc's proxies profile-guided: each built with
+                            `serc build --pgo-generate`, run through its
+                            scenario at 1,000 and 3,000/s for 10 s each (the
+                            training, in the run's pgo-training/), then built
+                            with `serc build --pgo-use` (needs rustup's
+                            llvm-tools); the report says so
     --no-netns              run in the host's network namespace (ports 5060,
                             5061, 5070 must be free)
 
@@ -273,6 +279,8 @@ pub struct BenchArgs {
     proxies: Vec<String>,
     keep_going: bool,
     netns: bool,
+    /// serc's proxies built with profile-guided optimization (see `train`).
+    pgo: bool,
     /// How many times each (scenario, rate) step runs per proxy.
     repeat: u32,
     /// The command line, for the report.
@@ -292,6 +300,7 @@ impl BenchArgs {
             proxies: vec![SERC.to_owned(), KAMAILIO.to_owned()],
             keep_going: false,
             netns: true,
+            pgo: false,
             repeat: 1,
             command: String::new(),
         };
@@ -315,6 +324,7 @@ impl BenchArgs {
                 "--no-sipp" => args.sipp = false,
                 "--keep-going" => args.keep_going = true,
                 "--no-netns" => args.netns = false,
+                "--pgo" => args.pgo = true,
                 "--scenarios" => {
                     let list = split_list(&value()?);
                     for name in &list {
@@ -885,20 +895,7 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
     fs::create_dir_all(bin_dir).map_err(|e| format!("cannot create {}: {e}", bin_dir.display()))?;
     let mut bins = BTreeMap::new();
     for s in scenarios {
-        // Relative to the workspace: serc writes the config's path into the
-        // generated code's `__serc_at!` markers, and a long one is wrapped
-        // over lines by the pretty-printer, which serc then fails to read
-        // back (a serc bug, reported).
-        let mut cfg = format!("bench/configs/openser-{}.cfg", s.config);
-        if !root.join(&cfg).is_file() {
-            return Err(format!("no config {} for the scenario {}", root.join(&cfg).display(), s.name));
-        }
-        // A config naming a file the run prepares (@AUTH_DB@) is built from its
-        // prepared copy.
-        let prepared = format!("target/serc-bench/configs/openser-{}.cfg", s.config);
-        if root.join(&prepared).is_file() {
-            cfg = prepared;
-        }
+        let cfg = serc_config(s)?;
         let out = bin_dir.join(format!("openser-{}", s.config));
         // Scenarios sharing a config share its proxy.
         if !bins.values().any(|built| *built == out) {
@@ -907,6 +904,95 @@ fn build_proxies(scenarios: &[&'static Scenario], bin_dir: &Path) -> Result<BTre
         bins.insert(s.name, out);
     }
     Ok(bins)
+}
+
+/// The config serc builds for a scenario, relative to the workspace: serc
+/// writes the config's path into the generated code's `__serc_at!` markers,
+/// and a long one is wrapped over lines by the pretty-printer, which serc then
+/// fails to read back (a serc bug, reported).
+fn serc_config(s: &Scenario) -> Result<String> {
+    let root = project_root();
+    let cfg = format!("bench/configs/openser-{}.cfg", s.config);
+    if !root.join(&cfg).is_file() {
+        return Err(format!("no config {} for the scenario {}", root.join(&cfg).display(), s.name));
+    }
+    // A config naming a file the run prepares (@AUTH_DB@) is built from its
+    // prepared copy.
+    let prepared = format!("target/serc-bench/configs/openser-{}.cfg", s.config);
+    Ok(if root.join(&prepared).is_file() { prepared } else { cfg })
+}
+
+/// The rates (calls/s) of `--pgo`'s training, 10 s each: below every
+/// scenario's highest for serc, one where the caches run cold between
+/// messages and one where they stay warm.
+const PGO_TRAINING_RATES: [u32; 2] = [1000, 3000];
+const PGO_TRAINING_SECS: u32 = 10;
+
+/// `--pgo`: rebuilds each serc proxy in `bins` (once per config) with
+/// `serc build --pgo-use`, from the profile of its `--pgo-generate` build run
+/// through the config's first scenario at [`PGO_TRAINING_RATES`].
+fn train(
+    bins: &mut BTreeMap<&'static str, PathBuf>,
+    scenarios: &[&'static Scenario],
+    netns: bool,
+    harness: &Path,
+    dir: &Path,
+) -> Result {
+    let root = project_root();
+    let serc = root.join("target/release/serc");
+    let mut trained: Vec<PathBuf> = Vec::new();
+    for s in scenarios {
+        let Some(out) = bins.get(s.name).cloned() else { continue };
+        if trained.contains(&out) {
+            continue;
+        }
+        let cfg = serc_config(s)?;
+        let profiles = root.join("target/serc-bench/pgo").join(s.config);
+        let _ = fs::remove_dir_all(&profiles);
+        let trainee = out.with_file_name(format!("openser-{}-trainee", s.config));
+        run(Command::new(&serc)
+            .current_dir(&root)
+            .arg("build")
+            .arg("--pgo-generate")
+            .arg(&profiles)
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&trainee))?;
+        let trainee_bins = Binaries { serc: BTreeMap::from([(s.name, trainee.clone())]), floor: None };
+        let cmd = proxy_command(SERC, s, &trainee_bins, harness);
+        for rate in PGO_TRAINING_RATES {
+            eprintln!("\n--- {} training serc at {rate}/s for {PGO_TRAINING_SECS} s", s.name);
+            let step = harness_step(
+                netns,
+                harness,
+                s,
+                "serc-trainee",
+                &cmd,
+                rate,
+                1,
+                (PGO_TRAINING_SECS, 0),
+                &dir.join(s.name),
+            )?;
+            if !step.pass {
+                return Err(format!(
+                    "{}: the trainee failed at {rate}/s ({}): see {}",
+                    s.name,
+                    step.why,
+                    dir.display()
+                ));
+            }
+        }
+        run(Command::new(&serc)
+            .current_dir(&root)
+            .arg("build")
+            .arg("--pgo-use")
+            .arg(&profiles)
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&out))?;
+        trained.push(out);
+    }
+    Ok(())
 }
 
 /// Builds the floor, xtask/src/bin/udp-floor.rs (release).
@@ -1006,6 +1092,9 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     let mut bins = Binaries::default();
     if args.wants_proxy(SERC) || args.wants_proxy(SERC_METRICS) {
         bins.serc = build_proxies(&runnable, &root.join("target/serc-bench/bin"))?;
+        if args.pgo {
+            train(&mut bins.serc, &runnable, netns, &harness, &out.join("pgo-training"))?;
+        }
     }
     if args.wants_proxy(FLOOR) {
         bins.floor = Some(build_floor()?);
@@ -1482,6 +1571,14 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
         let _ = writeln!(md, "- repeat: 1 (each step once)");
     }
     let _ = writeln!(md, "- serc proxies: `serc build bench/configs/openser-SCENARIO.cfg`, run with `--listen udp:127.0.0.1:5060 --workers 2`; Kamailio: `kamailio -DD -E -m 512 -M 16 -f configs/kamailio-SCENARIO.cfg` (children=2)");
+    if args.pgo {
+        let rates: Vec<String> = PGO_TRAINING_RATES.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            md,
+            "- `--pgo`: serc's proxies built with `serc build --pgo-use`, from the profile their `--pgo-generate` build recorded in the config's first scenario at {} calls/s, {PGO_TRAINING_SECS} s each",
+            rates.join(" and ")
+        );
+    }
     if report.bins.floor.is_some() {
         let _ = writeln!(
             md,
@@ -2026,6 +2123,8 @@ mod tests {
         assert_eq!(BenchArgs::parse(&flags(&["--drain", "40"]), &[]).expect("valid").drain(), 40);
         assert_eq!(BenchArgs::parse(&[], &[]).expect("valid").drain(), DEFAULT_DRAIN);
         assert!(BenchArgs::parse(&flags(&["--drain", "121"]), &[]).is_err());
+        assert!(BenchArgs::parse(&flags(&["--pgo"]), &[]).expect("valid").pgo);
+        assert!(!BenchArgs::parse(&[], &[]).expect("valid").pgo);
         // The floor challenges where SIPp expects a 401 first.
         let challenged: Vec<&str> = SCENARIOS.iter().filter(|s| !s.floor_args.is_empty()).map(|s| s.name).collect();
         assert_eq!(challenged, ["register-auth", "register-auth-sqlite"]);

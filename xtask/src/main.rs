@@ -50,8 +50,11 @@ This is the test command of the README, and what CI runs (.ci/run). Stages:
      The list is DEBIAN_PACKAGES in xtask/src/main.rs: a package, a binary
      whose presence shows it is installed, and why the tests need it.
      Installing needs root (else sudo is used).
-  2. Services: starts the services the tests need (none yet).
-  3. Tests: `cargo test --workspace --all-targets --locked`, then
+  2. rustup components: `rustup component add llvm-tools` when missing (for
+     serc build --pgo-use), bounded to 2 minutes; if it fails, a note says so
+     and the PGO test checks the error that names it instead.
+  3. Services: starts the services the tests need (none yet).
+  4. Tests: `cargo test --workspace --all-targets --locked`, then
      `cargo test --workspace --doc` (--all-targets does not run doc tests).
      SERC_REQUIRE_PEERS=1 is set: a test that compares serc with a peer
      (Kamailio) fails when the peer is missing instead of skipping.
@@ -154,7 +157,7 @@ fn try_main(args: &[String]) -> Result {
     match task.as_str() {
         "test" => {
             no_flags(task, flags)?;
-            let mut progress = Progress::new("test", 3);
+            let mut progress = Progress::new("test", 4);
             test_stages(&mut progress, passthrough)?;
             progress.done();
         }
@@ -196,7 +199,7 @@ fn no_flags(task: &str, flags: &[String]) -> Result {
 // test, ci
 
 fn ci(passthrough: &[String]) -> Result {
-    let mut progress = Progress::new("ci", 6);
+    let mut progress = Progress::new("ci", 7);
     progress.stage("formatting");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     progress.stage("clippy");
@@ -208,10 +211,12 @@ fn ci(passthrough: &[String]) -> Result {
     Ok(())
 }
 
-/// The three stages of `cargo xtask test` (also the end of `cargo xtask ci`).
+/// The stages of `cargo xtask test` (also the end of `cargo xtask ci`).
 fn test_stages(progress: &mut Progress, passthrough: &[String]) -> Result {
     progress.stage("Debian packages");
     install_debian_packages()?;
+    progress.stage("rustup components");
+    install_rustup_components();
     progress.stage("services");
     start_services()?;
     progress.stage("tests");
@@ -245,6 +250,43 @@ fn install_debian_packages() -> Result {
         }
     }
     Ok(())
+}
+
+/// rustup components the tests use when present: `llvm-tools` (the
+/// llvm-profdata of rustc's LLVM, for `serc build --pgo-use`). Best effort:
+/// rustup's server may be out of reach (a machine with only package
+/// registries), and the test that uses it then checks the error that says how
+/// to install it instead.
+fn install_rustup_components() {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().ok();
+    let host = Command::new("rustc").arg("-vV").output().ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+    });
+    if let (Some(sysroot), Some(host)) = (sysroot, host) {
+        let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+        if Path::new(&sysroot).join("lib/rustlib").join(host).join("bin/llvm-profdata").is_file() {
+            eprintln!("all present: llvm-tools");
+            return;
+        }
+    }
+    if find_binary("rustup").is_none() {
+        eprintln!("note: no rustup, so no llvm-tools: the PGO test checks the error instead");
+        return;
+    }
+    eprintln!("missing llvm-tools (llvm-profdata), needed for serc build --pgo-use");
+    // Bounded: a server out of reach must not hold the test run.
+    let mut cmd = match find_binary("timeout") {
+        Some(timeout) => {
+            let mut cmd = Command::new(timeout);
+            cmd.args(["120", "rustup"]);
+            cmd
+        }
+        None => Command::new("rustup"),
+    };
+    let ok = cmd.args(["component", "add", "llvm-tools"]).stdin(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("note: `rustup component add llvm-tools` failed: the PGO test checks the error instead");
+    }
 }
 
 /// `apt-get`, through sudo unless we are root, never asking questions.
