@@ -222,14 +222,19 @@ fn the_project_writer_keeps_unchanged_files() {
     assert_ne!(after[2], before[2], "main.rs rewritten");
 }
 
+/// target/serc-cache: the cache the end-to-end tests (tests/) share.
+fn shared_cache() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR is target/tmp");
+    target.join("serc-cache")
+}
+
 /// A real build, with the dev profile and the cache under target/ that the
 /// end-to-end tests (tests/) share: the runtime and its dependencies compile
 /// once for every run of both.
 #[test]
 fn build_and_run_a_minimal_config() {
     let dir = TempDir::new().with("minimal.cfg", MINIMAL);
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR is target/tmp");
-    let cache = target.join("serc-cache");
+    let cache = shared_cache();
     let out = dir.0.join("proxy-bin");
     let run = serc(&dir.0, &cache, &[], &["build", "--profile", "dev", "-o", "proxy-bin", "minimal.cfg"]);
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
@@ -264,8 +269,7 @@ fn build_and_run_a_minimal_config() {
 #[test]
 fn pgo_generate_then_use() {
     let dir = TempDir::new().with("minimal.cfg", MINIMAL);
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR is target/tmp");
-    let cache = target.join("serc-cache");
+    let cache = shared_cache();
     let profiles = dir.0.join("pgo");
 
     // No profiles yet: refused before cargo runs, saying what to do.

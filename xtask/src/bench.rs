@@ -131,7 +131,9 @@ CPU per 1,000 calls and serc/floor, Kamailio/floor.
 Bounds: every step sends exactly RATE*SECONDS calls, the harness stops SIPp
 after SECONDS+100 s, and this task stops a step after SECONDS+240 s. A full run
 takes 10 to 15 minutes, --quick about 5, both N times as long with --repeat N
-(plus the first `serc build`, which compiles the runtime: 1 to 2 minutes).
+(plus the first `serc build`, which compiles the runtime: 1 to 2 minutes;
+with --pgo, per config an instrumented build, 20 s of training and an
+optimized build, each build up to 3 minutes).
 
 Needs: sipp and kamailio (apt-get install -y sip-tester kamailio), python3,
 bc, /usr/bin/time, ss, pgrep, unshare and ip (util-linux, iproute2);

@@ -57,19 +57,20 @@ How it builds:
 
 Profile-guided optimization (PGO):
   A proxy built with --pgo-use is laid out and inlined for the paths a recorded
-  load took. For OpenSER 1.3's default config that was 5-8 % less CPU per call
-  at 1,000 and 3,000 calls/s (none resolvable at 2,000/s, nor for a small
-  stateful relay): serc's BENCHMARKS.md, \"Profile-guided optimization\".
+  load took: 5-12 % less CPU per call for OpenSER 1.3's default config (the
+  most at 1,000 calls/s, where the caches run cold) and 7-9 % for a stateful
+  relay (serc's BENCHMARKS.md, \"Profile-guided optimization\").
     serc build --pgo-generate pgo/ -o trainee openser.cfg
     ./trainee ...     under a load like production's (SIPp, say), then stop it:
                       it writes pgo/default_*.profraw as it exits
     serc build --pgo-use pgo/ -o openser openser.cfg
-  The trainee is slower; do not put it in production. Merging profiles needs
-  the llvm-profdata of rustc's LLVM: `rustup component add llvm-tools`. Each
-  kind of build has its own target directory in the cache (target-pgo-generate/,
+  The trainee does extra work: not for production. Merging profiles needs the
+  llvm-profdata of rustc's LLVM: `rustup component add llvm-tools`. Each kind
+  of build has its own target directory in the cache (target-pgo-generate/,
   target-pgo-use/): the first of each compiles everything, as do new profiles.
-  Profiles of an older build still apply; code changed since is optimized as if
-  it never ran.
+  Train a proxy that --pgo-generate built: a profile applies only to code built
+  the way its recorder was. Profiles of an older config still apply; code
+  changed since is optimized as if it never ran.
 
 Output:
   Progress goes to standard error. --format json or github prints the config's
