@@ -930,11 +930,11 @@ fn serc_config(s: &Scenario) -> Result<String> {
 const PGO_TRAINING_RATES: [u32; 2] = [1000, 3000];
 const PGO_TRAINING_SECS: u32 = 10;
 
-/// `--pgo`: rebuilds each serc proxy in `bins` (once per config) with
+/// `--pgo`: rebuilds each serc proxy of `bins` in place (once per config) with
 /// `serc build --pgo-use`, from the profile of its `--pgo-generate` build run
 /// through the config's first scenario at [`PGO_TRAINING_RATES`].
 fn train(
-    bins: &mut BTreeMap<&'static str, PathBuf>,
+    bins: &BTreeMap<&'static str, PathBuf>,
     scenarios: &[&'static Scenario],
     netns: bool,
     harness: &Path,
@@ -1095,7 +1095,7 @@ fn sipp(args: &BenchArgs) -> Result<Report> {
     if args.wants_proxy(SERC) || args.wants_proxy(SERC_METRICS) {
         bins.serc = build_proxies(&runnable, &root.join("target/serc-bench/bin"))?;
         if args.pgo {
-            train(&mut bins.serc, &runnable, netns, &harness, &out.join("pgo-training"))?;
+            train(&bins.serc, &runnable, netns, &harness, &out.join("pgo-training"))?;
         }
     }
     if args.wants_proxy(FLOOR) {
