@@ -589,7 +589,10 @@ fn encoded_rustflags(flag: &str) -> String {
 fn pgo_flag(option: &str, path: &Path) -> Result<String, Failure> {
     match path.to_str() {
         Some(p) if !p.contains('\x1f') => Ok(format!("{option}{p}")),
-        _ => Err(Failure::Io(format!("the profile path {} is not valid UTF-8", path.display()))),
+        _ => Err(Failure::Io(format!(
+            "the profile path {} cannot be given to rustc (not UTF-8, or with a 0x1f byte)",
+            path.display()
+        ))),
     }
 }
 
@@ -628,8 +631,6 @@ fn merged_profile(path: &Path, cache: &Path, name: &str, on: &mut dyn FnMut(Even
                 path.display()
             )));
         }
-        let tmp = dir.join(format!(".{name}-{}.profdata", std::process::id()));
-        on(Event::Merging { files: raw.len(), into: &dir });
         let profdata = llvm_profdata().ok_or_else(|| {
             Failure::Io(
                 "llvm-profdata, which merges the profiles, was not found: `rustup component add llvm-tools` installs \
@@ -637,6 +638,8 @@ fn merged_profile(path: &Path, cache: &Path, name: &str, on: &mut dyn FnMut(Even
                     .to_owned(),
             )
         })?;
+        on(Event::Merging { files: raw.len(), into: &dir });
+        let tmp = dir.join(format!(".{name}-{}.profdata", std::process::id()));
         let out = Command::new(&profdata)
             .arg("merge")
             .arg("-o")
@@ -682,8 +685,7 @@ fn merged_profile(path: &Path, cache: &Path, name: &str, on: &mut dyn FnMut(Even
 /// the one on the PATH.
 fn llvm_profdata() -> Option<PathBuf> {
     let exe = format!("llvm-profdata{}", std::env::consts::EXE_SUFFIX);
-    let rustc = std::env::var_os("RUSTC").filter(|r| !r.is_empty()).unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(rustc)
+    let sysroot = Command::new(rustc())
         .args(["--print", "sysroot"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -720,9 +722,13 @@ fn count_units(manifest: &Path, target: &Path) -> Option<usize> {
     meta.pointer("/resolve/nodes").and_then(Value::as_array).map(Vec::len)
 }
 
+/// The rustc cargo runs: `$RUSTC`, else `rustc` from the PATH.
+fn rustc() -> OsString {
+    std::env::var_os("RUSTC").filter(|r| !r.is_empty()).unwrap_or_else(|| "rustc".into())
+}
+
 fn host_triple() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").filter(|r| !r.is_empty()).unwrap_or_else(|| "rustc".into());
-    let out = Command::new(rustc).arg("-vV").stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let out = Command::new(rustc()).arg("-vV").stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     text.lines().find_map(|l| l.strip_prefix("host: ")).map(str::to_owned)
 }
