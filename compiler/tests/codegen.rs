@@ -126,6 +126,7 @@ fn corpus() {
             "opensips__openser1.2__ex-logging.cfg",
             "opensips__openser1.2__ex-redirect.cfg",
             "opensips__openser1.2__ex-replicate.cfg",
+            "opensips__openser1.3__dbtext.cfg",
             "opensips__ops1.4__default.cfg",
         ]
     );

@@ -1,5 +1,5 @@
 //! `serc db`: `init`, `add-user`, `remove-user`, `add-domain` on an SQLite
-//! file (the embedded default and a named one), and on PostgreSQL and
+//! file (the embedded default and a named one), a dbtext directory, and on PostgreSQL and
 //! MariaDB servers the tests start (runtime/tests/db_support); what they
 //! wrote read back through serc's database layer.
 
@@ -92,6 +92,23 @@ fn manage(dir: &std::path::Path, url: Option<&str>, read_url: &str) {
 }
 
 #[test]
+fn dbtext_directory() {
+    let dir = db_support::TempDir::new("cli-db-text");
+    let tables = dir.path().join("openserdb");
+    let url = format!("dbtext://{}", tables.display());
+    manage(dir.path(), Some(&url), &url);
+    // The tables are OpenSER 1.3's text files: `version` lists each table's version.
+    let version = std::fs::read_to_string(tables.join("version")).unwrap();
+    assert!(version.starts_with("table_name(string) table_version(int)\n"), "{version}");
+    assert!(version.lines().any(|l| l == "subscriber:6"), "{version}");
+    let run = serc(dir.path(), &["db", "add-user", "sip:carol@example.com", "pass:word", "--db-url", &url]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let subscriber = std::fs::read_to_string(tables.join("subscriber")).unwrap();
+    let row = subscriber.lines().find(|l| l.contains(":carol:")).expect("carol's row");
+    assert!(row.contains(":example.com:pass\\:word:"), "the `:` escaped: {row}");
+}
+
+#[test]
 fn sqlite_default_and_named_files() {
     let dir = db_support::TempDir::new("cli-db");
     // No --db-url: openser.sqlite in the current directory, said on stderr.
@@ -107,7 +124,7 @@ fn sqlite_default_and_named_files() {
 fn bad_urls_exit_2() {
     let dir = db_support::TempDir::new("cli-db-bad");
     for (url, says) in [
-        ("dbtext:///tmp/db", "dbtext"),
+        ("dbtext://", "no directory after dbtext://"),
         ("oracle://x/y", "unknown database `oracle`"),
         ("mysql://openser:secretpw@127.0.0.1", "no /DATABASE"),
     ] {

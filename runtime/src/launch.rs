@@ -507,6 +507,10 @@ impl<S: Script> Launch<S> {
     pub async fn start(self) -> Result<Running, LaunchError> {
         let listens = self.socket_list().await?;
         // Databases first: a proxy that cannot keep what it acknowledges does not start.
+        let params = &self.settings.config.params;
+        if params.is_loaded("dbtext") {
+            crate::db::dbtext::set_db_mode(params.int("dbtext", "db_mode"));
+        }
         crate::modules::usrloc::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::acc::start(&self.settings.config).await.map_err(LaunchError::Database)?;
         crate::modules::auth_db::start(&self.settings.config).await.map_err(LaunchError::Database)?;

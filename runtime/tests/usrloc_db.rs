@@ -173,6 +173,77 @@ async fn write_through_bindings_survive_a_restart() {
     assert_eq!((code, error.as_str()), (400, "Invalid CSeq number"), "an old CSeq after the restart");
 }
 
+/// The location table file of a dbtext directory, its rows sorted.
+fn location_file(dir: &std::path::Path) -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(dir.join("location")).expect("the location file");
+    let mut lines = text.lines().map(str::to_string);
+    let header = lines.next().expect("a header");
+    let mut rows: Vec<String> = lines.collect();
+    rows.sort();
+    (header, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbtext_write_through_keeps_bindings_in_the_table_file() {
+    let dir = db_support::TempDir::new("usrloc-dbtext");
+    let tables = dir.path().join("openserdb");
+    let u = format!("dbtext://{}", tables.display());
+    init(&u).await;
+    let (header, rows) = location_file(&tables);
+    assert!(header.starts_with("id(int,auto) username(string) "), "{header}");
+    assert!(header.contains(" expires(int) ") && header.contains(" q(double) "), "{header}");
+    assert!(rows.is_empty(), "{rows:?}");
+    let params = [mode(1), url(&u)];
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    {
+        let a = proxy(&params).await.unwrap();
+        let (code, ..) = send(&a, register("alice", "c1", 1, Some("<sip:alice@192.0.2.1:5070>;q=0.5"), Some(3600)));
+        assert_eq!(code, 200);
+        assert_eq!(send(&a, register("bob", "c2", 1, Some("<sip:bob@192.0.2.2>"), Some(600))).0, 200);
+        // Written when the 200 went out: in the file, escaped as 1.3 wrote it.
+        let (_, rows) = location_file(&tables);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let alice = &rows[0];
+        assert!(alice.contains(":alice:") && alice.contains(":sip\\:alice@192.0.2.1\\:5070:"), "{alice}");
+        assert!(alice.contains(":0.50:"), "q with two decimals: {alice}");
+        // expires: Unix seconds, as 1.3's `int` column.
+        let secs: Vec<u64> = alice.split(':').filter_map(|f| f.parse().ok()).filter(|&n| n > 1_000_000_000).collect();
+        assert!(secs.iter().any(|&t| (before + 3599..=before + 3602).contains(&t)), "{alice}");
+    }
+    // A row added by hand while no proxy runs, then a new proxy: both kinds load.
+    let mut file = std::fs::read_to_string(tables.join("location")).unwrap();
+    let handmade: Vec<&str> = header
+        .split(' ')
+        .map(|column| match column.split('(').next().unwrap() {
+            "id" => "99",
+            "username" => "erin",
+            "contact" => "sip\\:erin@192.0.2.5",
+            "expires" => "4102444800",
+            "q" => "1.00",
+            "callid" => "hand",
+            "cseq" | "flags" | "cflags" | "last_modified" => "1",
+            "user_agent" => "vi",
+            _ => "",
+        })
+        .collect();
+    file.push_str(&handmade.join(":"));
+    file.push('\n');
+    std::fs::write(tables.join("location"), file).unwrap();
+    let b = proxy(&params).await.unwrap();
+    let (code, reason, ..) = send(&b, invite("alice"));
+    assert_eq!((code, reason.as_str()), (299, "sip:alice@192.0.2.1:5070"));
+    let (code, reason, ..) = send(&b, invite("erin"));
+    assert_eq!((code, reason.as_str()), (299, "sip:erin@192.0.2.5"));
+    // Bob unregisters: his row goes, the others stay.
+    assert_eq!(send(&b, register("bob", "c2", 2, Some("<sip:bob@192.0.2.2>"), Some(0))).0, 200);
+    let (_, rows) = location_file(&tables);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains(":alice:")) && rows.iter().any(|r| r.contains(":erin:")), "{rows:?}");
+    // A file the proxy cannot read: the next write says so (500), nothing is lost.
+    std::fs::write(tables.join("location"), "id(int,auto) username(string) expires(float)\n").unwrap();
+    assert_eq!(send(&b, register("frank", "c9", 1, Some("<sip:frank@192.0.2.9>"), Some(60))).0, 500);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_back_writes_on_the_timer() {
     let dir = db_support::TempDir::new("usrloc2");
@@ -207,8 +278,9 @@ async fn tables_serc_cannot_use_are_refused_at_start() {
     .unwrap();
     let e = proxy(&[mode(3), url(&u)]).await.err().expect("refused");
     assert!(e.contains("`location`") && e.contains("1003") && e.contains("1004"), "{e}");
-    let e = proxy(&[mode(1), url("dbtext:///tmp/x")]).await.err().expect("refused");
-    assert!(e.contains("dbtext"), "{e}");
+    let text = format!("dbtext://{}", dir.path().join("empty-dbtext").display());
+    let e = proxy(&[mode(1), url(&text)]).await.err().expect("refused");
+    assert!(e.contains("`version` table is missing") && e.contains("serc db init"), "{e}");
     let e = proxy(&[mode(1), url(&u), ("contact_column", Value::Str("contact; DROP".into()))])
         .await
         .err()

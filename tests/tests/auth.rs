@@ -3,7 +3,9 @@
 //! working directory, made by `serc db init` and `serc db add-user`: SIPp
 //! registers users answering the challenges with its own digest code, calls
 //! reach them through `lookup`; a REGISTER without credentials or with a
-//! wrong password is challenged again.
+//! wrong password is challenged again. The same over OpenSER's text-file
+//! tables (tests/cfg/auth_registrar_dbtext.cfg): a user added while the proxy
+//! runs is authorized, and the binding is in the location file.
 
 use std::path::Path;
 use std::process::Command;
@@ -113,4 +115,56 @@ fn registers_without_the_right_password_are_challenged() {
     assert!(!again.header("WWW-Authenticate").unwrap_or_default().contains("stale"), "{again}");
     let invite = ua.invite(&format!("sip:user1@{}", proxy.udp()));
     assert_eq!(ua.transaction(&invite).status(), Some(404), "user1 is not registered");
+}
+
+/// A REGISTER of `user` answering the proxy's challenge with `password`: the final status.
+fn register_with_password(ua: &mut Ua, proxy: &Proxy, user: &str, password: &str) -> u16 {
+    let uri = proxy.uri();
+    let mut req = ua.request("REGISTER", &uri);
+    req.headers.set("To", format!("<sip:{user}@example.com>"));
+    req.headers.set("From", format!("<sip:{user}@example.com>;tag=r1"));
+    req.headers.set("Contact", format!("<sip:{user}@127.0.0.1:5999>"));
+    let challenge = ua.transaction(&req);
+    assert_eq!(challenge.status(), Some(401), "{challenge}");
+    let www = challenge.header("WWW-Authenticate").unwrap_or_default().to_string();
+    let nonce = www.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let md5 = |s: String| serc_runtime::modules::auth::md5_hex(&[s.as_bytes()]);
+    let ha1 = users::ha1(user, "example.com", password);
+    let ha2 = md5(format!("REGISTER:{uri}"));
+    let response = md5(format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+    let mut answer = ua.request("REGISTER", &uri);
+    answer.headers.set("To", format!("<sip:{user}@example.com>"));
+    answer.headers.set("From", format!("<sip:{user}@example.com>;tag=r2"));
+    answer.headers.set("Contact", format!("<sip:{user}@127.0.0.1:5999>"));
+    answer.headers.set(
+        "Authorization",
+        format!(
+            "Digest username=\"{user}\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{response}\", qop=auth, nc=00000001, cnonce=\"abc\""
+        ),
+    );
+    ua.transaction(&answer).status().expect("a reply")
+}
+
+#[test]
+fn dbtext_subscribers_added_while_running_are_authorized() {
+    let dir = TempDir::new("auth-dbtext");
+    let tables = dir.path().join("openserdb");
+    let url = format!("dbtext://{}", tables.display());
+    serc_db(&["init", "--db-url", &url]);
+    serc_db(&["add-user", "sip:user1@example.com", PASSWORD, "--db-url", &url]);
+    let proxy = Proxy::start_in(&build_proxy(&cfg("auth_registrar_dbtext.cfg")), &["--workers", "2"], Some(dir.path()));
+    let mut ua = Ua::udp(proxy.udp());
+    assert_eq!(register_with_password(&mut ua, &proxy, "user1", "wrong"), 401);
+    assert_eq!(register_with_password(&mut ua, &proxy, "user1", PASSWORD), 200);
+    // Added by the operator while the proxy runs: the file is read again.
+    assert_eq!(register_with_password(&mut ua, &proxy, "late", "pw:late"), 401, "not a subscriber yet");
+    serc_db(&["add-user", "sip:late@example.com", "pw:late", "--db-url", &url]);
+    assert_eq!(register_with_password(&mut ua, &proxy, "late", "pw:late"), 200);
+    // usrloc wrote both bindings through to the location file, before each 200.
+    let location = std::fs::read_to_string(tables.join("location")).unwrap();
+    for user in ["user1", "late"] {
+        let contact = format!(":sip\\:{user}@127.0.0.1\\:5999:");
+        assert!(location.lines().any(|l| l.contains(&format!(":{user}:")) && l.contains(&contact)), "{location}");
+    }
 }

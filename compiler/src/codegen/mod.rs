@@ -137,16 +137,13 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
                 Some(m) if lower.modules.iter().any(|l| l.name == m.name) => {}
                 Some(m) => {
                     if !module_provided(m) {
-                        let mut d = Diagnostic::error(
+                        let d = Diagnostic::error(
                             Kind::Unsupported,
                             path.span,
                             format!("module `{}` is not implemented by serc's runtime yet", m.name),
                         )
                         .with_label("cannot be loaded into a serc proxy")
                         .with_note(format!("serc's runtime implements: {}", implemented_modules().join(", ")));
-                        if m.name == "dbtext" {
-                            d = d.with_help(DBTEXT_HELP);
-                        }
                         lower.diags.push(d);
                     }
                     lower.modules.push(m);
@@ -351,10 +348,6 @@ fn generate_here(parse: &Parse, opts: &Options) -> Result<Output, Vec<Diagnostic
     crate::diag::sort(&mut warnings);
     Ok(Output { tokens, warnings })
 }
-
-/// What to do instead of dbtext (OpenSER's text-file tables).
-const DBTEXT_HELP: &str = "serc has no dbtext driver: for a database without a server use SQLite \
-     (db_url \"sqlite:///path/openser.sqlite\"; `serc db init` creates its tables)";
 
 /// Whether the runtime provides a module: some of its functions are
 /// implemented, or it is one that works through its parameters alone.

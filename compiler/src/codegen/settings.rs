@@ -218,7 +218,7 @@ fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &
         if !url.value.is_empty() {
             return db_url_problem(&url.value).map(|why| {
                 Diagnostic::error(Kind::Unsupported, url.span, format!("acc's `db_url`: {why}"))
-                    .with_label("serc reaches sqlite://PATH, postgres://… and mysql://… databases")
+                    .with_label("serc reaches sqlite://PATH, postgres://…, mysql://… and dbtext://DIR databases")
             });
         }
     }
@@ -229,7 +229,7 @@ fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &
         ),
         (true, "db_url", ModParamValue::Str(url)) => db_url_problem(&url.value).map(|why| {
             Diagnostic::error(Kind::Unsupported, url.span, format!("usrloc's `db_url`: {why}"))
-                .with_label("serc reaches sqlite://PATH, postgres://… and mysql://… databases")
+                .with_label("serc reaches sqlite://PATH, postgres://…, mysql://… and dbtext://DIR databases")
         }),
         _ => None,
     }
@@ -240,8 +240,7 @@ fn unsupported_param(loaded: &[String], re: &regex::Regex, param: &str, value: &
 fn db_url_problem(url: &str) -> Option<String> {
     let scheme = url.trim().split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("sqlite" | "sqlite3" | "postgres" | "postgresql" | "mysql" | "mariadb") => None,
-        Some("text" | "dbtext") => Some("dbtext (OpenSER's text-file tables) is not supported".to_string()),
+        Some("sqlite" | "sqlite3" | "postgres" | "postgresql" | "mysql" | "mariadb" | "text" | "dbtext") => None,
         Some(other) => Some(format!("`{other}` databases are not supported")),
         None => Some(format!("`{url}` is not a database URL")),
     }

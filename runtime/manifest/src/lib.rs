@@ -219,7 +219,7 @@ pub fn rust_fn_path(module: &Module, f: &Function) -> String {
 /// database drivers `mysql` and `postgres` (serc's database layer reaches
 /// what a `db_url` names whether or not they are loaded), and the management
 /// interface's transports `mi_fifo` and `mi_datagram` (serc-runtime's `mi`).
-pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc", "mysql", "postgres", "mi_fifo", "mi_datagram"];
+pub static PROVIDED_WITHOUT_FUNCTIONS: &[&str] = &["usrloc", "mysql", "postgres", "dbtext", "mi_fifo", "mi_datagram"];
 
 /// Why serc will not implement `module`'s `function`, when it will not (the
 /// compiler says so instead of "not implemented yet").

@@ -1,8 +1,10 @@
 //! The database layer: OpenSER's `db_url`s on three backends, with one small
 //! API the modules use.
 //!
-//! - [`DbUrl`]: `sqlite://PATH` (embedded, a file), `postgres://user:pass@host:port/db`
-//!   and `mysql://user:pass@host:port/db` (MySQL and MariaDB). OpenSER's
+//! - [`DbUrl`]: `sqlite://PATH` (embedded, a file), `postgres://user:pass@host:port/db`,
+//!   `mysql://user:pass@host:port/db` (MySQL and MariaDB) and `dbtext://DIR`
+//!   (OpenSER's tables in text files, [`dbtext`]: an in-memory SQLite
+//!   database that writes its changes back to the files). OpenSER's
 //!   implicit default, [`OPENSER_DEFAULT_URL`] (a module that needs a database
 //!   and names none), becomes the embedded SQLite file [`EMBEDDED_DEFAULT_PATH`]
 //!   ([`DbUrl::for_module`]), with a warning.
@@ -30,6 +32,7 @@
 //! in UTC (OpenSER 1.3 wrote the server's local time); SQLite stores them as
 //! text, `YYYY-MM-DD HH:MM:SS`.
 
+pub mod dbtext;
 mod mysql;
 mod postgres;
 pub mod schema;
@@ -61,6 +64,8 @@ pub enum DbUrl {
     Postgres(ServerUrl),
     /// `mysql://` (MySQL or MariaDB).
     Mysql(ServerUrl),
+    /// `dbtext://DIR` (also `text://`): a directory of table files.
+    Text(PathBuf),
 }
 
 /// The parts of a server URL: `scheme://[user[:password]@]host[:port]/database`.
@@ -86,6 +91,7 @@ impl fmt::Display for DbUrl {
             DbUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
             DbUrl::Postgres(s) => write!(f, "postgres://{s}"),
             DbUrl::Mysql(s) => write!(f, "mysql://{s}"),
+            DbUrl::Text(p) => write!(f, "dbtext://{}", p.display()),
         }
     }
 }
@@ -112,7 +118,8 @@ impl DbUrl {
     pub fn parse(text: &str) -> Result<DbUrl, DbError> {
         let bad = |why: &str| DbError::Url(format!("`{}`: {why}", redact(text)));
         let (scheme, rest) = text.trim().split_once("://").ok_or_else(|| {
-            bad("expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or mysql://USER:PASS@HOST:PORT/DB")
+            bad("expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB, mysql://USER:PASS@HOST:PORT/DB \
+                 or dbtext://DIRECTORY")
         })?;
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" | "sqlite3" => {
@@ -123,8 +130,13 @@ impl DbUrl {
             }
             "postgres" | "postgresql" => Ok(DbUrl::Postgres(server_url(rest).map_err(|w| bad(&w))?)),
             "mysql" | "mariadb" => Ok(DbUrl::Mysql(server_url(rest).map_err(|w| bad(&w))?)),
-            "text" | "dbtext" => Err(bad("dbtext (OpenSER's text-file tables) is not supported by serc")),
-            other => Err(bad(&format!("unknown database `{other}` (serc has sqlite, postgres and mysql)"))),
+            "text" | "dbtext" => {
+                if rest.is_empty() {
+                    return Err(bad("no directory after dbtext://"));
+                }
+                Ok(DbUrl::Text(PathBuf::from(rest)))
+            }
+            other => Err(bad(&format!("unknown database `{other}` (serc has sqlite, postgres, mysql and dbtext)"))),
         }
     }
 
@@ -141,7 +153,7 @@ impl DbUrl {
     /// The SQL dialect of the backend.
     pub fn dialect(&self) -> Dialect {
         match self {
-            DbUrl::Sqlite(_) => Dialect::Sqlite,
+            DbUrl::Sqlite(_) | DbUrl::Text(_) => Dialect::Sqlite,
             DbUrl::Postgres(_) => Dialect::Postgres,
             DbUrl::Mysql(_) => Dialect::Mysql,
         }
@@ -470,6 +482,7 @@ impl Db {
             let _guard = handle.enter();
             match url {
                 DbUrl::Sqlite(path) => sqlite::Sqlite::open(path, timeout).map(Backend::Sqlite),
+                DbUrl::Text(dir) => sqlite::Sqlite::open_text(dir).map(Backend::Sqlite),
                 DbUrl::Postgres(s) => postgres::Postgres::new(s, timeout).map(Backend::Postgres),
                 DbUrl::Mysql(s) => mysql::Mysql::new(s, timeout).map(Backend::Mysql),
             }
@@ -699,6 +712,8 @@ mod tests {
     fn urls_parse() {
         assert_eq!(DbUrl::parse("sqlite:///tmp/x.db").unwrap(), DbUrl::Sqlite("/tmp/x.db".into()));
         assert_eq!(DbUrl::parse("sqlite://rel.db").unwrap(), DbUrl::Sqlite("rel.db".into()));
+        assert_eq!(DbUrl::parse("dbtext:///tmp/openserdb").unwrap(), DbUrl::Text("/tmp/openserdb".into()));
+        assert_eq!(DbUrl::parse("text://rel").unwrap().to_string(), "dbtext://rel");
         let DbUrl::Postgres(p) = DbUrl::parse("postgres://u:p%40ss@127.0.0.1:5433/openser").unwrap() else { panic!() };
         assert_eq!((p.user.as_str(), p.password.as_str(), p.host.as_str()), ("u", "p@ss", "127.0.0.1"));
         assert_eq!((p.port, p.database.as_str()), (Some(5433), "openser"));
@@ -716,7 +731,7 @@ mod tests {
             "mysql://host",
             "mysql://host/",
             "mysql://h:99999/db",
-            "text:///tmp/db",
+            "dbtext://",
             "oracle://x/y",
             "mysql://:3306/db",
         ] {

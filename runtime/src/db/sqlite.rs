@@ -3,6 +3,10 @@
 //! WAL journal, so readers of other processes (`serc db`) do not block it;
 //! `busy_timeout` set to the operation timeout for when another process
 //! holds the write lock.
+//!
+//! A dbtext directory ([`super::dbtext`]) is an in-memory connection with
+//! its tables loaded; each operation asks it first whether a file changed,
+//! and a committed write has the tables it changed written back.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,11 +15,27 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 
+use super::dbtext::TextDb;
 use super::{datetime_text, split_batch, DbError, Row, Stmt, Value};
 
 #[derive(Clone)]
 pub(super) struct Sqlite {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<State>>,
+}
+
+struct State {
+    conn: Connection,
+    /// The text tables the connection mirrors (a `dbtext://` URL).
+    text: Option<TextDb>,
+}
+
+/// What an operation does, for a dbtext directory's bookkeeping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Read,
+    Write,
+    /// Statements from serc's schema (`serc db init`): every table is written.
+    Ddl,
 }
 
 fn err(e: rusqlite::Error) -> DbError {
@@ -42,15 +62,23 @@ impl Sqlite {
         // WAL is refused for in-memory databases; that is fine.
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
         let _ = conn.pragma_update(None, "synchronous", "NORMAL");
-        Ok(Sqlite { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: None })) })
+    }
+
+    /// A dbtext directory: its tables loaded into an in-memory database.
+    pub(super) fn open_text(dir: &Path) -> Result<Sqlite, DbError> {
+        let conn = Connection::open_in_memory().map_err(|e| DbError::Connect(format!("no in-memory database: {e}")))?;
+        let text = TextDb::open(dir, &conn)?;
+        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: Some(text) })) })
     }
 
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+        op: Op,
+        f: impl FnOnce(&mut Connection, Times) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.now(f))
+        tokio::task::spawn_blocking(move || this.now(op, f))
             .await
             .map_err(|e| DbError::Query(format!("SQLite task failed: {e}")))?
     }
@@ -59,28 +87,61 @@ impl Sqlite {
     /// call: a script function waiting for it needs no other thread; the
     /// connection's mutex orders the callers, `busy_timeout` bounds a lock
     /// another process holds).
-    pub(super) fn now<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, DbError>) -> Result<T, DbError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+    fn now<T>(&self, op: Op, f: impl FnOnce(&mut Connection, Times) -> Result<T, DbError>) -> Result<T, DbError> {
+        let mut state = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { conn, text } = &mut *state;
+        let Some(text) = text else { return f(conn, Times::Text) };
+        text.before(conn, op != Op::Read)?;
+        let result = f(conn, Times::Seconds);
+        match (&result, op) {
+            (_, Op::Read) => {}
+            (Ok(_), _) => text.after(conn, op == Op::Ddl)?,
+            (Err(_), _) => text.rolled_back(),
+        }
+        result
     }
 
     pub(super) async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
-        self.with(move |conn| query_on(conn, &sql, &params)).await
+        self.with(Op::Read, move |conn, times| query_on(conn, &sql, &params, times)).await
     }
 
     pub(super) fn query_now(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        self.now(|conn| query_on(conn, sql, params))
+        self.now(Op::Read, |conn, times| query_on(conn, sql, params, times))
     }
 
     pub(super) fn transaction_now(&self, stmts: &[Stmt]) -> Result<u64, DbError> {
-        self.now(|conn| transaction_on(conn, stmts))
+        self.now(Op::Write, |conn, times| transaction_on(conn, stmts, times))
     }
 }
 
-fn query_on(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+/// How a time parameter is bound: as SQLite's `YYYY-MM-DD HH:MM:SS` text, or
+/// as Unix seconds (dbtext, whose tables keep times in `int` columns).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Times {
+    Text,
+    Seconds,
+}
+
+/// A parameter bound the way [`Times`] says.
+struct Bind<'a>(&'a Value, Times);
+
+impl rusqlite::ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match (self.0, self.1) {
+            (Value::Time(t), Times::Seconds) => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Integer(*t))),
+            (v, _) => v.to_sql(),
+        }
+    }
+}
+
+fn binds(params: &[Value], times: Times) -> impl Iterator<Item = Bind<'_>> {
+    params.iter().map(move |p| Bind(p, times))
+}
+
+fn query_on(conn: &mut Connection, sql: &str, params: &[Value], times: Times) -> Result<Vec<Row>, DbError> {
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let n = stmt.column_count();
-    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(err)?;
+    let mut rows = stmt.query(params_from_iter(binds(params, times))).map_err(err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(err)? {
         let mut values = Vec::with_capacity(n);
@@ -97,12 +158,12 @@ fn query_on(conn: &mut Connection, sql: &str, params: &[Value]) -> Result<Vec<Ro
     Ok(out)
 }
 
-fn transaction_on(conn: &mut Connection, stmts: &[Stmt]) -> Result<u64, DbError> {
+fn transaction_on(conn: &mut Connection, stmts: &[Stmt], times: Times) -> Result<u64, DbError> {
     let tx = conn.transaction().map_err(err)?;
     let mut changed = 0u64;
     for s in stmts {
         let mut stmt = tx.prepare_cached(&s.sql).map_err(err)?;
-        changed += stmt.execute(params_from_iter(s.params.iter())).map_err(err)? as u64;
+        changed += stmt.execute(params_from_iter(binds(&s.params, times))).map_err(err)? as u64;
     }
     tx.commit().map_err(err)?;
     Ok(changed)
@@ -110,11 +171,11 @@ fn transaction_on(conn: &mut Connection, stmts: &[Stmt]) -> Result<u64, DbError>
 
 impl Sqlite {
     pub(super) async fn transaction(&self, stmts: Vec<Stmt>) -> Result<u64, DbError> {
-        self.with(move |conn| transaction_on(conn, &stmts)).await
+        self.with(Op::Write, move |conn, times| transaction_on(conn, &stmts, times)).await
     }
 
     pub(super) async fn batch(&self, sql: String) -> Result<(), DbError> {
-        self.with(move |conn| {
+        self.with(Op::Ddl, move |conn, _| {
             let tx = conn.transaction().map_err(err)?;
             for s in split_batch(&sql) {
                 tx.execute(s, []).map_err(err)?;
