@@ -15,9 +15,10 @@
 //! bound as Unix seconds). It differs from OpenSER 1.3 where 1.3 could lose
 //! data:
 //! - 1.3 wrote its tables back only when it stopped; serc writes each table a
-//!   statement changed when the statement's transaction commits (into a
-//!   temporary file renamed over the table's, so a reader never sees half a
-//!   table). A crash loses nothing that was acknowledged.
+//!   transaction changed before the transaction commits (into a temporary
+//!   file renamed over the table's, so a reader never sees half a table), and
+//!   a write that cannot be written is rolled back and is an error. A crash
+//!   loses nothing that was acknowledged.
 //! - 1.3's `db_mode` 0 (the default) never read a file again, and its write
 //!   at exit overwrote whatever had been changed by hand meanwhile; serc reads
 //!   a changed file again before it writes to the database (its table is then
@@ -141,29 +142,53 @@ impl TextDb {
         Ok(())
     }
 
-    /// After a committed write: writes the tables it changed (`all`: every
-    /// table, after serc created some).
-    pub(super) fn after(&mut self, conn: &Connection, all: bool) -> Result<(), DbError> {
-        let mut dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(PoisonError::into_inner));
+    /// Inside a write's transaction, before it commits: writes the tables
+    /// it changed (`all`: every table, after serc created some) to their
+    /// files. An error rolls the transaction back, so the database never
+    /// holds a change its files do not.
+    pub(super) fn write_changed(&mut self, conn: &Connection, all: bool) -> Result<(), DbError> {
+        let mut tables = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(PoisonError::into_inner));
         if all {
-            dirty.extend(sqlite_tables(conn)?);
+            tables.extend(sqlite_tables(conn)?);
         }
+        // Every table into its temporary file first, then the renames: a
+        // failure before them leaves every file as it was.
+        let mut written = Vec::new();
         let mut failed = None;
-        for table in &dirty {
-            if let Err(e) = self.write_table(conn, table) {
-                failed.get_or_insert(e);
+        for table in &tables {
+            let path = self.dir.join(table);
+            let tmp = self.dir.join(format!(".{table}.serc-tmp"));
+            let write = |text: &[u8]| -> std::io::Result<()> {
+                let mut f = fs::File::create(&tmp)?;
+                f.write_all(text)?;
+                f.sync_data()
+            };
+            match dump(conn, table).map_err(|e| err(&path, e)).and_then(|t| write(&t).map_err(|e| err(&path, e))) {
+                Ok(()) => written.push((tmp, path, table)),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    failed = Some(e);
+                    break;
+                }
             }
         }
         if let Some(e) = failed {
-            // Written next time: the database keeps the change.
-            self.dirty.lock().unwrap_or_else(PoisonError::into_inner).extend(dirty);
+            for (tmp, ..) in &written {
+                let _ = fs::remove_file(tmp);
+            }
             return Err(e);
+        }
+        for (tmp, path, table) in written {
+            fs::rename(&tmp, &path).map_err(|e| err(&path, e))?;
+            if let Some(s) = stamp(&path) {
+                self.files.insert(table.clone(), s);
+            }
         }
         Ok(())
     }
 
-    /// After a failed write (rolled back): nothing to write.
-    pub(super) fn rolled_back(&mut self) {
+    /// After a write, committed or rolled back: nothing is left to write.
+    pub(super) fn settled(&mut self) {
         self.dirty.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
@@ -188,27 +213,6 @@ impl TextDb {
         let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
         for name in &loaded {
             dirty.remove(name);
-        }
-        Ok(())
-    }
-
-    /// Writes `table` to its file: a temporary file, then renamed over it.
-    fn write_table(&mut self, conn: &Connection, table: &str) -> Result<(), DbError> {
-        let path = self.dir.join(table);
-        let text = dump(conn, table).map_err(|e| err(&path, e))?;
-        let tmp = self.dir.join(format!(".{table}.serc-tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_data()?;
-            fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            err(&path, e)
-        })?;
-        if let Some(s) = stamp(&path) {
-            self.files.insert(table.to_string(), s);
         }
         Ok(())
     }
@@ -347,8 +351,15 @@ fn load(conn: &Connection, table: &str, columns: &[Column], rows: &[Vec<Field>])
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let marks = vec!["?"; columns.len()].join(", ");
     let tx = conn.unchecked_transaction().map_err(|e| e.to_string())?;
-    tx.execute_batch(&format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({});", defs.join(", ")))
-        .map_err(|e| e.to_string())?;
+    let mut ddl = format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({});", defs.join(", "));
+    // The indexes of OpenSER's layout of the table (the lookups the modules
+    // make), on the columns the file has; none unique, as dbtext enforced none.
+    for index in super::schema::table(table).map_or(&[][..], |t| t.indexes) {
+        if index.columns.iter().all(|c| columns.iter().any(|col| col.name.eq_ignore_ascii_case(c))) {
+            ddl.push_str(&format!(" CREATE INDEX {table}_{} ON {table} ({});", index.name, index.columns.join(", ")));
+        }
+    }
+    tx.execute_batch(&ddl).map_err(|e| e.to_string())?;
     {
         let mut insert = tx
             .prepare(&format!("INSERT INTO {table} ({}) VALUES ({marks})", names.join(", ")))
@@ -524,6 +535,22 @@ mod tests {
     }
 
     #[test]
+    fn a_table_of_openser_s_layout_gets_its_indexes() {
+        let conn = memory();
+        let (c, r) =
+            parse(b"id(int,auto) username(string) domain(string) password(string)\n1:a:x:p\n2:a:x:p\n").unwrap();
+        load(&conn, "subscriber", &c, &r).unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT password FROM subscriber WHERE username = 'a' AND domain = 'x'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("USING INDEX subscriber_account_idx"), "{plan}");
+    }
+
+    #[test]
     fn an_auto_column_numbers_new_rows_after_the_highest() {
         let conn = memory();
         let (c, r) = parse(b"id(int,auto) name(str)\n5:x\n").unwrap();
@@ -553,6 +580,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A directory under the system's temporary one, removed at the end.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(what: &str) -> Dir {
+            let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
+            Dir(std::env::temp_dir().join(format!("serc-dbtext-{what}-{}-{nanos}", std::process::id())))
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_write_its_file_cannot_take_is_rolled_back() {
+        use crate::db::{Db, DbUrl, Value};
+        let dir = Dir::new("rollback");
+        fs::create_dir_all(&dir.0).unwrap();
+        fs::write(dir.0.join("t"), "id(int,auto) name(string)\n1:kept\n").unwrap();
+        let db = Db::open(&DbUrl::Text(dir.0.clone()), crate::db::DEFAULT_TIMEOUT).unwrap();
+        let names = |db: &Db| -> Vec<String> {
+            db.query_now("SELECT name FROM t ORDER BY id", vec![]).unwrap().iter().map(|r| r.text(0).unwrap()).collect()
+        };
+        // Its temporary file cannot be made (a directory has its name).
+        fs::create_dir(dir.0.join(".t.serc-tmp")).unwrap();
+        let e = db.execute_now("INSERT INTO t (name) VALUES (?)", vec![Value::from("lost")]).unwrap_err();
+        assert!(e.to_string().contains("dbtext"), "{e}");
+        assert_eq!(names(&db), ["kept"], "rolled back");
+        assert_eq!(fs::read_to_string(dir.0.join("t")).unwrap(), "id(int,auto) name(string)\n1:kept\n");
+        fs::remove_dir(dir.0.join(".t.serc-tmp")).unwrap();
+        db.execute_now("INSERT INTO t (name) VALUES (?)", vec![Value::from("new")]).unwrap();
+        assert_eq!(fs::read_to_string(dir.0.join("t")).unwrap(), "id(int,auto) name(string)\n1:kept\n2:new\n");
+        // Changed by hand: read again before the next write, which keeps both.
+        fs::write(dir.0.join("t"), "id(int,auto) name(string)\n1:kept\n2:new\n7:by hand\n").unwrap();
+        db.execute_now("INSERT INTO t (name) VALUES (?)", vec![Value::from("after")]).unwrap();
+        assert_eq!(names(&db), ["kept", "new", "by hand", "after"]);
+        let file = fs::read_to_string(dir.0.join("t")).unwrap();
+        assert!(file.ends_with("7:by hand\n8:after\n"), "{file}");
     }
 
     #[test]

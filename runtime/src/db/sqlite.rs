@@ -6,7 +6,7 @@
 //!
 //! A dbtext directory ([`super::dbtext`]) is an in-memory connection with
 //! its tables loaded; each operation asks it first whether a file changed,
-//! and a committed write has the tables it changed written back.
+//! and a write's transaction writes the tables it changed before it commits.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,8 +34,6 @@ struct State {
 enum Op {
     Read,
     Write,
-    /// Statements from serc's schema (`serc db init`): every table is written.
-    Ddl,
 }
 
 fn err(e: rusqlite::Error) -> DbError {
@@ -75,7 +73,7 @@ impl Sqlite {
     async fn with<T: Send + 'static>(
         &self,
         op: Op,
-        f: impl FnOnce(&mut Connection, Times) -> Result<T, DbError> + Send + 'static,
+        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.now(op, f))
@@ -86,31 +84,34 @@ impl Sqlite {
     /// Runs `f` on the connection on the calling thread (SQLite is a library
     /// call: a script function waiting for it needs no other thread; the
     /// connection's mutex orders the callers, `busy_timeout` bounds a lock
-    /// another process holds).
-    fn now<T>(&self, op: Op, f: impl FnOnce(&mut Connection, Times) -> Result<T, DbError>) -> Result<T, DbError> {
+    /// another process holds). A dbtext directory's changed files are read
+    /// first, and `f`, a write, writes the tables it changes before it commits.
+    fn now<T>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         let mut state = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let State { conn, text } = &mut *state;
-        let Some(text) = text else { return f(conn, Times::Text) };
+        let Some(text) = text else { return f(conn, Times::Text, None) };
         text.before(conn, op != Op::Read)?;
-        let result = f(conn, Times::Seconds);
-        match (&result, op) {
-            (_, Op::Read) => {}
-            (Ok(_), _) => text.after(conn, op == Op::Ddl)?,
-            (Err(_), _) => text.rolled_back(),
+        let result = f(conn, Times::Seconds, Some(&mut *text));
+        if op != Op::Read {
+            text.settled();
         }
         result
     }
 
     pub(super) async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
-        self.with(Op::Read, move |conn, times| query_on(conn, &sql, &params, times)).await
+        self.with(Op::Read, move |conn, times, _| query_on(conn, &sql, &params, times)).await
     }
 
     pub(super) fn query_now(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        self.now(Op::Read, |conn, times| query_on(conn, sql, params, times))
+        self.now(Op::Read, |conn, times, _| query_on(conn, sql, params, times))
     }
 
     pub(super) fn transaction_now(&self, stmts: &[Stmt]) -> Result<u64, DbError> {
-        self.now(Op::Write, |conn, times| transaction_on(conn, stmts, times))
+        self.now(Op::Write, |conn, times, text| transaction_on(conn, stmts, times, text))
     }
 }
 
@@ -158,12 +159,22 @@ fn query_on(conn: &mut Connection, sql: &str, params: &[Value], times: Times) ->
     Ok(out)
 }
 
-fn transaction_on(conn: &mut Connection, stmts: &[Stmt], times: Times) -> Result<u64, DbError> {
+/// Runs `stmts` in one transaction; a dbtext directory's tables are written
+/// before it commits (an error there rolls it back).
+fn transaction_on(
+    conn: &mut Connection,
+    stmts: &[Stmt],
+    times: Times,
+    text: Option<&mut TextDb>,
+) -> Result<u64, DbError> {
     let tx = conn.transaction().map_err(err)?;
     let mut changed = 0u64;
     for s in stmts {
         let mut stmt = tx.prepare_cached(&s.sql).map_err(err)?;
         changed += stmt.execute(params_from_iter(binds(&s.params, times))).map_err(err)? as u64;
+    }
+    if let Some(text) = text {
+        text.write_changed(&tx, false)?;
     }
     tx.commit().map_err(err)?;
     Ok(changed)
@@ -171,14 +182,18 @@ fn transaction_on(conn: &mut Connection, stmts: &[Stmt], times: Times) -> Result
 
 impl Sqlite {
     pub(super) async fn transaction(&self, stmts: Vec<Stmt>) -> Result<u64, DbError> {
-        self.with(Op::Write, move |conn, times| transaction_on(conn, &stmts, times)).await
+        self.with(Op::Write, move |conn, times, text| transaction_on(conn, &stmts, times, text)).await
     }
 
     pub(super) async fn batch(&self, sql: String) -> Result<(), DbError> {
-        self.with(Op::Ddl, move |conn, _| {
+        self.with(Op::Write, move |conn, _, text| {
             let tx = conn.transaction().map_err(err)?;
             for s in split_batch(&sql) {
                 tx.execute(s, []).map_err(err)?;
+            }
+            // serc's schema (`serc db init`): every table is written.
+            if let Some(text) = text {
+                text.write_changed(&tx, true)?;
             }
             tx.commit().map_err(err)
         })
