@@ -113,7 +113,7 @@ Default rates (full / --quick):
     relay-stateless   1000,2000,4000,6000,8000 / 1000,3000   calls/s
     relay-stateful    1000,2000,3000,4000,6000 / 1000,2000   calls/s
     register          2000,4000,8000,12000,16000 / 2000,8000 registrations/s
-    register-auth     1000,2000,4000,8000,12000 / 1000,4000  registrations/s
+    register-auth     1000,2000,4000,8000,12000,16000 / 1000,4000 registrations/s
     register-auth-sqlite  2000,8000 / 1000,4000              registrations/s
     openser-default   1000,2000,3000,4000,6000,8000 / 1000,2000 calls/s
 
@@ -141,9 +141,10 @@ Kamailio in register-auth-sqlite: sqlite3 and its db_sqlite module and schema
 (apt-get install -y sqlite3 kamailio-sqlite-modules).
 SERC_BENCH_HARNESS names another harness than bench/harness (e.g. the shared
 ../shared/bench). SERC_RUNTIME_DIR and SERC_CACHE_DIR are passed to serc build.
-register-auth writes its subscriber tables (serc: SQLite through `serc db`;
-Kamailio: db_text, in register-auth-sqlite an SQLite file from Kamailio's
-schema) and its configs naming them to target/serc-bench/.
+register-auth writes its subscriber tables (serc: dbtext files through `serc
+db`; Kamailio: db_text files; in register-auth-sqlite SQLite files, serc's
+through `serc db`, Kamailio's from its schema) and its configs naming them to
+target/serc-bench/.
 
 Adding a scenario: a config bench/configs/openser-NAME.cfg, Kamailio's
 bench/harness/configs/kamailio-NAME.cfg, and a line in SCENARIOS in
@@ -218,25 +219,24 @@ const SCENARIOS: &[Scenario] = &[
         harness: "register-auth",
         config: "register-auth",
         unit: "registrations",
-        rates: &[1000, 2000, 4000, 8000, 12000],
+        rates: &[1000, 2000, 4000, 8000, 12000, 16000],
         quick_rates: &[1000, 4000],
         skip: None,
         floor_args: &["--challenge"],
         what: "REGISTER challenged (401, no qop), then `www_authorize` against the subscriber table \
-               (serc: SQLite; Kamailio: db_text; 1,000 users in turn) and `save` in memory",
+               (dbtext files, kept in memory by both proxies; 1,000 users in turn) and `save` in memory",
     },
     Scenario {
         name: "register-auth-sqlite",
         harness: "register-auth",
-        config: "register-auth",
+        config: "register-auth-sqlite",
         unit: "registrations",
         rates: &[2000, 8000],
         quick_rates: &[1000, 4000],
         skip: None,
         floor_args: &["--challenge"],
-        what: "register-auth with Kamailio's subscriber table in SQLite (db_sqlite), the storage engine \
-               serc reads it from, instead of db_text (loaded into memory at start-up); serc's proxy is \
-               register-auth's",
+        what: "register-auth with the subscriber table in an SQLite file (WAL) for both proxies \
+               (Kamailio: db_sqlite) instead of dbtext",
     },
     Scenario {
         name: "openser-default",
@@ -715,10 +715,11 @@ fn kamailio_sqlite_schema() -> Option<PathBuf> {
 
 /// register-auth and its SQLite variant: the subscriber tables the proxies
 /// authenticate against, and the configs naming them (written to
-/// target/serc-bench/configs/): serc's SQLite file made with `serc db init` /
-/// `serc db add-user` (what an operator does); Kamailio's db_text directory
-/// (register-auth) and SQLite file made from its own schema
-/// (register-auth-sqlite, as `kamdbctl create` would), in WAL mode as serc's.
+/// target/serc-bench/configs/): serc's dbtext directory (register-auth) and
+/// SQLite file (register-auth-sqlite), made with `serc db init` / `serc db
+/// add-user` (what an operator does); Kamailio's db_text directory and SQLite
+/// file made from its own schema (as `kamdbctl create` would), in WAL mode as
+/// serc's.
 fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &Path) -> Result {
     let root = project_root();
     let dir = root.join("target/serc-bench/auth");
@@ -727,12 +728,24 @@ fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &
     for d in [&dir.join("dbtext"), &configs] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
-    if proxies.iter().any(|p| p == SERC || p == SERC_METRICS) {
+    let runs = |proxy: &str, name: &str| {
+        proxies.iter().any(|p| p == proxy || (proxy == SERC && p == SERC_METRICS))
+            && scenarios.iter().any(|s| s.name == name)
+    };
+    let serc_variants = [
+        ("register-auth", dir.join("serc-dbtext"), "dbtext", "@AUTH_DBTEXT@"),
+        (SQLITE_VARIANT, dir.join("serc.sqlite"), "sqlite", "@AUTH_DB@"),
+    ];
+    if serc_variants.iter().any(|(name, ..)| runs(SERC, name)) {
         run(cargo().args(["build", "--release", "-p", "serc"]))?;
+    }
+    for (name, store, scheme, marker) in serc_variants {
+        if !runs(SERC, name) {
+            continue;
+        }
         let serc = root.join("target/release/serc");
-        let db = dir.join("auth.sqlite");
-        let url = format!("sqlite://{}", db.display());
-        eprintln!("register-auth: {AUTH_USERS} subscribers into {}", db.display());
+        let url = format!("{scheme}://{}", store.display());
+        eprintln!("{name}: {AUTH_USERS} subscribers into {url}");
         run(Command::new(&serc).args(["db", "init", "--db-url", &url]))?;
         for i in 1..=AUTH_USERS {
             let out = Command::new(&serc)
@@ -743,11 +756,11 @@ fn prepare_register_auth(proxies: &[String], scenarios: &[&Scenario], harness: &
                 return Err(format!("serc db add-user u{i} failed: {}", String::from_utf8_lossy(&out.stderr)));
             }
         }
-        let template = root.join("bench/configs/openser-register-auth.cfg");
+        let template = root.join(format!("bench/configs/openser-{name}.cfg"));
         let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
-        write(&configs.join("openser-register-auth.cfg"), &text.replace("@AUTH_DB@", &db.display().to_string()))?;
+        write(&configs.join(format!("openser-{name}.cfg")), &text.replace(marker, &store.display().to_string()))?;
     }
-    let kamailio_runs = |name: &str| proxies.iter().any(|p| p == KAMAILIO) && scenarios.iter().any(|s| s.name == name);
+    let kamailio_runs = |name: &str| runs(KAMAILIO, name);
     if kamailio_runs("register-auth") {
         let dbtext = dir.join("dbtext");
         let mut rows = String::from(
@@ -2130,10 +2143,10 @@ mod tests {
         // The floor challenges where SIPp expects a 401 first.
         let challenged: Vec<&str> = SCENARIOS.iter().filter(|s| !s.floor_args.is_empty()).map(|s| s.name).collect();
         assert_eq!(challenged, ["register-auth", "register-auth-sqlite"]);
-        // The SQLite variant is register-auth's SIPp pair and serc proxy.
+        // The SQLite variant is register-auth's SIPp pair with its own proxies.
         let variant = SCENARIOS.iter().find(|s| s.name == SQLITE_VARIANT).expect("a scenario");
-        assert_eq!((variant.harness, variant.config), ("register-auth", "register-auth"));
-        assert!(SCENARIOS.iter().filter(|s| s.name != SQLITE_VARIANT).all(|s| s.config == s.name));
+        assert_eq!((variant.harness, variant.config), ("register-auth", SQLITE_VARIANT));
+        assert!(SCENARIOS.iter().all(|s| s.config == s.name));
         let bins = Binaries { floor: Some(PathBuf::from("/f")), ..Binaries::default() };
         let register_auth = SCENARIOS.iter().find(|s| s.name == "register-auth").expect("a scenario");
         assert_eq!(proxy_command(FLOOR, register_auth, &bins, Path::new("/h")), ["/f", "--challenge"]);
