@@ -105,7 +105,9 @@ fn sql_err(e: rusqlite::Error) -> DbError {
 }
 
 /// Whether a file of the directory is a table: a plain identifier (`version`,
-/// `subscriber` …), which also leaves out serc's temporary files.
+/// `subscriber` …), which also leaves out serc's temporary files. Names from
+/// files are quoted in the statements serc makes of them (a table or column
+/// may be named like an SQL keyword).
 fn table_name(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     super::ident(name).ok().map(str::to_string)
@@ -345,24 +347,25 @@ fn load(conn: &Connection, table: &str, columns: &[Column], rows: &[Vec<Field>])
                 (Type::Str | Type::Blob, false) => " DEFAULT ''",
                 (_, false) => " DEFAULT 0",
             };
-            format!("{} {}{not_null}{default}", c.name, sql_type(c))
+            format!("\"{}\" {}{not_null}{default}", c.name, sql_type(c))
         })
         .collect();
-    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
     let marks = vec!["?"; columns.len()].join(", ");
     let tx = conn.unchecked_transaction().map_err(|e| e.to_string())?;
-    let mut ddl = format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({});", defs.join(", "));
+    let mut ddl = format!("DROP TABLE IF EXISTS \"{table}\"; CREATE TABLE \"{table}\" ({});", defs.join(", "));
     // The indexes of OpenSER's layout of the table (the lookups the modules
     // make), on the columns the file has; none unique, as dbtext enforced none.
     for index in super::schema::table(table).map_or(&[][..], |t| t.indexes) {
         if index.columns.iter().all(|c| columns.iter().any(|col| col.name.eq_ignore_ascii_case(c))) {
-            ddl.push_str(&format!(" CREATE INDEX {table}_{} ON {table} ({});", index.name, index.columns.join(", ")));
+            let on = index.columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+            ddl.push_str(&format!(" CREATE INDEX \"{table}_{}\" ON \"{table}\" ({on});", index.name));
         }
     }
     tx.execute_batch(&ddl).map_err(|e| e.to_string())?;
     {
         let mut insert = tx
-            .prepare(&format!("INSERT INTO {table} ({}) VALUES ({marks})", names.join(", ")))
+            .prepare(&format!("INSERT INTO \"{table}\" ({}) VALUES ({marks})", names.join(", ")))
             .map_err(|e| e.to_string())?;
         for (n, row) in rows.iter().enumerate() {
             let values: Vec<rusqlite::types::Value> = columns
@@ -403,7 +406,7 @@ fn field_value(c: &Column, field: Option<&[u8]>) -> Result<rusqlite::types::Valu
 /// `table` as a table file: its columns from SQLite's description of it,
 /// then its rows in the order of their row ids.
 fn dump(conn: &Connection, table: &str) -> Result<Vec<u8>, String> {
-    let mut info = conn.prepare(&format!("PRAGMA table_info({table})")).map_err(|e| e.to_string())?;
+    let mut info = conn.prepare(&format!("PRAGMA table_info(\"{table}\")")).map_err(|e| e.to_string())?;
     let columns: Vec<Column> = info
         .query_map([], |r| {
             let name: String = r.get(1)?;
@@ -456,9 +459,10 @@ fn dump(conn: &Connection, table: &str) -> Result<Vec<u8>, String> {
         out.extend_from_slice(format!("{}({ty}{flag})", c.name).as_bytes());
     }
     out.push(b'\n');
-    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let mut select =
-        conn.prepare(&format!("SELECT {} FROM {table} ORDER BY rowid", names.join(", "))).map_err(|e| e.to_string())?;
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let mut select = conn
+        .prepare(&format!("SELECT {} FROM \"{table}\" ORDER BY rowid", names.join(", ")))
+        .map_err(|e| e.to_string())?;
     let mut rows = select.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
         for (i, c) in columns.iter().enumerate() {
@@ -468,7 +472,10 @@ fn dump(conn: &Connection, table: &str) -> Result<Vec<u8>, String> {
             match row.get_ref(i).map_err(|e| e.to_string())? {
                 ValueRef::Null => {}
                 ValueRef::Integer(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                ValueRef::Real(f) if c.ty == Type::Double => out.extend_from_slice(format!("{f:.2}").as_bytes()),
+                // Two decimals, as 1.3 wrote them, unless that would round.
+                ValueRef::Real(f) if c.ty == Type::Double && (f * 100.0).round() / 100.0 == f => {
+                    out.extend_from_slice(format!("{f:.2}").as_bytes())
+                }
                 ValueRef::Real(f) => out.extend_from_slice(f.to_string().as_bytes()),
                 ValueRef::Text(t) if c.ty == Type::Int || c.ty == Type::Time => {
                     // A time written as text by a statement of the SQLite dialect.
@@ -548,6 +555,17 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("USING INDEX subscriber_account_idx"), "{plan}");
+    }
+
+    #[test]
+    fn keywords_as_names_and_numbers_that_two_decimals_would_round() {
+        let conn = memory();
+        let (c, r) = parse(b"order(int) group(double) time(int,null)\n1:0.125:\n2:1:7\n").unwrap();
+        load(&conn, "select", &c, &r).unwrap();
+        assert_eq!(
+            String::from_utf8(dump(&conn, "select").unwrap()).unwrap(),
+            "order(int) group(double) time(int,null)\n1:0.125:\n2:1.00:7\n"
+        );
     }
 
     #[test]
