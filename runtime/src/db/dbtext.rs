@@ -186,6 +186,14 @@ impl TextDb {
                 self.files.insert(table.clone(), s);
             }
         }
+        // The renames themselves made durable: a crash after the commit
+        // finds the new files, not the old ones. The files hold the change
+        // already, so a failure here is said, not rolled back.
+        if !tables.is_empty() {
+            if let Err(e) = fs::File::open(&self.dir).and_then(|d| d.sync_all()) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "dbtext: the directory could not be synced");
+            }
+        }
         Ok(())
     }
 
