@@ -189,7 +189,7 @@ pub struct Bound {
     config: ServerConfig,
     layout: UdpLayout,
     listens: Vec<Listen>,
-    udp_groups: Vec<(SocketAddr, Vec<Arc<tokio::net::UdpSocket>>)>,
+    udp_groups: Vec<(SocketAddr, Vec<Arc<udp::UdpSock>>)>,
     tcp_listeners: Vec<(SocketAddr, tokio::net::TcpListener)>,
 }
 

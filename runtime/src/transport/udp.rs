@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
 
 use super::server::{Shared, UdpLayout};
 use super::{Incoming, Outgoing, Transport};
@@ -18,8 +17,11 @@ const MAX_DATAGRAM: usize = 65_536;
 /// A UDP socket and the address of its listen.
 pub(crate) struct UdpOut {
     pub(crate) local: SocketAddr,
-    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) socket: Arc<UdpSock>,
 }
+
+mod sock;
+pub(crate) use sock::UdpSock;
 
 /// The layout this platform can do.
 pub(crate) fn effective_layout(wanted: UdpLayout) -> UdpLayout {
@@ -46,7 +48,7 @@ pub(crate) fn bind(
     workers: usize,
     layout: UdpLayout,
     recv_buffer: Option<usize>,
-) -> io::Result<(SocketAddr, Vec<Arc<UdpSocket>>)> {
+) -> io::Result<(SocketAddr, Vec<Arc<UdpSock>>)> {
     let per_worker = layout == UdpLayout::SocketPerWorker;
     let first = socket(addr, per_worker, recv_buffer)?;
     let local = first.local_addr()?;
@@ -59,7 +61,7 @@ pub(crate) fn bind(
     Ok((local, sockets))
 }
 
-fn socket(addr: SocketAddr, reuse_port: bool, recv_buffer: Option<usize>) -> io::Result<UdpSocket> {
+fn socket(addr: SocketAddr, reuse_port: bool, recv_buffer: Option<usize>) -> io::Result<UdpSock> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -78,7 +80,7 @@ fn socket(addr: SocketAddr, reuse_port: bool, recv_buffer: Option<usize>) -> io:
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    UdpSock::new(socket.into())
 }
 
 /// A worker: receive, handle, send, until shutdown. `batch` is
@@ -207,8 +209,6 @@ pub(crate) const MAX_BATCH: usize = 64;
 mod mmsg {
     use std::os::fd::AsRawFd;
 
-    use tokio::io::Interest;
-
     use super::*;
 
     pub(super) async fn receive(shared: &Arc<Shared>, own: &UdpOut, batch: usize) {
@@ -220,10 +220,8 @@ mod mmsg {
         let mut replies = Vec::new();
         let mut outs = Vec::new();
         let mut calls = sys::Calls::new();
-        let fd = own.socket.as_raw_fd();
         loop {
-            let result =
-                own.socket.async_io(Interest::READABLE, || sys::recv(fd, &mut calls, &mut area, &mut received)).await;
+            let result = own.socket.recv_batch(|fd| sys::recv(fd, &mut calls, &mut area, &mut received)).await;
             if let Err(error) = result {
                 tracing::debug!(local = %own.local, %error, "UDP receive error");
                 tokio::task::yield_now().await;
@@ -253,11 +251,10 @@ mod mmsg {
     /// `sendmmsg`, and empties it. A datagram the kernel refuses is logged and
     /// dropped; the others still go.
     async fn send_all(own: &UdpOut, calls: &mut sys::Calls, replies: &mut Vec<(Bytes, SocketAddr)>) {
-        let fd = own.socket.as_raw_fd();
         let mut next = 0;
         while next < replies.len() {
             let chunk = &replies[next..replies.len().min(next + MAX_BATCH)];
-            match own.socket.async_io(Interest::WRITABLE, || sys::send(fd, calls, chunk)).await {
+            match own.socket.send_with(|socket| sys::send(socket.as_raw_fd(), calls, chunk)).await {
                 Ok(sent) if sent > 0 => next += sent,
                 result => {
                     let error = result.err().map_or_else(|| "nothing sent".to_string(), |e| e.to_string());
@@ -430,8 +427,8 @@ mod tests {
         std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok()?.trim().parse().ok()
     }
 
-    fn recv_buffer(socket: &UdpSocket) -> usize {
-        socket2::SockRef::from(socket).recv_buffer_size().expect("SO_RCVBUF")
+    fn recv_buffer(socket: &UdpSock) -> usize {
+        socket.sock_ref().recv_buffer_size().expect("SO_RCVBUF")
     }
 
     #[tokio::test]
