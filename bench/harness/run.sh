@@ -86,6 +86,15 @@ tree_ticks() {  # utime+stime+cutime+cstime summed over the tree, in clock ticks
     f=${f##*) }; set -- $f; s=$(( s + ${12} + ${13} + ${14} + ${15} ))
   done; echo $s
 }
+tree_switches() {  # voluntary + involuntary context switches summed over the tree's threads
+  local p t s=0 v
+  for p in $(tree_pids "$1"); do
+    for t in /proc/$p/task/*/status; do
+      v=$(awk '/^(non)?voluntary_ctxt_switches:/ {s += $2} END {print s + 0}' "$t" 2>/dev/null) || continue
+      s=$(( s + ${v:-0} ))
+    done
+  done; echo $s
+}
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 stop_pid() {  # stop_pid PID [first-signal] : signal, wait up to 5 s, then SIGKILL
   local p=$1 sig=${2:-TERM} i
@@ -175,8 +184,8 @@ run_step() {
       || { echo "registering the UAS failed; see $dir/register.out" >&2; return 3; }
   fi
 
-  local t0_ticks=0 t1_ticks=0
-  [ -n "$PROXY_PID" ] && { t0_ticks=$(tree_ticks "$PROXY_PID"); mem_sampler "$PROXY_PID" "$dir/mem.env" $((DUR + 120)) & SAMPLER_PID=$!; }
+  local t0_ticks=0 t1_ticks=0 t0_sw=0 t1_sw=0
+  [ -n "$PROXY_PID" ] && { t0_ticks=$(tree_ticks "$PROXY_PID"); t0_sw=$(tree_switches "$PROXY_PID"); mem_sampler "$PROXY_PID" "$dir/mem.env" $((DUR + 120)) & SAMPLER_PID=$!; }
   local udp0 cpu0 t0 udp1 cpu1 t1
   udp0=$(udp_counters); cpu0=$(cpu_busy_idle); t0=$(date +%s.%N)
 
@@ -192,7 +201,7 @@ run_step() {
   wait $UAC_WRAP; local uac_rc=$?; UAC_PID=""; UAC_WRAP=""
   t1=$(date +%s.%N)
   sleep "$DRAIN"
-  [ -n "$PROXY_PID" ] && t1_ticks=$(tree_ticks "$PROXY_PID")
+  [ -n "$PROXY_PID" ] && { t1_ticks=$(tree_ticks "$PROXY_PID"); t1_sw=$(tree_switches "$PROXY_PID"); }
   udp1=$(udp_counters); cpu1=$(cpu_busy_idle)
   stop_pid "$UAS_PID" USR1; wait $UAS_WRAP 2>/dev/null; UAS_PID=""; UAS_WRAP=""
   stop_pid "$SAMPLER_PID" TERM; SAMPLER_PID=""
@@ -209,6 +218,7 @@ uac_rc=$uac_rc
 wall_s=$(echo "$t1 - $t0" | bc)
 drain_s=$DRAIN
 proxy_ticks=$(( t1_ticks - t0_ticks ))
+proxy_switches=$(( t1_sw - t0_sw ))
 clk_tck=$CLK_TCK
 proxy_alive_after=$proxy_alive
 udp0="$udp0"

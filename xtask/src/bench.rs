@@ -546,6 +546,8 @@ struct Step {
     failed: f64,
     retrans: f64,
     cpu_ms_per_1k: Option<f64>,
+    /// Context switches of the proxy's threads per call or registration.
+    switches: Option<f64>,
     proxy_cores: Option<f64>,
     p50: Option<f64>,
     p99: Option<f64>,
@@ -1230,24 +1232,30 @@ fn harness_step(
     let text = fs::read_to_string(&json).map_err(|_| {
         format!("the harness wrote no {} (exit status {status}; see {}/)", json.display(), step_dir.display())
     })?;
-    let num = |key: &str| json_number(&text, key);
-    Ok(Step {
+    Ok(step_of(&text, rate, rep))
+}
+
+/// A step's figures from the `result.json` the harness wrote for it.
+fn step_of(text: &str, rate: u32, rep: u32) -> Step {
+    let num = |key: &str| json_number(text, key);
+    Step {
         rate,
         rep,
-        pass: json_string(&text, "verdict").as_deref() == Some("PASS"),
-        why: json_string(&text, "why").unwrap_or_default(),
+        pass: json_string(text, "verdict").as_deref() == Some("PASS"),
+        why: json_string(text, "why").unwrap_or_default(),
         achieved: num("achieved").unwrap_or(0.0),
         created: num("created").unwrap_or(0.0),
         failed: num("failed").unwrap_or(0.0),
         retrans: num("retrans").unwrap_or(0.0),
         cpu_ms_per_1k: num("proxy_cpu_ms_per_1k"),
+        switches: num("proxy_switches_per_call"),
         proxy_cores: num("proxy_cores"),
         p50: num("rtd1_p50"),
         p99: num("rtd1_p99"),
         pss_mb: num("proxy_pss_mb"),
         sipp_cpu_ms_per_1k: num("sipp_cpu_ms_per_1k"),
         rcvbuf_err: num("udp_rcvbuf_err"),
-    })
+    }
 }
 
 /// Waits for `child` at most `bound`; past it, SIGTERM (the harness's trap
@@ -1718,14 +1726,14 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
     }
 
     let _ = writeln!(md, "\n### Every step\n");
-    let _ = writeln!(md, "| scenario | proxy | rate/s | rep | offered/s | calls | failed | retr | CPU ms/1k | proxy cores | p50 ms | p99 ms | peak PSS MB | SIPp CPU ms/1k | UDP drops | verdict |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "| scenario | proxy | rate/s | rep | offered/s | calls | failed | retr | CPU ms/1k | context switches / call | proxy cores | p50 ms | p99 ms | peak PSS MB | SIPp CPU ms/1k | UDP drops | verdict |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in &report.scenarios {
         for (proxy, result) in &s.proxies {
             for st in &result.steps {
                 let _ = writeln!(
                     md,
-                    "| {} | {proxy} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+                    "| {} | {proxy} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
                     s.scenario.name,
                     st.rate,
                     st.rep,
@@ -1734,6 +1742,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
                     st.failed,
                     st.retrans,
                     opt(st.cpu_ms_per_1k, 0),
+                    opt(st.switches, 2),
                     opt(st.proxy_cores, 2),
                     opt(st.p50, 0),
                     opt(st.p99, 0),
@@ -1745,7 +1754,7 @@ fn markdown(args: &BenchArgs, report: &Report, started: SystemTime) -> String {
                 );
             }
             for note in &result.notes {
-                let _ = writeln!(md, "| {} | {proxy} | {note} ||||||||||||||", s.scenario.name);
+                let _ = writeln!(md, "| {} | {proxy} | {note} |||||||||||||||", s.scenario.name);
             }
         }
     }
@@ -2028,6 +2037,23 @@ mod tests {
         assert_eq!(json_number(text, "rtd1_p99"), None);
         assert_eq!(json_string(text, "why").as_deref(), Some("failed \"3\""));
         assert_eq!(json_string(text, "verdict").as_deref(), Some("PASS"));
+    }
+
+    #[test]
+    fn a_step_is_read_from_its_result() {
+        // Figures of a harness step's result.json (the stateful relay at 3,000/s).
+        let text = r#"{"label": "csw", "rate": 3000, "achieved": 2999.9, "created": 30000, "failed": 0, "retrans": 0,
+            "rtd1_p50": 0.0, "rtd1_p99": 8.0, "proxy_cpu_s": 2.21, "proxy_cores": 0.17, "proxy_cpu_ms_per_1k": 73.7,
+            "proxy_switches_per_call": 0.83, "sipp_cpu_ms_per_1k": 111.0, "proxy_pss_mb": 72.1,
+            "udp_rcvbuf_err": 0, "verdict": "PASS", "why": ""}"#;
+        let step = step_of(text, 3000, 2);
+        assert_eq!((step.rate, step.rep, step.pass, step.why.as_str()), (3000, 2, true, ""));
+        assert_eq!((step.achieved, step.created, step.failed, step.retrans), (2999.9, 30000.0, 0.0, 0.0));
+        assert_eq!((step.cpu_ms_per_1k, step.switches, step.proxy_cores), (Some(73.7), Some(0.83), Some(0.17)));
+        assert_eq!((step.p50, step.p99, step.pss_mb), (Some(0.0), Some(8.0), Some(72.1)));
+        assert_eq!((step.sipp_cpu_ms_per_1k, step.rcvbuf_err), (Some(111.0), Some(0.0)));
+        // A harness without the count (an older copy) leaves it out.
+        assert_eq!(step_of(r#"{"verdict": "FAIL", "why": "failed 3"}"#, 1000, 1).switches, None);
     }
 
     fn step(rate: u32, rep: u32, pass: bool, cpu: f64) -> Step {
