@@ -206,8 +206,8 @@ mod tests {
         use std::os::fd::AsRawFd;
         let receiver = bound();
         let fd = receiver.io.as_raw_fd();
-        // (tokio holds its epoll instance under two descriptors: each
-        // registration may be listed twice.)
+        // (An epoll instance open under two descriptors lists each
+        // registration twice, as tokio's does here.)
         let masks = registrations(fd);
         assert!(!masks.is_empty());
         for mask in masks {
