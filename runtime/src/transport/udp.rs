@@ -221,7 +221,10 @@ mod mmsg {
         let mut outs = Vec::new();
         let mut calls = sys::Calls::new();
         loop {
-            let result = own.socket.recv_batch(|fd| sys::recv(fd, &mut calls, &mut area, &mut received)).await;
+            let result = own
+                .socket
+                .recv_with(|socket| sys::recv(socket.as_raw_fd(), &mut calls, &mut area, &mut received))
+                .await;
             if let Err(error) = result {
                 tracing::debug!(local = %own.local, %error, "UDP receive error");
                 tokio::task::yield_now().await;

@@ -44,26 +44,18 @@ impl UdpSock {
 
     /// Receives one datagram, waiting for it.
     pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        loop {
-            let mut ready = self.io.readable().await?;
-            if let Ok(result) = ready.try_io(|io| io.get_ref().recv_from(buf)) {
-                return result;
-            }
-        }
+        self.recv_with(|socket| socket.recv_from(buf)).await
     }
 
-    /// Waits until a datagram is waiting, then calls `recv` with the
-    /// descriptor: a non-blocking receive of what is waiting (`WouldBlock`
-    /// if nothing is: it is called again once something is).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) async fn recv_batch<T>(
+    /// Waits until a datagram is waiting, then calls `recv` (a non-blocking
+    /// receive on the socket); while it says `WouldBlock`, waits again.
+    pub(crate) async fn recv_with<T>(
         &self,
-        mut recv: impl FnMut(std::os::fd::RawFd) -> io::Result<T>,
+        mut recv: impl FnMut(&std::net::UdpSocket) -> io::Result<T>,
     ) -> io::Result<T> {
-        use std::os::fd::AsRawFd;
         loop {
             let mut ready = self.io.readable().await?;
-            if let Ok(result) = ready.try_io(|io| recv(io.as_raw_fd())) {
+            if let Ok(result) = ready.try_io(|io| recv(io.get_ref())) {
                 return result;
             }
         }
@@ -223,7 +215,7 @@ mod tests {
             for n in first..first + burst {
                 sender.send_to(&n.to_be_bytes(), to).expect("send");
             }
-            let receive = receiver.recv_batch(|fd| drain(fd, 64, &mut received));
+            let receive = receiver.recv_with(|socket| drain(socket.as_raw_fd(), 64, &mut received));
             let got = tokio::time::timeout(Duration::from_secs(5), receive).await.expect("in time").expect("receive");
             assert_eq!(got, burst as usize);
         }
