@@ -604,7 +604,9 @@ impl<S: Script> Launch<S> {
             use tracing_subscriber::layer::SubscriberExt as _;
             use tracing_subscriber::util::SubscriberInitExt as _;
             let (level, handle) = tracing_subscriber::reload::Layer::new(cli.log_level(&self.settings));
-            let logger = tracing_subscriber::fmt::layer().event_format(crate::log::LineFormat).with_writer(io::stderr);
+            let logger = tracing_subscriber::fmt::layer()
+                .event_format(crate::log::LineFormat)
+                .with_writer(crate::log::Gathered::new(io::stderr));
             if tracing_subscriber::registry().with(level).with(logger).try_init().is_ok() {
                 self.settings.config.mi.set_debug_hook(move |n| {
                     if let Err(e) = handle.reload(level_for_debug(n)) {

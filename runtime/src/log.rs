@@ -21,15 +21,25 @@
 //! What is escaped is what the default format escapes, against terminal
 //! injection through logged SIP text: ESC, BEL, BS, FF and DEL as `\x1b` …,
 //! the C1 controls U+0080–U+009F as `\u{9b}` ….
+//!
+//! [`Gathered`] is where the lines go: a write system call per line, as
+//! stderr is unbuffered, except while a UDP worker handles a batch of
+//! datagrams ([`gather`]). The lines its handling logs are then written
+//! together when the batch is handled, before its replies leave: the
+//! default config logs a line or two for every request and reply, and those
+//! writes were a quarter of the proxy's system calls.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
 /// `tracing_subscriber`'s `fmt` layer writes its events with this
@@ -227,6 +237,144 @@ fn civil_date(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Where `tracing`'s lines are written (`fmt::layer().with_writer(…)`):
+/// straight to the target each, or, on a thread inside [`gather`], into the
+/// thread's buffer, written whole when the outermost [`Gathering`] ends.
+///
+/// A write to the target holds whole lines and at most [`GATHERED_MAX`]
+/// bytes unless one line is longer, so lines of two threads never mix
+/// inside a line (a pipe's writes of up to 4,096 bytes are atomic). If the
+/// process is killed, the lines of the batch being handled are lost; a
+/// panic unwinds through the [`Gathering`], which writes them.
+#[derive(Clone)]
+pub struct Gathered {
+    target: Target,
+}
+
+/// Writes some whole lines where they go.
+type Target = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+impl Gathered {
+    /// Lines to `target`'s writers (`io::stderr` for the proxy); a failed
+    /// write is ignored, as `tracing_subscriber` ignores it.
+    pub fn new<M>(target: M) -> Gathered
+    where
+        M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    {
+        Gathered {
+            target: Arc::new(move |bytes: &[u8]| {
+                let _ = io::Write::write_all(&mut target.make_writer(), bytes);
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Gathered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Gathered")
+    }
+}
+
+impl<'a> MakeWriter<'a> for Gathered {
+    type Writer = GatheredLine<'a>;
+
+    fn make_writer(&'a self) -> GatheredLine<'a> {
+        GatheredLine(self)
+    }
+}
+
+/// One event's line on its way through [`Gathered`]; `tracing_subscriber`
+/// writes a line with one `write_all`.
+#[derive(Debug)]
+pub struct GatheredLine<'a>(&'a Gathered);
+
+impl io::Write for GatheredLine<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let direct = PENDING.with_borrow_mut(|pending| {
+            if pending.depth == 0 {
+                return true;
+            }
+            let same = pending.target.as_ref().is_some_and(|t| Arc::ptr_eq(t, &self.0.target));
+            if !same || pending.lines.len() + bytes.len() > GATHERED_MAX {
+                pending.write_out();
+            }
+            if pending.target.is_none() {
+                pending.target = Some(self.0.target.clone());
+            }
+            pending.lines.extend_from_slice(bytes);
+            false
+        });
+        if direct {
+            (self.0.target)(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The most bytes of lines one write of a [`Gathering`] carries (`PIPE_BUF`).
+pub const GATHERED_MAX: usize = 4096;
+
+/// A thread's gathered lines and their target.
+struct Pending {
+    /// The [`Gathering`]s alive on the thread.
+    depth: u32,
+    lines: Vec<u8>,
+    target: Option<Target>,
+}
+
+impl Pending {
+    fn write_out(&mut self) {
+        if let Some(target) = self.target.take() {
+            if !self.lines.is_empty() {
+                target(&self.lines);
+            }
+        }
+        self.lines.clear();
+        // A line of a message dumped whole does not keep its size.
+        self.lines.shrink_to(2 * GATHERED_MAX);
+    }
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = const { RefCell::new(Pending { depth: 0, lines: Vec::new(), target: None }) };
+}
+
+/// Until the returned [`Gathering`] is dropped, the lines this thread logs
+/// through [`Gathered`] are kept and then written together (see there). It
+/// is not `Send`: it cannot be held across an `.await`, after which a task
+/// may run on another thread.
+pub fn gather() -> Gathering {
+    PENDING.with_borrow_mut(|pending| pending.depth += 1);
+    Gathering(PhantomData)
+}
+
+/// See [`gather`].
+#[derive(Debug)]
+#[must_use = "the lines are gathered only while it lives"]
+pub struct Gathering(PhantomData<*const ()>);
+
+impl Drop for Gathering {
+    fn drop(&mut self) {
+        // `try_with`: a thread's locals may be gone when it ends.
+        let _ = PENDING.try_with(|pending| {
+            let mut pending = pending.borrow_mut();
+            pending.depth -= 1;
+            if pending.depth == 0 {
+                pending.write_out();
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -238,12 +386,13 @@ mod tests {
 
     use super::*;
 
+    /// Each write the target gets, whole.
     #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
 
-    impl io::Write for Buffer {
+    impl io::Write for Writes {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().expect("buffer").extend_from_slice(bytes);
+            self.0.lock().expect("writes").push(bytes.to_vec());
             Ok(bytes.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -251,29 +400,30 @@ mod tests {
         }
     }
 
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'a self) -> Buffer {
+    impl<'a> MakeWriter<'a> for Writes {
+        type Writer = Writes;
+        fn make_writer(&'a self) -> Writes {
             self.clone()
         }
     }
 
-    impl Buffer {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().expect("buffer").clone()).expect("UTF-8")
+    impl Writes {
+        /// The writes so far, each as text.
+        fn texts(&self) -> Vec<String> {
+            self.0.lock().expect("writes").iter().map(|w| String::from_utf8(w.clone()).expect("UTF-8")).collect()
         }
     }
 
     /// What `log` writes through [`LineFormat`] and through the default
     /// format (without its time, which our lines' first 28 bytes are).
     fn both(log: impl Fn()) -> (String, String) {
-        let ours = Buffer::default();
-        let theirs = Buffer::default();
+        let ours = Writes::default();
+        let theirs = Writes::default();
         let subscriber = tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().event_format(LineFormat).with_writer(ours.clone()))
             .with(tracing_subscriber::fmt::layer().without_time().with_writer(theirs.clone()));
         tracing::subscriber::with_default(subscriber, log);
-        (ours.text(), theirs.text())
+        (ours.texts().concat(), theirs.texts().concat())
     }
 
     fn without_time(lines: &str) -> String {
@@ -323,6 +473,81 @@ mod tests {
         assert!(ours.contains(r"c1 \u{9b}2J \u{85}"), "{ours}");
         assert!(ours.contains("¡nbsp\u{a0} é ü ok"), "{ours}");
         assert!(!ours.contains('\x1b') && !ours.contains('\u{9b}'), "{ours}");
+    }
+
+    /// Runs `log` with the proxy's layer writing to a [`Writes`] through
+    /// [`Gathered`]; returns the writes.
+    fn gathered(log: impl FnOnce(&Writes)) -> Vec<String> {
+        let writes = Writes::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().event_format(LineFormat).with_writer(Gathered::new(writes.clone())));
+        tracing::subscriber::with_default(subscriber, || log(&writes));
+        writes.texts()
+    }
+
+    #[test]
+    fn lines_logged_while_gathering_are_written_together_when_it_ends() {
+        let writes = gathered(|writes| {
+            tracing::error!(target: "script", "alone");
+            assert_eq!(writes.texts().len(), 1, "a line outside a gathering is written at once");
+            {
+                let _outer = gather();
+                tracing::error!(target: "script", "one");
+                {
+                    let _inner = gather();
+                    tracing::error!(target: "script", "two");
+                }
+                tracing::warn!(target: "script", "three");
+                assert_eq!(writes.texts().len(), 1, "nothing is written before the outermost gathering ends");
+            }
+            tracing::error!(target: "script", "after");
+        });
+        assert_eq!(writes.len(), 3, "{writes:?}");
+        assert!(writes[0].ends_with("ERROR script: alone\n"), "{writes:?}");
+        let lines: Vec<&str> = writes[1].lines().map(|l| &l[28..]).collect();
+        assert_eq!(lines, ["ERROR script: one", "ERROR script: two", " WARN script: three"]);
+        assert!(writes[1].ends_with('\n'), "{writes:?}");
+        assert!(writes[2].ends_with("ERROR script: after\n"), "{writes:?}");
+    }
+
+    #[test]
+    fn a_gathered_write_holds_whole_lines_and_at_most_pipe_buf_bytes() {
+        let text = "x".repeat(100);
+        let long = "y".repeat(GATHERED_MAX + 10);
+        let writes = gathered(|_| {
+            let _lines = gather();
+            for i in 0..100 {
+                tracing::error!(target: "script", "{i:03} {text}");
+            }
+            tracing::error!(target: "script", "{long}");
+            tracing::error!(target: "script", "last");
+        });
+        assert!(writes.len() >= 4, "{} writes", writes.len());
+        for write in &writes {
+            assert!(write.ends_with('\n'), "a write ends inside a line");
+            assert!(write.len() <= GATHERED_MAX || write.lines().count() == 1, "{} bytes", write.len());
+        }
+        let lines: Vec<String> = writes.concat().lines().map(|l| l[28..].to_owned()).collect();
+        let mut expected: Vec<String> = (0..100).map(|i| format!("ERROR script: {i:03} {text}")).collect();
+        expected.push(format!("ERROR script: {long}"));
+        expected.push("ERROR script: last".to_owned());
+        assert_eq!(lines, expected, "every line once, in order");
+    }
+
+    #[test]
+    fn a_panic_while_gathering_still_writes_the_lines() {
+        let writes = gathered(|_| {
+            let unwound = std::panic::catch_unwind(|| {
+                let _lines = gather();
+                tracing::error!(target: "script", "before the panic");
+                panic!("in a handler");
+            });
+            assert!(unwound.is_err());
+            tracing::error!(target: "script", "afterwards");
+        });
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        assert!(writes[0].ends_with("ERROR script: before the panic\n"), "{writes:?}");
+        assert!(writes[1].ends_with("ERROR script: afterwards\n"), "{writes:?}");
     }
 
     #[test]

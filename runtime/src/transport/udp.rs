@@ -170,9 +170,10 @@ pub(crate) const MAX_BATCH: usize = 64;
 /// the socket is readable, one `recvmmsg` takes up to `batch` datagrams, each
 /// into its own 64 KiB slot; they are handled in order, and the replies that
 /// leave from the worker's own socket go out together with `sendmmsg` once the
-/// whole batch is handled (the others — TCP, another listen — as usual). Under
-/// load the first reply of a batch thus waits for the batch's handling (32 ×
-/// a few µs).
+/// whole batch is handled, after the others (TCP, another listen). The lines
+/// the batch's handling logs are written together before the replies leave
+/// ([`crate::log::gather`]). Under load the first reply of a batch thus waits
+/// for the batch's handling (32 × a few µs).
 ///
 /// Measured (`cargo run --release -p serc-runtime --example udp_echo_load --
 /// --batch …`, 400,000 datagrams of 563 bytes per run, 2 workers, 4 client
@@ -218,6 +219,7 @@ mod mmsg {
         let mut area = vec![0u8; batch * MAX_DATAGRAM];
         let mut received = Vec::with_capacity(batch);
         let mut replies = Vec::new();
+        let mut others = Vec::new();
         let mut outs = Vec::new();
         let mut calls = sys::Calls::new();
         loop {
@@ -230,21 +232,29 @@ mod mmsg {
                 tokio::task::yield_now().await;
                 continue;
             }
-            for (datagram, slot) in received.iter().zip(area.chunks_exact(MAX_DATAGRAM)) {
-                let Some(src) = datagram.src else { continue };
-                if datagram.truncated {
-                    tracing::warn!(local = %own.local, %src, "UDP datagram larger than the receive buffer: dropped");
-                    continue;
-                }
-                let Some(incoming) = incoming(&slot[..datagram.len], src, own) else { continue };
-                shared.handle(incoming, &mut outs);
-                for out in outs.drain(..) {
-                    if out.transport == Transport::Udp && source(shared, &out).is_some_and(|f| f.local == own.local) {
-                        replies.push((out.bytes, out.dst));
-                    } else {
-                        shared.send(out, Some(own)).await;
+            {
+                // The lines the batch logs are written together (crate::log::gather).
+                let _lines = crate::log::gather();
+                for (datagram, slot) in received.iter().zip(area.chunks_exact(MAX_DATAGRAM)) {
+                    let Some(src) = datagram.src else { continue };
+                    if datagram.truncated {
+                        tracing::warn!(local = %own.local, %src, "UDP datagram larger than the receive buffer: dropped");
+                        continue;
+                    }
+                    let Some(incoming) = incoming(&slot[..datagram.len], src, own) else { continue };
+                    shared.handle(incoming, &mut outs);
+                    for out in outs.drain(..) {
+                        if out.transport == Transport::Udp && source(shared, &out).is_some_and(|f| f.local == own.local)
+                        {
+                            replies.push((out.bytes, out.dst));
+                        } else {
+                            others.push(out);
+                        }
                     }
                 }
+            }
+            for out in others.drain(..) {
+                shared.send(out, Some(own)).await;
             }
             send_all(own, &mut calls, &mut replies).await;
         }
