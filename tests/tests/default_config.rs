@@ -39,6 +39,26 @@ fn sipp_registers_users_and_calls_them_through_the_default_config() {
     let uas = uas.finish();
     called.assert_all_successful(100);
     uas.assert_all_successful(100);
+
+    // branch_route[2] logs each INVITE's one branch (tm absorbs the
+    // retransmissions), onreply_route[2] each reply to it, acc each BYE's
+    // transaction, the last of a call. The workers write a batch's lines
+    // together (runtime/src/log.rs): each must come whole, once, and none
+    // may stay behind.
+    let count = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
+    let (branch, bye) = ("script: new branch at sip:", ";method=BYE;");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut log = proxy.stderr();
+    while (count(&log, branch) < 100 || count(&log, bye) < 100) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = proxy.stderr();
+    }
+    assert_eq!((count(&log, branch), count(&log, bye)), (100, 100), "{log}");
+    assert!(count(&log, "script: incoming reply") >= 200, "{log}");
+    for line in log.lines() {
+        let time = line.get(..28).unwrap_or_default();
+        assert!(time.len() == 28 && time.starts_with("20") && time.ends_with("Z "), "a broken line: {line:?}");
+    }
 }
 
 #[test]
