@@ -18,8 +18,12 @@
 //! installs. Without it the test says so and passes, unless
 //! `SERC_REQUIRE_PEERS=1` (set by `cargo xtask test`), where it fails.
 
+// Kamailio is a Unix program, and its workers are stopped as a process group.
+#![cfg(unix)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -71,7 +75,8 @@ fn free_port() -> u16 {
     }
 }
 
-/// Kamailio running the route; killed on drop.
+/// Kamailio running the route, in a process group of its own; stopped on
+/// drop, its workers with it.
 struct Kamailio {
     child: Child,
     addr: SocketAddr,
@@ -80,6 +85,20 @@ struct Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
+        // Kamailio forks its workers: a SIGKILL to the main process alone left
+        // them running after the test. SIGTERM to the group (the main process
+        // then stops its children), then SIGKILL to whatever of it remains.
+        let group = -i32::try_from(self.child.id()).expect("a pid fits an i32");
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // test created for Kamailio (`process_group(0)` below); no memory is
+        // involved.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; ESRCH once the whole group is gone.
+        unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -114,6 +133,7 @@ fn start_kamailio(binary: &PathBuf, uas: SocketAddr) -> Kamailio {
     let cfg_path = dir.join("kamailio.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
     let mut child = Command::new(binary)
+        .process_group(0)
         .arg("-f")
         .arg(&cfg_path)
         .args(["-DD", "-E", "-m", "32", "-M", "4", "-Y"])
