@@ -99,7 +99,6 @@ impl Drop for Kamailio {
         }
         // SAFETY: as above; ESRCH once the whole group is gone.
         unsafe { libc::kill(group, libc::SIGKILL) };
-        let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

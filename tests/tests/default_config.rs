@@ -7,6 +7,9 @@
 //! users — through SIPp and a Rust UA. (tests/tests/management.rs drives its
 //! management interface.)
 
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
 use serc_e2e::{build_proxy, openser13_default_cfg, InviteAnswer, Proxy, TempDir, Ua, Uas};
 
 fn start(dir: &TempDir) -> Proxy {
@@ -47,10 +50,10 @@ fn sipp_registers_users_and_calls_them_through_the_default_config() {
     // may stay behind.
     let count = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
     let (branch, bye) = ("script: new branch at sip:", ";method=BYE;");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let mut log = proxy.stderr();
-    while (count(&log, branch) < 100 || count(&log, bye) < 100) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while (count(&log, branch) < 100 || count(&log, bye) < 100) && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
         log = proxy.stderr();
     }
     assert_eq!((count(&log, branch), count(&log, bye)), (100, 100), "{log}");
