@@ -27,9 +27,17 @@
 //!
 //! The price of writing whole files: a table rewritten per change is for the
 //! small deployments dbtext is meant for, as 1.3's documentation says.
+//!
+//! A plain `SELECT` asked again with the same parameters is answered from
+//! memory ([`Reads`]) until the tables change: a write, a file read again, or
+//! any statement that is not a plain `SELECT` empties it. The answers are
+//! those SQLite would give; a registrar with digest authentication reads its
+//! subscriber on every REGISTER, and that query cost more than the rest of
+//! its authorization.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +47,7 @@ use std::time::SystemTime;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::DbError;
+use super::{DbError, Row, Value};
 
 /// `modparam("dbtext", "db_mode", 1)`: read a changed table file again
 /// before every query, not only before a write. Set by the proxy's launch
@@ -94,6 +102,95 @@ pub(super) struct TextDb {
     files: BTreeMap<String, Stamp>,
     /// Tables changed since they were last written (SQLite's update hook).
     dirty: Arc<Mutex<BTreeSet<String>>>,
+    /// Answers to plain `SELECT`s since the tables last changed.
+    reads: Reads,
+}
+
+/// The rows plain `SELECT`s returned, by statement and parameters, while
+/// the tables stay as they were. [`TextDb`] empties it whenever they may
+/// have changed: after every write (committed or not), when a file is read
+/// again, and after any other statement run as a read (a config's
+/// `avp_db_query` may run an `UPDATE`).
+///
+/// Bounded: at most [`Reads::MAX`] answers of at most [`Reads::MAX_ROWS`]
+/// rows each (a bigger answer is not kept); a full cache is emptied before
+/// the next answer goes in, so names never seen again (a scan of usernames)
+/// cannot grow it.
+#[derive(Default)]
+struct Reads {
+    hasher: RandomState,
+    answers: HashMap<u64, Vec<Answer>>,
+    len: usize,
+}
+
+struct Answer {
+    sql: Box<str>,
+    params: Box<[Value]>,
+    rows: Vec<Row>,
+}
+
+impl Reads {
+    const MAX: usize = 1024;
+    const MAX_ROWS: usize = 32;
+
+    /// Whether `sql` is a plain `SELECT`, whose answer depends only on the
+    /// tables and its parameters: no function call (SQLite's `random()`,
+    /// `datetime('now')` …), no `CURRENT_TIME`/`_DATE`/`_TIMESTAMP`, one statement.
+    fn cacheable(sql: &str) -> bool {
+        let sql = sql.trim_start().as_bytes();
+        sql.len() > 6
+            && sql[..6].eq_ignore_ascii_case(b"SELECT")
+            && !sql.iter().any(|b| matches!(b, b'(' | b';'))
+            && !sql.windows(8).any(|w| w.eq_ignore_ascii_case(b"CURRENT_"))
+    }
+
+    fn key(&self, sql: &str, params: &[Value]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        sql.hash(&mut h);
+        params.len().hash(&mut h);
+        for p in params {
+            match p {
+                Value::Null => 0u8.hash(&mut h),
+                Value::Int(i) => (1u8, i).hash(&mut h),
+                Value::Float(f) => (2u8, f.to_bits()).hash(&mut h),
+                Value::Text(t) => (3u8, t).hash(&mut h),
+                Value::Time(t) => (4u8, t).hash(&mut h),
+            }
+        }
+        h.finish()
+    }
+
+    fn get(&self, key: u64, sql: &str, params: &[Value]) -> Option<&[Row]> {
+        let same = |a: &Value, b: &Value| match (a, b) {
+            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        };
+        self.answers.get(&key)?.iter().find_map(|a| {
+            let hit = &*a.sql == sql
+                && a.params.len() == params.len()
+                && a.params.iter().zip(params).all(|(x, y)| same(x, y));
+            hit.then_some(&a.rows[..])
+        })
+    }
+
+    fn put(&mut self, key: u64, sql: &str, params: &[Value], rows: &[Row]) {
+        if rows.len() > Self::MAX_ROWS {
+            return;
+        }
+        if self.len >= Self::MAX {
+            self.clear();
+        }
+        let answer = Answer { sql: sql.into(), params: params.into(), rows: rows.to_vec() };
+        self.answers.entry(key).or_default().push(answer);
+        self.len += 1;
+    }
+
+    fn clear(&mut self) {
+        if self.len > 0 {
+            self.answers.clear();
+            self.len = 0;
+        }
+    }
 }
 
 fn err(path: &Path, why: impl std::fmt::Display) -> DbError {
@@ -130,6 +227,7 @@ impl TextDb {
             reload_on_read: RELOAD_ON_READ.load(Ordering::Relaxed),
             files: BTreeMap::new(),
             dirty,
+            reads: Reads::default(),
         };
         db.refresh(conn)?;
         Ok(db)
@@ -197,9 +295,35 @@ impl TextDb {
         Ok(())
     }
 
-    /// After a write, committed or rolled back: nothing is left to write.
+    /// After a write, committed or rolled back: nothing is left to write,
+    /// and what reads answered before may have changed.
     pub(super) fn settled(&mut self) {
         self.dirty.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.reads.clear();
+    }
+
+    /// A read: a plain `SELECT` asked before since the tables last changed
+    /// is answered as it was then; anything else runs (`run`), and a
+    /// statement that is not a plain `SELECT` forgets every answer.
+    pub(super) fn read(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        run: impl FnOnce() -> Result<Vec<Row>, DbError>,
+    ) -> Result<Vec<Row>, DbError> {
+        let key = self.reads.key(sql, params);
+        // Only a plain SELECT's answer is kept: a statement found needs no other check.
+        if let Some(rows) = self.reads.get(key, sql, params) {
+            return Ok(rows.to_vec());
+        }
+        if !Reads::cacheable(sql) {
+            let rows = run();
+            self.reads.clear();
+            return rows;
+        }
+        let rows = run()?;
+        self.reads.put(key, sql, params, &rows);
+        Ok(rows)
     }
 
     /// Loads the table files that are new or changed since last seen.
@@ -219,7 +343,10 @@ impl TextDb {
             self.files.insert(name.clone(), now);
             loaded.push(name);
         }
-        // Loading is not a change to write back.
+        // Loading is not a change to write back, but reads may answer otherwise.
+        if !loaded.is_empty() {
+            self.reads.clear();
+        }
         let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
         for name in &loaded {
             dirty.remove(name);
@@ -649,6 +776,112 @@ mod tests {
         assert_eq!(names(&db), ["kept", "new", "by hand", "after"]);
         let file = fs::read_to_string(dir.0.join("t")).unwrap();
         assert!(file.ends_with("7:by hand\n8:after\n"), "{file}");
+    }
+
+    /// The subscriber table of a registrar with digest authentication, and
+    /// the query auth_db makes of it.
+    const SUBSCRIBERS: &str = "username(string) domain(string) password(string)\nalice:example.com:secret\n";
+    const PASSWORD: &str = "SELECT password FROM subscriber WHERE username = ? AND domain = ?";
+
+    /// A directory holding [`SUBSCRIBERS`], opened (the directory goes with the database).
+    fn subscribers(what: &str) -> (Dir, super::super::sqlite::Sqlite) {
+        let dir = Dir::new(what);
+        fs::create_dir_all(&dir.0).unwrap();
+        fs::write(dir.0.join("subscriber"), SUBSCRIBERS).unwrap();
+        let db = super::super::sqlite::Sqlite::open_text(&dir.0).unwrap();
+        (dir, db)
+    }
+
+    fn password(db: &super::super::sqlite::Sqlite, user: &str) -> Vec<String> {
+        let params = [Value::from(user), Value::from("example.com")];
+        db.query_now(PASSWORD, &params).unwrap().iter().map(|r| r.text(0).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_select_asked_again_is_answered_until_the_tables_change() {
+        use crate::db::Stmt;
+        let (_dir, db) = subscribers("reads");
+        assert_eq!(password(&db, "alice"), ["secret"]);
+        assert_eq!(password(&db, "bob"), Vec::<String>::new());
+        // Changed behind dbtext's back: the answers come from memory.
+        db.raw(|conn, _| conn.execute("UPDATE subscriber SET password = 'behind'", []).unwrap());
+        db.raw(|conn, _| conn.execute("INSERT INTO subscriber VALUES ('bob', 'example.com', 'b')", []).unwrap());
+        assert_eq!(password(&db, "alice"), ["secret"]);
+        assert_eq!(password(&db, "bob"), Vec::<String>::new());
+        // Another parameter is another question.
+        let other = [Value::from("alice"), Value::from("example.org")];
+        assert!(db.query_now(PASSWORD, &other).unwrap().is_empty());
+        // A write forgets every answer.
+        let update = "UPDATE subscriber SET password = ? WHERE username = ?";
+        db.transaction_now(&[Stmt::new(update, vec![Value::from("new"), Value::from("alice")])]).unwrap();
+        assert_eq!(password(&db, "alice"), ["new"]);
+        assert_eq!(password(&db, "bob"), ["b"]);
+        // So does a statement other than a plain SELECT run as a read (a
+        // config's avp_db_query), and a SELECT calling a function is not kept.
+        db.query_now("UPDATE subscriber SET password = 'by a read' WHERE username = 'alice'", &[]).unwrap();
+        assert_eq!(password(&db, "alice"), ["by a read"]);
+        let count = "SELECT count(*) FROM subscriber";
+        assert_eq!(db.query_now(count, &[]).unwrap()[0].text(0).unwrap(), "2");
+        db.raw(|conn, _| conn.execute("DELETE FROM subscriber WHERE username = 'bob'", []).unwrap());
+        assert_eq!(db.query_now(count, &[]).unwrap()[0].text(0).unwrap(), "1");
+    }
+
+    #[test]
+    fn a_table_file_read_again_is_not_answered_from_memory() {
+        let (dir, db) = subscribers("reads-reload");
+        // db_mode 1: a changed file is read again before every query.
+        db.raw(|_, text| text.unwrap().reload_on_read = true);
+        assert_eq!(password(&db, "alice"), ["secret"]);
+        fs::write(dir.0.join("subscriber"), SUBSCRIBERS.replace("secret", "changed by hand")).unwrap();
+        assert_eq!(password(&db, "alice"), ["changed by hand"]);
+    }
+
+    #[test]
+    fn what_reads_keep_is_bounded_and_exact() {
+        let row = |v: &str| Row(vec![Value::from(v)]);
+        let mut reads = Reads::default();
+        let sql = "SELECT a FROM t WHERE b = ?";
+        for i in 0..Reads::MAX + 10 {
+            let params = [Value::Int(i as i64)];
+            reads.put(reads.key(sql, &params), sql, &params, &[row("x")]);
+            assert!(reads.len <= Reads::MAX);
+        }
+        assert_eq!(reads.answers.values().map(Vec::len).sum::<usize>(), reads.len);
+        // An answer of many rows is not kept.
+        let many = vec![row("y"); Reads::MAX_ROWS + 1];
+        let params = [Value::Text("many".into())];
+        reads.put(reads.key(sql, &params), sql, &params, &many);
+        assert!(reads.get(reads.key(sql, &params), sql, &params).is_none());
+        // Parameters are compared exactly: a NaN is itself, 1 is not 1.0 nor "1".
+        let nan = [Value::Float(f64::NAN)];
+        reads.put(reads.key(sql, &nan), sql, &nan, &[row("nan")]);
+        assert_eq!(reads.get(reads.key(sql, &nan), sql, &nan), Some(&[row("nan")][..]));
+        let one = [Value::Int(1)];
+        reads.clear();
+        reads.put(reads.key(sql, &one), sql, &one, &[row("int")]);
+        for other in [Value::Float(1.0), Value::Text("1".into()), Value::Time(1)] {
+            assert!(reads.get(reads.key(sql, std::slice::from_ref(&other)), sql, &[other]).is_none());
+        }
+        assert!(reads.get(reads.key(sql, &one), "SELECT a FROM t WHERE c = ?", &one).is_none());
+    }
+
+    #[test]
+    fn only_a_plain_select_is_kept() {
+        for sql in [PASSWORD, "select a from t", "  SELECT * FROM location WHERE expires > ?"] {
+            assert!(Reads::cacheable(sql), "{sql}");
+        }
+        for sql in [
+            "UPDATE t SET a = 1",
+            "SELECT random()",
+            "SELECT a FROM t WHERE d > datetime('now')",
+            "SELECT a FROM t WHERE d > CURRENT_TIMESTAMP",
+            "select a from t where d > current_date",
+            "SELECT a FROM t; DELETE FROM t",
+            "SELECT",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+        ] {
+            assert!(!Reads::cacheable(sql), "{sql}");
+        }
     }
 
     #[test]

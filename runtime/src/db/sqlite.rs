@@ -6,7 +6,8 @@
 //!
 //! A dbtext directory ([`super::dbtext`]) is an in-memory connection with
 //! its tables loaded; each operation asks it first whether a file changed,
-//! and a write's transaction writes the tables it changed before it commits.
+//! a write's transaction writes the tables it changed before it commits, and
+//! a plain `SELECT` asked again is answered from memory until the tables change.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -103,15 +104,24 @@ impl Sqlite {
     }
 
     pub(super) async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
-        self.with(Op::Read, move |conn, times, _| query_on(conn, &sql, &params, times)).await
+        self.with(Op::Read, move |conn, times, text| read_on(conn, &sql, &params, times, text)).await
     }
 
     pub(super) fn query_now(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        self.now(Op::Read, |conn, times, _| query_on(conn, sql, params, times))
+        self.now(Op::Read, |conn, times, text| read_on(conn, sql, params, times, text))
     }
 
     pub(super) fn transaction_now(&self, stmts: &[Stmt]) -> Result<u64, DbError> {
         self.now(Op::Write, |conn, times, text| transaction_on(conn, stmts, times, text))
+    }
+
+    /// The connection and its dbtext bookkeeping as they are, nothing read
+    /// again or written (tests: a change made behind dbtext's back).
+    #[cfg(test)]
+    pub(super) fn raw<T>(&self, f: impl FnOnce(&Connection, Option<&mut TextDb>) -> T) -> T {
+        let mut state = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { conn, text } = &mut *state;
+        f(conn, text.as_mut())
     }
 }
 
@@ -157,6 +167,21 @@ fn query_on(conn: &mut Connection, sql: &str, params: &[Value], times: Times) ->
         out.push(Row(values));
     }
     Ok(out)
+}
+
+/// A query; a dbtext directory may answer it from what it read before
+/// ([`TextDb::read`]).
+fn read_on(
+    conn: &mut Connection,
+    sql: &str,
+    params: &[Value],
+    times: Times,
+    text: Option<&mut TextDb>,
+) -> Result<Vec<Row>, DbError> {
+    match text {
+        None => query_on(conn, sql, params, times),
+        Some(text) => text.read(sql, params, || query_on(conn, sql, params, times)),
+    }
 }
 
 /// Runs `stmts` in one transaction; a dbtext directory's tables are written
