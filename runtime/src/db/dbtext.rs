@@ -28,16 +28,12 @@
 //! The price of writing whole files: a table rewritten per change is for the
 //! small deployments dbtext is meant for, as 1.3's documentation says.
 //!
-//! A plain `SELECT` asked again with the same parameters is answered from
-//! memory ([`Reads`]) until the tables change: a write, a file read again, or
-//! any statement that is not a plain `SELECT` empties it. The answers are
-//! those SQLite would give; a registrar with digest authentication reads its
-//! subscriber on every REGISTER, and that query cost more than the rest of
-//! its authorization.
+//! As for a file, a plain `SELECT` asked again is answered from memory
+//! (`db/reads.rs`) until the tables may have changed; here a table file read
+//! again is such a change (`TextDb::loads`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,7 +43,7 @@ use std::time::SystemTime;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::{DbError, Row, Value};
+use super::DbError;
 
 /// `modparam("dbtext", "db_mode", 1)`: read a changed table file again
 /// before every query, not only before a write. Set by the proxy's launch
@@ -102,95 +98,10 @@ pub(super) struct TextDb {
     files: BTreeMap<String, Stamp>,
     /// Tables changed since they were last written (SQLite's update hook).
     dirty: Arc<Mutex<BTreeSet<String>>>,
-    /// Answers to plain `SELECT`s since the tables last changed.
-    reads: Reads,
-}
-
-/// The rows plain `SELECT`s returned, by statement and parameters, while
-/// the tables stay as they were. [`TextDb`] empties it whenever they may
-/// have changed: after every write (committed or not), when a file is read
-/// again, and after any other statement run as a read (a config's
-/// `avp_db_query` may run an `UPDATE`).
-///
-/// Bounded: at most [`Reads::MAX`] answers of at most [`Reads::MAX_ROWS`]
-/// rows each (a bigger answer is not kept); a full cache is emptied before
-/// the next answer goes in, so names never seen again (a scan of usernames)
-/// cannot grow it.
-#[derive(Default)]
-struct Reads {
-    hasher: RandomState,
-    answers: HashMap<u64, Vec<Answer>>,
-    len: usize,
-}
-
-struct Answer {
-    sql: Box<str>,
-    params: Box<[Value]>,
-    rows: Vec<Row>,
-}
-
-impl Reads {
-    const MAX: usize = 1024;
-    const MAX_ROWS: usize = 32;
-
-    /// Whether `sql` is a plain `SELECT`, whose answer depends only on the
-    /// tables and its parameters: no function call (SQLite's `random()`,
-    /// `datetime('now')` …), no `CURRENT_TIME`/`_DATE`/`_TIMESTAMP`, one statement.
-    fn cacheable(sql: &str) -> bool {
-        let sql = sql.trim_start().as_bytes();
-        sql.len() > 6
-            && sql[..6].eq_ignore_ascii_case(b"SELECT")
-            && !sql.iter().any(|b| matches!(b, b'(' | b';'))
-            && !sql.windows(8).any(|w| w.eq_ignore_ascii_case(b"CURRENT_"))
-    }
-
-    fn key(&self, sql: &str, params: &[Value]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        sql.hash(&mut h);
-        params.len().hash(&mut h);
-        for p in params {
-            match p {
-                Value::Null => 0u8.hash(&mut h),
-                Value::Int(i) => (1u8, i).hash(&mut h),
-                Value::Float(f) => (2u8, f.to_bits()).hash(&mut h),
-                Value::Text(t) => (3u8, t).hash(&mut h),
-                Value::Time(t) => (4u8, t).hash(&mut h),
-            }
-        }
-        h.finish()
-    }
-
-    fn get(&self, key: u64, sql: &str, params: &[Value]) -> Option<&[Row]> {
-        let same = |a: &Value, b: &Value| match (a, b) {
-            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
-            _ => a == b,
-        };
-        self.answers.get(&key)?.iter().find_map(|a| {
-            let hit = &*a.sql == sql
-                && a.params.len() == params.len()
-                && a.params.iter().zip(params).all(|(x, y)| same(x, y));
-            hit.then_some(&a.rows[..])
-        })
-    }
-
-    fn put(&mut self, key: u64, sql: &str, params: &[Value], rows: &[Row]) {
-        if rows.len() > Self::MAX_ROWS {
-            return;
-        }
-        if self.len >= Self::MAX {
-            self.clear();
-        }
-        let answer = Answer { sql: sql.into(), params: params.into(), rows: rows.to_vec() };
-        self.answers.entry(key).or_default().push(answer);
-        self.len += 1;
-    }
-
-    fn clear(&mut self) {
-        if self.len > 0 {
-            self.answers.clear();
-            self.len = 0;
-        }
-    }
+    /// Tables loaded from their files so far, counted before each load: a
+    /// count that moved means the tables may have changed (the backend's
+    /// answers to reads are then forgotten).
+    loads: u64,
 }
 
 fn err(path: &Path, why: impl std::fmt::Display) -> DbError {
@@ -227,7 +138,7 @@ impl TextDb {
             reload_on_read: RELOAD_ON_READ.load(Ordering::Relaxed),
             files: BTreeMap::new(),
             dirty,
-            reads: Reads::default(),
+            loads: 0,
         };
         db.refresh(conn)?;
         Ok(db)
@@ -295,35 +206,14 @@ impl TextDb {
         Ok(())
     }
 
-    /// After a write, committed or rolled back: nothing is left to write,
-    /// and what reads answered before may have changed.
+    /// After a write, committed or rolled back: nothing is left to write.
     pub(super) fn settled(&mut self) {
         self.dirty.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.reads.clear();
     }
 
-    /// A read: a plain `SELECT` asked before since the tables last changed
-    /// is answered as it was then; anything else runs (`run`), and a
-    /// statement that is not a plain `SELECT` forgets every answer.
-    pub(super) fn read(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        run: impl FnOnce() -> Result<Vec<Row>, DbError>,
-    ) -> Result<Vec<Row>, DbError> {
-        let key = self.reads.key(sql, params);
-        // Only a plain SELECT's answer is kept: a statement found needs no other check.
-        if let Some(rows) = self.reads.get(key, sql, params) {
-            return Ok(rows.to_vec());
-        }
-        if !Reads::cacheable(sql) {
-            let rows = run();
-            self.reads.clear();
-            return rows;
-        }
-        let rows = run()?;
-        self.reads.put(key, sql, params, &rows);
-        Ok(rows)
+    /// How many times a table was loaded from its file (see `loads`).
+    pub(super) fn loads(&self) -> u64 {
+        self.loads
     }
 
     /// Loads the table files that are new or changed since last seen.
@@ -339,8 +229,8 @@ impl TextDb {
             }
             let text = fs::read(&path).map_err(|e| err(&path, e))?;
             let (columns, rows) = parse(&text).map_err(|e| err(&path, e))?;
-            // Reads may answer otherwise from now on, even if a later file fails.
-            self.reads.clear();
+            // Counted first: reads may answer otherwise even if a later file fails.
+            self.loads += 1;
             load(conn, &name, &columns, &rows).map_err(|e| err(&path, e))?;
             self.files.insert(name.clone(), now);
             loaded.push(name);
@@ -643,6 +533,7 @@ fn escape(field: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Value;
 
     /// OpenSER 1.3's own `scripts/dbtext/openser/location` header and a row.
     const LOCATION: &str = "id(int,auto) username(string) domain(string,null) contact(string) received(string,null) \
@@ -752,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_write_its_file_cannot_take_is_rolled_back() {
-        use crate::db::{Db, DbUrl, Value};
+        use crate::db::{Db, DbUrl};
         let dir = Dir::new("rollback");
         fs::create_dir_all(&dir.0).unwrap();
         fs::write(dir.0.join("t"), "id(int,auto) name(string)\n1:kept\n").unwrap();
@@ -863,54 +754,6 @@ mod tests {
             let held: String =
                 db.raw(|conn, _| conn.query_row(&format!("SELECT name FROM t{n}"), [], |r| r.get(0)).unwrap());
             assert_eq!(name(n), held, "t{n}");
-        }
-    }
-
-    #[test]
-    fn what_reads_keep_is_bounded_and_exact() {
-        let row = |v: &str| Row(vec![Value::from(v)]);
-        let mut reads = Reads::default();
-        let sql = "SELECT a FROM t WHERE b = ?";
-        for i in 0..Reads::MAX + 10 {
-            let params = [Value::Int(i as i64)];
-            reads.put(reads.key(sql, &params), sql, &params, &[row("x")]);
-            assert!(reads.len <= Reads::MAX);
-        }
-        assert_eq!(reads.answers.values().map(Vec::len).sum::<usize>(), reads.len);
-        // An answer of many rows is not kept.
-        let many = vec![row("y"); Reads::MAX_ROWS + 1];
-        let params = [Value::Text("many".into())];
-        reads.put(reads.key(sql, &params), sql, &params, &many);
-        assert!(reads.get(reads.key(sql, &params), sql, &params).is_none());
-        // Parameters are compared exactly: a NaN is itself, 1 is not 1.0 nor "1".
-        let nan = [Value::Float(f64::NAN)];
-        reads.put(reads.key(sql, &nan), sql, &nan, &[row("nan")]);
-        assert_eq!(reads.get(reads.key(sql, &nan), sql, &nan), Some(&[row("nan")][..]));
-        let one = [Value::Int(1)];
-        reads.clear();
-        reads.put(reads.key(sql, &one), sql, &one, &[row("int")]);
-        for other in [Value::Float(1.0), Value::Text("1".into()), Value::Time(1)] {
-            assert!(reads.get(reads.key(sql, std::slice::from_ref(&other)), sql, &[other]).is_none());
-        }
-        assert!(reads.get(reads.key(sql, &one), "SELECT a FROM t WHERE c = ?", &one).is_none());
-    }
-
-    #[test]
-    fn only_a_plain_select_is_kept() {
-        for sql in [PASSWORD, "select a from t", "  SELECT * FROM location WHERE expires > ?"] {
-            assert!(Reads::cacheable(sql), "{sql}");
-        }
-        for sql in [
-            "UPDATE t SET a = 1",
-            "SELECT random()",
-            "SELECT a FROM t WHERE d > datetime('now')",
-            "SELECT a FROM t WHERE d > CURRENT_TIMESTAMP",
-            "select a from t where d > current_date",
-            "SELECT a FROM t; DELETE FROM t",
-            "SELECT",
-            "WITH x AS (SELECT 1) SELECT * FROM x",
-        ] {
-            assert!(!Reads::cacheable(sql), "{sql}");
         }
     }
 

@@ -35,6 +35,7 @@
 pub mod dbtext;
 mod mysql;
 mod postgres;
+mod reads;
 pub mod schema;
 mod sqlite;
 pub mod users;

@@ -6,8 +6,10 @@
 //!
 //! A dbtext directory ([`super::dbtext`]) is an in-memory connection with
 //! its tables loaded; each operation asks it first whether a file changed,
-//! a write's transaction writes the tables it changed before it commits, and
-//! a plain `SELECT` asked again is answered from memory until the tables change.
+//! and a write's transaction writes the tables it changed before it commits.
+//!
+//! Either way, a plain `SELECT` asked again is answered from memory until the
+//! tables may have changed ([`super::reads`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +19,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 
 use super::dbtext::TextDb;
+use super::reads::Reads;
 use super::{datetime_text, split_batch, DbError, Row, Stmt, Value};
 
 #[derive(Clone)]
@@ -28,6 +31,8 @@ struct State {
     conn: Connection,
     /// The text tables the connection mirrors (a `dbtext://` URL).
     text: Option<TextDb>,
+    /// Answers to repeated reads.
+    reads: Reads,
 }
 
 /// What an operation does, for a dbtext directory's bookkeeping.
@@ -61,20 +66,20 @@ impl Sqlite {
         // WAL is refused for in-memory databases; that is fine.
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
         let _ = conn.pragma_update(None, "synchronous", "NORMAL");
-        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: None })) })
+        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: None, reads: Reads::default() })) })
     }
 
     /// A dbtext directory: its tables loaded into an in-memory database.
     pub(super) fn open_text(dir: &Path) -> Result<Sqlite, DbError> {
         let conn = Connection::open_in_memory().map_err(|e| DbError::Connect(format!("no in-memory database: {e}")))?;
         let text = TextDb::open(dir, &conn)?;
-        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: Some(text) })) })
+        Ok(Sqlite { conn: Arc::new(Mutex::new(State { conn, text: Some(text), reads: Reads::default() })) })
     }
 
     async fn with<T: Send + 'static>(
         &self,
         op: Op,
-        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>) -> Result<T, DbError> + Send + 'static,
+        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>, &mut Reads) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.now(op, f))
@@ -87,32 +92,41 @@ impl Sqlite {
     /// connection's mutex orders the callers, `busy_timeout` bounds a lock
     /// another process holds). A dbtext directory's changed files are read
     /// first, and `f`, a write, writes the tables it changes before it commits.
+    /// After a write, committed or not, no read is answered from memory as before.
     fn now<T>(
         &self,
         op: Op,
-        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>) -> Result<T, DbError>,
+        f: impl FnOnce(&mut Connection, Times, Option<&mut TextDb>, &mut Reads) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let mut state = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let State { conn, text } = &mut *state;
-        let Some(text) = text else { return f(conn, Times::Text, None) };
-        text.before(conn, op != Op::Read)?;
-        let result = f(conn, Times::Seconds, Some(&mut *text));
+        let State { conn, text, reads } = &mut *state;
+        let result = match text {
+            None => f(conn, Times::Text, None, reads),
+            Some(text) => {
+                text.before(conn, op != Op::Read)?;
+                let result = f(conn, Times::Seconds, Some(&mut *text), reads);
+                if op != Op::Read {
+                    text.settled();
+                }
+                result
+            }
+        };
         if op != Op::Read {
-            text.settled();
+            reads.clear();
         }
         result
     }
 
     pub(super) async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
-        self.with(Op::Read, move |conn, times, text| read_on(conn, &sql, &params, times, text)).await
+        self.with(Op::Read, move |conn, times, text, reads| read_on(conn, &sql, &params, times, text, reads)).await
     }
 
     pub(super) fn query_now(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-        self.now(Op::Read, |conn, times, text| read_on(conn, sql, params, times, text))
+        self.now(Op::Read, |conn, times, text, reads| read_on(conn, sql, params, times, text, reads))
     }
 
     pub(super) fn transaction_now(&self, stmts: &[Stmt]) -> Result<u64, DbError> {
-        self.now(Op::Write, |conn, times, text| transaction_on(conn, stmts, times, text))
+        self.now(Op::Write, |conn, times, text, _| transaction_on(conn, stmts, times, text))
     }
 
     /// The connection and its dbtext bookkeeping as they are, nothing read
@@ -120,7 +134,7 @@ impl Sqlite {
     #[cfg(test)]
     pub(super) fn raw<T>(&self, f: impl FnOnce(&Connection, Option<&mut TextDb>) -> T) -> T {
         let mut state = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let State { conn, text } = &mut *state;
+        let State { conn, text, .. } = &mut *state;
         f(conn, text.as_mut())
     }
 }
@@ -169,19 +183,29 @@ fn query_on(conn: &mut Connection, sql: &str, params: &[Value], times: Times) ->
     Ok(out)
 }
 
-/// A query; a dbtext directory may answer it from what it read before
-/// ([`TextDb::read`]).
+/// A query, answered from memory if it was asked before and the tables
+/// have not changed since ([`Reads::read`]). The database's version: for a
+/// dbtext directory the count of its tables loaded again; for a file
+/// SQLite's `data_version`, which moves when another connection commits.
 fn read_on(
     conn: &mut Connection,
     sql: &str,
     params: &[Value],
     times: Times,
     text: Option<&mut TextDb>,
+    reads: &mut Reads,
 ) -> Result<Vec<Row>, DbError> {
-    match text {
-        None => query_on(conn, sql, params, times),
-        Some(text) => text.read(sql, params, || query_on(conn, sql, params, times)),
-    }
+    let version = match text {
+        Some(text) => text.loads(),
+        None => {
+            let v: i64 = conn
+                .prepare_cached("PRAGMA data_version")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(err)?;
+            v as u64
+        }
+    };
+    reads.read(version, sql, params, || query_on(conn, sql, params, times))
 }
 
 /// Runs `stmts` in one transaction; a dbtext directory's tables are written
@@ -207,11 +231,11 @@ fn transaction_on(
 
 impl Sqlite {
     pub(super) async fn transaction(&self, stmts: Vec<Stmt>) -> Result<u64, DbError> {
-        self.with(Op::Write, move |conn, times, text| transaction_on(conn, &stmts, times, text)).await
+        self.with(Op::Write, move |conn, times, text, _| transaction_on(conn, &stmts, times, text)).await
     }
 
     pub(super) async fn batch(&self, sql: String) -> Result<(), DbError> {
-        self.with(Op::Write, move |conn, _, text| {
+        self.with(Op::Write, move |conn, _, text, _| {
             let tx = conn.transaction().map_err(err)?;
             for s in split_batch(&sql) {
                 tx.execute(s, []).map_err(err)?;
@@ -223,5 +247,44 @@ impl Sqlite {
             tx.commit().map_err(err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SQLite file of its own, removed with its WAL files when dropped.
+    struct File(std::path::PathBuf);
+
+    impl Drop for File {
+        fn drop(&mut self) {
+            for end in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{end}", self.0.display()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_s_repeated_reads_see_other_connections_commits_and_its_own_writes() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let file = File(std::env::temp_dir().join(format!("serc-reads-{}-{nanos}.sqlite", std::process::id())));
+        let db = Sqlite::open(&file.0, Duration::from_secs(5)).unwrap();
+        let create = "CREATE TABLE subscriber (username TEXT, password TEXT)";
+        let insert = "INSERT INTO subscriber VALUES ('alice', 'secret')";
+        db.transaction_now(&[Stmt::new(create, vec![]), Stmt::new(insert, vec![])]).unwrap();
+        let sql = "SELECT password FROM subscriber WHERE username = ?";
+        let password = |db: &Sqlite| db.query_now(sql, &[Value::from("alice")]).unwrap()[0].text(0).unwrap();
+        assert_eq!(password(&db), "secret");
+        // Changed on its own connection behind its back: answered from memory.
+        db.raw(|conn, _| conn.execute("UPDATE subscriber SET password = 'behind'", []).unwrap());
+        assert_eq!(password(&db), "secret");
+        // Another connection's commit (`serc db add-user`, another process) is seen.
+        let other = Connection::open(&file.0).unwrap();
+        other.execute("UPDATE subscriber SET password = 'other'", []).unwrap();
+        assert_eq!(password(&db), "other");
+        // And its own writes.
+        db.transaction_now(&[Stmt::new("UPDATE subscriber SET password = ?", vec![Value::from("own")])]).unwrap();
+        assert_eq!(password(&db), "own");
     }
 }
