@@ -532,6 +532,7 @@ fn escape(field: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sqlite::Sqlite;
     use super::*;
     use crate::db::Value;
 
@@ -674,15 +675,15 @@ mod tests {
     const PASSWORD: &str = "SELECT password FROM subscriber WHERE username = ? AND domain = ?";
 
     /// A directory holding [`SUBSCRIBERS`], opened (the directory goes with the database).
-    fn subscribers(what: &str) -> (Dir, super::super::sqlite::Sqlite) {
+    fn subscribers(what: &str) -> (Dir, Sqlite) {
         let dir = Dir::new(what);
         fs::create_dir_all(&dir.0).unwrap();
         fs::write(dir.0.join("subscriber"), SUBSCRIBERS).unwrap();
-        let db = super::super::sqlite::Sqlite::open_text(&dir.0).unwrap();
+        let db = Sqlite::open_text(&dir.0).unwrap();
         (dir, db)
     }
 
-    fn password(db: &super::super::sqlite::Sqlite, user: &str) -> Vec<String> {
+    fn password(db: &Sqlite, user: &str) -> Vec<String> {
         let params = [Value::from(user), Value::from("example.com")];
         db.query_now(PASSWORD, &params).unwrap().iter().map(|r| r.text(0).unwrap()).collect()
     }
@@ -734,7 +735,7 @@ mod tests {
         for n in 0..8 {
             fs::write(dir.0.join(format!("t{n}")), "name(string)\nold\n").unwrap();
         }
-        let db = super::super::sqlite::Sqlite::open_text(&dir.0).unwrap();
+        let db = Sqlite::open_text(&dir.0).unwrap();
         let name = |n: usize| db.query_now(&format!("SELECT name FROM t{n}"), &[]).unwrap()[0].text(0).unwrap();
         for n in 0..8 {
             assert_eq!(name(n), "old");

@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_s_repeated_reads_see_other_connections_commits_and_its_own_writes() {
+    fn repeated_reads_of_a_file_see_other_connections_commits_and_its_own_writes() {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let file = File(std::env::temp_dir().join(format!("serc-reads-{}-{nanos}.sqlite", std::process::id())));
         let db = Sqlite::open(&file.0, Duration::from_secs(5)).unwrap();
